@@ -1,0 +1,1 @@
+"""The ``scangate`` command line: the composition root of ScanGate."""

@@ -1,0 +1,102 @@
+"""Entry point of the ``scangate`` command.
+
+Subcommands are discovered through the ``scangate.commands`` entry-point group
+(declared in pyproject.toml) and imported only when invoked. That keeps this
+module free of any import of ``gui`` or ``registry`` (the agent core never
+depends on them) and keeps ``scangate verify`` from loading Qt or FastAPI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from importlib.metadata import EntryPoint, entry_points
+
+import click
+
+from agent import __version__
+from agent.errors import ScanGateError
+
+COMMAND_GROUP = "scangate.commands"
+DEBUG_ENV_VAR = "SCANGATE_DEBUG"
+
+
+def _command_entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=COMMAND_GROUP)}
+
+
+class PluginGroup(click.Group):
+    """A click group whose subcommands are loaded lazily from entry points."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_command_entry_points()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        builtin = super().get_command(ctx, cmd_name)
+        if builtin is not None:
+            return builtin
+        entry = _command_entry_points().get(cmd_name)
+        if entry is None:
+            return None
+        command = entry.load()
+        if not isinstance(command, click.Command):
+            raise click.ClickException(f"entry point {entry.value!r} is not a click command")
+        return command
+
+
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scangate")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """ScanGate: on-set scan consent enforcement.
+
+    Identifies the performer in front of the scanning rig, checks their consent
+    with the production's registry, and unlocks capture only on a valid,
+    confirmed consent. Every session ends in a signed, tamper-evident record.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; expected failures print one clear message and exit non-zero.
+
+    Returns the process exit status (also used by tests that call ``main`` directly).
+    """
+    try:
+        cli.main(args=argv, prog_name="scangate", standalone_mode=False)
+    except ScanGateError as exc:
+        click.echo(f"scangate: error: {exc.message()}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("scangate: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("scangate: interrupted", err=True)
+        return 130
+    except Exception as exc:  # an unexpected failure is a bug: say so plainly
+        if os.environ.get(DEBUG_ENV_VAR):
+            traceback.print_exc()
+        click.echo(
+            f"scangate: internal error: {type(exc).__name__}: {exc}\n"
+            f"  This is a bug in ScanGate. Re-run with {DEBUG_ENV_VAR}=1 for details and report it.",
+            err=True,
+        )
+        return 70
+    return 0
+
+
+def entry() -> None:
+    """Console-script wrapper: exit with :func:`main`'s status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

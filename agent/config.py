@@ -1,0 +1,149 @@
+"""ScanGate configuration: TOML files loaded into strict pydantic models.
+
+A config file is found, in order, at the path given on the command line, at
+``$SCANGATE_CONFIG``, or at ``scangate.toml`` in the platform's user config
+directory (platformdirs). With none of these, the built-in defaults apply.
+Every error names the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, ValidationError
+
+from agent.camera.settings import CameraSettings
+from agent.errors import ConfigError
+from agent.faces.settings import IdentificationSettings
+from agent.settings_base import ConfigPath, StrictModel
+
+APP_NAME = "scangate"
+CONFIG_ENV_VAR = "SCANGATE_CONFIG"
+CONFIG_FILE_NAME = "scangate.toml"
+
+
+def default_data_dir() -> Path:
+    """The platform's per-user data directory for ScanGate (keys, logs, templates)."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+class RigSettings(StrictModel):
+    """Who this rig is and which production it serves."""
+
+    rig_id: str = Field(
+        "rig-1",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Stable identifier of this rig, as registered with the consent registry.",
+    )
+    name: str = Field("Scanning rig", min_length=1, description="Human-readable rig name shown on screens.")
+    production_id: str = Field(
+        "demo-production",
+        min_length=1,
+        description="The production this rig captures for; consents for any other production are refused.",
+    )
+
+
+class TemplateStoreSettings(StrictModel):
+    """Where the local (embedded) face template store lives."""
+
+    store_dir: ConfigPath = Field(
+        default_factory=lambda: default_data_dir() / "templates",
+        description="Folder of the local template store (used when no registry supplies the roster).",
+    )
+
+
+class ScanGateConfig(StrictModel):
+    """The whole ScanGate configuration (one TOML file)."""
+
+    rig: RigSettings = Field(default_factory=RigSettings, description="Rig identity.")
+    camera: CameraSettings = Field(default_factory=CameraSettings, description="Rig camera.")
+    identification: IdentificationSettings = Field(
+        default_factory=IdentificationSettings, description="Face identification."
+    )
+    templates: TemplateStoreSettings = Field(
+        default_factory=TemplateStoreSettings, description="Local face template store."
+    )
+
+
+def user_config_path() -> Path:
+    """Where ScanGate looks for a config file when none is given."""
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / CONFIG_FILE_NAME
+
+
+def find_config_path(explicit: Path | None = None) -> Path | None:
+    """The config file to use: explicit path, then $SCANGATE_CONFIG, then the user config dir."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    if from_env:
+        return Path(from_env)
+    candidate = user_config_path()
+    return candidate if candidate.is_file() else None
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("device", "video", "images"):
+            # Discriminated-union tags pydantic inserts; not a key the user wrote.
+            continue
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts) or "(top level)"
+
+
+def parse_config(text: str, *, source: str, config_dir: Path | None) -> ScanGateConfig:
+    """Parse TOML text into a validated :class:`ScanGateConfig`.
+
+    Raises:
+        ConfigError: naming ``source``, the key and the problem, for TOML syntax
+            errors and for every invalid or unknown key.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"not valid TOML: {exc}", where=source, hint="fix the syntax at the line and column given"
+        ) from None
+    try:
+        return ScanGateConfig.model_validate(data, context={"config_dir": config_dir})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = _format_location(err["loc"])
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = "unknown key (check the spelling against config/scangate.default.toml)"
+            problems.append(f"key '{key}': {message}")
+        plural = "s" if len(problems) > 1 else ""
+        raise ConfigError(
+            f"invalid configuration ({len(problems)} problem{plural}):\n  - " + "\n  - ".join(problems),
+            where=source,
+        ) from None
+
+
+def load_config(path: Path | None = None) -> tuple[ScanGateConfig, Path | None]:
+    """Load the config from ``path`` (or the usual places); defaults when none exists.
+
+    Returns:
+        The validated config and the file it came from (None for built-in defaults).
+    """
+    found = find_config_path(path)
+    if found is None:
+        return ScanGateConfig(), None
+    try:
+        text = found.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "config file not found", where=str(found), hint="check the path, or run without one to use defaults"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file: {exc}", where=str(found)) from None
+    return parse_config(text, source=str(found), config_dir=found.resolve().parent), found

@@ -1,0 +1,1 @@
+"""Face identification: detection, quality gate, encoding, matching, voting."""

@@ -1,0 +1,48 @@
+"""Shared pytest fixtures.
+
+The face photo set lives outside the repository (../shared/faces, or the folder
+named by $SCANGATE_FACES_DIR); tests that need it skip with a clear reason when
+it is absent. Its images must never be copied into the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FACES_ENV_VAR = "SCANGATE_FACES_DIR"
+
+
+def faces_dir_or_none() -> Path | None:
+    """The shared face set, if present: $SCANGATE_FACES_DIR or ../shared/faces."""
+    configured = os.environ.get(FACES_ENV_VAR)
+    candidate = Path(configured) if configured else REPO_ROOT.parent / "shared" / "faces"
+    return candidate if (candidate / "identities").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    """Path of the shared face set; skips the test when it is absent."""
+    found = faces_dir_or_none()
+    if found is None:
+        pytest.skip(
+            f"face photo set not found (looked at ${FACES_ENV_VAR} and ../shared/faces);"
+            " these tests need real face photos, which are never stored in the repository"
+        )
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep tests away from the real user's config/data dirs (keys, logs, templates)."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.delenv("SCANGATE_CONFIG", raising=False)
