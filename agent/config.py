@@ -142,7 +142,9 @@ def load_config(path: Path | None = None) -> tuple[ScanGateConfig, Path | None]:
         text = found.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            "config file not found", where=str(found), hint="check the path, or run without one to use defaults"
+            "config file not found",
+            where=str(found),
+            hint="check the path, or run without one to use defaults",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", where=str(found)) from None

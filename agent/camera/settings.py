@@ -17,8 +17,12 @@ class DeviceSourceSettings(StrictModel):
     api: Literal["auto", "v4l2", "dshow", "msmf", "avfoundation"] = Field(
         "auto", description="OpenCV capture backend; 'auto' lets OpenCV choose."
     )
-    width: int | None = Field(1280, ge=160, description="Requested frame width in pixels (None: camera default).")
-    height: int | None = Field(720, ge=120, description="Requested frame height in pixels (None: camera default).")
+    width: int | None = Field(
+        1280, ge=160, description="Requested frame width in pixels (None: camera default)."
+    )
+    height: int | None = Field(
+        720, ge=120, description="Requested frame height in pixels (None: camera default)."
+    )
     fps: float | None = Field(None, gt=0, description="Requested frame rate (None: camera default).")
 
 
