@@ -40,10 +40,34 @@ class PluginGroup(click.Group):
         entry = _command_entry_points().get(cmd_name)
         if entry is None:
             return None
-        command = entry.load()
+        try:
+            command = entry.load()
+        except ImportError as exc:
+            return _unavailable_command(cmd_name, entry, exc)
         if not isinstance(command, click.Command):
             raise click.ClickException(f"entry point {entry.value!r} is not a click command")
         return command
+
+
+def _unavailable_command(name: str, entry: EntryPoint, exc: ImportError) -> click.Command:
+    """A stand-in for a subcommand whose module cannot be imported (broken install).
+
+    ``scangate --help`` still lists every other command; running this one
+    explains what is missing instead of crashing.
+    """
+
+    def refuse() -> None:
+        raise ScanGateError(
+            f"the '{name}' command cannot be loaded ({entry.value}): {exc}",
+            hint="reinstall ScanGate (python3 packaging/bootstrap.py scangate --help)",
+        )
+
+    return click.Command(
+        name,
+        callback=refuse,
+        help=f"(unavailable: {exc})",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 @click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
