@@ -1,0 +1,74 @@
+"""Session-record upload: the envelope the registry checks, its receipt and checkpoint."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import ConfigDict, Field
+
+from agent.signing import Signature
+from agent.wire.base import (
+    Identifier,
+    Sha256Hex,
+    SignedWireModel,
+    StrictInt,
+    UtcDateTime,
+    WireEnvelope,
+    WireModel,
+)
+
+
+class SessionRecordEnvelope(WireModel):
+    """The members of a signed session record that the registry checks on upload.
+
+    ``POST /v1/session-records`` takes the rig's whole signed record (a JSON
+    object, as written to the rig's log). The record schema belongs to the
+    agent's records module; the registry validates only these members, verifies
+    the signature against the rig's registered public key, and stores the
+    record as received. Other members are allowed here (and only here).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: str = Field(min_length=1, max_length=64, description="Record schema version.")
+    rig_id: Identifier = Field(
+        description="The rig that wrote the record (must match the bearer token's rig)."
+    )
+    sequence: StrictInt = Field(ge=0, description="Position of the record in the rig's log.")
+    previous_hash: Sha256Hex | None = Field(
+        description="object_hash_hex of the previous record in the rig's log; null for the first."
+    )
+    signature: Signature = Field(description="The rig key's signature over every other member.")
+
+
+class Checkpoint(SignedWireModel):
+    """The registry's signed statement of how much of a rig's log it holds.
+
+    ``sequence`` and ``record_hash`` name the last record of the contiguous run
+    starting at the rig's first uploaded record: a rig log that ends before this
+    point has been truncated.
+    """
+
+    rig_id: Identifier = Field(description="The rig whose log this is.")
+    first_sequence: StrictInt = Field(ge=0, description="Sequence of the first record the registry holds.")
+    sequence: StrictInt = Field(
+        ge=0, description="Highest sequence of the contiguous run from first_sequence."
+    )
+    record_hash: Sha256Hex = Field(description="object_hash_hex of the record at 'sequence'.")
+    records_held: StrictInt = Field(ge=1, description="How many records of this rig the registry holds.")
+    issued_at: UtcDateTime = Field(description="When the registry signed this checkpoint.")
+
+
+class RecordIntake(StrEnum):
+    """What the registry did with an uploaded record."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+
+
+class SessionRecordReceipt(WireEnvelope):
+    """Answer of ``POST /v1/session-records``."""
+
+    record_hash: Sha256Hex = Field(description="object_hash_hex of the whole record as received.")
+    intake: RecordIntake = Field(description="'stored' now, or 'duplicate' (already held; nothing changed).")
+    checkpoint: Checkpoint = Field(description="The rig's checkpoint after this upload.")
