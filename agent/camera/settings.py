@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from agent.settings_base import ConfigPath, StrictModel
 
@@ -33,17 +33,19 @@ class VideoFileSourceSettings(StrictModel):
     path: ConfigPath = Field(description="Video file to play (relative paths: relative to the config file).")
     loop: bool = Field(True, description="Start again from the first frame at the end of the file.")
     fps: float | None = Field(
-        None, gt=0, description="Playback rate in frames per second (None: the file's own rate)."
+        None, gt=0, le=1000, description="Playback rate in frames per second (None: the file's own rate)."
     )
 
 
 class ImageFolderSourceSettings(StrictModel):
-    """A folder of still images played as frames, in file-name order."""
+    """A folder of still images played as frames, in natural file-name order (img2 before img10)."""
 
     kind: Literal["images"] = Field(description="Source kind: a folder of images.")
-    path: ConfigPath = Field(description="Folder of .jpg/.jpeg/.png/.bmp/.webp images.")
+    path: ConfigPath = Field(
+        description="Folder of .jpg/.jpeg/.png/.bmp/.webp images (other files are ignored)."
+    )
     loop: bool = Field(True, description="Start again from the first image after the last.")
-    fps: float = Field(10.0, gt=0, description="How many images per second are delivered.")
+    fps: float = Field(10.0, gt=0, le=1000, description="How many images per second are delivered.")
 
 
 CameraSourceSettings = Annotated[
@@ -70,3 +72,12 @@ class CameraSettings(StrictModel):
         gt=0,
         description="A source that delivers no frame for this long is reported as lost and re-opened.",
     )
+
+    @model_validator(mode="after")
+    def _max_delay_not_below_initial(self) -> CameraSettings:
+        if self.reconnect_max_delay_s < self.reconnect_initial_delay_s:
+            raise ValueError(
+                f"reconnect_max_delay_s ({self.reconnect_max_delay_s}) must not be smaller than"
+                f" reconnect_initial_delay_s ({self.reconnect_initial_delay_s})"
+            )
+        return self
