@@ -1,0 +1,180 @@
+"""``scangate enrol`` and ``scangate identify``: the face template store from the command line.
+
+The face engine (dlib, OpenCV) is imported inside the command functions so that
+``scangate --help`` and unrelated commands stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from agent.config import load_config
+from agent.errors import InputError, ScanGateError
+
+if TYPE_CHECKING:
+    from agent.config import ScanGateConfig
+    from agent.faces.identifier import Identifier
+
+
+class IdentifyInternalError(ScanGateError):
+    """An input failed in a way ScanGate did not expect (a bug); its line says which."""
+
+    exit_code = 70
+
+
+_STORE_HELP = "Template store folder (default: [templates] store_dir of the config)."
+_CONFIG_HELP = "Config file to take the identification settings from (default: the usual places)."
+
+
+def _store_dir(store: Path | None, config: ScanGateConfig) -> Path:
+    return store if store is not None else config.templates.store_dir
+
+
+@click.command("enrol")
+@click.option("--store", type=click.Path(path_type=Path, file_okay=False), help=_STORE_HELP)
+@click.option("--performer", "performer_id", required=True, help="Stable performer id, e.g. 'P-0042'.")
+@click.option("--name", "display_name", help="Display name shown on screens (default: keep / the id).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help=_CONFIG_HELP)
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+def enrol(
+    store: Path | None,
+    performer_id: str,
+    display_name: str | None,
+    config_path: Path | None,
+    images: tuple[Path, ...],
+) -> None:
+    """Enrol a performer from one or more photos (one face each) into the template store.
+
+    Every photo must show exactly one sharp, large enough face; if any photo fails,
+    nothing is enrolled. Enrolling an existing performer again adds templates with
+    the next version numbers. Only encodings are stored, never the photos.
+    """
+    from agent.faces.analysis import FaceAnalyser  # noqa: PLC0415  (loads dlib)
+    from agent.faces.enrolment import enrol_images  # noqa: PLC0415
+    from agent.faces.store import TemplateStore  # noqa: PLC0415
+
+    config, _ = load_config(config_path)
+    template_store = TemplateStore(_store_dir(store, config))
+    analyser = FaceAnalyser(config.identification)
+    enrolled = enrol_images(analyser, template_store, performer_id, list(images), display_name=display_name)
+    for item in enrolled:
+        click.echo(
+            f"{item.path}: template v{item.template.version} ({item.template.template_id}),"
+            f" face {item.face_height} px"
+        )
+    click.echo(f"enrolled {performer_id}: {len(enrolled)} template(s) in {template_store.path}")
+
+
+@click.command("identify")
+@click.option("--store", type=click.Path(path_type=Path, file_okay=False), help=_STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input, one per line.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help=_CONFIG_HELP)
+@click.option(
+    "--sample-fps",
+    type=click.FloatRange(min=0.1, max=120.0),
+    default=5.0,
+    show_default=True,
+    help="For video inputs: how many frames per second of video are analysed.",
+)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+def identify(
+    store: Path | None,
+    as_json: bool,
+    config_path: Path | None,
+    sample_fps: float,
+    inputs: tuple[Path, ...],
+) -> None:
+    """Identify the performer in each image or video file against the enrolled roster.
+
+    Decisions: match, unknown, no_face, multiple_faces, low_quality (error for a bad
+    input). Videos are sampled and a match needs identification.votes_required
+    consecutive agreeing frames. Exit status 0 when every input was processed,
+    whatever the decisions; 2 when an input could not be read (its line says why).
+    """
+    from agent.faces.identifier import Identifier  # noqa: PLC0415  (loads dlib)
+    from agent.faces.store import TemplateStore  # noqa: PLC0415
+
+    config, _ = load_config(config_path)
+    roster = TemplateStore(_store_dir(store, config)).load_roster()
+    identifier = Identifier(config.identification, roster)
+    unreadable = 0
+    failed = 0
+    for path in inputs:
+        try:
+            line = _identify_one(identifier, path, sample_fps=sample_fps)
+        except InputError as exc:
+            unreadable += 1
+            line = _error_line(path, exc.message())
+        except Exception as exc:  # one odd input must not hide the results of the others
+            failed += 1
+            line = _error_line(path, f"unexpected failure ({type(exc).__name__}: {exc})")
+        click.echo(json.dumps(line, ensure_ascii=False) if as_json else _human_line(line))
+    if failed:
+        raise IdentifyInternalError(
+            f"{failed} of {len(inputs)} input(s) failed unexpectedly (a bug in ScanGate)",
+            hint="see the lines marked 'error'; re-run with SCANGATE_DEBUG=1 and report it",
+        )
+    if unreadable:
+        raise InputError(
+            f"{unreadable} of {len(inputs)} input(s) could not be read",
+            hint="see the lines marked 'error'",
+        )
+
+
+def _identify_one(identifier: Identifier, path: Path, *, sample_fps: float) -> dict[str, Any]:
+    from agent.faces.imaging import load_image  # noqa: PLC0415
+    from agent.faces.video import identify_video, is_video_path  # noqa: PLC0415
+
+    if is_video_path(path):
+        result = identify_video(
+            identifier,
+            path,
+            votes_required=identifier.settings.votes_required,
+            sample_fps=sample_fps,
+        )
+        details = result.analysis.as_dict() if result.analysis else _empty_details()
+        return {
+            "input": str(path),
+            "kind": "video",
+            **details,
+            "decision": result.decision.value,
+            "reason": result.reason,
+            **(
+                {}
+                if result.decision.value == "match"
+                else {
+                    "performer_id": None,
+                    "display_name": None,
+                    "template_id": None,
+                    "template_version": None,
+                }
+            ),
+            "frames_analysed": result.frames_analysed,
+            "frame_decisions": result.decisions,
+            "confirmed_at_s": result.confirmed_at_s,
+        }
+    analysis = identifier.analyse(load_image(path))
+    return {"input": str(path), "kind": "image", **analysis.as_dict()}
+
+
+def _empty_details() -> dict[str, Any]:
+    return {"performer_id": None, "display_name": None, "distance": None, "margin": None}
+
+
+def _error_line(path: Path, message: str) -> dict[str, Any]:
+    return {"input": str(path), "decision": "error", **_empty_details(), "reason": message}
+
+
+def _human_line(line: dict[str, Any]) -> str:
+    decision = line["decision"]
+    if decision == "match":
+        return (
+            f"{line['input']}: match {line['performer_id']} ({line['display_name']}),"
+            f" distance {line['distance']:.3f}"
+            + (f", margin {line['margin']:.3f}" if line["margin"] is not None else "")
+        )
+    return f"{line['input']}: {decision}: {line['reason']}"

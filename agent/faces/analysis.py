@@ -1,0 +1,186 @@
+"""Per-frame face analysis before matching: detect, quality gate, encode.
+
+Detection runs on a copy of the frame downscaled to ``detect_width`` (HOG cost
+grows with the pixel count); the face box is scaled back up and the landmarks
+and 128-d encoding are computed on the full-resolution frame.
+
+The quality gate refuses, with a plain-language reason:
+- no face found;
+- more than one candidate subject: a second face whose box height is at least
+  ``competing_face_ratio`` of the largest face's and a detector score of at
+  least ``min_rival_score`` (small background faces and weak detections, mostly
+  false positives, are ignored; the subject is the largest face);
+- a subject face smaller than ``min_face_px``;
+- a subject face blurrier than ``min_sharpness``.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from agent.faces.engine import Detection, Encoding, FaceBox, FaceEngine
+from agent.faces.imaging import RGBImage
+from agent.faces.settings import IdentificationSettings
+
+SHARPNESS_CROP_HEIGHT = 64
+"""Face crops are resized to this height before measuring sharpness, so the value
+does not depend on how large the face is in the frame."""
+
+
+class Decision(enum.StrEnum):
+    """What one frame (or one input) says about who is in front of the camera."""
+
+    MATCH = "match"
+    UNKNOWN = "unknown"
+    NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
+    LOW_QUALITY = "low_quality"
+
+
+@dataclass(frozen=True)
+class StageTimings:
+    """Wall-clock milliseconds spent in each stage of one frame's analysis."""
+
+    detect_ms: float = 0.0
+    quality_ms: float = 0.0
+    encode_ms: float = 0.0
+    match_ms: float = 0.0
+
+    @property
+    def total_ms(self) -> float:
+        """Sum of all stages."""
+        return self.detect_ms + self.quality_ms + self.encode_ms + self.match_ms
+
+
+@dataclass(frozen=True)
+class FaceObservation:
+    """The subject face of a frame after the quality gate, encoded if it passed.
+
+    ``refusal`` is None when the face passed the gate (then ``encoding`` is set),
+    otherwise the decision (no_face, multiple_faces, low_quality) and ``reason`` why.
+    """
+
+    refusal: Decision | None
+    reason: str
+    box: FaceBox | None = None
+    faces_found: int = 0
+    sharpness: float | None = None
+    encoding: Encoding | None = field(default=None, repr=False)
+    timings: StageTimings = field(default_factory=StageTimings)
+
+
+def face_sharpness(frame: RGBImage, box: FaceBox) -> float:
+    """Variance of the Laplacian of the face crop, normalised to a fixed crop height."""
+    crop = frame[box.top : box.bottom, box.left : box.right]
+    if crop.size == 0:
+        return 0.0
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    scale = SHARPNESS_CROP_HEIGHT / grey.shape[0]
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(
+        grey,
+        (max(1, round(grey.shape[1] * scale)), SHARPNESS_CROP_HEIGHT),
+        interpolation=interpolation,
+    )
+    return float(cv2.Laplacian(resized, cv2.CV_64F).var())
+
+
+def competing_faces(
+    detections: list[Detection], *, ratio: float, min_score: float
+) -> tuple[Detection, list[Detection]]:
+    """The subject (largest face) and the other confidently detected faces comparable in size."""
+    ordered = sorted(detections, key=lambda d: (d.box.height, d.score), reverse=True)
+    subject = ordered[0]
+    rivals = [d for d in ordered[1:] if d.box.height >= ratio * subject.box.height and d.score >= min_score]
+    return subject, rivals
+
+
+class FaceAnalyser:
+    """Detects, checks and encodes the subject face of frames; holds no roster."""
+
+    def __init__(self, settings: IdentificationSettings, *, engine: FaceEngine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine if engine is not None else FaceEngine(detection_model=settings.detection_model)
+
+    def detect(self, frame: RGBImage) -> list[Detection]:
+        """Faces in ``frame``, detected on a downscaled copy, boxes in full-resolution pixels."""
+        height, width = frame.shape[:2]
+        scale = self.settings.detect_width / width if width > self.settings.detect_width else 1.0
+        small: RGBImage = frame
+        if scale < 1.0:
+            size = (self.settings.detect_width, max(1, round(height * scale)))
+            small = np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        found = self.engine.detect(small, upsample=self.settings.upsample)
+        if scale == 1.0:
+            return found
+        return [
+            Detection(box=d.box.scaled(1.0 / scale, width=width, height=height), score=d.score) for d in found
+        ]
+
+    def observe(self, frame: RGBImage) -> FaceObservation:
+        """Detect, apply the quality gate and, if it passes, encode the subject face."""
+        started = time.perf_counter()
+        detections = self.detect(frame)
+        detected = time.perf_counter()
+        detect_ms = (detected - started) * 1000
+        if not detections:
+            return FaceObservation(
+                refusal=Decision.NO_FACE,
+                reason="no face found in the frame",
+                timings=StageTimings(detect_ms=detect_ms),
+            )
+        subject, rivals = competing_faces(
+            detections, ratio=self.settings.competing_face_ratio, min_score=self.settings.min_rival_score
+        )
+        box = subject.box
+        count = len(detections)
+        refusal: Decision | None = None
+        reason = ""
+        sharpness: float | None = None
+        if rivals:
+            refusal = Decision.MULTIPLE_FACES
+            reason = (
+                f"{1 + len(rivals)} faces of similar size in the frame; only one person may be"
+                " in front of the camera"
+            )
+        elif box.height < self.settings.min_face_px:
+            refusal = Decision.LOW_QUALITY
+            reason = (
+                f"face too small ({box.height} px high, need {self.settings.min_face_px});"
+                " come closer to the camera"
+            )
+        else:
+            sharpness = face_sharpness(frame, box)
+            if sharpness < self.settings.min_sharpness:
+                refusal = Decision.LOW_QUALITY
+                reason = (
+                    f"face too blurred (sharpness {sharpness:.0f}, need {self.settings.min_sharpness:.0f});"
+                    " hold still and check the focus"
+                )
+        checked = time.perf_counter()
+        quality_ms = (checked - detected) * 1000
+        if refusal is not None:
+            return FaceObservation(
+                refusal=refusal,
+                reason=reason,
+                box=box,
+                faces_found=count,
+                sharpness=sharpness,
+                timings=StageTimings(detect_ms=detect_ms, quality_ms=quality_ms),
+            )
+        encoding = self.engine.encode(frame, box, num_jitters=self.settings.num_jitters)
+        encode_ms = (time.perf_counter() - checked) * 1000
+        return FaceObservation(
+            refusal=None,
+            reason="face passed the quality checks",
+            box=box,
+            faces_found=count,
+            sharpness=sharpness,
+            encoding=encoding,
+            timings=StageTimings(detect_ms=detect_ms, quality_ms=quality_ms, encode_ms=encode_ms),
+        )
