@@ -87,7 +87,8 @@ class CameraStatus:
 
 
 StatusCallback = Callable[[CameraStatus], None]
-"""Receives every state change, on a worker thread; must be quick and must not call ``stop()``."""
+"""Receives every state change, in order, on a worker thread (or on the thread calling
+``start()``/``stop()`` for those two changes); must be quick and must not block."""
 
 
 def _describe(exc: BaseException) -> tuple[str, str]:
@@ -117,8 +118,8 @@ class CameraWorker:
             (see :meth:`from_settings`).
         settings: timeouts and backoff delays.
         on_status: called with a :class:`CameraStatus` on every state change, from a
-            worker thread (GUI code must hop to its own thread). Exceptions it raises
-            are logged and ignored.
+            worker thread (GUI code must hop to its own thread, e.g. a queued Qt
+            signal). Exceptions it raises are logged and ignored.
         label: name of the source for statuses before it is first opened.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
