@@ -1,0 +1,362 @@
+"""``scangate registry``: run and administer the reference consent registry.
+
+Admin commands work directly on the database (``--db``, or $SCANGATE_REGISTRY_DB),
+each in one transaction: a command that fails changes nothing. Remote
+administration uses the admin HTTP API (/v1/admin/...) with an admin token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import platformdirs
+from pydantic import BaseModel, ValidationError
+
+from agent.wire import ConsentRecord, ConsentStatus, describe_validation_error
+from registry import admin_ops
+from registry.db import DB_ENV_VAR, Database, redact_url
+from registry.errors import InvalidInputError
+from registry.keys import key_list, load_active_signer, new_signing_key
+from registry.schemas import BadgeIssue, ConsentGrant, PerformerCreate, ProductionCreate, RigCreate
+from registry.setup import check_schema, initialise
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def default_db() -> str:
+    """The default registry database: a SQLite file in the user's data directory."""
+    return str(Path(platformdirs.user_data_dir("scangate", appauthor=False)) / "registry.sqlite3")
+
+
+db_option = click.option(
+    "--db",
+    "db_url",
+    envvar=DB_ENV_VAR,
+    default=default_db,
+    show_default="SQLite file in the user data dir",
+    help=f"Database: a SQLite file path, sqlite:///PATH or postgresql+psycopg://USER:PASS@HOST/DB (or ${DB_ENV_VAR}).",
+)
+
+
+@contextmanager
+def _open(db_url: str) -> Iterator[Database]:
+    database = Database.open(db_url)
+    try:
+        check_schema(database)
+        yield database
+    finally:
+        database.close()
+
+
+def _print_consent(record: ConsentRecord, action: str) -> None:
+    click.echo(
+        f"{action} consent {record.consent_id} v{record.version} ({record.status.value}) for"
+        f" {record.performer.performer_id} on {record.production.production_id}, signed by {record.signature.key_id}"
+    )
+
+
+@click.group(name="registry")
+def registry() -> None:
+    """Run and administer the reference consent registry (see docs/registry.md)."""
+
+
+@registry.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@click.option(
+    "--max-body-bytes",
+    default=1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1024),
+    help="Request size limit.",
+)
+def serve(db_url: str, host: str, port: int, workers: int, max_body_bytes: int) -> None:
+    """Serve the registry over HTTP (put it behind a TLS reverse proxy outside loopback)."""
+    import uvicorn  # noqa: PLC0415 - heavy: only `serve` needs the server stack
+
+    from registry.app import MAX_BODY_ENV_VAR, create_app  # noqa: PLC0415
+
+    with _open(db_url) as database, database.read() as session:
+        load_active_signer(session)  # fail fast, with a clear message, before forking workers
+    click.echo(
+        f"scangate registry: serving {redact_url(db_url)} on http://{host}:{port} ({workers} worker(s))"
+    )
+    if workers == 1:
+        uvicorn.run(create_app(Database.open(db_url), max_body_bytes=max_body_bytes), host=host, port=port)
+        return
+    os.environ[DB_ENV_VAR] = db_url
+    os.environ[MAX_BODY_ENV_VAR] = str(max_body_bytes)
+    uvicorn.run("registry.app:app_from_env", factory=True, host=host, port=port, workers=workers)
+
+
+@registry.command()
+@db_option
+def init(db_url: str) -> None:
+    """Create the tables, the first signing key and the first admin token."""
+    database = Database.open(db_url)
+    try:
+        done = initialise(database)
+    finally:
+        database.close()
+    click.echo(f"initialised {redact_url(db_url)}; signing key {done.key_id}")
+    click.echo(f"admin token ({done.admin_token.token_id}), shown only now: {done.admin_token.token}")
+
+
+@registry.command("add-production")
+@db_option
+@click.option("--id", "production_id", required=True, help="Production id, e.g. 'feature-2025-raven'.")
+@click.option("--name", required=True, help="Title of the production.")
+@click.option("--producer", required=True, help="Producing company.")
+def add_production(db_url: str, production_id: str, name: str, producer: str) -> None:
+    """Add a production."""
+    body = _validated(ProductionCreate, {"production_id": production_id, "name": name, "producer": producer})
+    with _open(db_url) as database, database.write() as session:
+        admin_ops.add_production(session, body)
+    click.echo(f"added production {production_id}")
+
+
+@registry.command("add-performer")
+@db_option
+@click.option("--id", "performer_id", required=True, help="Performer id.")
+@click.option("--name", "display_name", required=True, help="Display name.")
+@click.option("--union", "union_membership", default=None, help="Union and membership number.")
+@click.option("--representative", default=None, help="Agent, counsel or union representative.")
+def add_performer(
+    db_url: str,
+    performer_id: str,
+    display_name: str,
+    union_membership: str | None,
+    representative: str | None,
+) -> None:
+    """Add a performer (no biometric data; see `enrol`)."""
+    body = _validated(
+        PerformerCreate,
+        {
+            "performer_id": performer_id,
+            "display_name": display_name,
+            "union_membership": union_membership,
+            "representative": representative,
+        },
+    )
+    with _open(db_url) as database, database.write() as session:
+        admin_ops.add_performer(session, body)
+    click.echo(f"added performer {performer_id}")
+
+
+def _validated(model: type[M], data: Any, where: str | None = None) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = describe_validation_error(exc)
+        raise InvalidInputError(
+            f"invalid {model.__name__} ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems),
+            where=where,
+        ) from None
+
+
+def _read_structured_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"cannot read file: {exc}", where=str(path)) from None
+    try:
+        if path.suffix.lower() == ".toml":
+            return tomllib.loads(text)
+        return json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise InvalidInputError(f"not valid {kind}: {exc}", where=str(path)) from None
+
+
+@registry.command()
+@db_option
+@click.argument("grant_file", type=click.Path(path_type=Path, dir_okay=False))
+def grant(db_url: str, grant_file: Path) -> None:
+    """Grant a consent described in GRANT_FILE (JSON, or TOML by extension).
+
+    The file holds the consent's terms (see docs/registry.md, "Grant files");
+    the registry fills in performer and production details, the version, the
+    issue time and its signature.
+    """
+    body = _validated(ConsentGrant, _read_structured_file(grant_file), where=str(grant_file))
+    with _open(db_url) as database, database.write() as session:
+        record = admin_ops.grant_consent(session, body, load_active_signer(session))
+    _print_consent(record, "granted")
+
+
+def _change_status(db_url: str, consent_id: str, status: ConsentStatus, reason: str) -> None:
+    with _open(db_url) as database, database.write() as session:
+        record = admin_ops.change_consent_status(
+            session, consent_id, status, reason, load_active_signer(session)
+        )
+    _print_consent(record, status.value)
+
+
+@registry.command()
+@db_option
+@click.argument("consent_id")
+@click.option("--reason", default="", help="Why (shown in the revocation feed).")
+def revoke(db_url: str, consent_id: str, reason: str) -> None:
+    """Revoke a consent for good (rigs see it in the revocation feed)."""
+    _change_status(db_url, consent_id, ConsentStatus.REVOKED, reason)
+
+
+@registry.command()
+@db_option
+@click.argument("consent_id")
+@click.option("--reason", default="", help="Why (shown in the revocation feed).")
+def suspend(db_url: str, consent_id: str, reason: str) -> None:
+    """Suspend a consent (lift it later by granting a version that supersedes it)."""
+    _change_status(db_url, consent_id, ConsentStatus.SUSPENDED, reason)
+
+
+@registry.command("rotate-key")
+@db_option
+def rotate_key(db_url: str) -> None:
+    """Generate a new signing key; the old one is retired but stays listed for verification."""
+    with _open(db_url) as database, database.write() as session:
+        row = new_signing_key(session)
+    click.echo(f"new active signing key {row.key_id}; add it to the rigs' pinned keys")
+
+
+@registry.command()
+@db_option
+def keys(db_url: str) -> None:
+    """List the registry's signing keys (public halves)."""
+    with _open(db_url) as database, database.read() as session:
+        listing = key_list(session)
+    for key in listing.keys:
+        click.echo(f"{key.key_id}  {key.status.value:8}  {key.public_key}")
+
+
+def _public_key_arg(value: str) -> str:
+    """A public key given inline or as @FILE (a file holding the base64url key)."""
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            return path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"cannot read public key file: {exc}", where=str(path)) from None
+    return value.strip()
+
+
+@registry.command("add-rig")
+@db_option
+@click.option("--rig-id", required=True, help="The rig's id (rig.rig_id in its config).")
+@click.option("--production", "production_id", required=True, help="The production the rig serves.")
+@click.option("--public-key", required=True, help="Rig record-signing public key (base64url), or @FILE.")
+@click.option("--name", default="Scanning rig", show_default=True, help="Human-readable rig name.")
+def add_rig(db_url: str, rig_id: str, production_id: str, public_key: str, name: str) -> None:
+    """Register a rig (then issue it a token with `issue-token`)."""
+    body = _validated(
+        RigCreate,
+        {
+            "rig_id": rig_id,
+            "production_id": production_id,
+            "public_key": _public_key_arg(public_key),
+            "name": name,
+        },
+    )
+    with _open(db_url) as database, database.write() as session:
+        info = admin_ops.register_rig(session, body)
+    click.echo(f"registered rig {info.rig_id} for {info.production_id} with key {', '.join(info.key_ids)}")
+
+
+@registry.command("add-rig-key")
+@db_option
+@click.option("--rig-id", required=True, help="The rig.")
+@click.option("--public-key", required=True, help="The rig's new public key (base64url), or @FILE.")
+@click.option("--keep-others", is_flag=True, help="Do not mark the rig's other keys retired.")
+def add_rig_key(db_url: str, rig_id: str, public_key: str, keep_others: bool) -> None:
+    """Add a rotated rig public key (old keys still verify old records)."""
+    key = _public_key_arg(public_key)
+    with _open(db_url) as database, database.write() as session:
+        info = admin_ops.add_rig_key(session, rig_id, key, retire_others=not keep_others)
+    click.echo(f"rig {info.rig_id} keys: {', '.join(info.key_ids)}")
+
+
+@registry.command("issue-token")
+@db_option
+@click.option("--rig-id", required=True, help="The rig the token is for.")
+@click.option("--label", default="", help="Free note (where the token is installed).")
+def issue_token(db_url: str, rig_id: str, label: str) -> None:
+    """Issue a bearer token for a rig; it is printed once and stored only as a hash."""
+    with _open(db_url) as database, database.write() as session:
+        issued = admin_ops.issue_token(session, "rig", rig_id, label)
+    click.echo(f"token {issued.token_id} for rig {rig_id}, shown only now: {issued.token}")
+
+
+@registry.command("issue-admin-token")
+@db_option
+@click.option("--label", default="", help="Free note (who holds it).")
+def issue_admin_token(db_url: str, label: str) -> None:
+    """Issue an admin token for the admin HTTP API; printed once, stored as a hash."""
+    with _open(db_url) as database, database.write() as session:
+        issued = admin_ops.issue_token(session, "admin", None, label)
+    click.echo(f"admin token {issued.token_id}, shown only now: {issued.token}")
+
+
+@registry.command("revoke-token")
+@db_option
+@click.argument("token_id")
+def revoke_token(db_url: str, token_id: str) -> None:
+    """Stop accepting a rig or admin token (by its token id)."""
+    with _open(db_url) as database, database.write() as session:
+        done = admin_ops.revoke_token(session, token_id)
+    click.echo(f"revoked token {done.token_id}")
+
+
+@registry.command("issue-badge")
+@db_option
+@click.option("--production", "production_id", required=True, help="The production.")
+@click.option("--performer", "performer_id", required=True, help="The performer.")
+@click.option("--code", "badge_code", default=None, help="Badge code (generated when omitted).")
+@click.option("--pin", default=None, help="PIN, 4-12 digits (random 6 digits when omitted).")
+def issue_badge(
+    db_url: str, production_id: str, performer_id: str, badge_code: str | None, pin: str | None
+) -> None:
+    """Issue a fallback badge (code + PIN) for identifying a performer without face matching."""
+    body = _validated(
+        BadgeIssue,
+        {"production_id": production_id, "performer_id": performer_id, "badge_code": badge_code, "pin": pin},
+    )
+    with _open(db_url) as database, database.write() as session:
+        issued = admin_ops.issue_badge(session, body)
+    click.echo(
+        f"badge {issued.badge_code} for {performer_id} on {production_id}; PIN, shown only now: {issued.pin}"
+    )
+
+
+@registry.command()
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the document here (default: print it).",
+)
+@click.option("--check", is_flag=True, help="Exit non-zero when --output differs from the current document.")
+def openapi(output: Path | None, check: bool) -> None:
+    """Print or write the registry's OpenAPI document (registry/openapi.json in the repo)."""
+    from registry.openapi import check_openapi_file, openapi_text  # noqa: PLC0415 - loads FastAPI
+
+    if check:
+        if output is None:
+            raise click.UsageError("--check needs --output FILE")
+        check_openapi_file(output)
+        click.echo(f"{output} is up to date")
+        return
+    text = openapi_text()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")

@@ -1,0 +1,380 @@
+"""Database tables and engine set-up (SQLite file by default, PostgreSQL by URL).
+
+Signed objects (consent records, checkpoints) are stored as the exact compact
+JSON that was signed, next to the columns used to find them; serving a consent
+is then a lookup and a copy, and what a rig receives is byte-for-byte what the
+registry signed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from registry.errors import DatabaseError
+
+SCHEMA_VERSION = "1"
+DB_ENV_VAR = "SCANGATE_REGISTRY_DB"
+
+
+class UtcDateTimeColumn(TypeDecorator[datetime]):
+    """Stores aware datetimes as naive UTC (portable to SQLite) and returns them aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the registry tables."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTimeColumn(), str: String(255)}
+
+
+class Meta(Base):
+    """Key/value facts about the database itself (schema version)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str]
+
+
+class ProductionRow(Base):
+    """A production."""
+
+    __tablename__ = "productions"
+    production_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str]
+    producer: Mapped[str]
+    created_at: Mapped[datetime]
+
+
+class PerformerRow(Base):
+    """A performer (no biometric data here; templates are in face_templates)."""
+
+    __tablename__ = "performers"
+    performer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str]
+    union_membership: Mapped[str | None]
+    representative: Mapped[str | None]
+    created_at: Mapped[datetime]
+
+
+class FaceTemplateRow(Base):
+    """One 128-d face encoding of a performer; the roster sends the latest version."""
+
+    __tablename__ = "face_templates"
+    template_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    performer_id: Mapped[str] = mapped_column(ForeignKey("performers.performer_id"), index=True)
+    version: Mapped[int]
+    model: Mapped[str] = mapped_column(String(64))
+    encoding_json: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None]
+    created_at: Mapped[datetime]
+
+
+class ConsentRow(Base):
+    """The current signed version of one consent record (re-signed on status change)."""
+
+    __tablename__ = "consents"
+    consent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    performer_id: Mapped[str] = mapped_column(ForeignKey("performers.performer_id"))
+    production_id: Mapped[str] = mapped_column(ForeignKey("productions.production_id"))
+    version: Mapped[int]
+    supersedes: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    biometric_check_consent: Mapped[bool] = mapped_column(Boolean)
+    valid_until: Mapped[datetime]
+    issued_at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(64))
+    record_json: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_consents_performer_production", "performer_id", "production_id", "version"),)
+
+
+class RevocationRow(Base):
+    """One revocation-feed entry; ``cursor`` is the feed position."""
+
+    __tablename__ = "revocations"
+    cursor: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.consent_id"))
+    consent_version: Mapped[int]
+    performer_id: Mapped[str] = mapped_column(String(64))
+    production_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    revoked_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class SigningKeyRow(Base):
+    """A registry signing key. The private key is PKCS#8 PEM, encrypted when a passphrase is set."""
+
+    __tablename__ = "signing_keys"
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    private_key_pem: Mapped[str] = mapped_column(Text)
+    encrypted: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+
+class RigRow(Base):
+    """A registered rig, bound to one production."""
+
+    __tablename__ = "rigs"
+    rig_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    production_id: Mapped[str] = mapped_column(ForeignKey("productions.production_id"))
+    name: Mapped[str]
+    created_at: Mapped[datetime]
+
+
+class RigKeyRow(Base):
+    """A rig's public key for session-record signatures; retired keys still verify old records."""
+
+    __tablename__ = "rig_keys"
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rig_id: Mapped[str] = mapped_column(ForeignKey("rigs.rig_id"), index=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+
+class TokenRow(Base):
+    """A bearer token (rig or admin), stored only as its SHA-256 hex digest."""
+
+    __tablename__ = "tokens"
+    token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "rig" or "admin"
+    rig_id: Mapped[str | None] = mapped_column(ForeignKey("rigs.rig_id"))
+    label: Mapped[str]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class ConfirmationRow(Base):
+    """An on-set confirmation/decline as the rig reported it."""
+
+    __tablename__ = "confirmations"
+    confirmation_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.consent_id"))
+    consent_version: Mapped[int]
+    rig_id: Mapped[str] = mapped_column(ForeignKey("rigs.rig_id"))
+    session_id: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))
+    body_json: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("rig_id", "session_id", "consent_id", name="uq_confirmation_session"),)
+
+
+class SessionRecordRow(Base):
+    """A signed session record, exactly as uploaded; identified by its hash."""
+
+    __tablename__ = "session_records"
+    record_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rig_id: Mapped[str] = mapped_column(ForeignKey("rigs.rig_id"))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    previous_hash: Mapped[str | None] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    record_json: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("rig_id", "sequence", name="uq_session_record_sequence"),)
+
+
+class CheckpointRow(Base):
+    """The latest signed checkpoint of a rig's uploaded log."""
+
+    __tablename__ = "checkpoints"
+    rig_id: Mapped[str] = mapped_column(ForeignKey("rigs.rig_id"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    checkpoint_json: Mapped[str] = mapped_column(Text)
+
+
+class BadgeRow(Base):
+    """A fallback badge: code (printed on the badge) and a salted scrypt hash of the PIN."""
+
+    __tablename__ = "badges"
+    badge_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    production_id: Mapped[str] = mapped_column(ForeignKey("productions.production_id"))
+    badge_code: Mapped[str] = mapped_column(String(64))
+    performer_id: Mapped[str] = mapped_column(ForeignKey("performers.performer_id"))
+    pin_hash: Mapped[str]
+    failed_attempts: Mapped[int]
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("production_id", "badge_code", name="uq_badge_code"),)
+
+
+# --- engine --------------------------------------------------------------------------------------
+
+
+def normalise_db_url(db: str | Path) -> str:
+    """A SQLAlchemy URL from a URL or a plain file path (a path means a SQLite file)."""
+    text = str(db)
+    if "://" not in text:
+        return "sqlite:///" + str(Path(text).expanduser().resolve())
+    if text.startswith("postgresql://") or text.startswith("postgres://"):
+        # psycopg 3 is the driver this project installs.
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    return text
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password hidden (for messages and logs)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (see below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writers take the write lock up front, so two server workers never
+        # deadlock upgrading a read transaction (SQLITE_BUSY_SNAPSHOT).
+        write = connection.get_execution_options().get("scangate_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def make_engine(db: str | Path) -> Engine:
+    """An engine for a SQLite file path/URL or a PostgreSQL URL."""
+    url = normalise_db_url(db)
+    try:
+        if url.startswith("sqlite"):
+            path = make_url(url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"check_same_thread": False})
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except (ArgumentError, ModuleNotFoundError, ValueError) as exc:
+        raise DatabaseError(
+            f"cannot use database URL: {exc}",
+            where=redact_url(url),
+            hint="give a SQLite file path, sqlite:///PATH or postgresql+psycopg://USER:PASS@HOST/DB",
+        ) from None
+    return engine
+
+
+def restrict_sqlite_file(engine: Engine) -> None:
+    """Make a SQLite database file readable by its owner only (it holds the signing key)."""
+    if engine.url.get_backend_name() != "sqlite" or not engine.url.database:
+        return
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(engine.url.database + suffix)
+        if path.exists():
+            os.chmod(path, 0o600)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table that does not exist yet."""
+    try:
+        Base.metadata.create_all(engine)
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot create tables: {exc.orig}", where=redact_url(str(engine.url))) from None
+    restrict_sqlite_file(engine)
+
+
+def is_initialised(engine: Engine) -> bool:
+    """True when the registry tables exist (``registry init`` has run)."""
+    try:
+        return inspect(engine).has_table("meta") and inspect(engine).has_table("signing_keys")
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"cannot open database: {exc.orig}",
+            where=redact_url(str(engine.url)),
+            hint="check the path or URL, and that the database server is running",
+        ) from None
+
+
+class Database:
+    """An engine plus session factories for read-only and writing transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._reader = sessionmaker(engine, expire_on_commit=False)
+        self._writer = sessionmaker(engine.execution_options(scangate_write=True), expire_on_commit=False)
+
+    @classmethod
+    def open(cls, db: str | Path) -> Database:
+        """Open (not create) a database from a URL or SQLite path."""
+        return cls(make_engine(db))
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading (one transaction, so reads are consistent)."""
+        with self._reader() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends normally, rolled back on any error."""
+        with self._writer() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+
+def utc_now() -> datetime:
+    """Now, as an aware UTC datetime truncated to milliseconds (what the wire carries)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)

@@ -1,0 +1,82 @@
+"""Run the registry in a background thread on loopback (tests and the embedded demo registry)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+import uvicorn
+
+from registry.app import create_app
+from registry.db import Database, is_initialised
+from registry.errors import RegistryError
+from registry.setup import initialise
+
+STARTUP_TIMEOUT_S = 20.0
+
+
+class EmbeddedRegistry:
+    """A registry server running in a daemon thread; use as a context manager or call stop()."""
+
+    def __init__(
+        self, server: uvicorn.Server, thread: threading.Thread, database: Database, url: str
+    ) -> None:
+        self._server = server
+        self._thread = thread
+        self.database = database
+        self.url = url
+        """Base URL, e.g. 'http://127.0.0.1:54321' (no trailing slash)."""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the server to finish open requests and stop; waits for the thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def __enter__(self) -> EmbeddedRegistry:
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_embedded_registry(
+    db_url: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    initialise_if_needed: bool = True,
+    max_body_bytes: int | None = None,
+) -> EmbeddedRegistry:
+    """Start a registry on ``host:port`` (port 0: a free port) serving ``db_url``.
+
+    Initialises the database first when it is empty (and ``initialise_if_needed``).
+
+    Raises:
+        RegistryError: the database cannot be used or the server did not start.
+    """
+    database = Database.open(db_url)
+    if initialise_if_needed and not is_initialised(database.engine):
+        initialise(database, admin_label="embedded registry")
+    app = (
+        create_app(database)
+        if max_body_bytes is None
+        else create_app(database, max_body_bytes=max_body_bytes)
+    )
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="scangate-registry", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RegistryError(
+                f"the embedded registry did not start on {host}:{port}", hint="is the port free?"
+            )
+        time.sleep(0.01)
+    bound_port = server.servers[0].sockets[0].getsockname()[1]
+    return EmbeddedRegistry(server, thread, database, f"http://{host}:{bound_port}")

@@ -1,0 +1,108 @@
+"""Registry signing keys: generation, storage, rotation, and the public key list.
+
+Private keys are stored in the database as PKCS#8 PEM. When the environment
+variable ``SCANGATE_REGISTRY_KEY_PASSPHRASE`` is set they are encrypted with it
+(cryptography's best available scheme) and the server needs the same variable
+to start; otherwise they are stored unencrypted and protected only by the
+database's access control (a SQLite file is made owner-only, mode 0600). See
+docs/registry.md for the trade-off.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agent.signing import Signer, public_key_from_b64, public_key_to_b64
+from agent.wire import KeyList, KeyStatus, RegistryKey
+from registry.db import SigningKeyRow, utc_now
+from registry.errors import DatabaseError
+
+PASSPHRASE_ENV_VAR = "SCANGATE_REGISTRY_KEY_PASSPHRASE"
+
+
+def _passphrase() -> bytes | None:
+    value = os.environ.get(PASSPHRASE_ENV_VAR)
+    return value.encode("utf-8") if value else None
+
+
+def new_signing_key(session: Session) -> SigningKeyRow:
+    """Generate a key, store it as the active key, retire the previous active key."""
+    now = utc_now()
+    for row in session.scalars(select(SigningKeyRow).where(SigningKeyRow.status == KeyStatus.ACTIVE.value)):
+        row.status = KeyStatus.RETIRED.value
+        row.retired_at = now
+    private_key = Ed25519PrivateKey.generate()
+    passphrase = _passphrase()
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
+    )
+    pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    signer = Signer(private_key)
+    row = SigningKeyRow(
+        key_id=signer.key_id,
+        public_key=public_key_to_b64(signer.public_key),
+        private_key_pem=pem.decode("ascii"),
+        encrypted=passphrase is not None,
+        status=KeyStatus.ACTIVE.value,
+        created_at=now,
+        retired_at=None,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def load_active_signer(session: Session) -> Signer:
+    """The signer of the active registry key.
+
+    Raises:
+        DatabaseError: no active key, or the key cannot be decrypted.
+    """
+    row = session.scalars(select(SigningKeyRow).where(SigningKeyRow.status == KeyStatus.ACTIVE.value)).first()
+    if row is None:
+        raise DatabaseError(
+            "the registry has no active signing key", hint="run `scangate registry init` or `rotate-key`"
+        )
+    passphrase = _passphrase() if row.encrypted else None
+    if row.encrypted and passphrase is None:
+        raise DatabaseError(
+            f"signing key {row.key_id} is encrypted but {PASSPHRASE_ENV_VAR} is not set",
+            hint=f"set {PASSPHRASE_ENV_VAR} to the passphrase used when the key was created",
+        )
+    try:
+        private_key = serialization.load_pem_private_key(row.private_key_pem.encode("ascii"), passphrase)
+    except (ValueError, TypeError) as exc:
+        raise DatabaseError(
+            f"cannot load signing key {row.key_id}: {exc}",
+            hint=f"check {PASSPHRASE_ENV_VAR}; it must be the passphrase used when the key was created",
+        ) from None
+    if not isinstance(private_key, Ed25519PrivateKey):
+        raise DatabaseError(f"signing key {row.key_id} is not an Ed25519 key")
+    return Signer(private_key)
+
+
+def key_list(session: Session) -> KeyList:
+    """Every registry key, active first, then retired ones newest first."""
+    rows = session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at.desc())).all()
+    keys = [
+        RegistryKey(
+            key_id=row.key_id,
+            public_key=row.public_key,
+            created_at=row.created_at,
+            retired_at=row.retired_at,
+            status=KeyStatus(row.status),
+        )
+        for row in rows
+    ]
+    keys.sort(key=lambda key: key.status is not KeyStatus.ACTIVE)
+    return KeyList(keys=tuple(keys))
+
+
+def trusted_public_keys(key_list_: KeyList) -> dict[str, Ed25519PublicKey]:
+    """The keys of a KeyList by key id, for agent.signing.verify_signature."""
+    return {key.key_id: public_key_from_b64(key.public_key) for key in key_list_.keys}

@@ -1,0 +1,306 @@
+"""What rigs ask the registry: authentication, consents, roster, revocations, confirmations, fallback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from agent.signing import Signer
+from agent.wire import (
+    WIRE_VERSION,
+    CaptureType,
+    Confirmation,
+    ConfirmationReceipt,
+    ConsentStatus,
+    FaceTemplate,
+    FallbackRefusal,
+    FallbackVerifyRequest,
+    FallbackVerifyResponse,
+    Revocation,
+    RevocationFeed,
+    Roster,
+    RosterEntry,
+    format_utc,
+)
+from registry.admin_ops import compact_json, require_consent
+from registry.credentials import token_digest, verify_pin
+from registry.db import (
+    BadgeRow,
+    ConfirmationRow,
+    ConsentRow,
+    Database,
+    FaceTemplateRow,
+    PerformerRow,
+    RevocationRow,
+    RigRow,
+    SigningKeyRow,
+    TokenRow,
+    utc_now,
+)
+from registry.errors import ConflictError, ForbiddenError, InvalidInputError, UnauthorizedError
+from registry.keys import load_active_signer
+
+MAX_FAILED_PINS = 5
+PIN_LOCKOUT = timedelta(minutes=15)
+REVOCATION_PAGE_MAX = 1000
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a rig (with its production) or an administrator."""
+
+    kind: str
+    token_id: str
+    rig_id: str | None = None
+    production_id: str | None = None
+
+
+def authenticate(session: Session, token: str) -> Caller:
+    """The caller a bearer token belongs to; UnauthorizedError for unknown or revoked tokens."""
+    row = session.scalars(select(TokenRow).where(TokenRow.token_sha256 == token_digest(token))).first()
+    if row is None or row.revoked_at is not None:
+        raise UnauthorizedError(
+            "bearer token not accepted (unknown or revoked)",
+            hint="ask the registry administrator for a new token for this rig",
+        )
+    if row.kind == "admin":
+        return Caller(kind="admin", token_id=row.token_id)
+    rig = session.get(RigRow, row.rig_id)
+    if rig is None:  # tokens are only issued for registered rigs
+        raise UnauthorizedError("bearer token belongs to no registered rig")
+    return Caller(kind="rig", token_id=row.token_id, rig_id=rig.rig_id, production_id=rig.production_id)
+
+
+def require_production_access(caller: Caller, production_id: str) -> None:
+    """A rig only sees the production it is registered for."""
+    if caller.kind == "rig" and caller.production_id != production_id:
+        raise ForbiddenError(
+            f"rig {caller.rig_id!r} is registered for production {caller.production_id!r},"
+            f" not {production_id!r}",
+            hint="check rig.production_id in the rig's configuration",
+        )
+
+
+class SignerCache:
+    """Keeps the active registry signer in memory; reloads it when the key is rotated."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._signer: Signer | None = None
+
+    def current(self, session: Session) -> Signer:
+        """The signer of the key that is active in the database right now."""
+        active = session.scalar(select(SigningKeyRow.key_id).where(SigningKeyRow.status == "active"))
+        with self._lock:
+            if self._signer is None or self._signer.key_id != active:
+                self._signer = load_active_signer(session)
+            return self._signer
+
+
+def consent_list_json(
+    session: Session, performer_id: str, production_id: str, status: ConsentStatus | None
+) -> bytes:
+    """The ConsentList body, built from the stored signed JSON without re-serialising records."""
+    query = select(ConsentRow.record_json).where(
+        ConsentRow.performer_id == performer_id, ConsentRow.production_id == production_id
+    )
+    if status is not None:
+        query = query.where(ConsentRow.status == status.value)
+    records = session.scalars(query.order_by(ConsentRow.version.desc())).all()
+    head = compact_json(
+        {
+            "wire_version": WIRE_VERSION,
+            "performer_id": performer_id,
+            "production_id": production_id,
+            "generated_at": format_utc(utc_now()),
+        }
+    )
+    return (head[:-1] + ',"consents":[' + ",".join(records) + "]}").encode("utf-8")
+
+
+def build_roster(session: Session, production_id: str, signer: Signer) -> Roster:
+    """The signed roster: performers with an active, unexpired, biometric-check consent and templates."""
+    now = utc_now()
+    performer_ids = session.scalars(
+        select(ConsentRow.performer_id)
+        .where(
+            ConsentRow.production_id == production_id,
+            ConsentRow.status == ConsentStatus.ACTIVE.value,
+            ConsentRow.biometric_check_consent.is_(True),
+            ConsentRow.valid_until > now,
+        )
+        .distinct()
+        .order_by(ConsentRow.performer_id)
+    ).all()
+    entries = []
+    for performer_id in performer_ids:
+        rows = session.scalars(
+            select(FaceTemplateRow)
+            .where(FaceTemplateRow.performer_id == performer_id)
+            .order_by(FaceTemplateRow.version.desc(), FaceTemplateRow.template_id)
+        ).all()
+        latest = [row for row in rows if row.version == rows[0].version] if rows else []
+        if not latest:
+            continue
+        performer = session.get(PerformerRow, performer_id)
+        assert performer is not None  # foreign key
+        templates = tuple(
+            FaceTemplate(
+                template_id=row.template_id,
+                version=row.version,
+                model="dlib_face_recognition_resnet_model_v1",
+                encoding=tuple(json.loads(row.encoding_json)),
+            )
+            for row in latest
+        )
+        entries.append(
+            RosterEntry(performer_id=performer_id, display_name=performer.display_name, templates=templates)
+        )
+    payload = {
+        "production_id": production_id,
+        "generated_at": now,
+        "entries": [entry.model_dump(mode="json") for entry in entries],
+    }
+    return Roster.sign(payload, signer)
+
+
+def revocation_feed(session: Session, production_id: str, since: int, limit: int) -> RevocationFeed:
+    """Feed entries of one production after cursor ``since``, oldest first."""
+    limit = max(1, min(limit, REVOCATION_PAGE_MAX))
+    rows = session.scalars(
+        select(RevocationRow)
+        .where(RevocationRow.production_id == production_id, RevocationRow.cursor > since)
+        .order_by(RevocationRow.cursor)
+        .limit(limit + 1)
+    ).all()
+    page = rows[:limit]
+    items = tuple(
+        Revocation(
+            cursor=row.cursor,
+            consent_id=row.consent_id,
+            consent_version=row.consent_version,
+            performer_id=row.performer_id,
+            production_id=row.production_id,
+            status=ConsentStatus(row.status),
+            revoked_at=row.revoked_at,
+            reason=row.reason,
+        )
+        for row in page
+    )
+    return RevocationFeed(
+        items=items, next_cursor=items[-1].cursor if items else since, has_more=len(rows) > limit
+    )
+
+
+def record_confirmation(
+    database: Database, caller: Caller, consent_id: str, confirmation: Confirmation
+) -> ConfirmationReceipt:
+    """Store an on-set confirmation; idempotent by (rig, session, consent)."""
+    if confirmation.consent_id != consent_id:
+        raise InvalidInputError(
+            f"body names consent {confirmation.consent_id!r} but the URL names {consent_id!r}"
+        )
+    if confirmation.rig_id != caller.rig_id:
+        raise ForbiddenError(f"this token belongs to rig {caller.rig_id!r}, not {confirmation.rig_id!r}")
+    body_json = compact_json(confirmation.model_dump(mode="json"))
+    for attempt in range(2):
+        try:
+            with database.write() as session:
+                return _store_confirmation(session, caller, confirmation, body_json)
+        except IntegrityError:
+            # Another worker stored the same (rig, session, consent) at the same moment: read it back.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _store_confirmation(
+    session: Session, caller: Caller, confirmation: Confirmation, body_json: str
+) -> ConfirmationReceipt:
+    existing = session.scalars(
+        select(ConfirmationRow).where(
+            ConfirmationRow.rig_id == confirmation.rig_id,
+            ConfirmationRow.session_id == confirmation.session_id,
+            ConfirmationRow.consent_id == confirmation.consent_id,
+        )
+    ).first()
+    if existing is not None:
+        if existing.body_json != body_json:
+            raise ConflictError(
+                f"session {confirmation.session_id!r} already reported a different confirmation"
+                f" for consent {confirmation.consent_id!r}",
+                hint="a confirmation is never rewritten; start a new session to record a new decision",
+            )
+        return ConfirmationReceipt(
+            confirmation_id=existing.confirmation_id, duplicate=True, received_at=existing.received_at
+        )
+    consent = require_consent(session, confirmation.consent_id)
+    require_production_access(caller, consent.production_id)
+    if consent.version != confirmation.consent_version:
+        raise ConflictError(
+            f"consent {consent.consent_id!r} has version {consent.version}, not {confirmation.consent_version}"
+        )
+    permitted = {CaptureType(value) for value in json.loads(consent.record_json)["capture_types"]}
+    widened = sorted(set(confirmation.capture_types) - permitted)
+    if widened:
+        raise InvalidInputError(
+            "confirmed capture types outside the consent: " + ", ".join(t.value for t in widened),
+            hint="a confirmation may only narrow the consent, never widen it",
+        )
+    row = ConfirmationRow(
+        consent_id=confirmation.consent_id,
+        consent_version=confirmation.consent_version,
+        rig_id=confirmation.rig_id,
+        session_id=confirmation.session_id,
+        decision=confirmation.decision.value,
+        body_json=body_json,
+        received_at=utc_now(),
+    )
+    session.add(row)
+    session.flush()
+    return ConfirmationReceipt(
+        confirmation_id=row.confirmation_id, duplicate=False, received_at=row.received_at
+    )
+
+
+def verify_fallback(
+    session: Session, caller: Caller, request: FallbackVerifyRequest
+) -> FallbackVerifyResponse:
+    """Check a badge code + PIN; counts failures and locks the badge after too many."""
+    require_production_access(caller, request.production_id)
+    badge = session.scalars(
+        select(BadgeRow).where(
+            BadgeRow.production_id == request.production_id, BadgeRow.badge_code == request.badge_code
+        )
+    ).first()
+
+    def refuse(reason: FallbackRefusal, attempts_left: int | None = None) -> FallbackVerifyResponse:
+        return FallbackVerifyResponse(
+            verified=False, performer_id=None, refusal=reason, attempts_left=attempts_left
+        )
+
+    if badge is None:
+        return refuse(FallbackRefusal.UNKNOWN_BADGE)
+    if badge.revoked_at is not None:
+        return refuse(FallbackRefusal.BADGE_REVOKED)
+    now = utc_now()
+    if badge.locked_until is not None and badge.locked_until > now:
+        return refuse(FallbackRefusal.LOCKED, 0)
+    if not verify_pin(request.pin, badge.pin_hash):
+        badge.failed_attempts += 1
+        if badge.failed_attempts >= MAX_FAILED_PINS:
+            badge.failed_attempts = 0
+            badge.locked_until = now + PIN_LOCKOUT
+            return refuse(FallbackRefusal.LOCKED, 0)
+        return refuse(FallbackRefusal.WRONG_PIN, MAX_FAILED_PINS - badge.failed_attempts)
+    badge.failed_attempts = 0
+    badge.locked_until = None
+    return FallbackVerifyResponse(
+        verified=True, performer_id=badge.performer_id, refusal=None, attempts_left=None
+    )

@@ -1,0 +1,183 @@
+"""Admin endpoints (admin bearer token): the same operations as the admin CLI, over HTTP.
+
+Each request is one transaction: a rejected request changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from agent.wire import ConsentStatus, Identifier, KeyList
+from registry import admin_ops
+from registry.db import SessionRecordRow
+from registry.http_errors import ERROR_RESPONSES
+from registry.keys import key_list, new_signing_key
+from registry.rig_ops import Caller
+from registry.routes_rig import DbDep, SignerDep, caller_for
+from registry.schemas import (
+    BadgeIssue,
+    BadgeIssued,
+    ConsentGrant,
+    ConsentIssued,
+    Created,
+    PerformerCreate,
+    ProductionCreate,
+    RigCreate,
+    RigInfo,
+    RigKeyAdd,
+    SessionRecordPage,
+    StatusChange,
+    TemplateEnrol,
+    TemplateEnrolled,
+    TokenIssue,
+    TokenIssued,
+    TokenRevoked,
+)
+
+_admin_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="adminToken",
+    description="Admin bearer token (printed once by `scangate registry init` or `issue-admin-token`).",
+)
+
+
+def admin_caller(
+    db: DbDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_bearer)]
+) -> Caller:
+    """The calling administrator (401 without a valid admin token)."""
+    return caller_for(db, credentials, "admin")
+
+
+router = APIRouter(
+    prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES, dependencies=[Depends(admin_caller)]
+)
+
+
+@router.post("/productions", response_model=Created, status_code=201, summary="Create a production")
+def create_production(body: ProductionCreate, db: DbDep) -> Created:
+    """Creates a production; 409 if the id exists."""
+    with db.write() as session:
+        admin_ops.add_production(session, body)
+    return Created(id=body.production_id)
+
+
+@router.post("/performers", response_model=Created, status_code=201, summary="Create a performer")
+def create_performer(body: PerformerCreate, db: DbDep) -> Created:
+    """Creates a performer; 409 if the id exists."""
+    with db.write() as session:
+        admin_ops.add_performer(session, body)
+    return Created(id=body.performer_id)
+
+
+@router.post(
+    "/performers/{performer_id}/templates",
+    response_model=TemplateEnrolled,
+    status_code=201,
+    summary="Enrol face templates (a new enrolment version)",
+)
+def enrol(performer_id: Identifier, body: TemplateEnrol, db: DbDep) -> TemplateEnrolled:
+    """Stores 128-d encodings computed elsewhere (the CLI computes them from photos)."""
+    with db.write() as session:
+        return admin_ops.enrol_templates(session, performer_id, body.encodings, body.source)
+
+
+@router.post("/consents", response_model=ConsentIssued, status_code=201, summary="Grant a consent")
+def grant(body: ConsentGrant, db: DbDep, signers: SignerDep) -> ConsentIssued:
+    """Issues a signed consent record (superseding an earlier version when 'supersedes' is given)."""
+    with db.write() as session:
+        return ConsentIssued(consent=admin_ops.grant_consent(session, body, signers.current(session)))
+
+
+def _change(
+    consent_id: str, status: ConsentStatus, body: StatusChange, db: DbDep, signers: SignerDep
+) -> ConsentIssued:
+    with db.write() as session:
+        record = admin_ops.change_consent_status(
+            session, consent_id, status, body.reason, signers.current(session)
+        )
+    return ConsentIssued(consent=record)
+
+
+@router.post("/consents/{consent_id}/revoke", response_model=ConsentIssued, summary="Revoke a consent")
+def revoke(consent_id: Identifier, body: StatusChange, db: DbDep, signers: SignerDep) -> ConsentIssued:
+    """Revokes for good; the consent appears in the revocation feed."""
+    return _change(consent_id, ConsentStatus.REVOKED, body, db, signers)
+
+
+@router.post("/consents/{consent_id}/suspend", response_model=ConsentIssued, summary="Suspend a consent")
+def suspend(consent_id: Identifier, body: StatusChange, db: DbDep, signers: SignerDep) -> ConsentIssued:
+    """Suspends; lift it by granting a new version that supersedes this one."""
+    return _change(consent_id, ConsentStatus.SUSPENDED, body, db, signers)
+
+
+@router.post("/keys/rotate", response_model=KeyList, summary="Rotate the registry signing key")
+def rotate(db: DbDep) -> KeyList:
+    """Generates a new active key; the old one is retired but stays listed for verification."""
+    with db.write() as session:
+        new_signing_key(session)
+        return key_list(session)
+
+
+@router.post("/rigs", response_model=RigInfo, status_code=201, summary="Register a rig")
+def create_rig(body: RigCreate, db: DbDep) -> RigInfo:
+    """Registers a rig for one production, with its record-signing public key."""
+    with db.write() as session:
+        return admin_ops.register_rig(session, body)
+
+
+@router.post("/rigs/{rig_id}/keys", response_model=RigInfo, status_code=201, summary="Add a rig public key")
+def add_rig_key(rig_id: Identifier, body: RigKeyAdd, db: DbDep) -> RigInfo:
+    """Adds a rotated rig key; earlier keys keep verifying earlier records."""
+    with db.write() as session:
+        return admin_ops.add_rig_key(session, rig_id, body.public_key, retire_others=body.retire_others)
+
+
+@router.post(
+    "/rigs/{rig_id}/tokens", response_model=TokenIssued, status_code=201, summary="Issue a rig token"
+)
+def issue_rig_token(rig_id: Identifier, body: TokenIssue, db: DbDep) -> TokenIssued:
+    """A new bearer token for the rig; the answer is the only place the token is ever shown."""
+    with db.write() as session:
+        return admin_ops.issue_token(session, "rig", rig_id, body.label)
+
+
+@router.post("/tokens/{token_id}/revoke", response_model=TokenRevoked, summary="Revoke a token")
+def revoke_token(token_id: str, db: DbDep) -> TokenRevoked:
+    """Stops accepting a rig or admin token immediately."""
+    with db.write() as session:
+        return admin_ops.revoke_token(session, token_id)
+
+
+@router.post("/badges", response_model=BadgeIssued, status_code=201, summary="Issue a fallback badge")
+def issue_badge(body: BadgeIssue, db: DbDep) -> BadgeIssued:
+    """A badge code + PIN for the non-biometric fallback; the PIN is shown only here."""
+    with db.write() as session:
+        return admin_ops.issue_badge(session, body)
+
+
+@router.get(
+    "/session-records", response_model=SessionRecordPage, summary="Collected session records of a rig"
+)
+def session_records(
+    db: DbDep,
+    rig_id: Annotated[Identifier, Query(description="The rig.")],
+    after_sequence: Annotated[int, Query(ge=-1, description="Return records with a higher sequence.")] = -1,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Maximum records.")] = 200,
+) -> SessionRecordPage:
+    """Records exactly as uploaded, in sequence order (for review and verification tools)."""
+    with db.read() as session:
+        admin_ops.require_rig(session, rig_id)
+        rows = session.scalars(
+            select(SessionRecordRow)
+            .where(SessionRecordRow.rig_id == rig_id, SessionRecordRow.sequence > after_sequence)
+            .order_by(SessionRecordRow.sequence)
+            .limit(limit)
+        ).all()
+    records = tuple(json.loads(row.record_json) for row in rows)
+    next_after = rows[-1].sequence if rows else after_sequence
+    return SessionRecordPage(rig_id=rig_id, records=records, next_after_sequence=next_after)

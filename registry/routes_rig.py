@@ -1,0 +1,221 @@
+"""Endpoints for rigs (bearer token per rig), plus the public health and key endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from agent import __version__
+from agent.wire import (
+    Checkpoint,
+    Confirmation,
+    ConfirmationReceipt,
+    ConsentList,
+    ConsentStatus,
+    FallbackVerifyRequest,
+    FallbackVerifyResponse,
+    Health,
+    Identifier,
+    KeyList,
+    RevocationFeed,
+    Roster,
+    SessionRecordReceipt,
+)
+from registry.db import Database, utc_now
+from registry.errors import ForbiddenError, UnauthorizedError
+from registry.http_errors import ERROR_RESPONSES
+from registry.intake import current_checkpoint, intake_record
+from registry.keys import key_list
+from registry.rig_ops import (
+    REVOCATION_PAGE_MAX,
+    Caller,
+    SignerCache,
+    authenticate,
+    build_roster,
+    consent_list_json,
+    record_confirmation,
+    require_production_access,
+    revocation_feed,
+    verify_fallback,
+)
+
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+_rig_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="rigToken",
+    description="Per-rig bearer token (`scangate registry issue-token`).",
+)
+
+
+def database(request: Request) -> Database:
+    """The registry database of this app."""
+    db: Database = request.app.state.database
+    return db
+
+
+def signer_cache(request: Request) -> SignerCache:
+    """The cached active registry signer of this app."""
+    cache: SignerCache = request.app.state.signer_cache
+    return cache
+
+
+def caller_for(db: Database, credentials: HTTPAuthorizationCredentials | None, kind: str) -> Caller:
+    """Authenticate a bearer token and require the given caller kind."""
+    if credentials is None:
+        raise UnauthorizedError(
+            "missing bearer token", hint="send the header 'Authorization: Bearer <token>'"
+        )
+    with db.read() as session:
+        caller = authenticate(session, credentials.credentials)
+    if caller.kind != kind:
+        raise ForbiddenError(
+            f"an {caller.kind} token cannot be used here; this endpoint needs a {kind} token"
+        )
+    return caller
+
+
+def rig_caller(
+    db: Annotated[Database, Depends(database)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_rig_bearer)],
+) -> Caller:
+    """The calling rig (401 without a valid rig token)."""
+    return caller_for(db, credentials, "rig")
+
+
+DbDep = Annotated[Database, Depends(database)]
+RigDep = Annotated[Caller, Depends(rig_caller)]
+SignerDep = Annotated[SignerCache, Depends(signer_cache)]
+
+
+@router.get("/health", response_model=Health, tags=["public"], summary="Registry health (no token needed)")
+def health(db: DbDep, signers: SignerDep) -> Health:
+    """Answers when the registry and its database work; reports the registry clock and active key."""
+    with db.read() as session:
+        key_id = signers.current(session).key_id
+    return Health(
+        status="ok",
+        service="scangate-registry",
+        software_version=__version__,
+        time=utc_now(),
+        active_key_id=key_id,
+    )
+
+
+@router.get(
+    "/keys", response_model=KeyList, tags=["public"], summary="Registry public keys (no token needed)"
+)
+def keys(db: DbDep) -> KeyList:
+    """Every registry signing key by key id; retired keys stay listed so old signatures verify."""
+    with db.read() as session:
+        return key_list(session)
+
+
+@router.get(
+    "/productions/{production_id}/roster",
+    response_model=Roster,
+    tags=["rig"],
+    summary="Signed production roster",
+)
+def roster(production_id: Identifier, caller: RigDep, db: DbDep, signers: SignerDep) -> Roster:
+    """Performers with an active, unexpired consent that allows biometric checks, and their templates."""
+    require_production_access(caller, production_id)
+    with db.read() as session:
+        return build_roster(session, production_id, signers.current(session))
+
+
+@router.get("/consents", response_model=ConsentList, tags=["rig"], summary="Signed consent records")
+def consents(
+    caller: RigDep,
+    db: DbDep,
+    performer_id: Annotated[Identifier, Query(description="The performer.")],
+    production_id: Annotated[Identifier, Query(description="The production (must be the rig's).")],
+    status: Annotated[ConsentStatus | None, Query(description="Only records with this status.")] = None,
+) -> Response:
+    """Every consent record of the performer for the production, newest version first.
+
+    An empty list means no consent: capture must stay locked.
+    """
+    require_production_access(caller, production_id)
+    with db.read() as session:
+        body = consent_list_json(session, performer_id, production_id, status)
+    return Response(body, media_type="application/json")
+
+
+@router.get("/revocations", response_model=RevocationFeed, tags=["rig"], summary="Revocation feed")
+def revocations(
+    caller: RigDep,
+    db: DbDep,
+    since: Annotated[
+        int, Query(ge=0, description="Cursor: return entries after it (0: from the start).")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=REVOCATION_PAGE_MAX, description="Maximum entries.")] = 500,
+) -> RevocationFeed:
+    """Consents of the rig's production that stopped being active, oldest first."""
+    assert caller.production_id is not None
+    with db.read() as session:
+        return revocation_feed(session, caller.production_id, since, limit)
+
+
+@router.post(
+    "/consents/{consent_id}/confirmations",
+    response_model=ConfirmationReceipt,
+    tags=["rig"],
+    summary="Report an on-set confirmation or decline",
+)
+def confirm(
+    consent_id: Identifier, confirmation: Confirmation, caller: RigDep, db: DbDep
+) -> ConfirmationReceipt:
+    """Stores what the performer decided on the touchscreen; idempotent by (rig, session, consent)."""
+    return record_confirmation(db, caller, consent_id, confirmation)
+
+
+@router.post(
+    "/session-records",
+    response_model=SessionRecordReceipt,
+    tags=["rig"],
+    summary="Upload a signed session record",
+)
+def upload_record(
+    record: Annotated[
+        dict[str, Any],
+        Body(
+            description=(
+                "The rig's signed session record, exactly as in its log. Checked members:"
+                " schema_version, rig_id, sequence, previous_hash, signature (see SessionRecordEnvelope)."
+            )
+        ),
+    ],
+    caller: RigDep,
+    db: DbDep,
+    signers: SignerDep,
+) -> SessionRecordReceipt:
+    """Verifies the record against the rig's registered key and stores it once (idempotent by hash)."""
+    return intake_record(db, caller, record, signers)
+
+
+@router.get(
+    "/rigs/{rig_id}/checkpoint",
+    response_model=Checkpoint,
+    tags=["rig"],
+    summary="The rig's signed checkpoint",
+)
+def checkpoint(rig_id: Identifier, caller: RigDep, db: DbDep) -> Checkpoint:
+    """How much of the rig's log the registry holds (a rig may only ask about itself)."""
+    if rig_id != caller.rig_id:
+        raise ForbiddenError(f"this token belongs to rig {caller.rig_id!r}, not {rig_id!r}")
+    with db.read() as session:
+        return current_checkpoint(session, rig_id)
+
+
+@router.post(
+    "/fallback/verify",
+    response_model=FallbackVerifyResponse,
+    tags=["rig"],
+    summary="Check a badge code and PIN (non-biometric fallback)",
+)
+def fallback_verify(request: FallbackVerifyRequest, caller: RigDep, db: DbDep) -> FallbackVerifyResponse:
+    """Identifies a performer by badge code + PIN; too many wrong PINs lock the badge for a while."""
+    with db.write() as session:
+        return verify_fallback(session, caller, request)
