@@ -1,0 +1,1 @@
+"""The session engine: the only component that may unlock capture."""

@@ -1,0 +1,201 @@
+"""Inputs to the session state machine and the effects it asks for.
+
+Events come from the camera/recognition worker, the registry client and
+policy, the performer's touchscreen, the technician's console, the gate
+watchdog and a clock. Effects are instructions the controller carries out
+(lock or unlock the gate, fetch a consent, write the record); the machine
+itself performs no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from agent.session.model import Capture, ConsentCheck, Identity, LockReason, Outcome
+
+
+@dataclass(frozen=True)
+class SessionStarted:
+    """The technician starts a session for some capture types."""
+
+    at: datetime
+    session_id: str
+    technician: str
+    capture_types: frozenset[str]
+
+
+@dataclass(frozen=True)
+class IdentityConfirmed:
+    """The voter (or the fallback check) confirmed who is in front of the rig."""
+
+    at: datetime
+    identity: Identity
+
+
+@dataclass(frozen=True)
+class UnknownSubject:
+    """Consecutive frames show a face that matches nobody on the roster."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FallbackRequested:
+    """The technician switches identification to badge/QR code + PIN."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ConsentChecked:
+    """The registry answered and the policy evaluated the consent."""
+
+    at: datetime
+    check: ConsentCheck
+
+
+@dataclass(frozen=True)
+class PerformerConfirmed:
+    """The performer confirmed the terms, possibly narrowing the capture types."""
+
+    at: datetime
+    capture_types: frozenset[str]
+    guardian_co_confirmed: bool = False
+
+
+@dataclass(frozen=True)
+class PerformerDeclined:
+    """The performer declined the terms."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PerformerStopped:
+    """The performer tapped STOP."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class TechnicianEnded:
+    """The technician ended the session."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ConsentRevoked:
+    """The revocation feed lists a consent."""
+
+    at: datetime
+    consent_id: str
+
+
+@dataclass(frozen=True)
+class RegistryKeyUntrusted:
+    """A registry key was rotated away or removed from the pinned set."""
+
+    at: datetime
+    key_id: str
+
+
+@dataclass(frozen=True)
+class GateLeaseLapsed:
+    """The gate locked itself because the lease was not renewed in time."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CaptureRecorded:
+    """The gate reports a capture (file or photo)."""
+
+    at: datetime
+    capture: Capture
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A component failed (camera, registry, key, gate, internal)."""
+
+    at: datetime
+    component: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The clock advanced; time-based re-lock rules are evaluated."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RecordWritten:
+    """The session's signed record has been appended to the log."""
+
+    at: datetime
+
+
+Event = (
+    SessionStarted
+    | IdentityConfirmed
+    | UnknownSubject
+    | FallbackRequested
+    | ConsentChecked
+    | PerformerConfirmed
+    | PerformerDeclined
+    | PerformerStopped
+    | TechnicianEnded
+    | ConsentRevoked
+    | RegistryKeyUntrusted
+    | GateLeaseLapsed
+    | CaptureRecorded
+    | Fault
+    | Tick
+    | RecordWritten
+)
+
+
+@dataclass(frozen=True)
+class LockGate:
+    """Lock the gate (idempotent)."""
+
+    reason: LockReason
+
+
+@dataclass(frozen=True)
+class UnlockGate:
+    """Unlock the gate for these capture types until ``deadline`` (lease renewed meanwhile)."""
+
+    capture_types: frozenset[str]
+    deadline: datetime
+
+
+@dataclass(frozen=True)
+class FetchConsent:
+    """Ask the registry for the performer's consent and evaluate it."""
+
+    performer_id: str
+
+
+@dataclass(frozen=True)
+class RequestFallback:
+    """Ask for badge/QR code + PIN and a technician witness."""
+
+
+@dataclass(frozen=True)
+class PresentTerms:
+    """Show the consent terms to the performer for confirmation."""
+
+
+@dataclass(frozen=True)
+class WriteRecord:
+    """Write the session's one signed record with this outcome."""
+
+    outcome: Outcome
+
+
+Effect = LockGate | UnlockGate | FetchConsent | RequestFallback | PresentTerms | WriteRecord

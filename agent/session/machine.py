@@ -1,0 +1,365 @@
+"""The session state machine: a pure, total transition function.
+
+``transition(state, event, timing)`` returns the next state and the effects the
+controller must carry out. It performs no I/O and reads no clock: every event
+carries its own time. For every (phase, event) pair the answer is defined: a
+transition, an explicit no-op (for inputs that can legitimately arrive late,
+such as a frame or a STOP tap racing the end of a session), or
+:class:`IllegalTransitionError` for pairs that mean the caller is broken.
+
+Safety argument, checked as properties in tests/session/test_machine_properties.py:
+``UnlockGate`` is emitted only on entering ``UNLOCKED``, only when every unlock
+condition holds at that moment, and every transition out of ``UNLOCKED``
+emits ``LockGate`` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from agent.errors import ScanGateError
+from agent.session import events as ev
+from agent.session.model import (
+    IdentificationMethod,
+    LockReason,
+    Outcome,
+    Phase,
+    SessionContext,
+    SessionState,
+    Timing,
+)
+
+Result = tuple[SessionState, tuple[ev.Effect, ...]]
+_ACTIVE = (Phase.IDENTIFYING, Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED)
+
+
+class IllegalTransitionError(ScanGateError):
+    """An event arrived that cannot happen in this phase: the caller is broken.
+
+    The controller treats this as a fault and keeps the gate locked.
+    """
+
+
+def transition(state: SessionState, event: ev.Event, timing: Timing) -> Result:
+    """Next state and effects for ``event`` in ``state`` (see module docstring)."""
+    effects: tuple[ev.Effect, ...] = ()
+    if state.phase in _ACTIVE and not isinstance(event, ev.Tick):
+        # Every event is also a clock reading: re-lock rules that are due apply first, so an
+        # event arriving between two ticks can never act on an expired unlock.
+        state, effects = _tick(state, ev.Tick(event.at), timing)
+    handler = _HANDLERS.get((state.phase, type(event)))
+    if handler is None:
+        raise IllegalTransitionError(
+            f"event {type(event).__name__} is not allowed in phase {state.phase.value}",
+            hint="this is a bug in the component that sent the event; capture stays locked",
+        )
+    state, more = handler(state, event, timing)
+    return state, effects + more
+
+
+def unlock_blockers(ctx: SessionContext, at: datetime, timing: Timing) -> list[LockReason]:
+    """Every unlock condition that does not hold at ``at`` (empty: unlock allowed)."""
+    blockers: list[LockReason] = []
+    check = ctx.consent
+    terms = check.terms if check is not None else None
+    if ctx.identity is None or ctx.last_seen_at is None or terms is None or check is None:
+        return [LockReason.CONSENT_REFUSED if ctx.identity else LockReason.IDENTITY_STALE]
+    if not check.allowed or terms.performer_id != ctx.identity.performer_id:
+        blockers.append(LockReason.CONSENT_REFUSED)
+    if (
+        at - ctx.identity.verified_at > timing.identity_max_age
+        and ctx.identity.method is IdentificationMethod.FACE
+    ):
+        blockers.append(LockReason.IDENTITY_STALE)
+    if at - ctx.last_seen_at > timing.identity_max_age and ctx.identity.method is IdentificationMethod.FACE:
+        blockers.append(LockReason.IDENTITY_STALE)
+    if at >= terms.valid_until:
+        blockers.append(LockReason.CONSENT_WINDOW_ENDED)
+    scope = ctx.confirmed_capture_types
+    if (
+        ctx.confirmed_at is None
+        or not scope
+        or not scope <= (terms.permitted_capture_types & ctx.requested_capture_types)
+    ):
+        blockers.append(LockReason.SCOPE_INVALID)
+    if terms.minor and not ctx.guardian_co_confirmed:
+        blockers.append(LockReason.GUARDIAN_REQUIRED)
+    return sorted(set(blockers), key=lambda r: r.value)
+
+
+def outcome_of(ctx: SessionContext) -> Outcome:
+    """The outcome a session with this context ends with."""
+    if any(c.within_unlock_window for c in ctx.captures):
+        return Outcome.CAPTURED
+    if ctx.fault_detail is not None:
+        return Outcome.FAULT
+    if ctx.declined:
+        return Outcome.DECLINED
+    return Outcome.REFUSED
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _stay(state: SessionState, _event: ev.Event, _timing: Timing) -> Result:
+    return state, ()
+
+
+def _close(
+    state: SessionState, at: datetime, reason: LockReason, ctx: SessionContext | None = None
+) -> Result:
+    """Leave the active phases: lock first, then write the one record."""
+    ctx = state.context if ctx is None else ctx
+    ctx = replace(
+        ctx,
+        lock_reasons=(*ctx.lock_reasons, reason),
+        gate_events=(*ctx.gate_events, ("lock", at, reason.value)),
+    )
+    return SessionState(Phase.CLOSING, ctx), (ev.LockGate(reason), ev.WriteRecord(outcome_of(ctx)))
+
+
+def _fault(state: SessionState, at: datetime, component: str, detail: str) -> Result:
+    ctx = state.context
+    ctx = replace(
+        ctx,
+        fault_detail=f"{component}: {detail}",
+        lock_reasons=(*ctx.lock_reasons, LockReason.FAULT),
+        gate_events=(*ctx.gate_events, ("lock", at, LockReason.FAULT.value)),
+    )
+    return SessionState(Phase.LOCKED_FAULT, ctx), (
+        ev.LockGate(LockReason.FAULT),
+        ev.WriteRecord(outcome_of(ctx)),
+    )
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+def _start(state: SessionState, event: ev.SessionStarted, _t: Timing) -> Result:
+    ctx = SessionContext(
+        session_id=event.session_id,
+        technician=event.technician,
+        requested_capture_types=event.capture_types,
+        started_at=event.at,
+    )
+    if not event.capture_types:
+        raise IllegalTransitionError(
+            "a session needs at least one capture type", hint="pick the capture types, then start"
+        )
+    return SessionState(Phase.IDENTIFYING, ctx), ()
+
+
+def _identified(state: SessionState, event: ev.IdentityConfirmed, _t: Timing) -> Result:
+    ctx = state.context
+    identity = event.identity
+    if state.phase is Phase.IDENTIFYING:
+        if ctx.fallback_mode and identity.method is not IdentificationMethod.FALLBACK_BADGE_PIN:
+            return state, ()  # waiting for badge + PIN; a face match cannot stand in for it
+        ctx = replace(ctx, identity=identity, last_seen_at=event.at)
+        return SessionState(Phase.CHECKING_CONSENT, ctx), (ev.FetchConsent(identity.performer_id),)
+    current = ctx.identity
+    assert current is not None  # every phase after IDENTIFYING has an identity
+    if identity.performer_id != current.performer_id:
+        return _close(state, event.at, LockReason.DIFFERENT_SUBJECT)
+    if current.method is IdentificationMethod.FACE and identity.method is IdentificationMethod.FACE:
+        return SessionState(state.phase, replace(ctx, identity=identity, last_seen_at=event.at)), ()
+    return SessionState(state.phase, replace(ctx, last_seen_at=event.at)), ()
+
+
+def _unknown_subject(state: SessionState, event: ev.UnknownSubject, _t: Timing) -> Result:
+    if state.phase is Phase.IDENTIFYING or state.context.fallback_mode:
+        return state, ()  # not recognised yet, or a fallback performer who is not on the roster
+    return _close(state, event.at, LockReason.UNKNOWN_SUBJECT)
+
+
+def _fallback(state: SessionState, _event: ev.FallbackRequested, _t: Timing) -> Result:
+    ctx = replace(state.context, fallback_mode=True, identity=None, last_seen_at=None, consent=None)
+    return SessionState(Phase.IDENTIFYING, ctx), (ev.RequestFallback(),)
+
+
+def _consent_checked(state: SessionState, event: ev.ConsentChecked, _t: Timing) -> Result:
+    ctx = state.context
+    check = event.check
+    identity = ctx.identity
+    assert identity is not None
+    if check.terms is not None and check.terms.performer_id != identity.performer_id:
+        return state, ()  # an answer about someone else (stale request): ignore it
+    if check.fallback_required and identity.method is IdentificationMethod.FACE:
+        ctx = replace(ctx, fallback_mode=True, identity=None, last_seen_at=None)
+        return SessionState(Phase.IDENTIFYING, ctx), (ev.RequestFallback(),)
+    if not check.allowed or check.terms is None:
+        codes = tuple(code for code, _ in check.reasons) or ("consent_refused",)
+        refused = replace(ctx, consent=check, refusal_codes=codes)
+        return _close(state, event.at, LockReason.CONSENT_REFUSED, refused)
+    ctx = replace(ctx, consent=check)
+    return SessionState(Phase.AWAITING_CONFIRMATION, ctx), (ev.PresentTerms(),)
+
+
+def _confirmed(state: SessionState, event: ev.PerformerConfirmed, timing: Timing) -> Result:
+    ctx = replace(
+        state.context,
+        confirmed_capture_types=event.capture_types,
+        guardian_co_confirmed=event.guardian_co_confirmed,
+        confirmed_at=event.at,
+    )
+    blockers = unlock_blockers(ctx, event.at, timing)
+    if blockers:
+        refused = replace(ctx, refusal_codes=tuple(b.value for b in blockers))
+        return _close(state, event.at, blockers[0], refused)
+    terms = ctx.consent.terms if ctx.consent else None
+    assert terms is not None
+    deadline = min(event.at + timing.unlock_timebox, terms.valid_until)
+    ctx = replace(
+        ctx,
+        unlocked_at=event.at,
+        unlock_deadline=deadline,
+        gate_events=(*ctx.gate_events, ("unlock", event.at, "performer_confirmed")),
+    )
+    return SessionState(Phase.UNLOCKED, ctx), (ev.UnlockGate(event.capture_types, deadline),)
+
+
+def _declined(state: SessionState, event: ev.PerformerDeclined, _t: Timing) -> Result:
+    return _close(state, event.at, LockReason.PERFORMER_DECLINED, replace(state.context, declined=True))
+
+
+def _stopped(state: SessionState, event: ev.PerformerStopped, _t: Timing) -> Result:
+    return _close(state, event.at, LockReason.PERFORMER_STOPPED, replace(state.context, declined=True))
+
+
+def _ended(state: SessionState, event: ev.TechnicianEnded, _t: Timing) -> Result:
+    return _close(state, event.at, LockReason.TECHNICIAN_ENDED)
+
+
+def _revoked(state: SessionState, event: ev.ConsentRevoked, _t: Timing) -> Result:
+    check = state.context.consent
+    if check is None or check.terms is None or check.terms.consent_id != event.consent_id:
+        return state, ()
+    return _close(state, event.at, LockReason.CONSENT_REVOKED)
+
+
+def _key_untrusted(state: SessionState, event: ev.RegistryKeyUntrusted, _t: Timing) -> Result:
+    check = state.context.consent
+    if check is None or check.terms is None or check.terms.registry_key_id != event.key_id:
+        return state, ()
+    return _close(state, event.at, LockReason.REGISTRY_KEY_UNTRUSTED)
+
+
+def _lease_lapsed(state: SessionState, event: ev.GateLeaseLapsed, _t: Timing) -> Result:
+    return _fault(state, event.at, "gate", "the gate lease lapsed (the agent did not renew it in time)")
+
+
+def _captured(state: SessionState, event: ev.CaptureRecorded, _t: Timing) -> Result:
+    ctx = state.context
+    return SessionState(state.phase, replace(ctx, captures=(*ctx.captures, event.capture))), ()
+
+
+def _faulted(state: SessionState, event: ev.Fault, _t: Timing) -> Result:
+    return _fault(state, event.at, event.component, event.detail)
+
+
+def _idle_fault(_state: SessionState, _event: ev.Fault, _t: Timing) -> Result:
+    # No session, so no record; the gate is locked anyway and the health display shows the fault.
+    return SessionState(), (ev.LockGate(LockReason.FAULT),)
+
+
+def _tick(state: SessionState, event: ev.Tick, timing: Timing) -> Result:
+    ctx = state.context
+    at = event.at
+    terms = ctx.consent.terms if ctx.consent else None
+    if terms is not None and at >= terms.valid_until:
+        return _close(state, at, LockReason.CONSENT_WINDOW_ENDED)
+    if state.phase is Phase.UNLOCKED and ctx.unlock_deadline is not None and at >= ctx.unlock_deadline:
+        return _close(state, at, LockReason.UNLOCK_TIMEBOX_EXPIRED)
+    face_tracked = ctx.identity is not None and ctx.identity.method is IdentificationMethod.FACE
+    if face_tracked and ctx.last_seen_at is not None and at - ctx.last_seen_at > timing.absence_timeout:
+        return _close(state, at, LockReason.PERFORMER_ABSENT)
+    return state, ()
+
+
+def _record_written(state: SessionState, _event: ev.RecordWritten, _t: Timing) -> Result:
+    if state.context.record_written:
+        raise IllegalTransitionError(
+            "the session record was already written; a record is never written twice"
+        )
+    if state.phase is Phase.LOCKED_FAULT:
+        # Stay visibly faulted until the technician acknowledges.
+        return SessionState(Phase.LOCKED_FAULT, replace(state.context, record_written=True)), ()
+    return SessionState(), ()
+
+
+def _fault_acknowledged(state: SessionState, _event: ev.TechnicianEnded, _t: Timing) -> Result:
+    if not state.context.record_written:
+        return state, ()  # the record must be written first; the controller is retrying it
+    return SessionState(), (ev.LockGate(LockReason.FAULT),)
+
+
+def _closing_fault(state: SessionState, event: ev.Fault, _t: Timing) -> Result:
+    # The record is not written yet (e.g. the log failed): note it; the controller retries.
+    detail = f"{event.component}: {event.detail}"
+    return SessionState(state.phase, replace(state.context, fault_detail=detail)), ()
+
+
+Handler = Callable[[SessionState, ev.Event, Timing], Result]
+_HANDLERS: dict[tuple[Phase, type], Handler] = {}
+
+
+def _on(phases: tuple[Phase, ...], event_type: type, handler: Callable[..., Result]) -> None:
+    for phase in phases:
+        _HANDLERS[(phase, event_type)] = handler
+
+
+_LATE_INPUTS: tuple[type, ...] = (
+    ev.IdentityConfirmed,
+    ev.UnknownSubject,
+    ev.Tick,
+    ev.PerformerStopped,
+    ev.TechnicianEnded,
+    ev.ConsentRevoked,
+    ev.RegistryKeyUntrusted,
+    ev.GateLeaseLapsed,
+    ev.CaptureRecorded,
+    ev.ConsentChecked,
+    ev.PerformerConfirmed,
+    ev.PerformerDeclined,
+)
+
+# IDLE: only a session start moves it; late inputs from a finished session are ignored.
+_on((Phase.IDLE,), ev.SessionStarted, _start)
+for _late_input in _LATE_INPUTS:
+    _on((Phase.IDLE,), _late_input, _stay)
+_on((Phase.IDLE,), ev.Fault, _idle_fault)
+
+# Active phases.
+_on(_ACTIVE, ev.IdentityConfirmed, _identified)
+_on(_ACTIVE, ev.UnknownSubject, _unknown_subject)
+_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.FallbackRequested, _fallback)
+_on((Phase.CHECKING_CONSENT,), ev.ConsentChecked, _consent_checked)
+_on((Phase.IDENTIFYING, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.ConsentChecked, _stay)
+_on((Phase.AWAITING_CONFIRMATION,), ev.PerformerConfirmed, _confirmed)
+_on((Phase.UNLOCKED,), ev.PerformerConfirmed, _stay)  # a double tap
+_on((Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.PerformerDeclined, _declined)
+_on(_ACTIVE, ev.PerformerStopped, _stopped)
+_on(_ACTIVE, ev.TechnicianEnded, _ended)
+_on(_ACTIVE, ev.ConsentRevoked, _revoked)
+_on(_ACTIVE, ev.RegistryKeyUntrusted, _key_untrusted)
+_on(_ACTIVE, ev.GateLeaseLapsed, _lease_lapsed)
+_on(_ACTIVE, ev.CaptureRecorded, _captured)
+_on(_ACTIVE, ev.Fault, _faulted)
+_on(_ACTIVE, ev.Tick, _tick)
+
+# CLOSING: waiting for the record; everything else is late and ignored.
+_on((Phase.CLOSING,), ev.RecordWritten, _record_written)
+_on((Phase.CLOSING,), ev.Fault, _closing_fault)
+for _closing_input in (*_LATE_INPUTS, ev.FallbackRequested):
+    _on((Phase.CLOSING,), _closing_input, _stay)
+_on((Phase.CLOSING,), ev.CaptureRecorded, _captured)
+
+# LOCKED_FAULT: record written, then the technician acknowledges to return to IDLE.
+_on((Phase.LOCKED_FAULT,), ev.RecordWritten, _record_written)
+_on((Phase.LOCKED_FAULT,), ev.TechnicianEnded, _fault_acknowledged)
+for _fault_input in (*_LATE_INPUTS, ev.Fault, ev.FallbackRequested):
+    if _fault_input is not ev.TechnicianEnded:
+        _on((Phase.LOCKED_FAULT,), _fault_input, _stay)
+_on((Phase.LOCKED_FAULT,), ev.CaptureRecorded, _captured)

@@ -1,0 +1,210 @@
+"""Example-based tests of the session state machine: the flows a technician sees."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agent.session import events as ev
+from agent.session.machine import IllegalTransitionError, outcome_of, transition
+from agent.session.model import (
+    Capture,
+    ConsentCheck,
+    ConsentTerms,
+    IdentificationMethod,
+    Identity,
+    LockReason,
+    Outcome,
+    Phase,
+    SessionState,
+    Timing,
+)
+
+T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+TIMING = Timing(timedelta(seconds=3), timedelta(seconds=10), timedelta(minutes=5))
+TYPES = frozenset({"face", "facs_expressions"})
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def terms(*, minor: bool = False, permitted: frozenset[str] = TYPES, hours: int = 8) -> ConsentTerms:
+    return ConsentTerms(
+        "c-1", 1, "perf-a", permitted, T0 + timedelta(hours=hours), minor, "ed25519:" + "a" * 32
+    )
+
+
+def run(state: SessionState, *events: ev.Event) -> tuple[SessionState, list[ev.Effect]]:
+    effects: list[ev.Effect] = []
+    for event in events:
+        state, produced = transition(state, event, TIMING)
+        effects.extend(produced)
+    return state, effects
+
+
+def face(seconds: float, performer: str = "perf-a") -> ev.IdentityConfirmed:
+    return ev.IdentityConfirmed(at(seconds), Identity(performer, IdentificationMethod.FACE, at(seconds)))
+
+
+def awaiting(**terms_kwargs: object) -> SessionState:
+    state, effects = run(
+        SessionState(),
+        ev.SessionStarted(at(0), "s-1", "tech", TYPES),
+        face(1),
+        ev.ConsentChecked(at(1.2), ConsentCheck(True, (), terms(**terms_kwargs))),  # type: ignore[arg-type]
+    )
+    assert state.phase is Phase.AWAITING_CONFIRMATION
+    assert effects == [ev.FetchConsent("perf-a"), ev.PresentTerms()]
+    return state
+
+
+def test_confirm_unlocks_for_the_confirmed_types_until_the_timebox() -> None:
+    state, effects = run(awaiting(), ev.PerformerConfirmed(at(2), TYPES))
+    assert state.phase is Phase.UNLOCKED
+    assert effects == [ev.UnlockGate(TYPES, at(2) + TIMING.unlock_timebox)]
+
+
+def test_unlock_deadline_never_passes_the_consent_window() -> None:
+    state, effects = run(awaiting(hours=0), ev.PerformerConfirmed(at(2), TYPES))
+    assert state.phase is Phase.CLOSING  # the window ended at T0, before the confirmation
+    assert ev.LockGate(LockReason.CONSENT_WINDOW_ENDED) in effects
+
+
+def test_narrowing_keeps_only_the_remaining_types() -> None:
+    _, effects = run(awaiting(), ev.PerformerConfirmed(at(2), frozenset({"face"})))
+    assert effects == [ev.UnlockGate(frozenset({"face"}), at(2) + TIMING.unlock_timebox)]
+
+
+def test_widening_beyond_the_consent_is_refused() -> None:
+    state, effects = run(
+        awaiting(permitted=frozenset({"face"})),
+        ev.PerformerConfirmed(at(2), frozenset({"face", "facs_expressions"})),
+    )
+    assert state.phase is Phase.CLOSING
+    assert effects[0] == ev.LockGate(LockReason.SCOPE_INVALID)
+    assert effects[1] == ev.WriteRecord(Outcome.REFUSED)
+
+
+def test_minor_needs_guardian_co_confirmation() -> None:
+    state, effects = run(
+        awaiting(minor=True), ev.PerformerConfirmed(at(2), TYPES, guardian_co_confirmed=False)
+    )
+    assert effects[0] == ev.LockGate(LockReason.GUARDIAN_REQUIRED)
+    state, effects = run(
+        awaiting(minor=True), ev.PerformerConfirmed(at(2), TYPES, guardian_co_confirmed=True)
+    )
+    assert state.phase is Phase.UNLOCKED
+
+
+def test_decline_writes_a_declined_record_and_never_unlocks() -> None:
+    state, effects = run(awaiting(), ev.PerformerDeclined(at(2)), ev.RecordWritten(at(2.1)))
+    assert state.phase is Phase.IDLE
+    assert not any(isinstance(e, ev.UnlockGate) for e in effects)
+    assert ev.WriteRecord(Outcome.DECLINED) in effects
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (ev.PerformerStopped(at(3)), LockReason.PERFORMER_STOPPED),
+        (ev.TechnicianEnded(at(3)), LockReason.TECHNICIAN_ENDED),
+        (ev.ConsentRevoked(at(3), "c-1"), LockReason.CONSENT_REVOKED),
+        (ev.RegistryKeyUntrusted(at(3), "ed25519:" + "a" * 32), LockReason.REGISTRY_KEY_UNTRUSTED),
+        (face(3, "perf-b"), LockReason.DIFFERENT_SUBJECT),
+        (ev.UnknownSubject(at(3)), LockReason.UNKNOWN_SUBJECT),
+        (ev.Tick(at(4.5)), LockReason.PERFORMER_ABSENT),
+        (ev.Fault(at(3), "camera", "unplugged"), LockReason.FAULT),
+        (ev.GateLeaseLapsed(at(3)), LockReason.FAULT),
+    ],
+)
+def test_every_relock_trigger_locks_first(event: ev.Event, reason: LockReason) -> None:
+    unlocked, _ = run(awaiting(), ev.PerformerConfirmed(at(2), TYPES))
+    state, effects = run(unlocked, event)
+    assert state.phase in (Phase.CLOSING, Phase.LOCKED_FAULT)
+    assert effects[0] == ev.LockGate(reason)
+    assert state.context.lock_reasons[-1] is reason
+
+
+def test_timebox_expiry_locks() -> None:
+    unlocked, _ = run(awaiting(), ev.PerformerConfirmed(at(2), TYPES))
+    steps = [face(2 + k) for k in range(1, 300)]  # the performer stays in view the whole time
+    _, effects = run(unlocked, *steps, ev.Tick(at(2 + 300)))
+    assert ev.LockGate(LockReason.UNLOCK_TIMEBOX_EXPIRED) in effects
+
+
+def test_revocation_of_another_consent_is_ignored() -> None:
+    unlocked, _ = run(awaiting(), ev.PerformerConfirmed(at(2), TYPES))
+    state, effects = run(unlocked, ev.ConsentRevoked(at(3), "c-other"))
+    assert state.phase is Phase.UNLOCKED and effects == []
+
+
+def test_captures_inside_the_window_make_the_outcome_captured() -> None:
+    unlocked, _ = run(awaiting(), ev.PerformerConfirmed(at(2), TYPES))
+    capture = Capture("IMG_0001.png", "ab" * 32, at(2.5), within_unlock_window=True)
+    state, effects = run(unlocked, ev.CaptureRecorded(at(2.5), capture), ev.PerformerStopped(at(3)))
+    assert ev.WriteRecord(Outcome.CAPTURED) in effects
+    assert outcome_of(state.context) is Outcome.CAPTURED
+
+
+def test_no_biometric_consent_switches_to_the_fallback() -> None:
+    state, _ = run(SessionState(), ev.SessionStarted(at(0), "s-1", "tech", TYPES), face(1))
+    check = ConsentCheck(False, (("biometric_check_not_consented", "..."),), terms(), fallback_required=True)
+    state, effects = run(state, ev.ConsentChecked(at(1.5), check))
+    assert state.phase is Phase.IDENTIFYING and state.context.fallback_mode
+    assert effects == [ev.RequestFallback()]
+    # A face match cannot stand in for the badge + PIN now.
+    state, effects = run(state, face(2))
+    assert state.phase is Phase.IDENTIFYING and effects == []
+    badge = Identity("perf-a", IdentificationMethod.FALLBACK_BADGE_PIN, at(3), witness="tech")
+    state, effects = run(state, ev.IdentityConfirmed(at(3), badge))
+    assert state.phase is Phase.CHECKING_CONSENT
+
+
+def test_fault_stays_visible_until_record_written_and_acknowledged() -> None:
+    state, effects = run(awaiting(), ev.Fault(at(2), "registry", "connection refused"))
+    assert state.phase is Phase.LOCKED_FAULT
+    assert effects == [ev.LockGate(LockReason.FAULT), ev.WriteRecord(Outcome.FAULT)]
+    state, _ = run(state, ev.TechnicianEnded(at(3)))
+    assert state.phase is Phase.LOCKED_FAULT  # the record is not written yet
+    state, _ = run(state, ev.RecordWritten(at(4)), ev.TechnicianEnded(at(3)))
+    assert state.phase is Phase.IDLE
+
+
+def test_illegal_pairs_raise() -> None:
+    with pytest.raises(IllegalTransitionError):
+        transition(SessionState(), ev.RecordWritten(at(0)), TIMING)
+    with pytest.raises(IllegalTransitionError):
+        transition(awaiting(), ev.SessionStarted(at(3), "s-2", "tech", TYPES), TIMING)
+    with pytest.raises(IllegalTransitionError, match="capture type"):
+        transition(SessionState(), ev.SessionStarted(at(0), "s-1", "tech", frozenset()), TIMING)
+
+
+def test_transition_is_total_over_phases_and_events() -> None:
+    """Every (phase, event) pair either transitions or raises IllegalTransitionError."""
+    samples: list[ev.Event] = [
+        ev.SessionStarted(at(0), "s", "t", TYPES),
+        face(0),
+        ev.UnknownSubject(at(0)),
+        ev.FallbackRequested(at(0)),
+        ev.ConsentChecked(at(0), ConsentCheck(False, (("x", "y"),))),
+        ev.PerformerConfirmed(at(0), TYPES),
+        ev.PerformerDeclined(at(0)),
+        ev.PerformerStopped(at(0)),
+        ev.TechnicianEnded(at(0)),
+        ev.ConsentRevoked(at(0), "c-1"),
+        ev.RegistryKeyUntrusted(at(0), "k"),
+        ev.GateLeaseLapsed(at(0)),
+        ev.CaptureRecorded(at(0), Capture("x", None, at(0), False)),
+        ev.Fault(at(0), "x", "y"),
+        ev.Tick(at(0)),
+        ev.RecordWritten(at(0)),
+    ]
+    assert {type(s) for s in samples} == set(ev.Event.__args__)  # type: ignore[attr-defined]
+    base = awaiting().context
+    for phase in Phase:
+        for event in samples:
+            with contextlib.suppress(IllegalTransitionError):
+                transition(SessionState(phase, base), event, TIMING)
