@@ -1,0 +1,197 @@
+"""Loopback HTTP gate API, exercised with a real HTTP client (requests)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from agent.gate.base import CaptureGate
+from agent.gate.errors import CaptureRefusedError
+from agent.gate.http_api import HttpApiGate
+from agent.gate.settings import HttpApiGateSettings
+from agent.gate.token import verify_capture_token
+from tests.gate.conftest import MakeGrant, Recorder
+from tests.gate.peers import wait_until
+
+Closing = Callable[[CaptureGate], CaptureGate]
+
+
+class Client:
+    """The capture software's side: a requests session with the bearer token."""
+
+    def __init__(self, gate: HttpApiGate, token: str | None) -> None:
+        self.base = gate.url
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def gate(self) -> dict[str, Any]:
+        response = self.session.get(f"{self.base}/v1/gate", timeout=5)
+        assert response.status_code == 200
+        body: dict[str, Any] = response.json()
+        return body
+
+    def report(self, path: Path, **fields: Any) -> requests.Response:
+        return self.session.post(f"{self.base}/v1/captures", json={"path": str(path), **fields}, timeout=5)
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    return tmp_path / "secrets" / "gate-api.token"
+
+
+@pytest.fixture
+def gate(gate_options: dict[str, Any], closing: Closing, token_file: Path) -> HttpApiGate:
+    settings = HttpApiGateSettings(kind="http_api", port=0, auth_token_file=token_file)
+    built = HttpApiGate(settings, **{**gate_options, "arrival_grace_s": 0.0})
+    closing(built)
+    assert built.start().healthy
+    return built
+
+
+@pytest.fixture
+def client(gate: HttpApiGate, token_file: Path) -> Client:
+    return Client(gate, token_file.read_text().strip())
+
+
+def test_token_file_is_created_private(gate: HttpApiGate, token_file: Path) -> None:
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert len(token_file.read_text().strip()) >= 32
+
+
+def test_requests_without_the_bearer_token_are_refused(gate: HttpApiGate) -> None:
+    assert requests.get(f"{gate.url}/v1/gate", timeout=5).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert requests.get(f"{gate.url}/v1/gate", headers=wrong, timeout=5).status_code == 401
+
+
+def test_locked_gate_reports_not_allowed(client: Client) -> None:
+    view = client.gate()
+    assert view["allowed"] is False
+    assert view["token"] is None and view["session_id"] is None
+
+
+def test_unlocked_gate_hands_out_a_verifiable_token(
+    gate: HttpApiGate, client: Client, make_grant: MakeGrant, trusted_keys: dict[str, Ed25519PublicKey]
+) -> None:
+    grant = make_grant(capture_types=["face"])
+    gate.unlock(grant)
+    view = client.gate()
+    assert view["allowed"] is True
+    assert view["session_id"] == "session-1" and view["capture_types"] == ["face"]
+    assert 0 < view["lease_expires_in_s"] <= grant.lease_seconds
+    token = verify_capture_token(view["token"], trusted_keys, grant.token.issued_at)
+    assert token.token_id == grant.token.token_id
+
+
+def test_reported_file_inside_the_window_is_accepted(
+    gate: HttpApiGate, client: Client, make_grant: MakeGrant
+) -> None:
+    recorder = Recorder(gate)
+    gate.unlock(make_grant())
+    shot = gate.session_dir("session-1") / "img_0001.cr3"
+    shot.write_bytes(b"raw photo")
+    digest = hashlib.sha256(b"raw photo").hexdigest()
+    response = client.report(shot, sha256=digest, capture_type="face", session_id="session-1")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["within_unlock_window"] is True and body["sha256"] == digest
+    assert recorder.events[0].path == str(shot)
+    assert shot.exists()
+
+
+def test_reported_file_after_lock_is_flagged_and_quarantined(
+    gate: HttpApiGate, client: Client, make_grant: MakeGrant
+) -> None:
+    gate.unlock(make_grant())
+    gate.lock("performer tapped stop")
+    shot = gate.session_dir("session-1") / "img_0002.cr3"
+    shot.write_bytes(b"shot after stop")
+    response = client.report(shot)
+    assert response.status_code == 409
+    body = response.json()
+    assert body["within_unlock_window"] is False and body["quarantined"] is True
+    assert not shot.exists()
+    assert Path(body["quarantine_path"]).parent == gate.session_dir("session-1") / "quarantine"
+
+
+def test_wrong_hash_and_ungranted_type_are_flagged(
+    gate: HttpApiGate, client: Client, make_grant: MakeGrant
+) -> None:
+    gate.unlock(make_grant(capture_types=["face"]))
+    shot = gate.session_dir("session-1") / "img_0003.cr3"
+    shot.write_bytes(b"content")
+    response = client.report(shot, sha256="0" * 64, capture_type="full_body")
+    assert response.status_code == 409
+    reason = response.json()["flag_reason"]
+    assert "does not match" in reason and "'full_body' was not granted" in reason
+    assert response.json()["quarantined"] is True
+
+
+def test_report_of_missing_file_is_recorded(
+    gate: HttpApiGate, client: Client, make_grant: MakeGrant, tmp_path: Path
+) -> None:
+    recorder = Recorder(gate)
+    gate.unlock(make_grant())
+    response = client.report(tmp_path / "never-written.jpg")
+    assert response.status_code == 422
+    assert "does not exist" in response.json()["flag_reason"]
+    assert recorder.events[0].path == str(tmp_path / "never-written.jpg")
+
+
+def test_malformed_report_is_rejected_clearly(client: Client) -> None:
+    response = client.session.post(f"{client.base}/v1/captures", json={"file": "x"}, timeout=5)
+    assert response.status_code == 422
+    assert any("path" in problem for problem in response.json()["problems"])
+
+
+def test_lease_lapse_turns_allowed_false(gate: HttpApiGate, client: Client, make_grant: MakeGrant) -> None:
+    gate.unlock(make_grant(lease=0.3))
+    assert client.gate()["allowed"] is True
+    assert wait_until(lambda: client.gate()["allowed"] is False, timeout=5)
+
+
+def test_allowed_expires_even_with_a_dead_watchdog(
+    gate: HttpApiGate, client: Client, make_grant: MakeGrant
+) -> None:
+    # Stop the gate's own threads (as if they had died); only the HTTP server keeps running.
+    gate._stop.set()
+    gate._wake.set()
+    for thread in gate._threads:
+        thread.join(timeout=5)
+    gate.unlock(make_grant(lease=0.3))
+    assert client.gate()["allowed"] is True
+    assert wait_until(lambda: client.gate()["allowed"] is False, timeout=5)
+    assert client.gate()["reason"] == "locked: lease lapsed"
+
+
+def test_the_api_gate_cannot_capture_by_itself(gate: HttpApiGate, make_grant: MakeGrant) -> None:
+    gate.unlock(make_grant())
+    with pytest.raises(CaptureRefusedError, match="cannot capture by itself"):
+        gate.capture("face")
+
+
+def test_token_file_readable_by_others_is_a_fault(
+    gate_options: dict[str, Any], closing: Closing, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "shared.token"
+    token_file.write_text("x" * 40)
+    os.chmod(token_file, 0o644)
+    settings = HttpApiGateSettings(kind="http_api", port=0, auth_token_file=token_file)
+    gate = closing(HttpApiGate(settings, **gate_options))
+    status = gate.start()
+    assert not status.healthy and "readable by other users" in (status.last_error or "")
+
+
+def test_only_loopback_addresses_are_accepted() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        HttpApiGateSettings(kind="http_api", host="0.0.0.0")
+    assert HttpApiGateSettings(kind="http_api", host="::1").host == "::1"
