@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError
 from agent.camera.settings import CameraSettings
 from agent.errors import ConfigError
 from agent.faces.settings import IdentificationSettings
+from agent.gate.settings import GateSettings
 from agent.settings_base import ConfigPath, StrictModel
 
 APP_NAME = "scangate"
@@ -67,6 +68,9 @@ class ScanGateConfig(StrictModel):
     )
     templates: TemplateStoreSettings = Field(
         default_factory=TemplateStoreSettings, description="Local face template store."
+    )
+    gate: GateSettings = Field(
+        default_factory=GateSettings, description="Capture gate (interlock) and its lease."
     )
 
 
