@@ -65,7 +65,7 @@ def compact_json(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _require_performer(session: Session, performer_id: str) -> PerformerRow:
+def require_performer(session: Session, performer_id: str) -> PerformerRow:
     row = session.get(PerformerRow, performer_id)
     if row is None:
         raise NotFoundError(
@@ -119,7 +119,7 @@ def enrol_templates(
     session: Session, performer_id: str, encodings: Sequence[Sequence[float]], source: str | None
 ) -> TemplateEnrolled:
     """Store a new enrolment version (one template per encoding) for a performer."""
-    _require_performer(session, performer_id)
+    require_performer(session, performer_id)
     latest = session.scalar(
         select(func.max(FaceTemplateRow.version)).where(FaceTemplateRow.performer_id == performer_id)
     )
@@ -148,6 +148,7 @@ def enrol_templates(
                 template_id=template.template_id,
                 performer_id=performer_id,
                 version=version,
+                position=index,
                 model=FACE_MODEL,
                 encoding_json=compact_json(list(template.encoding)),
                 source=source,
@@ -168,7 +169,7 @@ def _sign_consent(payload: dict[str, Any], signer: Signer) -> ConsentRecord:
 
 def grant_consent(session: Session, grant: ConsentGrant, signer: Signer) -> ConsentRecord:
     """Issue a signed consent record (version 1, or the next version of the one it supersedes)."""
-    performer = _require_performer(session, grant.performer_id)
+    performer = require_performer(session, grant.performer_id)
     production = _require_production(session, grant.production_id)
     consent_id = grant.consent_id or "c-" + secrets.token_hex(8)
     if session.get(ConsentRow, consent_id) is not None:
@@ -360,7 +361,7 @@ def revoke_token(session: Session, token_id: str) -> TokenRevoked:
 def issue_badge(session: Session, badge: BadgeIssue) -> BadgeIssued:
     """A fallback badge (code + PIN) for a performer on a production; the PIN is stored hashed."""
     _require_production(session, badge.production_id)
-    _require_performer(session, badge.performer_id)
+    require_performer(session, badge.performer_id)
     code = badge.badge_code or new_badge_code()
     clash = session.scalar(
         select(BadgeRow.badge_id).where(

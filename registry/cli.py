@@ -24,7 +24,14 @@ from registry import admin_ops
 from registry.db import DB_ENV_VAR, Database, redact_url
 from registry.errors import InvalidInputError
 from registry.keys import key_list, load_active_signer, new_signing_key
-from registry.schemas import BadgeIssue, ConsentGrant, PerformerCreate, ProductionCreate, RigCreate
+from registry.schemas import (
+    BadgeIssue,
+    ConsentGrant,
+    PerformerCreate,
+    ProductionCreate,
+    RigCreate,
+    TemplateEnrol,
+)
 from registry.setup import check_schema, initialise
 
 M = TypeVar("M", bound=BaseModel)
@@ -161,6 +168,85 @@ def _validated(model: type[M], data: Any, where: str | None = None) -> M:
             f"invalid {model.__name__} ({len(problems)} problem(s)):\n  - " + "\n  - ".join(problems),
             where=where,
         ) from None
+
+
+def _encodings_from_photos(photos: tuple[Path, ...], config_path: Path | None) -> list[list[float]]:
+    """One encoding per photo, through the agent's quality gate; all photos or none."""
+    from agent.config import load_config  # noqa: PLC0415 - loads dlib only when enrolling photos
+    from agent.errors import InputError  # noqa: PLC0415
+    from agent.faces.analysis import FaceAnalyser  # noqa: PLC0415
+    from agent.faces.imaging import load_image  # noqa: PLC0415
+
+    config, _ = load_config(config_path)
+    analyser = FaceAnalyser(config.identification)
+    encodings: list[list[float]] = []
+    problems: list[str] = []
+    for path in photos:
+        try:
+            observation = analyser.observe(load_image(path))
+        except InputError as exc:
+            problems.append(exc.message())
+            continue
+        if observation.encoding is None:
+            problems.append(f"{path}: {observation.reason}")
+            continue
+        encodings.append([float(value) for value in observation.encoding])
+    if problems:
+        raise InvalidInputError(
+            f"{len(problems)} of {len(photos)} photo(s) cannot be used, nothing was enrolled:\n  - "
+            + "\n  - ".join(problems),
+            hint="use photos with exactly one sharp, large enough face",
+        )
+    return encodings
+
+
+@registry.command()
+@db_option
+@click.option("--performer", "performer_id", required=True, help="The performer to enrol.")
+@click.option(
+    "--encodings",
+    "encodings_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="JSON file with a list of 128-float encodings, instead of photos.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="ScanGate config whose [identification] settings gate the photos (default: the usual places).",
+)
+@click.argument("photos", nargs=-1, type=click.Path(path_type=Path))
+def enrol(
+    db_url: str,
+    performer_id: str,
+    encodings_file: Path | None,
+    config_path: Path | None,
+    photos: tuple[Path, ...],
+) -> None:
+    """Enrol face templates for a performer from PHOTOS (one face each), or from --encodings.
+
+    Creates a new enrolment version (the roster sends the latest). Only the
+    128-d encodings are stored, never the photos. If any photo fails the
+    quality gate, nothing is enrolled.
+    """
+    if bool(photos) == (encodings_file is not None):
+        raise click.UsageError("give either PHOTOS or --encodings FILE")
+    if encodings_file is not None:
+        data = _read_structured_file(encodings_file)
+        body = _validated(
+            TemplateEnrol, {"encodings": data, "source": encodings_file.name}, where=str(encodings_file)
+        )
+    else:
+        with _open(db_url) as database, database.read() as session:  # check before the slow part
+            admin_ops.require_performer(session, performer_id)
+        body = TemplateEnrol(
+            encodings=_encodings_from_photos(photos, config_path), source=f"{len(photos)} photo(s)"
+        )
+    with _open(db_url) as database, database.write() as session:
+        enrolled = admin_ops.enrol_templates(session, performer_id, body.encodings, body.source)
+    click.echo(f"enrolled {performer_id}: version {enrolled.version}, {len(enrolled.templates)} template(s)")
 
 
 def _read_structured_file(path: Path) -> Any:

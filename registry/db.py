@@ -101,6 +101,7 @@ class FaceTemplateRow(Base):
     template_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     performer_id: Mapped[str] = mapped_column(ForeignKey("performers.performer_id"), index=True)
     version: Mapped[int]
+    position: Mapped[int]  # order within the enrolment version
     model: Mapped[str] = mapped_column(String(64))
     encoding_json: Mapped[str] = mapped_column(Text)
     source: Mapped[str | None]

@@ -143,7 +143,7 @@ def build_roster(session: Session, production_id: str, signer: Signer) -> Roster
         rows = session.scalars(
             select(FaceTemplateRow)
             .where(FaceTemplateRow.performer_id == performer_id)
-            .order_by(FaceTemplateRow.version.desc(), FaceTemplateRow.template_id)
+            .order_by(FaceTemplateRow.version.desc(), FaceTemplateRow.position)
         ).all()
         latest = [row for row in rows if row.version == rows[0].version] if rows else []
         if not latest:

@@ -6,7 +6,7 @@ CLI (a consent grant file is a :class:`ConsentGrant` in JSON or TOML).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -43,10 +43,12 @@ class PerformerCreate(Performer):
 class TemplateEnrol(WireModel):
     """Body of ``POST /v1/admin/performers/{performer_id}/templates``: a new enrolment version."""
 
-    encodings: tuple[tuple[EncodingValue, ...], ...] = Field(
-        min_length=1,
-        max_length=32,
-        description="One 128-d encoding (dlib_face_recognition_resnet_model_v1) per enrolment photo.",
+    encodings: tuple[Annotated[tuple[EncodingValue, ...], Field(min_length=128, max_length=128)], ...] = (
+        Field(
+            min_length=1,
+            max_length=32,
+            description="One 128-d encoding (dlib_face_recognition_resnet_model_v1) per enrolment photo.",
+        )
     )
     source: ShortText | None = Field(None, description="Where the encodings came from (not the photos).")
 
