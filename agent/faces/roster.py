@@ -120,7 +120,11 @@ class Roster:
             return None
         distances = self.distances(probe)
         per_performer = np.minimum.reduceat(distances, self._starts)
-        order = np.argsort(per_performer, kind="stable")
+        if len(per_performer) > 2:
+            top_two = np.argpartition(per_performer, 1)[:2]
+            order = top_two[np.argsort(per_performer[top_two], kind="stable")]
+        else:
+            order = np.argsort(per_performer, kind="stable")
         best = int(order[0])
         performer = self._performers[best]
         start = int(self._starts[best])
