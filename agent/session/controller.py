@@ -1,0 +1,475 @@
+"""The session controller: runs the state machine on its own thread and carries out effects.
+
+Threads:
+* the **engine thread** owns the state. It takes inputs from one queue (commands
+  from screens, frame results from the recognition worker, gate and registry
+  notifications), stamps them with the clock, applies the pure transition
+  function, and carries out the effects: lock/unlock the gate, renew the lease,
+  write the record. With no input it ticks every ``tick_interval`` seconds.
+* a small **lookup pool** runs registry calls (which may take seconds) and puts
+  their answers back on the queue, so STOP is never stuck behind the network.
+
+Fail closed: any exception while carrying out an effect becomes a ``Fault``
+event (gate locked, fault record written). If the engine thread itself hangs or
+dies, the gate lease is not renewed and the gate locks by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agent.errors import ScanGateError
+from agent.faces.analysis import Decision
+from agent.faces.identifier import FrameAnalysis
+from agent.faces.voting import IdentityVoter
+from agent.gate.base import CaptureGate
+from agent.gate.models import CaptureEvent, GateStatus, UnlockGrant
+from agent.gate.token import mint_capture_token
+from agent.session import events as ev
+from agent.session.machine import IllegalTransitionError, transition
+from agent.session.model import Capture, IdentificationMethod, Identity, Phase, SessionState, Timing
+from agent.session.ports import ConsentLookup, ConsentService, FallbackVerifier, RecordSink
+from agent.session.recording import build_record_draft
+from agent.session.snapshot import SessionSnapshot, describe, lock_state_of
+from agent.signing import Signer, object_hash_hex
+from agent.wire.consent import ConsentRecord
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+SnapshotListener = Callable[[SessionSnapshot], None]
+MAX_EVENT_LINES = 200
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """Tunables of the controller (from the ``[session]`` config section)."""
+
+    rig_id: str
+    production_id: str
+    timing: Timing = field(default_factory=Timing)
+    lease_seconds: float = 1.5
+    tick_interval: float = 0.05
+    votes_required: int = 3
+
+
+@dataclass(frozen=True)
+class _Command:
+    """A thunk producing an event at processing time (commands from screens)."""
+
+    make: Callable[[datetime], ev.Event | None]
+
+
+class SessionController:
+    """Runs one rig's sessions. Thread-safe: every public method only enqueues."""
+
+    def __init__(
+        self,
+        settings: ControllerSettings,
+        *,
+        gate: CaptureGate,
+        consent: ConsentService,
+        records: RecordSink,
+        signer: Signer,
+        fallback: FallbackVerifier | None = None,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self.settings = settings
+        self._gate = gate
+        self._consent = consent
+        self._records = records
+        self._signer = signer
+        self._fallback = fallback
+        self._clock = clock
+        self._state = SessionState()
+        self._inbox: queue.Queue[_Command | None] = queue.Queue()
+        self._lookups = ThreadPoolExecutor(max_workers=2, thread_name_prefix="scangate-lookup")
+        self._voter = IdentityVoter(settings.votes_required)
+        self._unknown_streak = 0
+        self._consent_record: ConsentRecord | None = None
+        self._files: dict[str, tuple[str, int]] = {}
+        self._record_pending = False
+        self._next_record_attempt: datetime | None = None
+        self._last_renew: datetime | None = None
+        self._last_record: dict[str, Any] | None = None
+        self._events: list[tuple[datetime, str]] = []
+        self._listeners: list[SnapshotListener] = []
+        self._snapshot_lock = threading.Lock()
+        self._snapshot = self._make_snapshot()
+        self._thread = threading.Thread(target=self._run, name="scangate-session", daemon=True)
+        self._stopping = threading.Event()
+        gate.add_capture_listener(self._on_capture)
+        gate.add_status_listener(self._on_gate_status)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Start the engine thread (the gate must already be started, i.e. locked)."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the engine: lock the gate and end the thread (an open session is ended first)."""
+        self.end_session()
+        self._stopping.set()
+        self._inbox.put(None)
+        self._thread.join(timeout)
+        self._lookups.shutdown(wait=False, cancel_futures=True)
+        try:
+            self._gate.lock("agent stopping")
+        except ScanGateError as exc:
+            log.error("locking the gate on shutdown failed: %s", exc)
+
+    def add_listener(self, listener: SnapshotListener) -> None:
+        """Call ``listener`` (on the engine thread) with a snapshot after every change."""
+        self._listeners.append(listener)
+
+    def snapshot(self) -> SessionSnapshot:
+        """The latest snapshot (any thread)."""
+        with self._snapshot_lock:
+            return self._snapshot
+
+    # ----------------------------------------------------------------- commands
+
+    def start_session(self, technician: str, capture_types: frozenset[str]) -> str:
+        """Technician: start a session for these capture types; returns the session id."""
+        session_id = uuid.uuid4().hex
+        self._put(lambda at: ev.SessionStarted(at, session_id, technician, frozenset(capture_types)))
+        return session_id
+
+    def end_session(self) -> None:
+        """Technician: end the session (also acknowledges a fault)."""
+        self._put(ev.TechnicianEnded)
+
+    def request_fallback(self) -> None:
+        """Technician: identify the performer by badge/QR code + PIN instead of the face."""
+        self._put(ev.FallbackRequested)
+
+    def confirm(self, capture_types: frozenset[str], guardian_co_confirmed: bool = False) -> None:
+        """Performer: confirm the terms for these capture types (a subset narrows)."""
+        self._put(lambda at: ev.PerformerConfirmed(at, frozenset(capture_types), guardian_co_confirmed))
+
+    def decline(self) -> None:
+        """Performer: decline the terms."""
+        self._put(ev.PerformerDeclined)
+
+    def stop_capture(self) -> None:
+        """Performer: STOP. Locks at once."""
+        self._put(ev.PerformerStopped)
+
+    def submit_fallback(self, badge_code: str, pin: str, witness: str) -> None:
+        """Performer + technician: badge code and PIN, witnessed; checked with the registry."""
+        if self._fallback is None:
+            self._put(lambda at: ev.Fault(at, "fallback", "no fallback verifier is configured"))
+            return
+        verifier = self._fallback
+        session_id = self._state.context.session_id
+
+        def check() -> None:
+            try:
+                performer_id, name = verifier.verify(badge_code, pin)
+            except ScanGateError as exc:
+                self._note(f"Badge/PIN refused: {exc.what}")
+                return
+            identity = Identity(
+                performer_id, IdentificationMethod.FALLBACK_BADGE_PIN, self._clock(), name, witness=witness
+            )
+            self._put(self._for_session(session_id, lambda at: ev.IdentityConfirmed(at, identity)))
+
+        self._lookups.submit(check)
+
+    def capture(self, capture_type: str) -> None:
+        """Technician: trigger a capture through the gate (refused by the gate unless unlocked)."""
+
+        def trigger() -> None:
+            try:
+                self._gate.capture(capture_type)
+            except ScanGateError as exc:
+                self._note(f"Capture refused: {exc.what}")
+
+        self._lookups.submit(trigger)
+
+    # ----------------------------------------------------------------- inputs from workers
+
+    def on_frame(self, analysis: FrameAnalysis) -> None:
+        """Recognition worker: one analysed frame."""
+        self._inbox.put(_Command(lambda at: self._vote(analysis, at)))
+
+    def on_revocation(self, consent_id: str) -> None:
+        """Revocation poller: a consent was revoked."""
+        self._put(lambda at: ev.ConsentRevoked(at, consent_id))
+
+    def on_key_untrusted(self, key_id: str) -> None:
+        """Registry client: a registry key is no longer trusted."""
+        self._put(lambda at: ev.RegistryKeyUntrusted(at, key_id))
+
+    def on_fault(self, component: str, detail: str) -> None:
+        """Any component: something failed that makes capture unsafe."""
+        self._put(lambda at: ev.Fault(at, component, detail))
+
+    # ----------------------------------------------------------------- engine thread
+
+    def _put(self, make: Callable[[datetime], ev.Event | None]) -> None:
+        self._inbox.put(_Command(make))
+
+    def _for_session(
+        self, session_id: str, make: Callable[[datetime], ev.Event]
+    ) -> Callable[[datetime], ev.Event | None]:
+        """Drop an asynchronous answer if its session is over by the time it arrives."""
+        return lambda at: make(at) if self._state.context.session_id == session_id else None
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                command = self._inbox.get(timeout=self.settings.tick_interval)
+            except queue.Empty:
+                command = _Command(ev.Tick)
+            if command is None:
+                break
+            try:
+                at = self._clock()
+                event = command.make(at)
+                if event is not None:
+                    self._dispatch(event, at)
+                self._housekeeping(at)
+            except Exception as exc:  # the engine must never die silently with the gate open
+                log.exception("session engine error")
+                self._emergency_lock(f"internal error: {exc}")
+
+    def _dispatch(self, event: ev.Event, at: datetime, depth: int = 0) -> None:
+        before = self._state
+        try:
+            after, effects = transition(before, event, self.settings.timing)
+        except IllegalTransitionError as exc:
+            log.error("illegal event: %s", exc)
+            after, effects = transition(before, ev.Fault(at, "internal", exc.what), self.settings.timing)
+        self._state = after
+        if after.phase is not before.phase:
+            self._note(describe(after.phase, after.context)[0], at)
+        for effect in effects:
+            try:
+                self._execute(effect, at)
+            except Exception as exc:
+                log.exception("effect %s failed", type(effect).__name__)
+                if depth < 2:
+                    self._dispatch(ev.Fault(at, _component(effect), str(exc)), at, depth + 1)
+                else:
+                    self._emergency_lock(f"{type(effect).__name__} failed: {exc}")
+        self._publish()
+
+    def _execute(self, effect: ev.Effect, at: datetime) -> None:
+        if isinstance(effect, ev.LockGate):
+            self._last_renew = None
+            self._gate.lock(effect.reason.value)
+        elif isinstance(effect, ev.UnlockGate):
+            self._unlock(effect, at)
+        elif isinstance(effect, ev.FetchConsent):
+            self._fetch_consent(effect.performer_id)
+        elif isinstance(effect, ev.WriteRecord):
+            self._record_pending = True
+            self._write_record(at)
+        elif isinstance(effect, ev.RequestFallback):
+            self._note("Face check not used: badge/QR code + PIN with a technician witness", at)
+        elif isinstance(effect, ev.PresentTerms):
+            self._note("Terms shown to the performer", at)
+
+    def _unlock(self, effect: ev.UnlockGate, at: datetime) -> None:
+        ctx = self._state.context
+        assert ctx.identity is not None
+        token = mint_capture_token(
+            self._signer,
+            session_id=ctx.session_id,
+            rig_id=self.settings.rig_id,
+            performer_id=ctx.identity.performer_id,
+            production_id=self.settings.production_id,
+            capture_types=sorted(effect.capture_types),
+            lifetime=max(effect.deadline - at, timedelta(seconds=1)),
+            now=at,
+        )
+        self._gate.unlock(UnlockGrant(token=token, lease_seconds=self.settings.lease_seconds))
+        self._last_renew = at
+
+    def _fetch_consent(self, performer_id: str) -> None:
+        ctx = self._state.context
+        session_id, types = ctx.session_id, ctx.requested_capture_types
+        method = ctx.identity.method if ctx.identity else IdentificationMethod.FACE
+
+        def lookup() -> None:
+            try:
+                result: ConsentLookup = self._consent.lookup(performer_id, types, method)
+            except ScanGateError as exc:
+                detail = exc.what
+                self._put(self._for_session(session_id, lambda at: ev.Fault(at, "registry", detail)))
+                return
+            except Exception as exc:
+                detail = f"consent lookup failed unexpectedly: {exc}"
+                self._put(self._for_session(session_id, lambda at: ev.Fault(at, "registry", detail)))
+                return
+            self._put(self._for_session(session_id, lambda at: self._consent_answer(result, at)))
+
+        self._lookups.submit(lookup)
+
+    def _consent_answer(self, result: ConsentLookup, at: datetime) -> ev.Event:
+        if self._state.phase is Phase.CHECKING_CONSENT:
+            self._consent_record = result.record
+        if not result.check.allowed:
+            for code, message in result.check.reasons:
+                self._note(f"Consent refused ({code}): {message}", at)
+        return ev.ConsentChecked(at, result.check)
+
+    def _write_record(self, at: datetime) -> None:
+        ctx = self._state.context
+        draft = build_record_draft(
+            ctx,
+            production_id=self.settings.production_id,
+            production_name=None,
+            consent=self._consent_record,
+            ended_at=at,
+            capture_files=self._files,
+        )
+        try:
+            stored = dict(self._records.append(draft))
+        except Exception:
+            self._next_record_attempt = at + timedelta(seconds=1)
+            raise
+        self._record_pending = False
+        self._last_record = stored
+        self._note(f"Session record #{stored.get('sequence')} written ({ctx.session_id[:8]})", at)
+        self._consent_record = None
+        self._files = {}
+        self._voter.reset()
+        self._dispatch(ev.RecordWritten(at), at)
+
+    def _housekeeping(self, at: datetime) -> None:
+        phase = self._state.phase
+        renew_due = self._last_renew is not None and (
+            (at - self._last_renew).total_seconds() >= self.settings.lease_seconds / 3
+        )
+        if phase is Phase.UNLOCKED and renew_due:
+            self._gate.renew()
+            self._last_renew = at
+        due = self._next_record_attempt is None or at >= self._next_record_attempt
+        if self._record_pending and due and phase in (Phase.CLOSING, Phase.LOCKED_FAULT):
+            try:
+                self._write_record(at)
+            except Exception as exc:
+                log.error("writing the session record failed again: %s", exc)
+
+    def _vote(self, analysis: FrameAnalysis, at: datetime) -> ev.Event | None:
+        state = self._voter.feed(analysis)
+        if analysis.decision is Decision.UNKNOWN:
+            self._unknown_streak += 1
+            if self._unknown_streak >= self.settings.votes_required:
+                return ev.UnknownSubject(at)
+            return None
+        self._unknown_streak = 0
+        if state.confirmed_performer_id is None or analysis.performer_id is None:
+            return None
+        identity = Identity(
+            performer_id=analysis.performer_id,
+            method=IdentificationMethod.FACE,
+            verified_at=at,
+            display_name=analysis.display_name or "",
+            distance=analysis.distance,
+            margin=analysis.margin,
+            frames_voted=state.streak,
+            template_version=str(analysis.template_version)
+            if analysis.template_version is not None
+            else None,
+        )
+        return ev.IdentityConfirmed(at, identity)
+
+    def _on_capture(self, capture: CaptureEvent) -> None:
+        name = capture.path or capture.photo_id or capture.event_id
+        if capture.sha256 and capture.path:
+            try:
+                from pathlib import Path  # noqa: PLC0415
+
+                size = Path(capture.quarantine_path or capture.path).stat().st_size
+            except OSError:
+                size = 0
+            self._files[name] = (capture.sha256, size)
+        record = Capture(name, capture.sha256, capture.captured_at, capture.within_unlock_window)
+        self._put(lambda at: ev.CaptureRecorded(at, record))
+
+    def _on_gate_status(self, status: GateStatus) -> None:
+        if status.locked and "lease" in status.reason.lower():
+            self._put(lambda at: ev.GateLeaseLapsed(at) if self._state.phase is Phase.UNLOCKED else None)
+        elif not status.healthy:
+            reason = status.last_error or status.reason
+            self._put(
+                lambda at: ev.Fault(at, "gate", reason) if self._state.phase is not Phase.IDLE else None
+            )
+
+    def _emergency_lock(self, reason: str) -> None:
+        try:
+            self._gate.lock(reason)
+        except Exception:
+            log.exception("emergency lock failed")
+
+    # ----------------------------------------------------------------- snapshots
+
+    def _note(self, text: str, at: datetime | None = None) -> None:
+        self._events.append((at or self._clock(), text))
+        del self._events[:-MAX_EVENT_LINES]
+
+    def _make_snapshot(self) -> SessionSnapshot:
+        state = self._state
+        ctx = state.context
+        headline, detail = describe(state.phase, ctx)
+        identity = ctx.identity
+        last = self._last_record
+        return SessionSnapshot(
+            phase=state.phase,
+            lock_state=lock_state_of(state.phase),
+            headline=headline,
+            detail=detail,
+            session_id=ctx.session_id or None,
+            performer_id=identity.performer_id if identity else None,
+            performer_name=(identity.display_name or None) if identity else None,
+            match_distance=identity.distance if identity else None,
+            match_margin=identity.margin if identity else None,
+            identification_method=identity.method.value if identity else None,
+            requested_capture_types=ctx.requested_capture_types,
+            confirmed_capture_types=ctx.confirmed_capture_types,
+            consent=self._consent_record,
+            fallback_mode=ctx.fallback_mode,
+            unlock_deadline=ctx.unlock_deadline,
+            refusal_codes=ctx.refusal_codes,
+            captures=len(ctx.captures),
+            last_record_hash=object_hash_hex(last) if last else None,
+            last_record=last,
+            events=tuple(self._events),
+        )
+
+    def _publish(self) -> None:
+        snapshot = self._make_snapshot()
+        with self._snapshot_lock:
+            changed = snapshot != self._snapshot
+            self._snapshot = snapshot
+        if not changed:
+            return
+        for listener in self._listeners:
+            try:
+                listener(snapshot)
+            except Exception:
+                log.exception("snapshot listener failed")
+
+
+def _component(effect: ev.Effect) -> str:
+    if isinstance(effect, (ev.LockGate, ev.UnlockGate)):
+        return "gate"
+    if isinstance(effect, ev.WriteRecord):
+        return "records"
+    return "session"

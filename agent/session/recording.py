@@ -1,0 +1,135 @@
+"""Turning a finished session's context into the draft of its signed record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from agent.records.model import utc_timestamp
+from agent.session.machine import outcome_of
+from agent.session.model import IdentificationMethod, LockReason, Outcome, SessionContext
+from agent.signing import object_hash_hex
+from agent.wire.consent import ConsentRecord
+
+_UNLOCK_REASON = "consent_confirmed"
+
+
+def build_record_draft(
+    ctx: SessionContext,
+    *,
+    production_id: str,
+    production_name: str | None,
+    consent: ConsentRecord | None,
+    ended_at: datetime,
+    capture_files: dict[str, tuple[str, int]] | None = None,
+) -> dict[str, Any]:
+    """The JSON draft of the session's record (the log adds sequence, chain and signature).
+
+    Args:
+        ctx: the session context when the session closed.
+        production_id: the rig's production (also for refusals before any consent).
+        production_name: the production's name, when a consent told us.
+        consent: the signed consent the session relied on, if any.
+        ended_at: when the session ended.
+        capture_files: file name → (sha256, size) for captures that produced files.
+    """
+    outcome = outcome_of(ctx)
+    identity = ctx.identity
+    draft: dict[str, Any] = {
+        "production": {"production_id": production_id, "name": production_name},
+        "capture_types_requested": sorted(ctx.requested_capture_types),
+        "technician": {"technician_id": ctx.technician} if ctx.technician else None,
+        "outcome": outcome.value,
+        "reason_codes": _reason_codes(ctx, outcome),
+        "outcome_detail": ctx.fault_detail,
+        "started_at": utc_timestamp(ctx.started_at or ended_at),
+        "ended_at": utc_timestamp(ended_at),
+        "gate_events": [_gate_event(action, at, reason, ctx) for action, at, reason in ctx.gate_events],
+        "captured_files": _captured_files(ctx, capture_files or {}),
+    }
+    if identity is not None:
+        draft["performer"] = {
+            "performer_id": identity.performer_id,
+            "display_name": identity.display_name or None,
+            "minor": bool(consent.minor) if consent else False,
+        }
+        face = identity.method is IdentificationMethod.FACE
+        draft["identification"] = {
+            "method": identity.method.value,
+            "identified_at": utc_timestamp(identity.verified_at),
+            "distance": identity.distance if face else None,
+            "margin": identity.margin if face else None,
+            "frames_voted": identity.frames_voted if face else None,
+            "template_version": identity.template_version,
+            "witness_technician_id": identity.witness,
+        }
+    if consent is not None:
+        draft["consent"] = {
+            "consent_id": consent.consent_id,
+            "version": consent.version,
+            "registry_key_id": consent.signature.key_id,
+            "registry_signature": consent.signature.value,
+            "consent_hash": object_hash_hex(consent.model_dump(mode="json")),
+            "capture_types_permitted": [str(t) for t in consent.capture_types],
+            "valid_until": utc_timestamp(consent.valid_until),
+        }
+        draft["production"]["name"] = production_name or consent.production.name
+    if ctx.confirmed_at is not None or ctx.declined:
+        draft["confirmation"] = _confirmation(ctx, consent)
+    return draft
+
+
+def _reason_codes(ctx: SessionContext, outcome: Outcome) -> list[str]:
+    codes = list(ctx.refusal_codes) + [r.value for r in ctx.lock_reasons]
+    if outcome is Outcome.FAULT and LockReason.FAULT.value not in codes:
+        codes.append(LockReason.FAULT.value)
+    return list(dict.fromkeys(codes))  # de-duplicated, order kept
+
+
+def _gate_event(action: str, at: datetime, reason: str, ctx: SessionContext) -> dict[str, Any]:
+    unlock = action == "unlock"
+    return {
+        "at": utc_timestamp(at),
+        "action": action,
+        "reason": _UNLOCK_REASON if unlock else reason,
+        "capture_types": sorted(ctx.confirmed_capture_types) if unlock else [],
+    }
+
+
+def _captured_files(ctx: SessionContext, files: dict[str, tuple[str, int]]) -> list[dict[str, Any]]:
+    captured = []
+    for capture in ctx.captures:
+        if capture.sha256 is None:
+            continue
+        _, size = files.get(capture.name, (capture.sha256, 0))
+        captured.append(
+            {
+                "name": capture.name,
+                "sha256": capture.sha256,
+                "size_bytes": size,
+                "captured_at": utc_timestamp(capture.captured_at),
+                "within_unlock_window": capture.within_unlock_window,
+                "quarantined": not capture.within_unlock_window,
+            }
+        )
+    return captured
+
+
+def _confirmation(ctx: SessionContext, consent: ConsentRecord | None) -> dict[str, Any]:
+    stopped = LockReason.PERFORMER_STOPPED in ctx.lock_reasons
+    declined_before_unlock = ctx.declined and ctx.unlocked_at is None
+    if declined_before_unlock:
+        decision, types = "declined", []
+    elif ctx.confirmed_capture_types != ctx.requested_capture_types:
+        decision, types = "narrowed", sorted(ctx.confirmed_capture_types)
+    else:
+        decision, types = "confirmed", sorted(ctx.confirmed_capture_types)
+    at = ctx.confirmed_at or ctx.started_at
+    stop_at = next((when for action, when, reason in ctx.gate_events if reason == "performer_stopped"), None)
+    return {
+        "at": utc_timestamp(at),
+        "decision": decision,
+        "capture_types": types,
+        "guardian_co_confirmed": ctx.guardian_co_confirmed if consent is not None and consent.minor else None,
+        "stopped_at": utc_timestamp(stop_at) if stopped and stop_at else None,
+    }

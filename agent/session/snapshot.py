@@ -1,0 +1,121 @@
+"""What screens show about the session: an immutable snapshot, safe to hand across threads."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from agent.session.model import Phase, SessionContext
+from agent.wire.consent import ConsentRecord
+
+
+class LockState(enum.Enum):
+    """The one big word the technician sees."""
+
+    LOCKED = "LOCKED"
+    CHECKING = "CHECKING"
+    AWAITING_PERFORMER = "AWAITING PERFORMER"
+    UNLOCKED = "UNLOCKED"
+    FAULT = "FAULT"
+
+
+_LOCK_STATE = {
+    Phase.IDLE: LockState.LOCKED,
+    Phase.IDENTIFYING: LockState.CHECKING,
+    Phase.CHECKING_CONSENT: LockState.CHECKING,
+    Phase.AWAITING_CONFIRMATION: LockState.AWAITING_PERFORMER,
+    Phase.UNLOCKED: LockState.UNLOCKED,
+    Phase.CLOSING: LockState.LOCKED,
+    Phase.LOCKED_FAULT: LockState.FAULT,
+}
+
+_REASON_TEXT = {
+    "performer_absent": "the performer left the camera's view",
+    "different_subject": "a different person is in front of the camera",
+    "unknown_subject": "an unrecognised face is in front of the camera",
+    "performer_stopped": "the performer tapped STOP",
+    "performer_declined": "the performer declined",
+    "technician_ended": "the technician ended the session",
+    "consent_window_ended": "the consent's validity window has ended",
+    "consent_revoked": "the consent was revoked",
+    "unlock_timebox_expired": "the unlock time limit ran out",
+    "gate_lease_lapsed": "the capture gate was not renewed in time",
+    "registry_key_untrusted": "the registry's signing key is no longer trusted",
+    "consent_refused": "no valid consent for this capture",
+    "identity_stale": "the performer's identity needs re-checking",
+    "scope_invalid": "the confirmed capture types are not covered by the consent",
+    "guardian_required": "a guardian must co-confirm for a minor",
+    "fault": "a component failed",
+}
+
+
+def reason_text(code: str) -> str:
+    """Plain-language text for a lock reason code (the code itself if unknown)."""
+    return _REASON_TEXT.get(code, code.replace("_", " "))
+
+
+@dataclass(frozen=True)
+class SessionSnapshot:
+    """The session as screens show it at one instant."""
+
+    phase: Phase
+    lock_state: LockState
+    headline: str
+    detail: str
+    session_id: str | None
+    performer_id: str | None
+    performer_name: str | None
+    match_distance: float | None
+    match_margin: float | None
+    identification_method: str | None
+    requested_capture_types: frozenset[str]
+    confirmed_capture_types: frozenset[str]
+    consent: ConsentRecord | None
+    fallback_mode: bool
+    unlock_deadline: datetime | None
+    refusal_codes: tuple[str, ...]
+    captures: int
+    last_record_hash: str | None
+    last_record: dict[str, object] | None = None
+    events: tuple[tuple[datetime, str], ...] = field(default=())
+
+    @property
+    def capture_unlocked(self) -> bool:
+        """True exactly while capture is allowed."""
+        return self.phase is Phase.UNLOCKED
+
+    def seconds_left(self, now: datetime) -> float | None:
+        """Seconds until the unlock ends by itself (None when not unlocked)."""
+        if self.phase is not Phase.UNLOCKED or self.unlock_deadline is None:
+            return None
+        return max(0.0, (self.unlock_deadline - now).total_seconds())
+
+
+def describe(phase: Phase, ctx: SessionContext) -> tuple[str, str]:
+    """(headline, detail) texts for the technician console."""
+    if phase is Phase.IDLE:
+        last = ctx.lock_reasons[-1].value if ctx.lock_reasons else None
+        return (
+            "No session",
+            f"Last session ended: {reason_text(last)}." if last else "Start a session to begin.",
+        )
+    if phase is Phase.IDENTIFYING:
+        if ctx.fallback_mode:
+            return "Badge + PIN needed", "The performer enters their badge code and PIN; you witness it."
+        return "Identifying", "Waiting for the performer to face the camera."
+    if phase is Phase.CHECKING_CONSENT:
+        return "Checking consent", "Asking the consent registry."
+    if phase is Phase.AWAITING_CONFIRMATION:
+        return "Awaiting performer", "The performer is reviewing the terms on the touchscreen."
+    if phase is Phase.UNLOCKED:
+        return "Capture unlocked", "Capture is allowed for: " + ", ".join(sorted(ctx.confirmed_capture_types))
+    if phase is Phase.CLOSING:
+        last = ctx.lock_reasons[-1].value if ctx.lock_reasons else "session ended"
+        return "Locked", f"Locked because {reason_text(last)}. Writing the session record."
+    return "Fault — capture locked", (ctx.fault_detail or "a component failed") + ". Acknowledge to continue."
+
+
+def lock_state_of(phase: Phase) -> LockState:
+    """The big lock word for a phase."""
+    return _LOCK_STATE[phase]
