@@ -19,6 +19,7 @@ from agent.camera.settings import CameraSettings
 from agent.errors import ConfigError
 from agent.faces.settings import IdentificationSettings
 from agent.gate.settings import GateSettings
+from agent.records.settings import RecordSettings
 from agent.settings_base import ConfigPath, StrictModel
 
 APP_NAME = "scangate"
@@ -71,6 +72,9 @@ class ScanGateConfig(StrictModel):
     )
     gate: GateSettings = Field(
         default_factory=GateSettings, description="Capture gate (interlock) and its lease."
+    )
+    records: RecordSettings = Field(
+        default_factory=RecordSettings, description="Signed session records: log, rig key, upload outbox."
     )
 
 

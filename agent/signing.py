@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -64,12 +65,122 @@ class Signature(StrictModel):
     )
 
 
-def canonical_json(obj: Any) -> bytes:
-    """RFC 8785 canonical JSON of a JSON-compatible object."""
+# Fast path: for the subset of values checked by _in_fast_domain, the standard
+# library's C JSON encoder (sorted keys, compact separators, no ASCII escaping)
+# produces exactly the RFC 8785 bytes, about three times faster than rfc8785.
+# Why the subset is safe (tested against rfc8785 and the RFC's examples):
+# - keys are ASCII, so code-point order equals RFC 8785's UTF-16 code-unit order;
+# - strings: both escape only '"', '\\' and U+0000..U+001F, with the same short forms
+#   (\b \t \n \f \r) and lowercase \u00xx otherwise; lone surrogates fail the
+#   UTF-8 encoding and fall through to rfc8785, which rejects them;
+# - integers within +-(2**53 - 1) print as plain decimals in both;
+# - a finite non-integral float with 1e-4 <= |x| < 1e16 prints in fixed notation
+#   with the shortest round-trip digits in both Python's repr and ECMAScript.
+# Everything else (other types, non-ASCII keys, other floats) goes to rfc8785.
+_FAST_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, check_circular=False
+)
+_SAFE_INTEGER = 2**53 - 1
+_FAST_FLOAT_MIN = 1e-4
+_FAST_FLOAT_MAX = 1e16
+
+
+def _in_fast_domain(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
+    if kind is int:
+        return bool(-_SAFE_INTEGER <= value <= _SAFE_INTEGER)
+    if kind is float:
+        magnitude = abs(value)
+        return bool(_FAST_FLOAT_MIN <= magnitude < _FAST_FLOAT_MAX and not value.is_integer())
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii() or not _in_fast_domain(item):
+                return False
+        return True
+    if kind is list:
+        return all(_in_fast_domain(item) for item in value)
+    return False
+
+
+def _fast_domain_checked(obj: Any) -> bool:
+    try:
+        return _in_fast_domain(obj)
+    except RecursionError:
+        raise CanonicalJsonError("cannot canonicalise object: nested too deeply (or circular)") from None
+
+
+def _canonical_slow(obj: Any) -> bytes:
     try:
         return rfc8785.dumps(obj)
-    except rfc8785.CanonicalizationError as exc:
+    except (rfc8785.CanonicalizationError, RecursionError) as exc:
         raise CanonicalJsonError(f"cannot canonicalise object: {exc}") from None
+
+
+def _canonical_fast(obj: Any) -> bytes | None:
+    try:
+        return _FAST_ENCODER.encode(obj).encode("utf-8")
+    except UnicodeEncodeError:
+        return None  # lone surrogate: let rfc8785 report it
+
+
+def canonical_json(obj: Any, *, fast_domain: bool | None = None) -> bytes:
+    """RFC 8785 canonical JSON of a JSON-compatible object.
+
+    Args:
+        fast_domain: what :func:`loads_for_canonical` reported for ``obj`` (skips
+            re-walking the object); None to have it checked here.
+
+    Raises:
+        CanonicalJsonError: NaN/infinity, an integer beyond +-(2**53 - 1), a lone
+            surrogate, a non-string key, or a type JSON cannot express.
+    """
+    if fast_domain is None:
+        fast_domain = _fast_domain_checked(obj)
+    if fast_domain:
+        fast = _canonical_fast(obj)
+        if fast is not None:
+            return fast
+    return _canonical_slow(obj)
+
+
+def loads_for_canonical(data: bytes) -> tuple[Any, bool]:
+    """Parse UTF-8 JSON text strictly, noting whether the value is in the fast domain.
+
+    Stricter than :func:`json.loads`: rejects NaN/Infinity literals. Returns the
+    value and whether :func:`canonical_json` may use its fast path on it (the
+    floats, integers and keys are checked while parsing, so no second walk over
+    the object is needed).
+
+    Raises:
+        ValueError: not UTF-8 or not JSON.
+    """
+    text = data.decode("utf-8")
+    in_domain = True
+
+    def parse_float(literal: str) -> float:
+        nonlocal in_domain
+        value = float(literal)
+        if not _FAST_FLOAT_MIN <= abs(value) < _FAST_FLOAT_MAX or value.is_integer():
+            in_domain = False
+        return value
+
+    def parse_int(literal: str) -> int:
+        nonlocal in_domain
+        value = int(literal)
+        if not -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+            in_domain = False
+        return value
+
+    def reject_constant(literal: str) -> Any:
+        raise ValueError(f"{literal} is not valid JSON")
+
+    decoder = json.JSONDecoder(parse_float=parse_float, parse_int=parse_int, parse_constant=reject_constant)
+    value = decoder.decode(text)
+    if in_domain and not text.isascii():
+        in_domain = _fast_domain_checked(value)  # non-ASCII text: the keys need a look
+    return value, in_domain
 
 
 def signed_payload(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,7 +272,12 @@ def verify_signature(
             hint="only keys pinned in the configuration are trusted; check the key ids",
         )
     try:
-        public_key.verify(_b64url_decode(signature.value), object_digest(obj))
+        raw = _b64url_decode(signature.value)
+        if _b64url(raw) != signature.value:
+            # several base64 spellings decode to the same bytes; accept only the canonical
+            # one, so the signed object's text (and hash) cannot vary under a valid signature
+            raise ValueError("non-canonical base64url")
+        public_key.verify(raw, object_digest(obj))
     except (InvalidSignature, ValueError, binascii.Error):
         raise BadSignatureError(
             f"signature by {signature.key_id} does not verify: the object was modified"

@@ -1,0 +1,362 @@
+"""``scangate keys``, ``verify``, ``receipt`` and ``outbox``: signed session records from the command line.
+
+``verify`` exits 0 when the log is intact, 1 when it found problems, 2 on a
+usage error or an unreadable file (see docs/records.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from agent.config import load_config
+from agent.records.errors import RecordError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from agent.records.verify import Verdict
+
+_CONFIG_HELP = "Config file (default: the usual places); used for the rig id and [records] paths."
+_config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help=_CONFIG_HELP
+)
+
+
+class RecordNotFoundError(RecordError):
+    """The requested record is not in the log."""
+
+
+class LogNotIntactError(RecordError):
+    """Verification found problems (exit status 1; the verdict lists them)."""
+
+    exit_code = 1
+
+
+class UnverifiedRecordError(RecordError):
+    """A record's signature does not verify, so no receipt is issued for it."""
+
+    exit_code = 1
+
+
+# -- keys -------------------------------------------------------------------------------------------------
+
+
+@click.group("keys")
+def keys() -> None:
+    """The rig's Ed25519 signing key (created on first use)."""
+
+
+@keys.command("show")
+@click.option("--pem", "as_pem", is_flag=True, help="Print only the public key as PEM.")
+@click.option("--json", "as_json", is_flag=True, help="Print rig id, key id and public key as JSON.")
+@_config_option
+def keys_show(as_pem: bool, as_json: bool, config_path: Path | None) -> None:
+    """Print the rig key's id and public key (never the private key).
+
+    Give the public key to the registry (scangate registry add-rig-key
+    --public-key ...) and to anyone who should verify this rig's logs.
+    """
+    from agent.records.keys import describe_key, load_or_create_rig_key  # noqa: PLC0415
+
+    if as_pem and as_json:
+        raise click.UsageError("choose one of --pem and --json")
+    config, _ = load_config(config_path)
+    rig_key = load_or_create_rig_key(config.records.key_path)
+    info = describe_key(rig_key, config.rig.rig_id)
+    if as_pem:
+        click.echo(info.public_key_pem, nl=False)
+    elif as_json:
+        click.echo(json.dumps(info.model_dump(mode="json"), indent=2))
+    else:
+        click.echo(f"rig:                    {info.rig_id}")
+        click.echo(f"key id:                 {info.key_id}")
+        click.echo(f"public key (base64url): {info.public_key}")
+        click.echo(f"private key file:       {rig_key.path} (keep it secret; back it up)")
+        click.echo(info.public_key_pem, nl=False)
+
+
+# -- verify -----------------------------------------------------------------------------------------------
+
+
+def _trusted_keys(key_files: tuple[Path, ...], config_path: Path | None) -> tuple[dict[str, Any], str]:
+    from agent.records.keys import load_public_key_file, load_rig_key, trusted_keys  # noqa: PLC0415
+
+    if key_files:
+        loaded = [load_public_key_file(path) for path in key_files]
+        return trusted_keys(loaded), f"{len(loaded)} key file(s) given with --key"
+    config, _ = load_config(config_path)
+    key_path = config.records.key_path
+    if not key_path.is_file():
+        raise click.UsageError(
+            "no trusted key: pass the rig's public key with --key FILE (from 'scangate keys show --pem'),"
+            f" or run on the rig itself (its key {key_path} does not exist here)"
+        )
+    rig_key = load_rig_key(key_path)
+    return trusted_keys([rig_key.public_key]), f"this rig's own key ({key_path})"
+
+
+def _render_verdict(verdict: Verdict, trust: str, max_per_kind: int) -> str:
+    lines = [f"Log:        {verdict.log}"]
+    if verdict.records:
+        span = f"sequence {verdict.first_sequence}–{verdict.last_sequence}"
+        rigs = ", ".join(verdict.rig_ids) or "?"
+        lines.append(f"Records:    {verdict.records} in {verdict.lines} lines ({span}); rig {rigs}")
+    else:
+        lines.append(f"Records:    none ({verdict.lines} lines)")
+    signed_by = ", ".join(f"{key} ({count})" for key, count in verdict.key_ids.items()) or "-"
+    lines.append(f"Signed by:  {signed_by}")
+    lines.append(f"Trusted:    {', '.join(verdict.trusted_key_ids)} — {trust}")
+    if verdict.checkpoint:
+        cp = verdict.checkpoint
+        lines.append(
+            f"Checkpoint: registry key {cp['registry_key_id']}, issued {cp['issued_at']},"
+            f" record {cp['sequence']} of rig {cp['rig_id']} (signature verified)"
+        )
+    if verdict.last_hash:
+        lines.append(f"Last hash:  {verdict.last_hash}")
+    if verdict.notices:
+        lines.append(f"Notices ({len(verdict.notices)}):")
+        lines += [f"  - {notice.message}" for notice in verdict.notices]
+    total = sum(verdict.problem_counts.values())
+    if total:
+        lines.append(f"Problems ({total}):")
+        shown: defaultdict[str, int] = defaultdict(int)
+        for problem in verdict.problems:
+            shown[problem.code] += 1
+            if shown[problem.code] <= max_per_kind:
+                lines.append(f"  {problem.code}: {problem.message}")
+        for code, count in verdict.problem_counts.items():
+            if count > min(shown[code], max_per_kind):
+                lines.append(
+                    f"  ... and {count - min(shown[code], max_per_kind)} more {code} (use --json for all)"
+                )
+        summary = ", ".join(f"{code}: {count}" for code, count in verdict.problem_counts.items())
+        lines.append(f"VERDICT: NOT INTACT — {summary}")
+    else:
+        lines.append("Problems:   none")
+        tail_note = (
+            "the tail matches the registry's checkpoint"
+            if verdict.checkpoint
+            else "without a registry checkpoint (--checkpoint) removal of the newest records cannot be detected"
+        )
+        lines.append(
+            f"VERDICT: INTACT — every record is validly signed and the chain is complete; {tail_note}"
+        )
+    return "\n".join(lines)
+
+
+@click.command("verify")
+@click.argument("log_path", metavar="LOG", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--key",
+    "key_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Trusted rig public key (PEM, 'keys show --json' output or base64url). Repeatable."
+    " Default: this rig's own key.",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The registry's signed checkpoint for this rig (JSON), to detect a truncated tail.",
+)
+@click.option(
+    "--registry-key",
+    "registry_key_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The registry's public key, to verify --checkpoint. Repeatable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per CPU for big logs)."
+)
+@click.option("--no-schema", is_flag=True, help="Skip record schema validation (signatures and chain only).")
+@click.option(
+    "--max-per-kind", default=20, show_default=True, help="Problems listed per kind in text output."
+)
+@_config_option
+def verify(
+    log_path: Path,
+    key_files: tuple[Path, ...],
+    checkpoint_path: Path | None,
+    registry_key_files: tuple[Path, ...],
+    as_json: bool,
+    jobs: int | None,
+    no_schema: bool,
+    max_per_kind: int,
+    config_path: Path | None,
+) -> None:
+    """Verify a session log: every signature, the sequence, the hash chain and a checkpoint.
+
+    Names each problem with its line and sequence number: modified record, bad
+    signature, unknown key, missing, reordered or duplicated records, broken
+    chain, torn line, truncated tail (with --checkpoint). Exit status: 0 intact,
+    1 problems found, 2 usage error or unreadable file.
+    """
+    from agent.records.checkpoint import load_checkpoint  # noqa: PLC0415
+    from agent.records.keys import load_public_key_file, trusted_keys  # noqa: PLC0415
+    from agent.records.verify import verify_log  # noqa: PLC0415
+
+    if checkpoint_path is not None and not registry_key_files:
+        raise click.UsageError("--checkpoint needs --registry-key (an unverified checkpoint proves nothing)")
+    keys_by_id, trust = _trusted_keys(key_files, config_path)
+    checkpoint = None
+    if checkpoint_path is not None:
+        registry_keys = trusted_keys([load_public_key_file(path) for path in registry_key_files])
+        checkpoint = load_checkpoint(checkpoint_path, registry_keys)
+    verdict = verify_log(log_path, keys_by_id, checkpoint=checkpoint, jobs=jobs, check_schema=not no_schema)
+    if as_json:
+        click.echo(json.dumps({**verdict.to_dict(), "trust": trust}, indent=2))
+    else:
+        click.echo(_render_verdict(verdict, trust, max_per_kind))
+    if not verdict.intact:
+        total = sum(verdict.problem_counts.values())
+        summary = ", ".join(f"{code}: {count}" for code, count in verdict.problem_counts.items())
+        raise LogNotIntactError(f"the log is not intact: {total} problem(s) ({summary})", where=str(log_path))
+
+
+# -- receipt ----------------------------------------------------------------------------------------------
+
+
+def _find_record(log_path: Path, sequence: int | None, record_id: str | None) -> dict[str, Any]:
+    from agent.records.log import read_last_record, read_lines  # noqa: PLC0415
+
+    if sequence is None and record_id is None:
+        last = read_last_record(log_path)
+        if last is None:
+            raise RecordNotFoundError("the log holds no record", where=str(log_path))
+        return last
+    for line in read_lines(log_path):
+        if not line.complete:
+            continue
+        try:
+            record = json.loads(line.data)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and (
+            (sequence is not None and record.get("sequence") == sequence)
+            or (record_id is not None and record.get("record_id") == record_id)
+        ):
+            return record
+    wanted = f"sequence {sequence}" if sequence is not None else f"record id {record_id}"
+    raise RecordNotFoundError(f"no record with {wanted}", where=str(log_path))
+
+
+@click.command("receipt")
+@click.argument("log_path", metavar="LOG", type=click.Path(path_type=Path, dir_okay=False), required=False)
+@click.option(
+    "--sequence", type=click.IntRange(min=1), help="The record's sequence number (default: the last)."
+)
+@click.option("--record-id", help="The record's id.")
+@click.option(
+    "--png", "png_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write a QR image."
+)
+@click.option(
+    "--key",
+    "key_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Public key to check the record with (default: this rig's own key).",
+)
+@_config_option
+def receipt(
+    log_path: Path | None,
+    sequence: int | None,
+    record_id: str | None,
+    png_path: Path | None,
+    key_files: tuple[Path, ...],
+    config_path: Path | None,
+) -> None:
+    """Print a performer's receipt for a session record (and optionally a QR code PNG).
+
+    The record's signature is checked first: no receipt is issued for a record
+    that does not verify. LOG defaults to the configured session log.
+    """
+    from agent.records.receipt import make_receipt, write_receipt_png  # noqa: PLC0415
+    from agent.signing import SignatureError, verify_embedded  # noqa: PLC0415
+
+    if sequence is not None and record_id is not None:
+        raise click.UsageError("choose one of --sequence and --record-id")
+    if log_path is None:
+        log_path = load_config(config_path)[0].records.log_path
+    keys_by_id: dict[str, Ed25519PublicKey] = _trusted_keys(key_files, config_path)[0]
+    record = _find_record(log_path, sequence, record_id)
+    try:
+        verify_embedded(record, keys_by_id)
+    except SignatureError as exc:
+        raise UnverifiedRecordError(
+            f"record {record.get('sequence')} does not verify: {exc.what}",
+            where=str(log_path),
+            hint="run 'scangate verify' on the log",
+        ) from None
+    summary = make_receipt(record)
+    click.echo(summary.text(), nl=False)
+    if png_path is not None:
+        write_receipt_png(summary, png_path)
+        click.echo(f"QR receipt written to {png_path}", err=True)
+
+
+# -- outbox -----------------------------------------------------------------------------------------------
+
+
+@click.command("outbox")
+@click.option("--requeue-rejected", is_flag=True, help="Queue records the registry rejected again.")
+@click.option("--send", is_flag=True, help="Try to upload due records now (needs [records.upload]).")
+@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
+@_config_option
+def outbox(requeue_rejected: bool, send: bool, as_json: bool, config_path: Path | None) -> None:
+    """Show the upload outbox: pending, delivered and rejected records (with reasons)."""
+    from agent.records.outbox import Outbox  # noqa: PLC0415
+    from agent.records.recorder import http_uploader_from_settings  # noqa: PLC0415
+
+    config, _ = load_config(config_path)
+    settings = config.records
+    with Outbox(settings.outbox_path) as box:
+        added = box.catch_up(settings.log_path) if settings.log_path.is_file() else 0
+        requeued = box.requeue_rejected() if requeue_rejected else 0
+        round_ = None
+        if send:
+            uploader = http_uploader_from_settings(settings.upload)
+            try:
+                round_ = box.deliver_due(uploader)
+            finally:
+                uploader.close()
+        counts = box.counts()
+        rejected = box.entries("rejected")
+        head = box.entries("pending", limit=1)
+    state = {
+        "outbox": str(settings.outbox_path),
+        "queued_from_log": added,
+        "requeued": requeued,
+        "pending": counts.pending,
+        "delivered": counts.delivered,
+        "rejected": counts.rejected,
+        "next": vars(head[0]) if head else None,
+        "rejected_records": [vars(entry) for entry in rejected],
+        "round": vars(round_) if round_ is not None else None,
+    }
+    if as_json:
+        click.echo(json.dumps(state, indent=2))
+        return
+    click.echo(
+        f"outbox {state['outbox']}: {counts.pending} pending, {counts.delivered} delivered, {counts.rejected} rejected"
+    )
+    if head:
+        entry = head[0]
+        click.echo(
+            f"next: record {entry.sequence}, {entry.attempts} failed attempt(s); last error: {entry.last_error or '-'}"
+        )
+    for entry in rejected:
+        click.echo(f"rejected: record {entry.sequence} ({entry.record_hash[:16]}…): {entry.last_error}")
+    if round_ is not None:
+        click.echo(
+            f"sent now: {round_.delivered} stored, {round_.duplicates} already held, {round_.rejected} rejected"
+            + (f"; waiting: {round_.last_error}" if round_.last_error else "")
+        )

@@ -1,0 +1,221 @@
+"""Order-dependent checks of a log: sequence numbers and the hash chain.
+
+Fed the per-line results in file order, :class:`ChainChecker` names what is
+wrong with the *order* of records, each problem once:
+
+- a gap in the sequence that never fills: ``missing_record``;
+- a gap filled later in the file: ``reordered_records``;
+- the same record twice: ``duplicated_record``;
+- two different, validly signed records with one sequence number:
+  ``conflicting_record`` (history rewritten by someone holding the rig key);
+- a record whose ``previous_hash`` is not the hash of the record before it,
+  when neither is already reported as modified: ``broken_chain``.
+
+Memory stays bounded on long logs: hashes of the last ``window`` records are
+kept (reorders and duplicates are local in practice) and gaps are kept as ranges.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from agent.records.linecheck import LineResult
+from agent.records.model import GENESIS_HASH
+
+DEFAULT_WINDOW = 65536
+
+
+@dataclass(frozen=True)
+class ChainIssue:
+    """One order problem, before it is turned into a user-facing problem."""
+
+    code: str
+    message: str
+    line: int | None
+    sequence: int | None
+
+
+@dataclass
+class _Seen:
+    record_hash: str
+    line: int
+    authentic: bool
+
+
+class _Gaps:
+    """Sequence numbers not seen (yet), as sorted disjoint inclusive ranges."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ranges: list[tuple[int, int, int]] = []  # (first, last, line where the gap was noticed)
+
+    def add(self, first: int, last: int, line: int) -> None:
+        index = bisect.bisect_left(self._starts, first)
+        self._starts.insert(index, first)
+        self._ranges.insert(index, (first, last, line))
+
+    def take(self, sequence: int) -> bool:
+        """Remove ``sequence`` from the gaps; True if it was missing."""
+        index = bisect.bisect_right(self._starts, sequence) - 1
+        if index < 0:
+            return False
+        first, last, line = self._ranges[index]
+        if sequence > last:
+            return False
+        del self._starts[index]
+        del self._ranges[index]
+        if sequence < last:
+            self.add(sequence + 1, last, line)
+        if first < sequence:
+            self.add(first, sequence - 1, line)
+        return True
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        return iter(self._ranges)
+
+
+class ChainChecker:
+    """Streaming sequence and hash-chain checks over placed records."""
+
+    def __init__(self, report: Callable[[ChainIssue], None], *, window: int = DEFAULT_WINDOW) -> None:
+        self._report = report
+        self._window = window
+        self._seen: OrderedDict[int, _Seen] = OrderedDict()
+        self._gaps = _Gaps()
+        self._waiting_for_parent: dict[int, tuple[str, int, int, bool]] = {}
+        self.max_sequence = 0
+        self.max_sequence_line = 0
+        self.hash_at: dict[int, str] = {}
+        """Hashes recorded for the sequences registered with :meth:`remember`."""
+        self._remember: set[int] = set()
+        self.last_hash: str | None = None
+
+    def remember(self, sequence: int) -> None:
+        """Keep the hash of ``sequence`` whatever the window (e.g. a checkpoint's)."""
+        self._remember.add(sequence)
+
+    def add(self, result: LineResult) -> None:
+        """Process one placed record (``result.placed`` must be true)."""
+        assert result.sequence is not None and result.record_hash is not None
+        assert result.previous_hash is not None
+        sequence, line = result.sequence, result.line
+        earlier = self._seen.get(sequence)
+        if earlier is not None:
+            self._repeat(result, earlier)
+            return
+        if sequence <= self.max_sequence:
+            if self._gaps.take(sequence):
+                self._issue(
+                    "reordered_records",
+                    f"record {sequence} comes after record {self.max_sequence} (line"
+                    f" {self.max_sequence_line}): records are out of order",
+                    result,
+                )
+            else:
+                self._issue(
+                    "duplicated_record",
+                    f"sequence {sequence} appears again, long after its first occurrence (beyond the"
+                    f" last {self._window} records this check compares)",
+                    result,
+                )
+                return
+        else:
+            if sequence > self.max_sequence + 1:
+                self._gaps.add(self.max_sequence + 1, sequence - 1, line)
+            self.max_sequence = sequence
+            self.max_sequence_line = line
+            self.last_hash = result.record_hash
+        self._store(result)
+        self._check_parent_link(result)
+        self._check_child_link(result)
+
+    def _repeat(self, result: LineResult, earlier: _Seen) -> None:
+        if earlier.record_hash == result.record_hash:
+            self._issue(
+                "duplicated_record",
+                f"record {result.sequence} appears twice: line {result.line} repeats line {earlier.line}",
+                result,
+            )
+        elif earlier.authentic and result.authentic:
+            self._issue(
+                "conflicting_record",
+                f"two different records carry sequence {result.sequence} (lines {earlier.line} and"
+                f" {result.line}), both validly signed: the log was rewritten by someone holding the key",
+                result,
+            )
+        # else: the copy that fails its signature is already reported by the line checks
+
+    def _store(self, result: LineResult) -> None:
+        assert result.sequence is not None and result.record_hash is not None
+        self._seen[result.sequence] = _Seen(result.record_hash, result.line, result.authentic)
+        if len(self._seen) > self._window:
+            self._seen.popitem(last=False)
+        if result.sequence in self._remember:
+            self.hash_at[result.sequence] = result.record_hash
+
+    def _check_parent_link(self, result: LineResult) -> None:
+        assert result.sequence is not None and result.previous_hash is not None
+        if result.sequence == 1:
+            if result.previous_hash != GENESIS_HASH and result.authentic:
+                self._issue(
+                    "broken_chain",
+                    "record 1 does not start a chain: its previous_hash is not 64 zeros (records before"
+                    " it were removed, or it was copied from another log)",
+                    result,
+                )
+            return
+        parent = self._seen.get(result.sequence - 1)
+        if parent is None:
+            self._waiting_for_parent[result.sequence - 1] = (
+                result.previous_hash,
+                result.line,
+                result.sequence,
+                result.authentic,
+            )
+            return
+        self._compare_link(result.sequence - 1, parent, result.previous_hash, result.line, result.authentic)
+
+    def _check_child_link(self, result: LineResult) -> None:
+        assert result.sequence is not None
+        waiting = self._waiting_for_parent.pop(result.sequence, None)
+        if waiting is None:
+            return
+        previous_hash, child_line, _child_sequence, child_authentic = waiting
+        parent = self._seen[result.sequence]
+        self._compare_link(result.sequence, parent, previous_hash, child_line, child_authentic)
+
+    def _compare_link(
+        self, parent_sequence: int, parent: _Seen, previous_hash: str, child_line: int, child_authentic: bool
+    ) -> None:
+        if parent.record_hash == previous_hash or not (parent.authentic and child_authentic):
+            return  # intact, or one side is already reported as not authentic
+        self._report(
+            ChainIssue(
+                "broken_chain",
+                f"record {parent_sequence + 1} (line {child_line}) does not follow record"
+                f" {parent_sequence} (line {parent.line}): its previous_hash {previous_hash[:16]}… is not that"
+                f" record's hash {parent.record_hash[:16]}…; both are validly signed, so records were"
+                " replaced by someone holding the key",
+                child_line,
+                parent_sequence + 1,
+            )
+        )
+
+    def _issue(self, code: str, message: str, result: LineResult) -> None:
+        self._report(ChainIssue(code, message, result.line, result.sequence))
+
+    def finish(self) -> None:
+        """Report the gaps that never filled as missing records."""
+        for first, last, line in self._gaps:
+            span = f"record {first} is" if first == last else f"records {first}–{last} are"
+            self._report(
+                ChainIssue(
+                    "missing_record",
+                    f"{span} missing (noticed at line {line}, where the sequence jumps to {last + 1})",
+                    line,
+                    first,
+                )
+            )

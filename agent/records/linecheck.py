@@ -1,0 +1,263 @@
+"""Checks of one log line on its own: parse, schema, canonical form, signature, hash.
+
+This is the per-record, order-independent half of verification, kept free of
+state so that :mod:`agent.records.verify` can run it in worker processes. The
+sequence and hash-chain checks, which need order, happen in the parent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from agent.records.errors import RecordValidationError
+from agent.records.model import SCHEMA_VERSION, parse_record
+from agent.signing import (
+    SIGNATURE_FIELD,
+    CanonicalJsonError,
+    canonical_json,
+    loads_for_canonical,
+    signed_payload,
+)
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_SIGNATURE_VALUE = re.compile(r"[A-Za-z0-9_-]{86}")
+
+
+class LineStatus(StrEnum):
+    """What the per-line checks concluded."""
+
+    OK = "ok"
+    TORN = "torn"
+    """Not a complete JSON line (interrupted append, or garbage)."""
+    MALFORMED = "malformed"
+    """JSON, but not a session record we can place in the chain."""
+    BAD_SIGNATURE = "bad_signature"
+    """Signature member missing or malformed."""
+    UNKNOWN_KEY = "unknown_key"
+    """Signed by a key that is not trusted."""
+    MODIFIED = "modified"
+    """Well-formed signature by a trusted key that does not match the content."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineResult:
+    """Everything the chain checks and the verdict need to know about one line."""
+
+    line: int
+    status: LineStatus
+    detail: str = ""
+    sequence: int | None = None
+    previous_hash: str | None = None
+    record_hash: str | None = None
+    record_id: str | None = None
+    rig_id: str | None = None
+    key_id: str | None = None
+    schema_problem: str | None = None
+    """Set when the record is signed correctly but violates the schema."""
+    not_canonical: bool = False
+    """The line's bytes differ from the record's canonical JSON (edited, re-serialised, duplicate keys)."""
+    recovery: tuple[str, str, int] | None = None
+    """(quarantine file, SHA-256, length) from a torn-tail recovery record."""
+
+    @property
+    def placed(self) -> bool:
+        """Whether the record has the sequence and hash fields to take part in chain checks."""
+        return self.sequence is not None and self.previous_hash is not None and self.record_hash is not None
+
+    @property
+    def authentic(self) -> bool:
+        """Signed by a trusted key over exactly this content."""
+        return self.status is LineStatus.OK
+
+
+def _decode_signature(value: str) -> bytes | None:
+    """The 64 signature bytes, or None unless ``value`` is their exact base64url spelling.
+
+    Strict on purpose: a lenient decoder accepts several spellings of the same
+    bytes, which would let the (hashed) record text change while the
+    signature still verifies.
+    """
+    if not _SIGNATURE_VALUE.fullmatch(value):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "==")
+    except (binascii.Error, ValueError):
+        return None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != value:
+        return None
+    return raw
+
+
+def _record_hash(data: bytes, payload: bytes, record: dict[str, Any], fast_domain: bool) -> tuple[str, bool]:
+    """The record's object hash, and whether ``data`` is exactly its canonical JSON.
+
+    The hash is SHA-256 of the canonical JSON of the whole record. Lines
+    written by ScanGate *are* that canonical JSON, so instead of serialising
+    the record a second time this checks that the line is the (already
+    computed) canonical payload with the canonical ``"signature"`` member
+    inserted where sorting puts it; then the line's own bytes are hashed. Any
+    other line takes the general path (canonicalise the whole record). Sound
+    because the payload is canonical and the parsed top level holds the
+    signature, so a single insertion can only sit between top-level members,
+    and the key that follows it is checked to be the next one in sort order.
+    """
+    signature = record.get(SIGNATURE_FIELD)
+    if fast_domain and isinstance(signature, dict):
+        member = b',"signature":' + canonical_json(signature, fast_domain=True)
+        keys = sorted(record)  # ASCII keys in the fast domain: code-point order is RFC 8785 order
+        position = keys.index(SIGNATURE_FIELD)
+        if position > 0:
+            after = (
+                b"," + canonical_json(keys[position + 1], fast_domain=True) + b":"
+                if position + 1 < len(keys)
+                else b"}"
+            )
+            at = data.find(member)
+            if (
+                at > 0
+                and len(data) == len(payload) + len(member)
+                and data[:at] == payload[:at]
+                and data[at + len(member) :] == payload[at:]
+                and payload.startswith(after, at)
+            ):
+                return hashlib.sha256(data).hexdigest(), True
+    whole = canonical_json(record, fast_domain=fast_domain)
+    return hashlib.sha256(whole).hexdigest(), whole == data
+
+
+def _chain_fields(line: int, record: dict[str, Any]) -> LineResult | tuple[int, str, str | None, str | None]:
+    sequence = record.get("sequence")
+    previous_hash = record.get("previous_hash")
+    if record.get("schema_version") != SCHEMA_VERSION:
+        return LineResult(
+            line, LineStatus.MALFORMED, f"unsupported schema_version {record.get('schema_version')!r}"
+        )
+    if type(sequence) is not int or sequence < 1:
+        return LineResult(line, LineStatus.MALFORMED, "no valid sequence number")
+    if not isinstance(previous_hash, str) or not _HEX64.fullmatch(previous_hash):
+        return LineResult(line, LineStatus.MALFORMED, "no valid previous_hash", sequence=sequence)
+    record_id = record.get("record_id")
+    rig_id = record.get("rig_id")
+    return (
+        sequence,
+        previous_hash,
+        record_id if isinstance(record_id, str) else None,
+        rig_id if isinstance(rig_id, str) else None,
+    )
+
+
+def check_line(
+    line: int,
+    data: bytes,
+    complete: bool,
+    keys: dict[str, Ed25519PublicKey],
+    *,
+    check_schema: bool = True,
+) -> LineResult:
+    """Check one line of a log.
+
+    Args:
+        line: 1-based line number (for reporting).
+        data: the line's bytes without the newline.
+        complete: False when the line had no newline (end of file) or was overlong.
+        keys: trusted public keys by key id.
+        check_schema: also validate the record against the pydantic schema.
+    """
+    if not complete:
+        detail = "line has no newline at end of file: an append was interrupted" if data else "line too long"
+        return LineResult(line, LineStatus.TORN, detail)
+    try:
+        record, fast_domain = loads_for_canonical(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return LineResult(line, LineStatus.TORN, f"not JSON ({exc})" if data else "empty line")
+    if not isinstance(record, dict):
+        return LineResult(line, LineStatus.MALFORMED, "line is JSON but not an object")
+    fields = _chain_fields(line, record)
+    if isinstance(fields, LineResult):
+        return fields
+    sequence, previous_hash, record_id, rig_id = fields
+    try:
+        payload = canonical_json(signed_payload(record), fast_domain=fast_domain)
+        record_hash, canonical_line = _record_hash(data, payload, record, fast_domain)
+    except CanonicalJsonError as exc:
+        return LineResult(line, LineStatus.MALFORMED, exc.what, sequence=sequence, record_id=record_id)
+
+    def result(
+        status: LineStatus,
+        detail: str = "",
+        key_id: str | None = None,
+        schema_problem: str | None = None,
+        recovery: tuple[str, str, int] | None = None,
+    ) -> LineResult:
+        return LineResult(
+            line,
+            status,
+            detail,
+            sequence=sequence,
+            previous_hash=previous_hash,
+            record_hash=record_hash,
+            record_id=record_id,
+            rig_id=rig_id,
+            key_id=key_id,
+            schema_problem=schema_problem,
+            not_canonical=not canonical_line,
+            recovery=recovery,
+        )
+
+    signature = record.get("signature")
+    if not isinstance(signature, dict):
+        return result(LineStatus.BAD_SIGNATURE, "record carries no signature")
+    key_id = signature.get("key_id")
+    value = signature.get("value")
+    raw_signature = _decode_signature(value) if isinstance(value, str) else None
+    if (
+        signature.get("alg") != "Ed25519"
+        or set(signature) != {"alg", "key_id", "value"}
+        or not isinstance(key_id, str)
+        or raw_signature is None
+    ):
+        return result(LineStatus.BAD_SIGNATURE, "signature member is malformed")
+    public_key = keys.get(key_id)
+    if public_key is None:
+        return result(LineStatus.UNKNOWN_KEY, f"signed by untrusted key {key_id}", key_id)
+    try:
+        public_key.verify(raw_signature, hashlib.sha256(payload).digest())
+    except InvalidSignature:
+        return result(LineStatus.MODIFIED, f"content does not match its signature by {key_id}", key_id)
+    schema_problem = None
+    if check_schema:
+        try:
+            parse_record(record)
+        except RecordValidationError as exc:
+            schema_problem = exc.what
+    return result(LineStatus.OK, "", key_id, schema_problem, _recovery_info(record.get("log_recovery")))
+
+
+def _recovery_info(recovery: Any) -> tuple[str, str, int] | None:
+    if not isinstance(recovery, dict):
+        return None
+    length = recovery.get("torn_bytes")
+    return (
+        str(recovery.get("quarantine_file")),
+        str(recovery.get("torn_sha256")),
+        length if type(length) is int else 0,
+    )
+
+
+def check_batch(
+    batch: list[tuple[int, bytes, bool]], keys: dict[str, Ed25519PublicKey], check_schema: bool
+) -> list[LineResult]:
+    """Check a batch of (line number, bytes, complete) lines, in order."""
+    return [
+        check_line(number, data, complete, keys, check_schema=check_schema)
+        for number, data, complete in batch
+    ]

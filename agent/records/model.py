@@ -1,0 +1,318 @@
+"""The session-record schema (``scangate.session-record/1``).
+
+A caller (the session state machine) builds a :class:`RecordDraft` describing
+one finished session; the log writer adds the chain fields (``schema_version``,
+``rig_id``, ``sequence``, ``previous_hash``, ``written_at``, ``agent_version``),
+signs it and stores it as a :class:`SessionRecord`.
+
+Rules that keep the canonical JSON stable across implementations:
+timestamps are strings (RFC 3339, UTC, ``Z``, milliseconds); hashes are
+lowercase hex SHA-256; distances are numbers rounded to 4 decimals; optional
+sub-objects are ``null`` when the session ended before that stage (a refusal
+before identification has no ``performer``). The full field reference is in
+docs/records.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+
+from agent.records.errors import RecordValidationError
+from agent.settings_base import StrictModel
+from agent.signing import Signature
+
+SCHEMA_VERSION = "scangate.session-record/1"
+GENESIS_HASH = "0" * 64
+"""``previous_hash`` of the first record of a log (sequence 1)."""
+
+_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+_HEX64_PATTERN = r"^[0-9a-f]{64}$"
+_CODE_PATTERN = r"^[a-z][a-z0-9_.-]*$"
+_UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+UtcTimestamp = Annotated[
+    str,
+    Field(pattern=_TIMESTAMP_PATTERN, description="UTC time, RFC 3339 with milliseconds and 'Z'."),
+]
+Sha256Hex = Annotated[str, Field(pattern=_HEX64_PATTERN, description="Lowercase hex SHA-256.")]
+ReasonCode = Annotated[
+    str, Field(pattern=_CODE_PATTERN, max_length=80, description="Stable machine-readable code.")
+]
+CaptureType = Annotated[str, Field(min_length=1, max_length=64, description="A capture type, e.g. 'facs'.")]
+RecordId = Annotated[str, Field(pattern=_UUID_PATTERN, description="Lowercase UUID in canonical text form.")]
+
+
+def _round4(value: float) -> float:
+    return round(value, 4)
+
+
+Distance = Annotated[float, AfterValidator(_round4)]
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """``moment`` (default: now) as a record timestamp: ``2025-03-01T14:05:09.120Z``."""
+    moment = datetime.now(UTC) if moment is None else moment
+    if moment.tzinfo is None:
+        raise ValueError("record timestamps need a timezone-aware datetime")
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(text: str) -> datetime:
+    """A record timestamp back as an aware UTC datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def new_record_id() -> str:
+    """A fresh random record id (UUID4, lowercase)."""
+    return str(uuid.uuid4())
+
+
+class ProductionRef(StrictModel):
+    """The production the session captured for."""
+
+    production_id: str = Field(min_length=1, max_length=128, description="Registry id of the production.")
+    name: str | None = Field(None, max_length=256, description="Production name, if known.")
+
+
+class PerformerRef(StrictModel):
+    """The performer the session was about (as identified)."""
+
+    performer_id: str = Field(min_length=1, max_length=128, description="Registry id of the performer.")
+    display_name: str | None = Field(None, max_length=256, description="Name shown on the touchscreen.")
+    minor: bool = Field(False, description="The performer is a minor (a guardian must co-confirm).")
+
+
+class LivenessResult(StrictModel):
+    """Outcome of the liveness challenge."""
+
+    method: str = Field(min_length=1, max_length=64, description="Challenge used, e.g. 'blink', 'turn-head'.")
+    passed: bool = Field(description="Whether the challenge was passed.")
+    detail: str | None = Field(None, max_length=512, description="Short explanation, e.g. why it failed.")
+
+
+class Identification(StrictModel):
+    """How the performer was identified. No image or face template is ever stored."""
+
+    method: Literal["face", "fallback_badge_pin", "none"] = Field(
+        description="'face' (face match), 'fallback_badge_pin' (badge/QR + PIN + witness) or 'none'."
+    )
+    identified_at: UtcTimestamp | None = Field(None, description="When the identity was confirmed.")
+    distance: Distance | None = Field(
+        None, ge=0, description="Face distance to the best template (4 decimals); null when not a face match."
+    )
+    margin: Distance | None = Field(
+        None, ge=0, description="Distance gap between best and second-best performer (4 decimals)."
+    )
+    frames_voted: int | None = Field(
+        None, ge=0, description="Consecutive frames that agreed on the identity."
+    )
+    template_version: str | None = Field(
+        None, max_length=128, description="Version of the enrolled template that matched."
+    )
+    liveness: LivenessResult | None = Field(None, description="Liveness challenge result, if one was run.")
+    witness_technician_id: str | None = Field(
+        None, max_length=128, description="Technician who witnessed a fallback identification."
+    )
+
+
+class ConsentRef(StrictModel):
+    """The registry consent the session relied on (reference, not a copy)."""
+
+    consent_id: str = Field(min_length=1, max_length=128, description="Registry consent id.")
+    version: int = Field(ge=1, description="Version of the consent record.")
+    registry_key_id: str = Field(
+        min_length=1, max_length=80, description="Key id of the registry key that signed the consent."
+    )
+    registry_signature: str = Field(
+        min_length=1, max_length=200, description="The registry's signature value over the consent."
+    )
+    consent_hash: Sha256Hex = Field(
+        description="Hash of the consent record (object hash, signature included)."
+    )
+    capture_types_permitted: list[CaptureType] = Field(
+        default_factory=list, description="Capture types the consent permits."
+    )
+    valid_until: UtcTimestamp | None = Field(None, description="End of the consent's validity window.")
+
+
+class Confirmation(StrictModel):
+    """What the performer answered on the touchscreen."""
+
+    at: UtcTimestamp = Field(description="When the performer answered.")
+    decision: Literal["confirmed", "narrowed", "declined"] = Field(
+        description="'confirmed' as offered, 'narrowed' (some capture types removed) or 'declined'."
+    )
+    capture_types: list[CaptureType] = Field(
+        default_factory=list, description="Capture types the performer confirmed (empty when declined)."
+    )
+    guardian_co_confirmed: bool | None = Field(
+        None, description="A guardian co-confirmed (minors); null when no guardian was required."
+    )
+    stopped_at: UtcTimestamp | None = Field(None, description="When the performer tapped stop, if they did.")
+
+    @model_validator(mode="after")
+    def _declined_has_no_scope(self) -> Confirmation:
+        if self.decision == "declined" and self.capture_types:
+            raise ValueError("a declined confirmation cannot confirm capture types")
+        return self
+
+
+class TechnicianRef(StrictModel):
+    """The technician operating the rig."""
+
+    technician_id: str = Field(min_length=1, max_length=128, description="Technician id (badge or login).")
+    name: str | None = Field(None, max_length=256, description="Technician name, if known.")
+
+
+class GateEvent(StrictModel):
+    """One unlock or lock of the capture gate."""
+
+    at: UtcTimestamp = Field(description="When the gate changed state.")
+    action: Literal["unlock", "lock"] = Field(description="'unlock' or 'lock'.")
+    reason: ReasonCode = Field(
+        description="Why, e.g. 'consent_confirmed', 'performer_stop', 'lease_expired'."
+    )
+    capture_types: list[CaptureType] = Field(
+        default_factory=list, description="Capture types the unlock allowed (empty for a lock)."
+    )
+
+
+class CapturedFile(StrictModel):
+    """A file the rig captured during the session."""
+
+    name: str = Field(
+        min_length=1, max_length=512, description="File name as reported by the capture backend."
+    )
+    sha256: Sha256Hex = Field(description="SHA-256 of the file's bytes.")
+    size_bytes: int = Field(ge=0, description="File size in bytes.")
+    captured_at: UtcTimestamp = Field(description="When the file was captured.")
+    within_unlock_window: bool = Field(description="Captured while the gate was unlocked.")
+    quarantined: bool = Field(False, description="Moved to quarantine (e.g. captured outside an unlock).")
+
+
+class LogRecovery(StrictModel):
+    """A torn tail found when the log was opened after a crash, and where it was put."""
+
+    quarantine_file: str = Field(
+        min_length=1, max_length=255, description="Name of the file beside the log holding the torn bytes."
+    )
+    torn_bytes: int = Field(ge=1, description="How many bytes were moved out of the log.")
+    torn_sha256: Sha256Hex = Field(description="SHA-256 of the moved bytes.")
+    detected_at: UtcTimestamp = Field(description="When the torn tail was found.")
+
+
+Outcome = Literal["captured", "declined", "refused", "fault"]
+
+
+class RecordDraft(StrictModel):
+    """Everything about one session that the caller knows; the log adds the chain fields."""
+
+    record_id: RecordId = Field(default_factory=new_record_id, description="Unique id of this record.")
+    corrects_record_id: RecordId | None = Field(
+        None, description="Id of an earlier record this one corrects (records are never rewritten)."
+    )
+    production: ProductionRef | None = Field(None, description="Production; null only for rig-level faults.")
+    capture_types_requested: list[CaptureType] = Field(
+        default_factory=list, description="Capture types the technician asked for."
+    )
+    performer: PerformerRef | None = Field(None, description="Identified performer; null if none was.")
+    identification: Identification | None = Field(None, description="How the performer was identified.")
+    consent: ConsentRef | None = Field(None, description="The consent relied on; null if none was found.")
+    confirmation: Confirmation | None = Field(None, description="The performer's answer, if asked.")
+    technician: TechnicianRef | None = Field(None, description="Technician operating the rig, if known.")
+    gate_events: list[GateEvent] = Field(default_factory=list, description="Unlocks and locks, in order.")
+    captured_files: list[CapturedFile] = Field(default_factory=list, description="Files captured.")
+    outcome: Outcome = Field(description="'captured', 'declined', 'refused' or 'fault'.")
+    reason_codes: list[ReasonCode] = Field(
+        default_factory=list, description="Why the session was refused or faulted (stable codes)."
+    )
+    outcome_detail: str | None = Field(None, max_length=2000, description="Plain-language explanation.")
+    log_recovery: LogRecovery | None = Field(
+        None, description="Set only on the fault record the log writes after quarantining a torn tail."
+    )
+    started_at: UtcTimestamp = Field(description="When the session started.")
+    ended_at: UtcTimestamp = Field(description="When the session ended.")
+
+    @model_validator(mode="after")
+    def _outcome_is_explained(self) -> RecordDraft:
+        if self.outcome in ("refused", "fault") and not self.reason_codes:
+            raise ValueError(f"a '{self.outcome}' record needs at least one reason code")
+        if self.outcome == "declined" and (
+            self.confirmation is None or self.confirmation.decision != "declined"
+        ):
+            raise ValueError("a 'declined' record needs a confirmation with decision 'declined'")
+        if self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        return self
+
+
+class SessionRecord(RecordDraft):
+    """A record as stored in the log: the draft plus chain fields and the rig's signature."""
+
+    schema_version: Literal["scangate.session-record/1"] = Field(description="Record schema version.")
+    rig_id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Rig that wrote the record.",
+    )
+    sequence: int = Field(ge=1, le=2**53 - 1, description="Position in the rig's log, from 1, no gaps.")
+    previous_hash: Sha256Hex = Field(
+        description="Object hash of the previous record (64 zeros for sequence 1)."
+    )
+    written_at: UtcTimestamp = Field(description="When the record was appended to the log.")
+    agent_version: str = Field(min_length=1, max_length=64, description="ScanGate version that wrote it.")
+    signature: Signature = Field(description="Rig key's Ed25519 signature over the rest of the record.")
+
+
+def parse_record(obj: dict[str, Any], *, where: str | None = None) -> SessionRecord:
+    """Validate a decoded JSON record against the schema.
+
+    Raises:
+        RecordValidationError: listing each field that does not conform.
+    """
+    try:
+        return SessionRecord.model_validate(obj)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(record)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise RecordValidationError(f"not a valid session record: {problems}", where=where) from None
+
+
+def validate_draft(draft: RecordDraft | Mapping[str, Any]) -> RecordDraft:
+    """Accept a draft model or a plain mapping (as the session controller builds it)."""
+    if isinstance(draft, RecordDraft):
+        return draft
+    try:
+        return RecordDraft.model_validate(dict(draft))
+    except ValidationError as exc:
+        raise RecordValidationError(f"not a valid record draft: {exc}") from None
+
+
+__all__ = [
+    "GENESIS_HASH",
+    "SCHEMA_VERSION",
+    "CapturedFile",
+    "Confirmation",
+    "ConsentRef",
+    "GateEvent",
+    "Identification",
+    "LivenessResult",
+    "LogRecovery",
+    "PerformerRef",
+    "ProductionRef",
+    "RecordDraft",
+    "SessionRecord",
+    "TechnicianRef",
+    "new_record_id",
+    "parse_record",
+    "parse_timestamp",
+    "utc_timestamp",
+]
