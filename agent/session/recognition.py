@@ -1,0 +1,94 @@
+"""The recognition worker: newest camera frame → identification → session and screens.
+
+Runs on its own thread and always takes the *newest* frame from the camera
+worker (frames that arrive while a frame is being analysed are dropped, never
+queued), so identification never lags behind the camera and the preview stays
+smooth. The roster can be swapped while running (e.g. after a registry refresh).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.camera.frame import Frame
+from agent.camera.worker import CameraWorker
+from agent.faces.identifier import FrameAnalysis, Identifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecognitionResult:
+    """One analysed frame: which frame it was and what identification said."""
+
+    frame_sequence: int
+    frame_captured_at: float
+    frame_size: tuple[int, int]
+    analysis: FrameAnalysis
+
+
+ResultListener = Callable[[RecognitionResult], None]
+
+
+class RecognitionWorker:
+    """Analyses the newest camera frame in a loop and reports each result to listeners."""
+
+    def __init__(self, camera: CameraWorker, identifier: Identifier, *, wait_timeout: float = 0.5) -> None:
+        self._camera = camera
+        self._identifier = identifier
+        self._wait_timeout = wait_timeout
+        self._listeners: list[ResultListener] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scangate-recognition", daemon=True)
+        self._lock = threading.Lock()
+        self.frames_analysed = 0
+
+    def add_listener(self, listener: ResultListener) -> None:
+        """Call ``listener`` (on the recognition thread) with every result."""
+        self._listeners.append(listener)
+
+    def set_identifier(self, identifier: Identifier) -> None:
+        """Use another identifier (e.g. a refreshed roster) from the next frame on."""
+        with self._lock:
+            self._identifier = identifier
+
+    def start(self) -> None:
+        """Start analysing frames."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the frame in progress (idempotent)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        last_sequence: int | None = None
+        while not self._stop.is_set():
+            frame = self._camera.latest(after_sequence=last_sequence, timeout=self._wait_timeout)
+            if frame is None:
+                continue
+            last_sequence = frame.sequence
+            try:
+                result = self._analyse(frame)
+            except Exception:
+                # A frame that breaks the face engine is skipped; the session sees no match for
+                # it, so nothing unlocks, and presence times out if it keeps happening.
+                log.exception("identification failed on frame %d", frame.sequence)
+                continue
+            self.frames_analysed += 1
+            for listener in self._listeners:
+                try:
+                    listener(result)
+                except Exception:
+                    log.exception("recognition listener failed")
+
+    def _analyse(self, frame: Frame) -> RecognitionResult:
+        with self._lock:
+            identifier = self._identifier
+        analysis = identifier.analyse(frame.image)
+        height, width = frame.image.shape[:2]
+        return RecognitionResult(frame.sequence, frame.captured_at, (width, height), analysis)
