@@ -20,6 +20,7 @@ from agent.errors import ConfigError
 from agent.faces.settings import IdentificationSettings
 from agent.gate.settings import GateSettings
 from agent.records.settings import RecordSettings
+from agent.session.settings import SessionSettings
 from agent.settings_base import ConfigPath, StrictModel
 
 APP_NAME = "scangate"
@@ -75,6 +76,9 @@ class ScanGateConfig(StrictModel):
     )
     records: RecordSettings = Field(
         default_factory=RecordSettings, description="Signed session records: log, rig key, upload outbox."
+    )
+    session: SessionSettings = Field(
+        default_factory=SessionSettings, description="Session engine: when capture re-locks by itself."
     )
 
 
