@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from agent.wire import ConsentRecord, ConsentStatus, describe_validation_error
 from registry import admin_ops
-from registry.db import DB_ENV_VAR, Database, redact_url
+from registry.db import DB_ENV_VAR, Database, normalise_db_url, redact_url
 from registry.errors import InvalidInputError
 from registry.keys import key_list, load_active_signer, new_signing_key
 from registry.schemas import (
@@ -86,23 +87,41 @@ def registry() -> None:
     type=click.IntRange(1024),
     help="Request size limit.",
 )
-def serve(db_url: str, host: str, port: int, workers: int, max_body_bytes: int) -> None:
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
+def serve(db_url: str, host: str, port: int, workers: int, max_body_bytes: int, access_log: bool) -> None:
     """Serve the registry over HTTP (put it behind a TLS reverse proxy outside loopback)."""
     import uvicorn  # noqa: PLC0415 - heavy: only `serve` needs the server stack
 
     from registry.app import MAX_BODY_ENV_VAR, create_app  # noqa: PLC0415
 
+    db_url = normalise_db_url(db_url)
     with _open(db_url) as database, database.read() as session:
         load_active_signer(session)  # fail fast, with a clear message, before forking workers
     click.echo(
         f"scangate registry: serving {redact_url(db_url)} on http://{host}:{port} ({workers} worker(s))"
     )
     if workers == 1:
-        uvicorn.run(create_app(Database.open(db_url), max_body_bytes=max_body_bytes), host=host, port=port)
+        app = create_app(Database.open(db_url), max_body_bytes=max_body_bytes)
+        uvicorn.run(app, host=host, port=port, access_log=access_log)
         return
     os.environ[DB_ENV_VAR] = db_url
     os.environ[MAX_BODY_ENV_VAR] = str(max_body_bytes)
-    uvicorn.run("registry.app:app_from_env", factory=True, host=host, port=port, workers=workers)
+    from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
+
+    config = uvicorn.Config(
+        "registry.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+    )
+    sock = config.bind_socket()
+    # uvicorn binds this socket with protocol 0, so asyncio does not switch Nagle off on the
+    # connections it accepts, and every keep-alive response waits ~40 ms for a delayed ACK.
+    # Accepted sockets inherit TCP_NODELAY from the listening socket.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 @registry.command()

@@ -268,7 +268,7 @@ def normalise_db_url(db: str | Path) -> str:
 def redact_url(url: str) -> str:
     """The URL with any password hidden (for messages and logs)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return make_url(normalise_db_url(url)).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable database URL>"
 
