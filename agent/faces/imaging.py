@@ -9,7 +9,6 @@ and refuses missing, non-image and truncated files with an
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,20 +42,19 @@ def load_image(path: Path | str) -> RGBImage:
     if not path.is_file():
         raise InputError("not a file", where=where, hint="give an image file, not a folder")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                opened.load()
-                image = ImageOps.exif_transpose(opened)
-                image.load()
-                image_format = opened.format
+        with Image.open(path) as opened:
+            _refuse_huge(opened, where)
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+            image_format = opened.format
     except UnidentifiedImageError:
         raise InputError(
             "not an image file (or a format PIL cannot read)",
             where=where,
             hint="give a JPEG, PNG, BMP or WebP photo",
         ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise InputError(f"image is implausibly large: {exc}", where=where) from None
     except OSError as exc:
         # PIL reports truncated and corrupt image data as OSError.
@@ -70,6 +68,22 @@ def load_image(path: Path | str) -> RGBImage:
     if image_format == "JPEG" and ImageFile.LOAD_TRUNCATED_IMAGES:
         _refuse_truncated_jpeg(path)
     return to_rgb(image, where=where)
+
+
+def _refuse_huge(image: Image.Image, where: str) -> None:
+    """Refuse images beyond PIL's decompression-bomb limit before decoding them.
+
+    Checked here rather than by turning PIL's warning into an error, because changing
+    warning filters is process-wide and not thread-safe.
+    """
+    width, height = image.size
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        raise InputError(
+            f"image is implausibly large ({width}x{height} pixels, limit {limit})",
+            where=where,
+            hint="scale the photo down before using it",
+        )
 
 
 def _refuse_truncated_jpeg(path: Path) -> None:

@@ -131,3 +131,10 @@ def test_float_mode_is_unsupported(tmp_path: Path) -> None:
     Image.fromarray(np.ones((4, 4), dtype=np.float32)).save(path)
     with pytest.raises(InputError, match="unsupported pixel mode 'F'"):
         load_image(path)
+
+
+def test_huge_image_is_refused_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_jpeg(tmp_path / "big.jpg", gradient(64, 48))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # 3072 px: PIL only warns, we refuse
+    with pytest.raises(InputError, match="implausibly large"):
+        load_image(path)
