@@ -1,45 +1,16 @@
 """The capture gate: locked by default, unlocked only under a signed token and a live lease.
 
-Public names: :class:`CaptureGate` (interface), :class:`UnlockGrant`,
-:class:`GateStatus`, :class:`CaptureEvent`, the capture token functions and
-:class:`UnlockWindows`. Backends are built by
-:func:`agent.gate.factory.build_gate` from ``[gate]`` settings; that module
-(not this package) loads OpenCV, pyserial, pyzmq or http.server, and only for
-the backend chosen, so importing the settings stays cheap.
+Modules:
+
+* :mod:`agent.gate.base` — :class:`~agent.gate.base.CaptureGate`, the interface and the
+  lease/watchdog/reconciliation logic every backend shares.
+* :mod:`agent.gate.models` — ``UnlockGrant``, ``GateStatus``, ``CaptureEvent``.
+* :mod:`agent.gate.token` — signed capture tokens (mint / verify).
+* :mod:`agent.gate.windows` — ``UnlockWindows`` and the quarantine helper.
+* :mod:`agent.gate.settings` — the ``[gate]`` settings.
+* :mod:`agent.gate.factory` — ``build_gate(settings, ...)``; it loads OpenCV, pyserial,
+  pyzmq or http.server only for the backend chosen.
+* Backends: ``builtin``, ``command``, ``triggerbox``, ``smartshooter``, ``http_api``.
+
+This package imports nothing itself, so reading the configuration stays cheap.
 """
-
-from agent.gate.base import CaptureGate
-from agent.gate.errors import (
-    CaptureRefusedError,
-    CaptureTokenError,
-    GateError,
-    GateFaultError,
-    LeaseExpiredError,
-    QuarantineError,
-    UnlockRefusedError,
-)
-from agent.gate.models import CaptureEvent, GateStatus, UnlockGrant
-from agent.gate.settings import GateSettings
-from agent.gate.token import CaptureToken, mint_capture_token, verify_capture_token
-from agent.gate.windows import UnlockWindows, WindowVerdict, quarantine_file
-
-__all__ = [
-    "CaptureEvent",
-    "CaptureGate",
-    "CaptureRefusedError",
-    "CaptureToken",
-    "CaptureTokenError",
-    "GateError",
-    "GateFaultError",
-    "GateSettings",
-    "GateStatus",
-    "LeaseExpiredError",
-    "QuarantineError",
-    "UnlockGrant",
-    "UnlockRefusedError",
-    "UnlockWindows",
-    "WindowVerdict",
-    "mint_capture_token",
-    "quarantine_file",
-    "verify_capture_token",
-]

@@ -42,6 +42,7 @@ from agent.gate.errors import (
     QuarantineError,
     UnlockRefusedError,
 )
+from agent.gate.guardian import GuardianLink
 from agent.gate.models import SYSTEM_CLOCK, CaptureEvent, CaptureKind, Clock, GateStatus, UnlockGrant
 from agent.gate.token import CaptureToken, verify_capture_token
 from agent.gate.windows import (
@@ -76,6 +77,7 @@ class CaptureGate(ABC):
         arrival_grace_s: float = 0.0,
         health_check_interval_s: float = 1.0,
         clock: Clock = SYSTEM_CLOCK,
+        guardian: GuardianLink | None = None,
     ) -> None:
         """Create a locked gate; no I/O happens until :meth:`start`.
 
@@ -89,6 +91,8 @@ class CaptureGate(ABC):
                 still count as inside it (peers report photos after downloading them).
             health_check_interval_s: how often the peer is polled for health.
             clock: monotonic + wall clock (tests may inject one).
+            guardian: a lease guardian process that locks the peer if this process
+                dies or freezes (see :mod:`agent.gate.guardian`).
         """
         self._trusted_keys = dict(trusted_keys)
         self._capture_root = capture_root
@@ -97,6 +101,7 @@ class CaptureGate(ABC):
         self._grace = arrival_grace_s
         self._health_interval = health_check_interval_s
         self._clock = clock
+        self._guardian = guardian
 
         self._state_lock = threading.RLock()
         self._io_lock = threading.RLock()
@@ -150,6 +155,11 @@ class CaptureGate(ABC):
             else:
                 with self._state_lock:
                     self._peer_locked = True
+                if self._guardian is not None:
+                    try:
+                        self._guardian.start()
+                    except Exception as exc:
+                        self._fault(exc, during="start")
         self._spawn("lease-watchdog", self._watchdog_loop)
         self._spawn("health-monitor", self._health_loop)
         atexit.register(self.close)
@@ -173,6 +183,8 @@ class CaptureGate(ABC):
                 self._refuse_unlock_if_unusable()
                 generation = self._generation
                 self._windows.open(token.session_id, now_m, token_id=token.token_id)
+            if self._guardian is not None:
+                self._guardian.armed(min(grant.lease_seconds, token_deadline - now_m))
             try:
                 self._peer_unlock(token)
             except Exception as exc:
@@ -211,9 +223,12 @@ class CaptureGate(ABC):
             if not lapsed:
                 assert self._token_deadline is not None
                 self._deadline = min(now + self._grant.lease_seconds, self._token_deadline)
+                remaining = self._deadline - now
         if lapsed:
             self._lock(None, only_if_lapsed=True)
             raise LeaseExpiredError(f"renewed too late: {self._reason}")
+        if self._guardian is not None:
+            self._guardian.armed(remaining)
         try:
             with self._io_lock:
                 self._peer_renew()
@@ -251,10 +266,12 @@ class CaptureGate(ABC):
             try:
                 self._peer_lock(reason)
             except Exception as exc:
-                self._fault(exc, during="lock")
+                self._fault(exc, during="lock")  # the guardian stays armed: it will try again
                 return True
             with self._state_lock:
                 self._peer_locked = True
+            if self._guardian is not None:
+                self._guardian.disarmed()
         self._notify_status()
         return True
 
@@ -345,6 +362,14 @@ class CaptureGate(ABC):
                 self._peer_close()
             except Exception:
                 log.warning("closing the %s gate peer failed", self.backend_name, exc_info=True)
+        if self._guardian is not None:
+            if self._peer_locked:
+                self._guardian.stop()
+            else:
+                log.critical(
+                    "leaving the lease guardian running: the %s peer was not confirmed locked",
+                    self.backend_name,
+                )
         atexit.unregister(self.close)
 
     def __enter__(self) -> CaptureGate:
@@ -389,6 +414,14 @@ class CaptureGate(ABC):
 
     def _peer_abort_inflight(self) -> None:  # noqa: B027 (optional hook)
         """Stop captures in progress (called by lock() before it waits for the I/O lock)."""
+
+    def lock_peer_standalone(self, reason: str) -> None:
+        """Open the peer just to lock it, for a process other than the agent (the guardian).
+
+        Raises whatever the peer raises; the caller retries and reports.
+        """
+        self._peer_open()
+        self._peer_lock(reason)
 
     def _peer_close(self) -> None:  # noqa: B027 (optional hook)
         """Release the peer's resources."""
@@ -569,6 +602,8 @@ class CaptureGate(ABC):
                 else:
                     with self._state_lock:
                         self._peer_locked = True
+                    if self._guardian is not None:
+                        self._guardian.disarmed()
         else:
             log.error("%s gate unavailable (%s): %s", self.backend_name, during, message)
         self._notify_status()
@@ -594,6 +629,11 @@ class CaptureGate(ABC):
             raise UnlockRefusedError(
                 f"unlock refused: {self.backend_name} gate is faulted ({self._last_error})",
                 hint="fix the cause (device, program, connection), then recover() the gate",
+            )
+        if self._guardian is not None and not self._guardian.alive:
+            raise UnlockRefusedError(
+                "unlock refused: the lease guardian process is not running",
+                hint="without it a crashed agent could leave the rig armed; restart ScanGate",
             )
 
     def _verify_grant(self, grant: UnlockGrant, now_w: datetime) -> CaptureToken:
@@ -648,6 +688,8 @@ class CaptureGate(ABC):
                 if self._faulted or self._closed:
                     continue
             try:
+                if self._guardian is not None and not self._guardian.alive:
+                    raise GateFaultError("the lease guardian process died")
                 with self._io_lock:
                     self._peer_poll()
             except Exception as exc:

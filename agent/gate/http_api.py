@@ -211,6 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
     gate: ClassVar[HttpApiGate]
     server_version = "ScanGateGateAPI/1"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes; avoid the 40 ms delayed-ACK stall
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("gate API %s: " + format, self.client_address[0], *args)

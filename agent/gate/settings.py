@@ -279,6 +279,18 @@ class GateSettings(StrictModel):
         le=60,
         description="How often the gate's peer is checked (port present, still locked, ...).",
     )
+    guardian: bool = Field(
+        True,
+        description="Run a lease guardian process that locks the rig if the agent process dies or freezes"
+        " (command, triggerbox and smartshooter backends; the others cannot outlive the agent).",
+    )
+    guardian_margin_seconds: float = Field(
+        0.15,
+        ge=0.05,
+        le=10,
+        description="The guardian acts this long after the lease deadline, leaving the agent's own"
+        " watchdog the first move.",
+    )
 
     @model_validator(mode="after")
     def _renew_well_within_lease(self) -> GateSettings:

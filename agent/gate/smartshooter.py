@@ -128,6 +128,11 @@ class SmartShooterGate(CaptureGate):
             )
         ]
 
+    def lock_peer_standalone(self, reason: str) -> None:
+        """Only the request socket is needed to disconnect the cameras."""
+        self._open_request_socket()
+        self._peer_lock(reason)
+
     def _peer_close(self) -> None:
         self._events_stop.set()
         if self._events_thread is not None and self._events_thread is not threading.current_thread():
