@@ -133,6 +133,7 @@ def test_float_mode_is_unsupported(tmp_path: Path) -> None:
         load_image(path)
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_huge_image_is_refused_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_jpeg(tmp_path / "big.jpg", gradient(64, 48))
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # 3072 px: PIL only warns, we refuse
