@@ -148,6 +148,7 @@ class SigningKeyRow(Base):
 
     __tablename__ = "signing_keys"
     key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(unique=True)  # 1 for the first key, +1 per rotation
     public_key: Mapped[str] = mapped_column(String(64))
     private_key_pem: Mapped[str] = mapped_column(Text)
     encrypted: Mapped[bool] = mapped_column(Boolean)

@@ -14,7 +14,7 @@ import os
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agent.signing import Signer, public_key_from_b64, public_key_to_b64
@@ -43,8 +43,10 @@ def new_signing_key(session: Session) -> SigningKeyRow:
     )
     pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     signer = Signer(private_key)
+    generation = (session.scalar(select(func.max(SigningKeyRow.generation))) or 0) + 1
     row = SigningKeyRow(
         key_id=signer.key_id,
+        generation=generation,
         public_key=public_key_to_b64(signer.public_key),
         private_key_pem=pem.decode("ascii"),
         encrypted=passphrase is not None,
@@ -87,8 +89,8 @@ def load_active_signer(session: Session) -> Signer:
 
 
 def key_list(session: Session) -> KeyList:
-    """Every registry key, active first, then retired ones newest first."""
-    rows = session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at.desc())).all()
+    """Every registry key, newest first (the newest is the active one)."""
+    rows = session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.generation.desc())).all()
     keys = [
         RegistryKey(
             key_id=row.key_id,
@@ -99,7 +101,6 @@ def key_list(session: Session) -> KeyList:
         )
         for row in rows
     ]
-    keys.sort(key=lambda key: key.status is not KeyStatus.ACTIVE)
     return KeyList(keys=tuple(keys))
 
 

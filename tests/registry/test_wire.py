@@ -186,3 +186,23 @@ def test_envelopes_carry_the_wire_version() -> None:
             FallbackVerifyResponse,
             {"verified": True, "performer_id": None, "refusal": None, "attempts_left": None},
         )
+
+
+def test_every_wire_field_is_described_and_unknown_members_are_forbidden() -> None:
+    import inspect
+
+    from agent import wire
+    from registry import schemas
+
+    models = [
+        obj
+        for module in (wire, schemas)
+        for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, WireModel)
+    ]
+    assert len(models) > 30
+    for model in models:
+        expected_extra = "allow" if model is wire.SessionRecordEnvelope else "forbid"
+        assert model.model_config.get("extra") == expected_extra, model
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name} has no description"
