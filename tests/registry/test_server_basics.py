@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import requests
+import sqlalchemy as sa
 
 from agent.wire import WIRE_VERSION, ErrorBody, Health, KeyList
 from registry.openapi import OPENAPI_PATH
@@ -90,3 +91,10 @@ def test_oversized_bodies_are_refused_with_413(registry: Registry) -> None:
         timeout=10,
     )
     assert_error(streamed, 413, "payload_too_large")
+
+
+def test_a_database_fault_is_a_json_500_without_internals(registry: Registry) -> None:
+    with registry.database.write() as session:
+        session.execute(sa.text("DROP TABLE revocations"))
+    body = assert_error(registry.get("/v1/revocations"), 500, "internal_error")
+    assert "revocations" not in body.error.message  # no SQL or table names leak to rigs
