@@ -74,7 +74,8 @@ class Receipt:
             f"Production:  {self.production or '-'}",
             f"Consent:     {self.consent or '(none used)'}",
             f"Capture:     {', '.join(self.capture_types) or '-'} ({self.files_captured} file(s))",
-            f"Session:     {self.started_at} to {self.ended_at} (UTC)",
+            f"Started:     {self.started_at} (UTC)",
+            f"Ended:       {self.ended_at} (UTC)",
             f"Rig:         {self.rig_id}, record {self.sequence}",
             f"Record id:   {self.record_id}",
             "Record hash (SHA-256):",
@@ -82,8 +83,8 @@ class Receipt:
             f"  {self.record_hash[32:]}",
             f"Signed by:   {self.signed_by}",
             "",
-            "Keep this receipt. The record hash identifies your session record",
-            "exactly: anyone can check that the record was not changed.",
+            "Keep this receipt. Its record hash identifies your session",
+            "record exactly: anyone can check the record was not changed.",
         ]
         return "\n".join(lines) + "\n"
 

@@ -1,0 +1,149 @@
+"""``scangate keys show``, ``verify``, ``receipt`` and ``outbox`` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from agent.cli.main import main
+from agent.config import load_config
+from agent.records.recorder import SessionRecorder
+from tests.records.conftest import RIG_ID, other_signer
+from tests.records.factories import draft_for
+from tests.records.registry_stub import RegistryStub
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "scangate.toml"
+    path.write_text(
+        f'[rig]\nrig_id = "{RIG_ID}"\n\n[records]\nlog_path = "log/session-log.jsonl"\n'
+        'key_path = "keys/rig.pem"\noutbox_path = "log/outbox.sqlite3"\n\n'
+        '[records.upload]\nenabled = true\nurl = "http://127.0.0.1:9"\ntoken_env = "TEST_RIG_TOKEN"\n'
+    )
+    return path
+
+
+@pytest.fixture
+def rig_log(config_file: Path) -> Path:
+    """Six records written by the configured rig."""
+    settings = load_config(config_file)[0].records
+    with SessionRecorder.open(settings, RIG_ID) as recorder:
+        for index in range(6):
+            recorder.append(draft_for(index))
+    return settings.log_path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main(list(args))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_keys_show_prints_id_and_public_key_in_each_form(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, text, _ = _run(capsys, "keys", "show", "--config", str(config_file))
+    assert status == 0
+    assert "key id:                 ed25519:" in text and "BEGIN PUBLIC KEY" in text
+    assert "PRIVATE" not in text
+    status, pem, _ = _run(capsys, "keys", "show", "--pem", "--config", str(config_file))
+    public = serialization.load_pem_public_key(pem.encode())
+    assert status == 0 and isinstance(public, Ed25519PublicKey)
+    status, as_json, _ = _run(capsys, "keys", "show", "--json", "--config", str(config_file))
+    info = json.loads(as_json)
+    assert info["rig_id"] == RIG_ID and info["key_id"] in text and info["public_key"] in text
+    assert _run(capsys, "keys", "show", "--pem", "--json", "--config", str(config_file))[0] == 2
+
+
+def test_verify_exit_status_is_0_intact_1_problems_2_unusable(
+    rig_log: Path, config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pem = tmp_path / "rig-public.pem"
+    status, out, _ = _run(capsys, "keys", "show", "--pem", "--config", str(config_file))
+    pem.write_text(out)
+
+    status, out, _ = _run(capsys, "verify", str(rig_log), "--key", str(pem))
+    assert status == 0 and "VERDICT: INTACT" in out
+
+    lines = rig_log.read_bytes().splitlines(keepends=True)
+    rig_log.write_bytes(b"".join([*lines[:2], *lines[3:]]))
+    status, out, err = _run(capsys, "verify", str(rig_log), "--key", str(pem))
+    assert status == 1
+    assert "missing_record: record 3 is missing" in out and "VERDICT: NOT INTACT" in out
+    assert "not intact" in err
+
+    status, out, _ = _run(capsys, "verify", str(rig_log), "--key", str(pem), "--json")
+    verdict = json.loads(out)
+    assert status == 1 and verdict["intact"] is False
+    assert verdict["problems"] == [
+        {"code": "missing_record", "line": 3, "sequence": 3, "message": verdict["problems"][0]["message"]}
+    ]
+
+    assert _run(capsys, "verify", str(tmp_path / "absent.jsonl"), "--key", str(pem))[0] == 2
+    assert _run(capsys, "verify", str(rig_log), "--key", str(tmp_path / "absent.pem"))[0] == 2
+    assert _run(capsys, "verify", str(rig_log), "--key", str(pem), "--checkpoint", str(pem))[0] == 2
+
+
+def test_verify_with_the_wrong_key_fails(
+    rig_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = tmp_path / "wrong.pem"
+    wrong.write_bytes(
+        other_signer().public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    status, out, _ = _run(capsys, "verify", str(rig_log), "--key", str(wrong))
+    assert status == 1 and "unknown_key: 6" in out
+
+
+def test_verify_defaults_to_this_rigs_key_or_asks_for_one(
+    rig_log: Path, config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = _run(capsys, "verify", str(rig_log), "--config", str(config_file))
+    assert status == 0 and "this rig's own key" in out
+    empty_config = tmp_path / "other.toml"
+    empty_config.write_text('[records]\nkey_path = "nowhere/rig.pem"\n')
+    status, _, err = _run(capsys, "verify", str(rig_log), "--config", str(empty_config))
+    assert status == 2 and "no trusted key" in err
+
+
+def test_receipt_for_the_last_record_and_refusal_for_a_tampered_one(
+    rig_log: Path, config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    png = tmp_path / "receipt.png"
+    status, out, _ = _run(capsys, "receipt", "--config", str(config_file), "--png", str(png))
+    assert status == 0 and "Rig:         stage4-facs-booth, record 6" in out and png.stat().st_size > 0
+    status, out, _ = _run(capsys, "receipt", str(rig_log), "--sequence", "2", "--config", str(config_file))
+    assert status == 0 and "record 2" in out
+    rig_log.write_bytes(rig_log.read_bytes().replace(b'"Ana Lima"', b'"Someone Else"'))
+    status, _, err = _run(capsys, "receipt", str(rig_log), "--sequence", "2", "--config", str(config_file))
+    assert status == 1 and "does not verify" in err
+    assert _run(capsys, "receipt", str(rig_log), "--sequence", "99", "--config", str(config_file))[0] == 2
+
+
+@pytest.fixture
+def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[RegistryStub]:
+    server = RegistryStub()
+    monkeypatch.setenv("TEST_RIG_TOKEN", server.behaviour.token)
+    server.up()
+    yield server
+    server.down()
+
+
+def test_outbox_shows_state_and_sends(
+    rig_log: Path, config_file: Path, stub: RegistryStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file.write_text(config_file.read_text().replace("http://127.0.0.1:9", stub.url))
+    status, out, _ = _run(capsys, "outbox", "--config", str(config_file))
+    assert status == 0 and "6 pending, 0 delivered, 0 rejected" in out
+    status, out, _ = _run(capsys, "outbox", "--send", "--json", "--config", str(config_file))
+    state = json.loads(out)
+    assert status == 0 and (state["pending"], state["delivered"]) == (0, 6)
+    assert stub.sequences() == [1, 2, 3, 4, 5, 6]
