@@ -34,7 +34,7 @@ class SessionRecordEnvelope(WireModel):
     rig_id: Identifier = Field(
         description="The rig that wrote the record (must match the bearer token's rig)."
     )
-    sequence: StrictInt = Field(ge=0, description="Position of the record in the rig's log.")
+    sequence: StrictInt = Field(ge=0, le=2**53 - 1, description="Position of the record in the rig's log.")
     previous_hash: Sha256Hex | None = Field(
         description="object_hash_hex of the previous record in the rig's log; null for the first."
     )
