@@ -24,7 +24,6 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -39,19 +38,13 @@ from agent.gate.errors import (
     CaptureTokenError,
     GateFaultError,
     LeaseExpiredError,
-    QuarantineError,
     UnlockRefusedError,
 )
 from agent.gate.guardian import GuardianLink
 from agent.gate.models import SYSTEM_CLOCK, CaptureEvent, CaptureKind, Clock, GateStatus, UnlockGrant
+from agent.gate.reconcile import Reconciler, place_capture
 from agent.gate.token import CaptureToken, verify_capture_token
-from agent.gate.windows import (
-    QUARANTINE_DIR_NAME,
-    UnlockWindows,
-    is_within,
-    quarantine_file,
-    sha256_file,
-)
+from agent.gate.windows import UnlockWindows
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +109,7 @@ class CaptureGate(ABC):
         self._generation = 0
         self._changed_at = clock.now()
         self._windows = UnlockWindows()
+        self._reconciler = Reconciler(self.backend_name, capture_root, self._capture_dirs)
         self._started = False
         self._closed = False
 
@@ -465,86 +459,27 @@ class CaptureGate(ABC):
         session_hint: str | None = None,
         extra_flag: str | None = None,
     ) -> CaptureEvent:
-        """Build a capture event: classify it, hash its file and quarantine it if outside.
-
-        With ``started_at`` the whole interval ``[started_at, seen_at]`` must lie in
-        one window (a lock during the capture flags it); otherwise ``seen_at`` is
-        classified with the arrival grace.
-        """
+        """A capture event, placed in the unlock windows (see :mod:`agent.gate.reconcile`)."""
         wall = self._clock.now() - timedelta(seconds=max(self._clock.monotonic() - seen_at, 0.0))
         with self._state_lock:
-            if started_at is not None:
-                window = self._windows.window_at(started_at)
-                inside = window is not None and self._windows.covers(started_at, seen_at)
-            else:
-                window = self._windows.window_at(seen_at, grace=self._grace)
-                inside = window is not None
-            if window is not None and session_hint is not None and window.session_id != session_hint:
-                inside = False
-            session_id = window.session_id if window else (session_hint or self._windows.last_session_id())
-            token_id = window.token_id if window else None
-        flags: list[str] = []
-        if not inside:
-            flags.append("captured outside an unlock window")
-        if extra_flag:
-            flags.append(extra_flag)
-        sha256: str | None = None
-        if path is not None:
-            try:
-                sha256 = sha256_file(path)
-            except OSError as exc:
-                flags.append(f"file unreadable: {exc.strerror or exc}")
-        if claimed_sha256 is not None and sha256 is not None and claimed_sha256.lower() != sha256:
-            flags.append("reported SHA-256 does not match the file")
-        quarantined_to: Path | None = None
-        if flags and path is not None and sha256 is not None:
-            quarantined_to, note = self._quarantine(path, session_id, "; ".join(flags), kind, photo_id)
-            if note:
-                flags.append(note)
-        return CaptureEvent(
-            event_id=uuid.uuid4().hex,
-            source=self.backend_name,
+            placement = place_capture(
+                self._windows,
+                seen_at=seen_at,
+                started_at=started_at,
+                session_hint=session_hint,
+                grace=self._grace,
+            )
+        return self._reconciler.event(
+            placement,
             kind=kind,
-            session_id=session_id,
-            token_id=token_id,
+            captured_at=wall,
+            path=path,
             capture_type=capture_type,
-            path=str(path) if path is not None else None,
             camera_id=camera_id,
             photo_id=photo_id,
-            sha256=sha256,
-            captured_at=wall,
-            within_unlock_window=inside,
-            quarantined=quarantined_to is not None,
-            quarantine_path=str(quarantined_to) if quarantined_to else None,
-            flag_reason="; ".join(flags) or None,
+            claimed_sha256=claimed_sha256,
+            extra_flag=extra_flag,
         )
-
-    def _quarantine(
-        self, path: Path, session_id: str | None, reason: str, kind: str, photo_id: str | None
-    ) -> tuple[Path | None, str | None]:
-        if not is_within(path, self._capture_dirs):
-            log.error(
-                "capture %s is flagged (%s) but lies outside the capture folders; not moved", path, reason
-            )
-            return None, "not quarantined: file lies outside the configured capture folders"
-        base = self.session_dir(session_id) if session_id else self._capture_root
-        try:
-            target = quarantine_file(
-                path,
-                base / QUARANTINE_DIR_NAME,
-                reason=reason,
-                details={
-                    "source": self.backend_name,
-                    "kind": kind,
-                    "session_id": session_id,
-                    "photo_id": photo_id,
-                },
-            )
-        except QuarantineError as exc:
-            log.error("%s", exc.message())
-            return None, f"not quarantined: {exc.what}"
-        log.warning("quarantined %s -> %s (%s)", path, target, reason)
-        return target, None
 
     def _emit(self, event: CaptureEvent) -> None:
         if event.flag_reason:
