@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from agent import __version__
 from agent.wire import (
@@ -61,19 +62,24 @@ def signer_cache(request: Request) -> SignerCache:
     return cache
 
 
-def caller_for(db: Database, credentials: HTTPAuthorizationCredentials | None, kind: str) -> Caller:
-    """Authenticate a bearer token and require the given caller kind."""
+def caller_in(session: Session, credentials: HTTPAuthorizationCredentials | None, kind: str) -> Caller:
+    """Authenticate a bearer token inside ``session`` and require the given caller kind."""
     if credentials is None:
         raise UnauthorizedError(
             "missing bearer token", hint="send the header 'Authorization: Bearer <token>'"
         )
-    with db.read() as session:
-        caller = authenticate(session, credentials.credentials)
+    caller = authenticate(session, credentials.credentials)
     if caller.kind != kind:
         raise ForbiddenError(
             f"an {caller.kind} token cannot be used here; this endpoint needs a {kind} token"
         )
     return caller
+
+
+def caller_for(db: Database, credentials: HTTPAuthorizationCredentials | None, kind: str) -> Caller:
+    """Authenticate a bearer token (in its own short transaction) and require the caller kind."""
+    with db.read() as session:
+        return caller_in(session, credentials, kind)
 
 
 def rig_caller(
@@ -86,6 +92,9 @@ def rig_caller(
 
 DbDep = Annotated[Database, Depends(database)]
 RigDep = Annotated[Caller, Depends(rig_caller)]
+# The hot read endpoints authenticate in the same transaction as their query (one
+# pooled connection per request instead of two).
+RigCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_rig_bearer)]
 SignerDep = Annotated[SignerCache, Depends(signer_cache)]
 
 
@@ -118,16 +127,16 @@ def keys(db: DbDep) -> KeyList:
     tags=["rig"],
     summary="Signed production roster",
 )
-def roster(production_id: Identifier, caller: RigDep, db: DbDep, signers: SignerDep) -> Roster:
+def roster(production_id: Identifier, credentials: RigCredentials, db: DbDep, signers: SignerDep) -> Roster:
     """Performers with an active, unexpired consent that allows biometric checks, and their templates."""
-    require_production_access(caller, production_id)
     with db.read() as session:
+        require_production_access(caller_in(session, credentials, "rig"), production_id)
         return build_roster(session, production_id, signers.current(session))
 
 
 @router.get("/consents", response_model=ConsentList, tags=["rig"], summary="Signed consent records")
 def consents(
-    caller: RigDep,
+    credentials: RigCredentials,
     db: DbDep,
     performer_id: Annotated[Identifier, Query(description="The performer.")],
     production_id: Annotated[Identifier, Query(description="The production (must be the rig's).")],
@@ -137,15 +146,15 @@ def consents(
 
     An empty list means no consent: capture must stay locked.
     """
-    require_production_access(caller, production_id)
     with db.read() as session:
+        require_production_access(caller_in(session, credentials, "rig"), production_id)
         body = consent_list_json(session, performer_id, production_id, status)
     return Response(body, media_type="application/json")
 
 
 @router.get("/revocations", response_model=RevocationFeed, tags=["rig"], summary="Revocation feed")
 def revocations(
-    caller: RigDep,
+    credentials: RigCredentials,
     db: DbDep,
     since: Annotated[
         int, Query(ge=0, description="Cursor: return entries after it (0: from the start).")
@@ -153,9 +162,10 @@ def revocations(
     limit: Annotated[int, Query(ge=1, le=REVOCATION_PAGE_MAX, description="Maximum entries.")] = 500,
 ) -> RevocationFeed:
     """Consents of the rig's production that stopped being active, oldest first."""
-    assert caller.production_id is not None
     with db.read() as session:
-        return revocation_feed(session, caller.production_id, since, limit)
+        production_id = caller_in(session, credentials, "rig").production_id
+        assert production_id is not None  # every rig is registered for a production
+        return revocation_feed(session, production_id, since, limit)
 
 
 @router.post(
