@@ -18,8 +18,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.records.errors import RecordValidationError
-from agent.records.model import SCHEMA_VERSION, parse_record
+from agent.records.model import SCHEMA_VERSION, schema_problem_in_json
 from agent.signing import (
     SIGNATURE_FIELD,
     CanonicalJsonError,
@@ -233,12 +232,7 @@ def check_line(
         public_key.verify(raw_signature, hashlib.sha256(payload).digest())
     except InvalidSignature:
         return result(LineStatus.MODIFIED, f"content does not match its signature by {key_id}", key_id)
-    schema_problem = None
-    if check_schema:
-        try:
-            parse_record(record)
-        except RecordValidationError as exc:
-            schema_problem = exc.what
+    schema_problem = schema_problem_in_json(data) if check_schema else None
     return result(LineStatus.OK, "", key_id, schema_problem, _recovery_info(record.get("log_recovery")))
 
 

@@ -286,6 +286,21 @@ def parse_record(obj: dict[str, Any], *, where: str | None = None) -> SessionRec
         raise RecordValidationError(f"not a valid session record: {problems}", where=where) from None
 
 
+def schema_problem_in_json(data: bytes) -> str | None:
+    """Why the JSON text of a record does not fit the schema, or None if it does.
+
+    Validates the text directly (pydantic's JSON mode): about twice as fast as
+    validating the decoded object, which matters when verifying long logs.
+    """
+    try:
+        SessionRecord.model_validate_json(data)
+    except ValidationError as exc:
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(record)'}: {err['msg']}" for err in exc.errors()
+        )
+    return None
+
+
 def validate_draft(draft: RecordDraft | Mapping[str, Any]) -> RecordDraft:
     """Accept a draft model or a plain mapping (as the session controller builds it)."""
     if isinstance(draft, RecordDraft):
