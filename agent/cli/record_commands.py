@@ -84,11 +84,11 @@ def keys_show(as_pem: bool, as_json: bool, config_path: Path | None) -> None:
 
 
 def _trusted_keys(key_files: tuple[Path, ...], config_path: Path | None) -> tuple[dict[str, Any], str]:
-    from agent.records.keys import load_public_key_file, load_rig_key, trusted_keys  # noqa: PLC0415
+    from agent.records.keys import load_public_keys_file, load_rig_key, trusted_keys  # noqa: PLC0415
 
     if key_files:
-        loaded = [load_public_key_file(path) for path in key_files]
-        return trusted_keys(loaded), f"{len(loaded)} key file(s) given with --key"
+        loaded = [key for path in key_files for key in load_public_keys_file(path)]
+        return trusted_keys(loaded), f"{len(key_files)} key file(s) given with --key"
     config, _ = load_config(config_path)
     key_path = config.records.key_path
     if not key_path.is_file():
@@ -171,7 +171,8 @@ def _render_verdict(verdict: Verdict, trust: str, max_per_kind: int) -> str:
     "registry_key_files",
     multiple=True,
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The registry's public key, to verify --checkpoint. Repeatable.",
+    help="The registry's public key(s), to verify --checkpoint: a key file, or the saved answer of"
+    " GET /v1/keys. Repeatable.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option(
@@ -201,7 +202,7 @@ def verify(
     1 problems found, 2 usage error or unreadable file.
     """
     from agent.records.checkpoint import load_checkpoint  # noqa: PLC0415
-    from agent.records.keys import load_public_key_file, trusted_keys  # noqa: PLC0415
+    from agent.records.keys import load_public_keys_file, trusted_keys  # noqa: PLC0415
     from agent.records.verify import verify_log  # noqa: PLC0415
 
     if checkpoint_path is not None and not registry_key_files:
@@ -209,7 +210,9 @@ def verify(
     keys_by_id, trust = _trusted_keys(key_files, config_path)
     checkpoint = None
     if checkpoint_path is not None:
-        registry_keys = trusted_keys([load_public_key_file(path) for path in registry_key_files])
+        registry_keys = trusted_keys(
+            [key for path in registry_key_files for key in load_public_keys_file(path)]
+        )
         checkpoint = load_checkpoint(checkpoint_path, registry_keys)
     verdict = verify_log(log_path, keys_by_id, checkpoint=checkpoint, jobs=jobs, check_schema=not no_schema)
     if as_json:

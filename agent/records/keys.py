@@ -195,6 +195,28 @@ def load_public_key_file(path: Path) -> Ed25519PublicKey:
         ) from None
 
 
+def load_public_keys_file(path: Path) -> list[Ed25519PublicKey]:
+    """Like :func:`load_public_key_file`, but also reads a key list: the registry's
+    ``GET /v1/keys`` answer (``{"keys": [{"public_key": ...}, ...]}``), all keys
+    included (retired keys still verify what they signed).
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError as exc:
+        raise PublicKeyError(f"cannot read public key file: {exc.strerror}", where=str(path)) from None
+    if text.startswith("{"):
+        try:
+            listing = json.loads(text)
+        except ValueError as exc:
+            raise PublicKeyError(f"not JSON: {exc}", where=str(path)) from None
+        if isinstance(listing, dict) and isinstance(listing.get("keys"), list):
+            try:
+                return [public_key_from_b64(str(entry["public_key"])) for entry in listing["keys"]]
+            except (KeyError, TypeError, SignatureError) as exc:
+                raise PublicKeyError(f"malformed key list: {exc}", where=str(path)) from None
+    return [load_public_key_file(path)]
+
+
 def trusted_keys(keys: list[Ed25519PublicKey]) -> dict[str, Ed25519PublicKey]:
     """Index public keys by key id."""
     return {key_id_for(key): key for key in keys}

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.cli.main import main
 from agent.config import load_config
 from agent.records.recorder import SessionRecorder
+from agent.signing import object_hash_hex, public_key_to_b64
+from agent.wire.session_records import Checkpoint
 from tests.records.conftest import RIG_ID, other_signer
 from tests.records.factories import draft_for
 from tests.records.registry_stub import RegistryStub
@@ -147,3 +149,41 @@ def test_outbox_shows_state_and_sends(
     state = json.loads(out)
     assert status == 0 and (state["pending"], state["delivered"]) == (0, 6)
     assert stub.sequences() == [1, 2, 3, 4, 5, 6]
+
+
+def test_verify_with_the_registry_checkpoint_and_key_list(
+    rig_log: Path, config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = other_signer()
+    last = json.loads(rig_log.read_bytes().splitlines()[-1])
+    checkpoint = Checkpoint.sign(
+        {
+            "rig_id": RIG_ID,
+            "first_sequence": 1,
+            "sequence": 6,
+            "record_hash": object_hash_hex(last),
+            "records_held": 6,
+            "issued_at": "2025-03-01T12:00:00Z",
+        },
+        registry,
+    )
+    checkpoint_file = tmp_path / "checkpoint.json"
+    checkpoint_file.write_text(json.dumps(checkpoint.wire_dict()))
+    keys_file = tmp_path / "registry-keys.json"  # as saved from GET /v1/keys (a retired key too)
+    keys_file.write_text(
+        json.dumps(
+            {"keys": [{"public_key": public_key_to_b64(k.public_key)} for k in (registry, other_signer())]}
+        )
+    )
+    args = ["verify", str(rig_log), "--config", str(config_file), "--checkpoint", str(checkpoint_file)]
+    status, out, _ = _run(capsys, *args, "--registry-key", str(keys_file))
+    assert status == 0 and "the tail matches the registry's checkpoint" in out
+
+    rig_log.write_bytes(b"".join(rig_log.read_bytes().splitlines(keepends=True)[:4]))
+    status, out, _ = _run(capsys, *args, "--registry-key", str(keys_file))
+    assert status == 1 and "truncated_tail: the log ends at record 4" in out
+
+    stranger = tmp_path / "stranger.json"
+    stranger.write_text(json.dumps({"keys": [{"public_key": public_key_to_b64(other_signer().public_key)}]}))
+    status, _, err = _run(capsys, *args, "--registry-key", str(stranger))
+    assert status == 2 and "registry signature is not valid" in err
