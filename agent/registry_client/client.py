@@ -1,0 +1,230 @@
+"""The registry client: typed calls to the consent registry (protocol scangate.registry/1).
+
+``RegistryClient(settings)`` holds one requests.Session (see
+:mod:`agent.registry_client.transport` for timeouts, retries and size limits)
+and the key trust resolved from the pinned key ids. Every answer is validated
+against the wire schema; signed objects are verified against pinned keys only
+(the consent policy verifies consent records itself, so that rule can never be
+skipped; :meth:`RegistryClient.roster` verifies the roster).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import requests
+
+from agent.registry_client.cache import OfflineCache, OfflineCacheError
+from agent.registry_client.errors import RegistryProtocolError, RegistryUnavailableError
+from agent.registry_client.settings import RegistrySettings
+from agent.registry_client.transport import Transport
+from agent.registry_client.trust import KeyTrust, public_keys, resolve_pinned
+from agent.signing import SignatureError
+from agent.wire import (
+    Confirmation,
+    ConfirmationReceipt,
+    ConsentList,
+    Health,
+    KeyList,
+    RevocationFeed,
+    Roster,
+    utc_now,
+)
+
+log = logging.getLogger(__name__)
+
+REVOCATION_PAGE = 500
+
+
+class RegistryClient:
+    """Talks to one consent registry for one rig.
+
+    Thread-safe: the controller, the revocation poller and the roster loader
+    may share one client.
+
+    Raises (from every call):
+        RegistryUnavailableError: down, timed out, HTTP 5xx/408/429 (retry later).
+        RegistryAuthError: HTTP 401/403 (re-provision the rig token / fix production_id).
+        RegistryProtocolError: not JSON, schema violation, oversized or unexpected answer.
+        RegistryTLSError: the registry's certificate could not be verified.
+    """
+
+    def __init__(
+        self,
+        settings: RegistrySettings,
+        session: requests.Session | None = None,
+        *,
+        cache: OfflineCache | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.transport = Transport(settings, session)
+        self.cache = cache or OfflineCache(
+            settings.cache_dir, consents=settings.offline_consents, roster=settings.cache_roster
+        )
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._trust: KeyTrust | None = None
+        self._trust_loaded_at = 0.0
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.transport.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- public endpoints -------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        """GET /v1/health."""
+        return self.transport.get(Health, "/v1/health", authenticated=False)
+
+    def key_list(self) -> KeyList:
+        """GET /v1/keys (unverified; see :meth:`key_trust` for what this rig trusts)."""
+        return self.transport.get(KeyList, "/v1/keys", authenticated=False)
+
+    # --- key trust --------------------------------------------------------------------------------
+
+    def refresh_keys(self) -> KeyTrust:
+        """Fetch the key list now and resolve the pinned key ids against it.
+
+        When the registry is unavailable the saved key list is used instead (a
+        key list cannot widen trust: only pinned ids count, and each id is
+        recomputed from its public key). Raises RegistryUnavailableError when
+        there is no saved list either.
+        """
+        where = f"GET {self.transport.base_url}/v1/keys"
+        try:
+            key_list = self.key_list()
+            fetched_at = self.clock()
+            try:
+                self.cache.save_keys(key_list, fetched_at)
+            except (OSError, OfflineCacheError) as exc:
+                log.warning("could not save the registry key list: %s", exc)
+        except RegistryUnavailableError as exc:
+            saved = self._saved_keys()
+            if saved is None:
+                raise
+            log.warning("registry unavailable (%s); using the saved key list", exc.what)
+            key_list = saved
+        trust = resolve_pinned(
+            key_list,
+            self.settings.pinned_key_ids,
+            trust_retired_keys=self.settings.trust_retired_keys,
+            where=where,
+        )
+        with self._lock:
+            self._trust = trust
+            self._trust_loaded_at = time.monotonic()
+        if trust.missing:
+            log.warning("pinned registry keys not listed by the registry: %s", sorted(trust.missing))
+        if trust.active_key_id is not None and not trust.active_key_pinned:
+            log.warning(
+                "the registry signs with key %s, which this rig does not pin: new consents will be refused",
+                trust.active_key_id,
+            )
+        return trust
+
+    def _saved_keys(self) -> KeyList | None:
+        try:
+            saved = self.cache.load_keys()
+        except OfflineCacheError as exc:
+            log.warning("saved key list unusable: %s", exc)
+            return None
+        return saved[0] if saved else None
+
+    def key_trust(self, *, max_age_s: float | None = None) -> KeyTrust:
+        """The current key trust, refreshed when older than ``max_age_s`` (default: keys_refresh_s)."""
+        limit = self.settings.keys_refresh_s if max_age_s is None else max_age_s
+        with self._lock:
+            trust, loaded_at = self._trust, self._trust_loaded_at
+        if trust is not None and time.monotonic() - loaded_at < limit:
+            return trust
+        return self.refresh_keys()
+
+    def trusted_key_ids(self) -> frozenset[str]:
+        """Ids of the registry keys trusted right now (pinned, listed, not excluded as retired).
+
+        The controller compares successive answers and emits ``RegistryKeyUntrusted``
+        for a key id that disappears (see trust.untrusted_since).
+        """
+        return self.key_trust().key_ids
+
+    # --- rig endpoints ----------------------------------------------------------------------------
+
+    def consents(self, performer_id: str, production_id: str) -> ConsentList:
+        """GET /v1/consents: every signed record of a performer for a production (not yet verified)."""
+        path = "/v1/consents"
+        listing = self.transport.get(
+            ConsentList, path, {"performer_id": performer_id, "production_id": production_id}
+        )
+        if (listing.performer_id, listing.production_id) != (performer_id, production_id):
+            raise RegistryProtocolError(
+                f"asked for performer {performer_id!r} in production {production_id!r}, the registry"
+                f" answered about {listing.performer_id!r} in {listing.production_id!r}",
+                where=f"GET {self.transport.base_url}{path}",
+            )
+        return listing
+
+    def roster(self, production_id: str) -> Roster:
+        """GET /v1/productions/{id}/roster, verified against the pinned keys.
+
+        Raises:
+            agent.signing.SignatureError: unpinned key or bad signature (refuse the roster).
+            RegistryProtocolError: the roster is for another production.
+        """
+        path = f"/v1/productions/{production_id}/roster"
+        roster = self.transport.get(Roster, path, max_bytes=self.settings.max_roster_bytes)
+        self.verify_roster(roster, production_id, where=f"GET {self.transport.base_url}{path}")
+        return roster
+
+    def verify_roster(self, roster: Roster, production_id: str, *, where: str) -> None:
+        """Check a roster's signature (pinned keys) and production; raises SignatureError/ProtocolError."""
+        trust = self.key_trust()
+        try:
+            signature = roster.verify(public_keys(trust.keys))
+        except SignatureError as exc:
+            raise type(exc)(exc.what, where=where, hint=exc.hint) from None
+        retired_at = trust.keys[signature.key_id].retired_at
+        if retired_at is not None and roster.generated_at > retired_at:
+            raise SignatureError(
+                f"the roster is dated after its signing key {signature.key_id} was retired",
+                where=where,
+                hint="refresh the registry's keys; a retired key signing new rosters is a sign of key theft",
+            )
+        if roster.production_id != production_id:
+            raise RegistryProtocolError(
+                f"asked for the roster of {production_id!r}, got the roster of {roster.production_id!r}",
+                where=where,
+            )
+
+    def revocations(self, since: int, limit: int = REVOCATION_PAGE) -> RevocationFeed:
+        """GET /v1/revocations?since=cursor (one page, oldest first)."""
+        path = "/v1/revocations"
+        feed = self.transport.get(RevocationFeed, path, {"since": since, "limit": limit})
+        if any(item.cursor <= since for item in feed.items) or feed.next_cursor < since:
+            raise RegistryProtocolError(
+                f"the revocation feed went backwards (asked since {since})",
+                where=f"GET {self.transport.base_url}{path}",
+            )
+        return feed
+
+    def confirm(self, confirmation: Confirmation) -> ConfirmationReceipt:
+        """POST /v1/consents/{id}/confirmations, retried safely (idempotent by consent + session)."""
+        path = f"/v1/consents/{confirmation.consent_id}/confirmations"
+        data = self.transport.post_json(
+            path,
+            confirmation.model_dump(mode="json"),
+            idempotency_key=f"{confirmation.rig_id}:{confirmation.session_id}:{confirmation.consent_id}",
+        )
+        return self.transport.validate(
+            ConfirmationReceipt, data, where=f"POST {self.transport.base_url}{path}"
+        )

@@ -1,0 +1,153 @@
+"""The full consent check: registry lookup (or offline copy) → signature → policy → Decision.
+
+This is what the session controller runs on ``FetchConsent``:
+:meth:`ConsentLookup.check` returns a :class:`LookupResult` whose
+:meth:`~LookupResult.consent_check` is the engine's ``ConsentCheck``.
+
+Which record is judged: the registry lists every version of every consent of
+the performer for the production. Each is evaluated; an allowed one wins
+(the highest version among them), then one that only needs the non-biometric
+fallback, otherwise the newest record's refusal is reported (all its reasons).
+
+When the registry is unavailable and ``offline_consents`` is on, the saved
+copy is evaluated instead, with its age (the policy refuses a copy older than
+``max_staleness_s`` with ``cache_stale``). Auth and protocol errors never fall
+back to the copy: a registry that refuses this rig, or answers nonsense, must
+not be bypassed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from agent.consent import Decision, PolicyContext, ReasonCode, evaluate, to_consent_check
+from agent.registry_client.cache import CachedConsents, OfflineCacheError
+from agent.registry_client.client import RegistryClient
+from agent.registry_client.errors import RegistryUnavailableError
+from agent.registry_client.trust import KeyTrust
+from agent.session.model import ConsentCheck, IdentificationMethod
+from agent.wire import ConsentRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """A decision, the record it is about, and where the record came from."""
+
+    decision: Decision
+    consent: ConsentRecord | None
+    source: Literal["registry", "offline_copy"]
+    fetched_at: datetime
+
+    def consent_check(self) -> ConsentCheck:
+        """The session engine's view of this result."""
+        return to_consent_check(self.decision, self.consent)
+
+
+def _rank(decision: Decision, consent: ConsentRecord) -> tuple[int, int, datetime]:
+    return (
+        2 if decision.allowed else 1 if decision.fallback_required else 0,
+        consent.version,
+        consent.issued_at,
+    )
+
+
+def choose(
+    records: Iterable[ConsentRecord], context: PolicyContext, now: datetime
+) -> tuple[Decision, ConsentRecord | None]:
+    """Evaluate every record; the best decision and its record (see module docstring)."""
+    judged = [(evaluate(record, context, now), record) for record in records]
+    if not judged:
+        return evaluate(None, context, now), None
+    return max(judged, key=lambda pair: _rank(*pair))
+
+
+class ConsentLookup:
+    """Looks up and judges the consent of the performer in front of the rig."""
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        *,
+        production_id: str,
+        revoked_ids: Callable[[], frozenset[str]] = frozenset,
+        guardian_co_confirmation_available: bool = False,
+    ) -> None:
+        self.client = client
+        self.production_id = production_id
+        self.revoked_ids = revoked_ids
+        self.guardian_co_confirmation_available = guardian_co_confirmation_available
+
+    def check(
+        self,
+        performer_id: str,
+        requested_capture_types: Iterable[str],
+        identification_method: IdentificationMethod,
+        now: datetime | None = None,
+    ) -> LookupResult:
+        """Fetch, verify and judge the performer's consent.
+
+        Raises:
+            RegistryUnavailableError: the registry is down and there is no usable offline copy.
+            RegistryAuthError, RegistryProtocolError, RegistryTLSError: see RegistryClient.
+        """
+        settings = self.client.settings
+        trust = self.client.key_trust()
+        source: Literal["registry", "offline_copy"] = "registry"
+        cached_at: datetime | None = None
+        try:
+            listing = self.client.consents(performer_id, self.production_id)
+            records = listing.consents
+            fetched_at = self.client.clock()
+            try:
+                self.client.cache.save_consents(self.production_id, performer_id, records, fetched_at)
+            except (OSError, OfflineCacheError) as exc:
+                log.warning("could not save the offline consent copy: %s", exc)
+        except RegistryUnavailableError as exc:
+            cached = self._offline_copy(performer_id, exc)
+            records, fetched_at, cached_at = cached.records, cached.fetched_at, cached.fetched_at
+            source = "offline_copy"
+        current = now or self.client.clock()
+
+        def context_for(keys: KeyTrust) -> PolicyContext:
+            return PolicyContext(
+                production_id=self.production_id,
+                performer_id=performer_id,
+                requested_capture_types=frozenset(requested_capture_types),
+                identification_method=identification_method,
+                trusted_keys=keys.keys,
+                revoked_consent_ids=self.revoked_ids(),
+                guardian_co_confirmation_available=self.guardian_co_confirmation_available,
+                cached_at=cached_at,
+                max_staleness=settings.max_staleness,
+            )
+
+        decision, consent = choose(records, context_for(trust), current)
+        if (
+            consent is not None
+            and ReasonCode.SIGNATURE_UNKNOWN_KEY.value in decision.codes
+            and consent.signature.key_id in settings.pinned_key_ids
+            and source == "registry"
+        ):
+            # signed by a pinned key this rig has not seen listed yet (just rotated in): look again once
+            decision, consent = choose(records, context_for(self.client.refresh_keys()), current)
+        return LookupResult(decision=decision, consent=consent, source=source, fetched_at=fetched_at)
+
+    def _offline_copy(self, performer_id: str, cause: RegistryUnavailableError) -> CachedConsents:
+        try:
+            cached = self.client.cache.load_consents(self.production_id, performer_id)
+        except OfflineCacheError as exc:
+            raise RegistryUnavailableError(
+                f"{cause.what}; the offline copy cannot be used either: {exc.what}",
+                where=cause.where,
+                hint=cause.hint,
+            ) from None
+        if cached is None:
+            raise cause
+        log.warning("registry unavailable (%s); judging the offline copy", cause.what)
+        return cached
