@@ -20,6 +20,7 @@ from agent.errors import ConfigError
 from agent.faces.settings import IdentificationSettings
 from agent.gate.settings import GateSettings
 from agent.records.settings import RecordSettings
+from agent.registry_client.settings import RegistrySettings
 from agent.session.settings import SessionSettings
 from agent.settings_base import ConfigPath, StrictModel
 
@@ -79,6 +80,10 @@ class ScanGateConfig(StrictModel):
     )
     session: SessionSettings = Field(
         default_factory=SessionSettings, description="Session engine: when capture re-locks by itself."
+    )
+    registry: RegistrySettings = Field(
+        default_factory=RegistrySettings,
+        description="Consent registry: address, token, pinned keys, timeouts, offline copy.",
     )
 
 
