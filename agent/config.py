@@ -8,12 +8,14 @@ Every error names the file, the key and the problem.
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
 
 import platformdirs
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from agent.camera.settings import CameraSettings
 from agent.errors import ConfigError
@@ -103,13 +105,37 @@ def find_config_path(explicit: Path | None = None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+@functools.cache
+def _union_tags() -> frozenset[str]:
+    """Values of every ``kind`` discriminator in the config models.
+
+    Pydantic puts the chosen tag of a discriminated union into an error's
+    location (``camera.source.video.path``); it is not a key the user wrote.
+    """
+    tags: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+    pending: list[Any] = [ScanGateConfig]
+    while pending:
+        annotation = pending.pop()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation in seen:
+                continue
+            seen.add(annotation)
+            for name, field in annotation.model_fields.items():
+                if name == "kind" and get_origin(field.annotation) is Literal:
+                    tags.update(str(arg) for arg in get_args(field.annotation))
+                pending.append(field.annotation)
+        else:
+            pending.extend(get_args(annotation))
+    return frozenset(tags)
+
+
 def _format_location(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("device", "video", "images"):
-            # Discriminated-union tags pydantic inserts; not a key the user wrote.
+        elif item in _union_tags():
             continue
         else:
             parts.append(("." if parts else "") + item)

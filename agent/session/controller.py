@@ -36,7 +36,7 @@ from agent.gate.token import mint_capture_token
 from agent.session import events as ev
 from agent.session.machine import IllegalTransitionError, transition
 from agent.session.model import Capture, IdentificationMethod, Identity, Phase, SessionState, Timing
-from agent.session.ports import ConsentLookup, ConsentService, FallbackVerifier, RecordSink
+from agent.session.ports import ConsentAnswer, ConsentService, FallbackVerifier, RecordSink
 from agent.session.recording import build_record_draft
 from agent.session.snapshot import SessionSnapshot, describe, lock_state_of
 from agent.signing import Signer, object_hash_hex
@@ -60,16 +60,23 @@ class ControllerSettings:
     rig_id: str
     production_id: str
     timing: Timing = field(default_factory=Timing)
-    lease_seconds: float = 1.5
+    lease_seconds: float = 1.0
+    renew_interval: float = 0.3
     tick_interval: float = 0.05
     votes_required: int = 3
 
 
 @dataclass(frozen=True)
 class _Command:
-    """A thunk producing an event at processing time (commands from screens)."""
+    """An input, stamped when it happened, that becomes an event when the engine gets to it.
+
+    Stamping at enqueue time keeps the order of facts right when the engine is
+    slow: frames seen and a gate lapse that happened while the engine was busy
+    are judged at the moment they happened, not when they were processed.
+    """
 
     make: Callable[[datetime], ev.Event | None]
+    at: datetime
 
 
 class SessionController:
@@ -200,11 +207,20 @@ class SessionController:
 
         self._lookups.submit(trigger)
 
+    def inject_stall(self, seconds: float) -> None:
+        """Rehearsal fault injection: block the engine thread for ``seconds``.
+
+        Simulates a hung agent: lease renewals stop, so the gate must lock by
+        itself within the lease; when the engine resumes it sees the lapse and
+        ends the session as a fault. Used by ``scangate demo --scenario gate-crash``.
+        """
+        self._inbox.put(_Command(lambda _at: _sleep(seconds), self._clock()))
+
     # ----------------------------------------------------------------- inputs from workers
 
     def on_frame(self, analysis: FrameAnalysis) -> None:
         """Recognition worker: one analysed frame."""
-        self._inbox.put(_Command(lambda at: self._vote(analysis, at)))
+        self._inbox.put(_Command(lambda at: self._vote(analysis, at), self._clock()))
 
     def on_revocation(self, consent_id: str) -> None:
         """Revocation poller: a consent was revoked."""
@@ -221,7 +237,7 @@ class SessionController:
     # ----------------------------------------------------------------- engine thread
 
     def _put(self, make: Callable[[datetime], ev.Event | None]) -> None:
-        self._inbox.put(_Command(make))
+        self._inbox.put(_Command(make, self._clock()))
 
     def _for_session(
         self, session_id: str, make: Callable[[datetime], ev.Event]
@@ -234,15 +250,15 @@ class SessionController:
             try:
                 command = self._inbox.get(timeout=self.settings.tick_interval)
             except queue.Empty:
-                command = _Command(ev.Tick)
+                command = _Command(ev.Tick, self._clock())
             if command is None:
                 break
             try:
-                at = self._clock()
+                at = command.at
                 event = command.make(at)
                 if event is not None:
                     self._dispatch(event, at)
-                self._housekeeping(at)
+                self._housekeeping(self._clock())
             except Exception as exc:  # the engine must never die silently with the gate open
                 log.exception("session engine error")
                 self._emergency_lock(f"internal error: {exc}")
@@ -307,7 +323,7 @@ class SessionController:
 
         def lookup() -> None:
             try:
-                result: ConsentLookup = self._consent.lookup(performer_id, types, method)
+                result: ConsentAnswer = self._consent.lookup(performer_id, types, method)
             except ScanGateError as exc:
                 detail = exc.what
                 self._put(self._for_session(session_id, lambda at: ev.Fault(at, "registry", detail)))
@@ -320,7 +336,7 @@ class SessionController:
 
         self._lookups.submit(lookup)
 
-    def _consent_answer(self, result: ConsentLookup, at: datetime) -> ev.Event:
+    def _consent_answer(self, result: ConsentAnswer, at: datetime) -> ev.Event:
         if self._state.phase is Phase.CHECKING_CONSENT:
             self._consent_record = result.record
         if not result.check.allowed:
@@ -354,7 +370,7 @@ class SessionController:
     def _housekeeping(self, at: datetime) -> None:
         phase = self._state.phase
         renew_due = self._last_renew is not None and (
-            (at - self._last_renew).total_seconds() >= self.settings.lease_seconds / 3
+            (at - self._last_renew).total_seconds() >= self.settings.renew_interval
         )
         if phase is Phase.UNLOCKED and renew_due:
             self._gate.renew()
@@ -465,6 +481,10 @@ class SessionController:
                 listener(snapshot)
             except Exception:
                 log.exception("snapshot listener failed")
+
+
+def _sleep(seconds: float) -> None:
+    threading.Event().wait(seconds)
 
 
 def _component(effect: ev.Effect) -> str:

@@ -32,6 +32,7 @@ from agent.session.model import (
 )
 
 Result = tuple[SessionState, tuple[ev.Effect, ...]]
+NOT_IDENTIFIED = "performer_not_identified"
 _ACTIVE = (Phase.IDENTIFYING, Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED)
 
 
@@ -112,6 +113,8 @@ def _close(
 ) -> Result:
     """Leave the active phases: lock first, then write the one record."""
     ctx = state.context if ctx is None else ctx
+    if ctx.identity is None and NOT_IDENTIFIED not in ctx.refusal_codes:
+        ctx = replace(ctx, refusal_codes=(*ctx.refusal_codes, NOT_IDENTIFIED))
     ctx = replace(
         ctx,
         lock_reasons=(*ctx.lock_reasons, reason),

@@ -17,7 +17,7 @@ from agent.wire.consent import ConsentRecord
 
 
 @dataclass(frozen=True)
-class ConsentLookup:
+class ConsentAnswer:
     """The answer to "may this performer be captured for these types now?".
 
     ``check`` is the policy's decision adapted for the state machine; ``record``
@@ -34,7 +34,7 @@ class ConsentService(Protocol):
 
     def lookup(
         self, performer_id: str, capture_types: frozenset[str], method: IdentificationMethod
-    ) -> ConsentLookup:
+    ) -> ConsentAnswer:
         """Fetch the performer's consents for this production and evaluate them.
 
         Raises:

@@ -31,15 +31,6 @@ class SessionSettings(StrictModel):
         le=4 * 3600,
         description="An unlock ends by itself after this long; the performer confirms again to continue.",
     )
-    lease_seconds: float = Field(
-        1.5,
-        gt=0.2,
-        le=30,
-        description=(
-            "The gate's lease: if the agent does not renew the unlock within this time (hung or"
-            " crashed), the gate locks by itself. Renewed every third of it."
-        ),
-    )
     tick_interval_s: float = Field(
         0.05, gt=0, le=1, description="How often time-based re-lock rules are checked when nothing happens."
     )

@@ -1,0 +1,307 @@
+"""A whole rig assembled from configuration: the agent side of ``scangate run`` and the demo.
+
+Builds, in an order that fails closed (records and gate first, so nothing can
+unlock before evidence can be written): the rig key + signed log + upload
+outbox, the capture gate (locked), the camera worker, the registry client, the
+face roster (from the registry, or the local template store when no registry
+is configured), the recognition worker, the session controller and the
+revocation poller. Screens attach to :attr:`Rig.controller`,
+:attr:`Rig.camera` and :attr:`Rig.recognition`; :meth:`Rig.health` feeds the
+technician's health panel.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agent.camera.worker import CameraStatus, CameraWorker
+from agent.config import ScanGateConfig
+from agent.errors import ScanGateError
+from agent.faces.identifier import Identifier
+from agent.faces.roster import Roster
+from agent.faces.store import TemplateStore
+from agent.gate.base import CaptureGate
+from agent.gate.factory import build_gate
+from agent.gate.models import GateStatus
+from agent.records.outbox import OutboxCounts
+from agent.records.recorder import SessionRecorder, http_uploader_from_settings
+from agent.registry_client.client import RegistryClient
+from agent.registry_client.errors import RegistryError
+from agent.registry_client.lookup import ConsentLookup
+from agent.registry_client.poller import PollerHealth, RevocationPoller
+from agent.registry_client.roster_source import RegistryRosterSource
+from agent.session.controller import ControllerSettings, SessionController
+from agent.session.model import IdentificationMethod
+from agent.session.ports import ConsentAnswer
+from agent.session.recognition import RecognitionResult, RecognitionWorker
+from agent.wire import Revocation
+from agent.wire.fallback import FallbackVerifyRequest, FallbackVerifyResponse
+
+log = logging.getLogger(__name__)
+ROSTER_RETRY_S = 5.0
+ROSTER_REFRESH_S = 60.0
+
+
+class FallbackRefusedError(ScanGateError):
+    """The badge code and PIN were not accepted by the registry."""
+
+
+class RegistryConsentService:
+    """The controller's :class:`~agent.session.ports.ConsentService`: registry lookup + policy."""
+
+    def __init__(self, lookup: ConsentLookup) -> None:
+        self._lookup = lookup
+
+    def lookup(
+        self, performer_id: str, capture_types: frozenset[str], method: IdentificationMethod
+    ) -> ConsentAnswer:
+        """Fetch, verify and judge the performer's consent (see :class:`ConsentLookup`)."""
+        result = self._lookup.check(performer_id, capture_types, method)
+        return ConsentAnswer(check=result.consent_check(), record=result.consent)
+
+
+class RegistryFallbackVerifier:
+    """Badge/QR code + PIN, checked by the registry (the non-biometric fallback)."""
+
+    def __init__(self, client: RegistryClient, production_id: str) -> None:
+        self._client = client
+        self._production_id = production_id
+
+    def verify(self, badge_code: str, pin: str) -> tuple[str, str]:
+        """(performer_id, display name) for a valid badge + PIN; raises FallbackRefusedError."""
+        try:
+            request = FallbackVerifyRequest(production_id=self._production_id, badge_code=badge_code, pin=pin)
+        except ValueError:
+            raise FallbackRefusedError(
+                "the badge code or PIN is not in a valid form", hint="check the badge and type the PIN again"
+            ) from None
+        transport = self._client.transport
+        path = "/v1/fallback/verify"
+        # Each attempt is its own request: a wrong PIN must count against the badge's lockout.
+        data = transport.post_json(path, request.model_dump(mode="json"), idempotency_key=uuid.uuid4().hex)
+        answer = transport.validate(FallbackVerifyResponse, data, where=f"POST {transport.base_url}{path}")
+        if not answer.verified or answer.performer_id is None:
+            left = f" ({answer.attempts_left} attempts left)" if answer.attempts_left is not None else ""
+            refusal = answer.refusal.value.replace("_", " ") if answer.refusal else "refused"
+            raise FallbackRefusedError(f"badge check refused: {refusal}{left}")
+        return answer.performer_id, answer.performer_id
+
+
+@dataclass(frozen=True)
+class RigHealth:
+    """Health of every part the technician must trust, for the console's health panel."""
+
+    camera: CameraStatus
+    registry_ok: bool
+    registry_detail: str
+    roster_size: int
+    gate: GateStatus
+    uploads: OutboxCounts | None
+
+
+class Rig:
+    """All agent parts of one rig, started and stopped together."""
+
+    def __init__(
+        self,
+        config: ScanGateConfig,
+        *,
+        recorder: SessionRecorder,
+        gate: CaptureGate,
+        camera: CameraWorker,
+        client: RegistryClient | None,
+        controller: SessionController,
+        recognition: RecognitionWorker,
+        poller: RevocationPoller | None,
+        roster_loader: Callable[[], Roster],
+    ) -> None:
+        self.config = config
+        self.recorder = recorder
+        self.gate = gate
+        self.camera = camera
+        self.client = client
+        self.controller = controller
+        self.recognition = recognition
+        self.poller = poller
+        self._roster_loader = roster_loader
+        self._roster: Roster | None = None
+        self._roster_error: str | None = None
+        self._stop = threading.Event()
+        self._roster_thread = threading.Thread(
+            target=self._keep_roster_fresh, name="scangate-roster", daemon=True
+        )
+
+    @classmethod
+    def from_config(cls, config: ScanGateConfig) -> Rig:
+        """Assemble (but do not start) a rig; raises ScanGateError naming what is wrong."""
+        rig_id, production_id = config.rig.rig_id, config.rig.production_id
+        client = RegistryClient(config.registry) if config.registry.url else None
+        uploader = None
+        if config.records.upload.enabled:
+            fallback_url = config.registry.url
+            uploader = http_uploader_from_settings(config.records.upload, fallback_url)
+        recorder = SessionRecorder.open(config.records, rig_id, uploader=uploader)
+        signer = recorder.key.signer
+        camera = CameraWorker.from_settings(config.camera)
+
+        def latest_frame() -> np.ndarray[Any, Any] | None:
+            frame = camera.latest(timeout=0)
+            return None if frame is None else frame.image
+
+        gate = build_gate(
+            config.gate,
+            trusted_keys={signer.key_id: signer.public_key},
+            rig_id=rig_id,
+            frame_provider=latest_frame,
+        )
+        if client is not None:
+            lookup = ConsentLookup(
+                client, production_id=production_id, guardian_co_confirmation_available=True
+            )
+            consent_service: Any = RegistryConsentService(lookup)
+            fallback: Any = RegistryFallbackVerifier(client, production_id)
+            roster_source: Any = RegistryRosterSource(client, production_id)
+        else:
+            consent_service = _NoRegistry()
+            fallback = None
+            roster_source = TemplateStore(config.templates.store_dir)
+        controller = SessionController(
+            ControllerSettings(
+                rig_id=rig_id,
+                production_id=production_id,
+                timing=config.session.timing(),
+                lease_seconds=config.gate.lease_seconds,
+                renew_interval=config.gate.renew_interval_seconds,
+                tick_interval=config.session.tick_interval_s,
+                votes_required=config.identification.votes_required,
+            ),
+            gate=gate,
+            consent=consent_service,
+            records=recorder,
+            signer=signer,
+            fallback=fallback,
+        )
+        identifier = Identifier(config.identification, Roster(()))
+        recognition = RecognitionWorker(camera, identifier)
+        poller = None
+        if client is not None:
+            poller = RevocationPoller(
+                client,
+                on_revoked=lambda items: _each_revocation(controller, items),
+                on_key_untrusted=controller.on_key_untrusted,
+            )
+        return cls(
+            config,
+            recorder=recorder,
+            gate=gate,
+            camera=camera,
+            client=client,
+            controller=controller,
+            recognition=recognition,
+            poller=poller,
+            roster_loader=roster_source.load_roster,
+        )
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Start every part: gate (asserting the lock) first, recognition last."""
+        self.gate.start()
+        self.camera.start()
+        self.controller.start()
+        self.recognition.add_listener(self._on_recognition)
+        self._load_roster_once()
+        self.recognition.start()
+        self._roster_thread.start()
+        if self.poller is not None:
+            self.poller.start()
+
+    def stop(self) -> None:
+        """Stop everything; the gate is locked first and closed last."""
+        self._stop.set()
+        self.controller.stop()
+        if self.poller is not None:
+            self.poller.stop()
+        self.recognition.stop()
+        self.camera.stop()
+        self.gate.close()
+        self.recorder.close()
+        if self.client is not None:
+            self.client.close()
+
+    def __enter__(self) -> Rig:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- health
+
+    def health(self) -> RigHealth:
+        """A snapshot of every part's health (any thread)."""
+        registry_ok, detail = True, "no registry configured: local template store"
+        if self.poller is not None:
+            poll: PollerHealth = self.poller.health()
+            registry_ok = poll.ok and self._roster_error is None
+            detail = poll.last_error or self._roster_error or "connected"
+        elif self._roster_error:
+            registry_ok, detail = False, self._roster_error
+        try:
+            uploads: OutboxCounts | None = self.recorder.outbox.counts()
+        except ScanGateError:
+            uploads = None
+        return RigHealth(
+            camera=self.camera.status(),
+            registry_ok=registry_ok,
+            registry_detail=detail,
+            roster_size=len(self._roster) if self._roster is not None else 0,
+            gate=self.gate.status(),
+            uploads=uploads,
+        )
+
+    # ----------------------------------------------------------------- internals
+
+    def _on_recognition(self, result: RecognitionResult) -> None:
+        self.controller.on_frame(result.analysis)
+
+    def _load_roster_once(self) -> bool:
+        try:
+            roster = self._roster_loader()
+        except (ScanGateError, RegistryError) as exc:
+            self._roster_error = f"roster not loaded: {exc.what if isinstance(exc, ScanGateError) else exc}"
+            log.warning("%s", self._roster_error)
+            return False
+        self._roster, self._roster_error = roster, None
+        self.recognition.set_identifier(Identifier(self.config.identification, roster))
+        return True
+
+    def _keep_roster_fresh(self) -> None:
+        interval = ROSTER_REFRESH_S
+        while not self._stop.wait(ROSTER_RETRY_S if self._roster_error else interval):
+            self._load_roster_once()
+
+
+class _NoRegistry:
+    """Consent service of a rig without a registry: every lookup fails, so nothing unlocks."""
+
+    def lookup(
+        self, performer_id: str, capture_types: frozenset[str], method: IdentificationMethod
+    ) -> ConsentAnswer:
+        raise ScanGateError(
+            "no consent registry is configured, so no consent can be checked",
+            where="[registry] url",
+            hint="set the registry address in the configuration",
+        )
+
+
+def _each_revocation(controller: SessionController, items: Sequence[Revocation]) -> None:
+    for item in items:
+        controller.on_revocation(item.consent_id)

@@ -1,0 +1,205 @@
+"""Everything a demo rig needs, created in one folder: registry, keys, stand-in camera, config."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage import data as skimage_data
+
+from agent.config import ScanGateConfig, load_config
+from agent.errors import ScanGateError
+from agent.faces.analysis import FaceAnalyser
+from agent.faces.settings import IdentificationSettings
+from agent.records.keys import load_or_create_rig_key, public_key_pem
+from agent.signing import public_key_to_b64
+from agent.wire.consent import ConsentStatus
+from registry import admin_ops
+from registry.embedded import EmbeddedRegistry, start_embedded_registry
+from registry.keys import load_active_signer
+from registry.setup import SeedPerformer, SeedResult, seed
+
+log = logging.getLogger(__name__)
+
+RIG_ID = "demo-rig"
+PRODUCTION_ID = "demo-production"
+STAND_IN_ID = "perf-collins"
+STAND_IN_NAME = "Eileen Collins"
+OTHER_ID = "perf-okafor"
+OTHER_NAME = "Ada Okafor"
+BADGE_CODE = "BADGE-0042"
+BADGE_PIN = "2468"
+FRAME_SIZE = (1280, 720)
+STAND_IN_FPS = 15
+
+
+@dataclass
+class DemoEnvironment:
+    """A prepared demo: its folder, running registry, seed result and rig config."""
+
+    out_dir: Path
+    registry: EmbeddedRegistry
+    seed: SeedResult
+    config_path: Path
+    config: ScanGateConfig
+
+    def revoke_stand_in_consent(self, reason: str = "performer withdrew consent") -> None:
+        """Revoke the stand-in performer's consent in the registry (the 'revoked' scenario)."""
+        consent = self.seed.consents[STAND_IN_ID]
+        with self.registry.database.write() as session:
+            admin_ops.change_consent_status(
+                session, consent.consent_id, ConsentStatus.REVOKED, reason, load_active_signer(session)
+            )
+
+    def close(self) -> None:
+        """Stop the embedded registry."""
+        self.registry.stop()
+
+
+def stand_in_frame(offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """A 1280×720 RGB frame with the public-domain NASA portrait from scikit-image."""
+    portrait = skimage_data.astronaut()  # type: ignore[no-untyped-call]
+    canvas = np.full((FRAME_SIZE[1], FRAME_SIZE[0], 3), (38, 42, 48), dtype=np.uint8)
+    h, w = portrait.shape[:2]
+    top = (FRAME_SIZE[1] - h) // 2 + offset[1]
+    left = (FRAME_SIZE[0] - w) // 2 + offset[0]
+    canvas[top : top + h, left : left + w] = portrait
+    return canvas
+
+
+def write_stand_in_video(path: Path, seconds: float = 4.0) -> Path:
+    """A looping clip of the stand-in performer, swaying slightly, as an MJPEG AVI."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), STAND_IN_FPS, FRAME_SIZE)
+    if not writer.isOpened():
+        raise ScanGateError("cannot write the stand-in camera clip", where=str(path))
+    try:
+        frames = int(seconds * STAND_IN_FPS)
+        for index in range(frames):
+            phase = 2 * np.pi * index / frames
+            offset = (int(24 * np.sin(phase)), int(8 * np.sin(2 * phase)))
+            writer.write(cv2.cvtColor(stand_in_frame(offset), cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
+
+
+def stand_in_encoding() -> list[float]:
+    """The stand-in performer's 128-d face template, computed from the portrait."""
+    observation = FaceAnalyser(IdentificationSettings()).observe(stand_in_frame())
+    if observation.encoding is None:
+        raise ScanGateError(f"the stand-in portrait gave no face template: {observation.reason}")
+    return [float(v) for v in observation.encoding]
+
+
+def _unrelated_template(seed_value: int = 7) -> list[float]:
+    """A template far from any real face: the other performer never matches the stand-in."""
+    rng = np.random.default_rng(seed_value)
+    vector = rng.normal(0.0, 0.09, 128)
+    return [float(v) for v in vector]
+
+
+def prepare_demo(out_dir: Path, *, enrol_stand_in: bool = True, fresh: bool = True) -> DemoEnvironment:
+    """Create (or refresh) a demo rig in ``out_dir`` and start its embedded registry.
+
+    Args:
+        out_dir: folder for everything the demo writes (registry database, keys,
+            stand-in clip, captures, the signed session log, config).
+        enrol_stand_in: put the stand-in performer's face on the roster; without it
+            the stand-in is an unknown face (the 'impostor' scenario).
+        fresh: remove the previous demo's registry database and session log first.
+    """
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for stale in ("registry.sqlite3", "sessions.jsonl", "sessions.jsonl.lock", "outbox.sqlite3"):
+            (out_dir / stale).unlink(missing_ok=True)
+        shutil.rmtree(out_dir / "cache", ignore_errors=True)
+        shutil.rmtree(out_dir / "captures", ignore_errors=True)
+    rig_key = load_or_create_rig_key(out_dir / "keys" / "rig-ed25519.pem")
+    (out_dir / "rig-public.pem").write_text(public_key_pem(rig_key.public_key), encoding="ascii")
+    clip = out_dir / "stand-in" / "performer.avi"
+    if not clip.exists():
+        write_stand_in_video(clip)
+    registry = start_embedded_registry(out_dir / "registry.sqlite3")
+    try:
+        performers = [
+            SeedPerformer(
+                STAND_IN_ID,
+                STAND_IN_NAME,
+                encodings=[stand_in_encoding()] if enrol_stand_in else [],
+                badge_code=BADGE_CODE,
+                pin=BADGE_PIN,
+            ),
+            SeedPerformer(OTHER_ID, OTHER_NAME, encodings=[_unrelated_template()]),
+        ]
+        seeded = seed(
+            registry.database,
+            rig_public_key=public_key_to_b64(rig_key.public_key),
+            performers=performers,
+            production_id=PRODUCTION_ID,
+            production_name="The Long Night (demo)",
+            rig_id=RIG_ID,
+        )
+        token_file = out_dir / "registry.token"
+        token_file.write_text(seeded.rig_token + "\n", encoding="ascii")
+        token_file.chmod(0o600)
+        # Record uploads read the rig token from the environment (never from config files).
+        os.environ["SCANGATE_REGISTRY_TOKEN"] = seeded.rig_token
+        config_path = out_dir / "scangate.toml"
+        config_path.write_text(_config_text(registry.url, seeded.key_id), encoding="utf-8")
+        config, _ = load_config(config_path)
+    except BaseException:
+        registry.stop()
+        raise
+    return DemoEnvironment(out_dir, registry, seeded, config_path, config)
+
+
+def _config_text(registry_url: str, key_id: str) -> str:
+    return f"""# Written by the ScanGate demo; every path is relative to this folder.
+[rig]
+rig_id = "{RIG_ID}"
+name = "Demo rig — Stage 4 FACS booth"
+production_id = "{PRODUCTION_ID}"
+
+[camera]
+reconnect_initial_delay_s = 0.2
+reconnect_max_delay_s = 2.0
+
+[camera.source]
+kind = "video"
+path = "stand-in/performer.avi"
+loop = true
+
+[templates]
+store_dir = "templates"
+
+[registry]
+url = "{registry_url}"
+token_file = "registry.token"
+pinned_key_ids = ["{key_id}"]
+cache_dir = "cache"
+revocation_poll_interval_s = 1.0
+
+[gate]
+capture_root = "captures"
+
+[records]
+log_path = "sessions.jsonl"
+key_path = "keys/rig-ed25519.pem"
+outbox_path = "outbox.sqlite3"
+receipts_dir = "receipts"
+
+[records.upload]
+enabled = true
+url = "{registry_url}"
+
+[session]
+absence_timeout_s = 3.0
+unlock_timebox_s = 120.0
+"""
