@@ -89,17 +89,22 @@ def rule_status(consent: ConsentRecord, _context: PolicyContext, _now: datetime)
     """The record's status is ``active``."""
     if consent.status is ConsentStatus.ACTIVE:
         return []
-    since = f" since {_when(consent.revoked_at)}" if consent.revoked_at else ""
+    on = f" on {_when(consent.revoked_at)}" if consent.revoked_at else ""
     if consent.status is ConsentStatus.REVOKED:
-        return [Reason(ReasonCode.REVOKED, f"The performer revoked this consent{since}.")]
+        return [Reason(ReasonCode.REVOKED, f"The performer revoked this consent{on}.")]
     if consent.status is ConsentStatus.SUPERSEDED:
         return [
             Reason(
                 ReasonCode.SUPERSEDED,
-                f"This consent was replaced by a newer version{since}; only the newest version counts.",
+                f"This consent was replaced by a newer version{on}; only the newest version counts.",
             )
         ]
-    return [Reason(ReasonCode.STATUS_NOT_ACTIVE, f"This consent is {consent.status.value}{since}.")]
+    return [
+        Reason(
+            ReasonCode.STATUS_NOT_ACTIVE,
+            f"This consent was {consent.status.value}{on} and is on hold until the registry issues a new version.",
+        )
+    ]
 
 
 def rule_not_revoked(consent: ConsentRecord, context: PolicyContext, _now: datetime) -> list[Reason]:
@@ -171,10 +176,24 @@ def rule_capture_types(consent: ConsentRecord, context: PolicyContext, _now: dat
     return [
         Reason(
             ReasonCode.CAPTURE_TYPE_NOT_PERMITTED,
-            f"The performer did not agree to {', '.join(outside)}; this consent permits only"
-            f" {', '.join(sorted(permitted))}.",
+            f"The performer did not agree to {_capture_list(outside)}; this consent permits only"
+            f" {_capture_list(sorted(permitted))}.",
         )
     ]
+
+
+CAPTURE_LABELS = {
+    "face": "face scans",
+    "facs_expressions": "FACS expression scans",
+    "full_body": "full-body scans",
+    "hands": "hand scans",
+    "motion_capture": "motion capture",
+}
+"""Plain-language names of the capture types, for messages."""
+
+
+def _capture_list(values: list[str]) -> str:
+    return ", ".join(CAPTURE_LABELS.get(value, value) for value in values)
 
 
 def rule_validity_window(consent: ConsentRecord, _context: PolicyContext, now: datetime) -> list[Reason]:

@@ -164,7 +164,7 @@ def test_every_failing_rule_is_listed_in_rule_order() -> None:
         "biometric_check_not_consented",
     ]
     assert not decision.fallback_required  # biometrics is not the only problem
-    assert "hands" in decision.reasons[3].message
+    assert "hand scans" in decision.reasons[3].message
     assert decision.explain().count("\n") == 6
 
 
@@ -279,3 +279,13 @@ def test_engine_refuses_with_the_policy_codes_and_presents_allowed_terms() -> No
     state, effects = _engine_after(evaluate(valid, context(), NOW), valid)
     assert state.phase is Phase.AWAITING_CONFIRMATION
     assert ev.PresentTerms() in effects
+
+
+def test_every_code_is_documented() -> None:
+    from agent.consent import NoticeCode, ReasonCode, RequirementCode
+    from tests.conftest import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "consent-policy.md").read_text(encoding="utf-8")
+    codes = [*ReasonCode, *RequirementCode, *NoticeCode]
+    missing = [code.value for code in codes if f"`{code.value}`" not in text]
+    assert not missing, f"codes not documented in docs/consent-policy.md: {missing}"

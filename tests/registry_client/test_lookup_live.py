@@ -64,7 +64,7 @@ def test_expired_and_not_yet_valid_consents_are_refused(live: LiveRegistry) -> N
 def test_capture_type_outside_the_consent_is_refused(live: LiveRegistry) -> None:
     result = check(live, "p-ada", {"face", "hands"})
     assert_refused(result, "capture_type_not_permitted")
-    assert "hands" in result.decision.reasons[0].message
+    assert "hand scans" in result.decision.reasons[0].message
 
 
 def test_minor_needs_a_guardian_co_confirmation(live: LiveRegistry) -> None:
