@@ -31,6 +31,7 @@ from agent.faces.analysis import Decision
 from agent.faces.identifier import FrameAnalysis
 from agent.faces.voting import IdentityVoter
 from agent.gate.base import CaptureGate
+from agent.gate.errors import LeaseExpiredError
 from agent.gate.models import CaptureEvent, GateStatus, UnlockGrant
 from agent.gate.token import mint_capture_token
 from agent.session import events as ev
@@ -373,8 +374,19 @@ class SessionController:
             (at - self._last_renew).total_seconds() >= self.settings.renew_interval
         )
         if phase is Phase.UNLOCKED and renew_due:
-            self._gate.renew()
-            self._last_renew = at
+            try:
+                self._gate.renew()
+                self._last_renew = at
+            except ScanGateError as exc:
+                # Queue the lapse stamped when the gate actually locked: inputs that were already
+                # waiting (frames seen meanwhile) must be judged before it, at their own times.
+                self._last_renew = None
+                locked_at = self._gate.status().changed_at
+                if isinstance(exc, LeaseExpiredError):
+                    self._inbox.put(_Command(ev.GateLeaseLapsed, locked_at))
+                else:
+                    detail = f"renewing the lease failed: {exc.what}"
+                    self._inbox.put(_Command(lambda when: ev.Fault(when, "gate", detail), locked_at))
         due = self._next_record_attempt is None or at >= self._next_record_attempt
         if self._record_pending and due and phase in (Phase.CLOSING, Phase.LOCKED_FAULT):
             try:

@@ -123,16 +123,18 @@ def _close(
     return SessionState(Phase.CLOSING, ctx), (ev.LockGate(reason), ev.WriteRecord(outcome_of(ctx)))
 
 
-def _fault(state: SessionState, at: datetime, component: str, detail: str) -> Result:
+def _fault(
+    state: SessionState, at: datetime, component: str, detail: str, reason: LockReason = LockReason.FAULT
+) -> Result:
     ctx = state.context
     ctx = replace(
         ctx,
         fault_detail=f"{component}: {detail}",
-        lock_reasons=(*ctx.lock_reasons, LockReason.FAULT),
-        gate_events=(*ctx.gate_events, ("lock", at, LockReason.FAULT.value)),
+        lock_reasons=(*ctx.lock_reasons, reason),
+        gate_events=(*ctx.gate_events, ("lock", at, reason.value)),
     )
     return SessionState(Phase.LOCKED_FAULT, ctx), (
-        ev.LockGate(LockReason.FAULT),
+        ev.LockGate(reason),
         ev.WriteRecord(outcome_of(ctx)),
     )
 
@@ -250,7 +252,8 @@ def _key_untrusted(state: SessionState, event: ev.RegistryKeyUntrusted, _t: Timi
 
 
 def _lease_lapsed(state: SessionState, event: ev.GateLeaseLapsed, _t: Timing) -> Result:
-    return _fault(state, event.at, "gate", "the gate lease lapsed (the agent did not renew it in time)")
+    detail = "the gate lease lapsed (the agent did not renew it in time)"
+    return _fault(state, event.at, "gate", detail, LockReason.GATE_LEASE_LAPSED)
 
 
 def _captured(state: SessionState, event: ev.CaptureRecorded, _t: Timing) -> Result:

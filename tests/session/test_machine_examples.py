@@ -117,7 +117,7 @@ def test_decline_writes_a_declined_record_and_never_unlocks() -> None:
         (ev.UnknownSubject(at(3)), LockReason.UNKNOWN_SUBJECT),
         (ev.Tick(at(4.5)), LockReason.PERFORMER_ABSENT),
         (ev.Fault(at(3), "camera", "unplugged"), LockReason.FAULT),
-        (ev.GateLeaseLapsed(at(3)), LockReason.FAULT),
+        (ev.GateLeaseLapsed(at(3)), LockReason.GATE_LEASE_LAPSED),
     ],
 )
 def test_every_relock_trigger_locks_first(event: ev.Event, reason: LockReason) -> None:
