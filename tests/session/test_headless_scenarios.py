@@ -1,0 +1,36 @@
+"""Every rehearsal scenario, end to end: embedded registry, stand-in camera, real gate and log.
+
+Each runs a whole session through ``registry.demo.run_headless`` (the same code as
+``scangate demo --headless``) and must behave as expected; then the signed log is
+checked with the ``scangate verify`` command, as a production manager would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.cli.main import main
+from registry.demo import SCENARIOS, run_headless
+
+NEVER_UNLOCKS = {"decline", "impostor", "revoked", "registry-down"}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_scenario_behaves_and_its_log_verifies(
+    scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines: list[str] = []
+    assert run_headless(scenario, tmp_path, echo=lines.append) == 0, "\n".join(lines)
+    assert f"scenario {scenario}: as expected" in lines[-1]
+    unlocked_line = next(line for line in lines if "gate ever unlocked" in line)
+    if scenario in NEVER_UNLOCKS:
+        assert unlocked_line.endswith("no")
+    capsys.readouterr()
+    rc = main(["verify", str(tmp_path / "sessions.jsonl"), "--key", str(tmp_path / "rig-public.pem"), "--json"])
+    verdict = json.loads(capsys.readouterr().out)
+    assert rc == 0, verdict
+    assert verdict["intact"] is True
+    assert verdict["records"] == 1
