@@ -139,8 +139,13 @@ class Rig:
         )
 
     @classmethod
-    def from_config(cls, config: ScanGateConfig) -> Rig:
-        """Assemble (but do not start) a rig; raises ScanGateError naming what is wrong."""
+    def from_config(cls, config: ScanGateConfig, *, camera: CameraWorker | None = None) -> Rig:
+        """Assemble (but do not start) a rig; raises ScanGateError naming what is wrong.
+
+        Args:
+            config: the rig's configuration.
+            camera: a camera worker to use instead of the configured source (benchmarks).
+        """
         rig_id, production_id = config.rig.rig_id, config.rig.production_id
         client = RegistryClient(config.registry) if config.registry.url else None
         uploader = None
@@ -149,10 +154,12 @@ class Rig:
             uploader = http_uploader_from_settings(config.records.upload, fallback_url)
         recorder = SessionRecorder.open(config.records, rig_id, uploader=uploader)
         signer = recorder.key.signer
-        camera = CameraWorker.from_settings(config.camera)
+        if camera is None:
+            camera = CameraWorker.from_settings(config.camera)
+        worker = camera
 
         def latest_frame() -> np.ndarray[Any, Any] | None:
-            frame = camera.latest(timeout=0)
+            frame = worker.latest(timeout=0)
             return None if frame is None else frame.image
 
         gate = build_gate(
