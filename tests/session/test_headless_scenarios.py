@@ -29,7 +29,9 @@ def test_scenario_behaves_and_its_log_verifies(
     if scenario in NEVER_UNLOCKS:
         assert unlocked_line.endswith("no")
     capsys.readouterr()
-    rc = main(["verify", str(tmp_path / "sessions.jsonl"), "--key", str(tmp_path / "rig-public.pem"), "--json"])
+    rc = main(
+        ["verify", str(tmp_path / "sessions.jsonl"), "--key", str(tmp_path / "rig-public.pem"), "--json"]
+    )
     verdict = json.loads(capsys.readouterr().out)
     assert rc == 0, verdict
     assert verdict["intact"] is True
