@@ -243,10 +243,9 @@ class RecordDraft(StrictModel):
     def _outcome_is_explained(self) -> RecordDraft:
         if self.outcome in ("refused", "fault") and not self.reason_codes:
             raise ValueError(f"a '{self.outcome}' record needs at least one reason code")
-        if self.outcome == "declined" and (
-            self.confirmation is None or self.confirmation.decision != "declined"
-        ):
-            raise ValueError("a 'declined' record needs a confirmation with decision 'declined'")
+        if self.outcome == "declined" and self.confirmation is None:
+            # declined on the touchscreen, or confirmed and then stopped before any capture
+            raise ValueError("a 'declined' record needs the performer's confirmation answer")
         if self.ended_at < self.started_at:
             raise ValueError("ended_at is before started_at")
         return self

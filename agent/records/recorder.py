@@ -15,15 +15,19 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from agent.records.errors import OutboxError, RecordError
+from pydantic import ValidationError
+
+from agent.records.errors import OutboxError, RecordError, RecordValidationError
 from agent.records.keys import RigKey, load_or_create_rig_key
 from agent.records.log import RecordLog, TornTail
-from agent.records.model import RecordDraft
+from agent.records.model import RecordDraft, utc_timestamp
 from agent.records.outbox import Outbox, OutboxSender
 from agent.records.settings import RecordSettings, RecordUploadSettings
 from agent.records.uploader import HttpUploader, Uploader
 
 log = logging.getLogger(__name__)
+
+DRAFT_INVALID_REASON = "record_draft_invalid"
 
 
 def http_uploader_from_settings(
@@ -46,6 +50,47 @@ def http_uploader_from_settings(
         log.warning("no registry token in $%s: uploads will be refused until it is set", settings.token_env)
     verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
     return HttpUploader(url, token, timeout_s=settings.timeout_s, verify=verify)
+
+
+_SALVAGEABLE = (
+    "record_id",
+    "corrects_record_id",
+    "started_at",
+    "ended_at",
+    "production",
+    "capture_types_requested",
+    "performer",
+    "identification",
+    "consent",
+    "confirmation",
+    "technician",
+    "gate_events",
+    "captured_files",
+)
+
+
+def salvage_draft(draft: RecordDraft | Mapping[str, Any], problem: str) -> RecordDraft:
+    """A valid ``fault`` draft standing in for an invalid one, keeping each member that validates."""
+    source = draft.model_dump(mode="json") if isinstance(draft, RecordDraft) else dict(draft)
+    now = utc_timestamp()
+    detail = f"The session's record draft did not fit the record schema, so this record stands in for it: {problem}"
+    kept: dict[str, Any] = {
+        "outcome": "fault",
+        "reason_codes": [DRAFT_INVALID_REASON],
+        "outcome_detail": detail[:2000],
+        "started_at": now,
+        "ended_at": now,
+    }
+    for name in _SALVAGEABLE:
+        if name not in source:
+            continue
+        candidate = {**kept, name: source[name]}
+        try:
+            RecordDraft.model_validate(candidate)
+        except ValidationError:
+            continue
+        kept = candidate
+    return RecordDraft.model_validate(kept)
 
 
 class SessionRecorder:
@@ -93,8 +138,18 @@ class SessionRecorder:
         return self.log.recovered
 
     def append(self, draft: RecordDraft | Mapping[str, Any]) -> dict[str, Any]:
-        """Sign and durably append one record, then queue it for upload; returns the signed record."""
-        signed = self.log.append(draft)
+        """Sign and durably append one record, then queue it for upload; returns the signed record.
+
+        A draft that does not fit the schema (a bug in its builder) must not
+        cost the session its record: a ``fault`` record with reason
+        ``record_draft_invalid`` is written instead, keeping every part of the
+        draft that is valid on its own, and returned.
+        """
+        try:
+            signed = self.log.append(draft)
+        except RecordValidationError as exc:
+            log.error("session record draft rejected (%s); writing a fault record in its place", exc.what)
+            signed = self.log.append(salvage_draft(draft, exc.what))
         try:
             self.outbox.enqueue(signed)
         except OutboxError as exc:

@@ -33,7 +33,7 @@ def test_distances_are_rounded_to_four_decimals() -> None:
     [
         ({"outcome": "refused"}, "at least one reason code"),
         ({"outcome": "fault"}, "at least one reason code"),
-        ({"outcome": "declined"}, "decision 'declined'"),
+        ({"outcome": "declined"}, "confirmation answer"),
         ({"outcome": "captured", "ended_at": "2025-03-01T08:59:59.000Z"}, "before started_at"),
         ({"outcome": "captured", "started_at": "2025-03-01T09:00:00Z"}, "pattern"),
         ({"outcome": "exploded"}, "outcome"),
