@@ -104,7 +104,9 @@ def _unrelated_template(seed_value: int = 7) -> list[float]:
     return [float(v) for v in vector]
 
 
-def prepare_demo(out_dir: Path, *, enrol_stand_in: bool = True, fresh: bool = True) -> DemoEnvironment:
+def prepare_demo(
+    out_dir: Path, *, enrol_stand_in: bool = True, biometric_consent: bool = True, fresh: bool = True
+) -> DemoEnvironment:
     """Create (or refresh) a demo rig in ``out_dir`` and start its embedded registry.
 
     Args:
@@ -112,6 +114,9 @@ def prepare_demo(out_dir: Path, *, enrol_stand_in: bool = True, fresh: bool = Tr
             stand-in clip, captures, the signed session log, config).
         enrol_stand_in: put the stand-in performer's face on the roster; without it
             the stand-in is an unknown face (the 'impostor' scenario).
+        biometric_consent: whether the stand-in consented to face checks; without it
+            the registry leaves them off the roster and the badge + PIN fallback
+            identifies them (the 'fallback' scenario).
         fresh: remove the previous demo's registry database and session log first.
     """
     out_dir = out_dir.resolve()
@@ -135,6 +140,7 @@ def prepare_demo(out_dir: Path, *, enrol_stand_in: bool = True, fresh: bool = Tr
                 encodings=[stand_in_encoding()] if enrol_stand_in else [],
                 badge_code=BADGE_CODE,
                 pin=BADGE_PIN,
+                biometric_check_consent=biometric_consent,
             ),
             SeedPerformer(OTHER_ID, OTHER_NAME, encodings=[_unrelated_template()]),
         ]

@@ -20,7 +20,7 @@ from agent.records.verify import verify_log
 from agent.rig import Rig
 from agent.session.model import Phase
 from agent.session.snapshot import SessionSnapshot
-from registry.demo.environment import DemoEnvironment, prepare_demo
+from registry.demo.environment import BADGE_CODE, BADGE_PIN, DemoEnvironment, prepare_demo
 
 TYPES = frozenset({"face", "facs_expressions"})
 STEP_TIMEOUT_S = 60.0
@@ -215,6 +215,35 @@ def scenario_gate_crash(run: Run) -> None:
     run.expect_record("fault", codes=("fault",))
 
 
+def scenario_fallback(run: Run) -> None:
+    """No biometric-check consent: badge + PIN with a technician witness identify the performer."""
+    run.rig.controller.start_session("demo-technician", TYPES)
+    run.wait_phase(Phase.IDENTIFYING, 10)
+    time.sleep(2.0)  # the face is in view but not on the roster: nothing happens
+    if run.rig.controller.snapshot().phase is not Phase.IDENTIFYING:
+        run.problems.append("a performer without biometric consent got past identification by face")
+    run.rig.controller.request_fallback()
+    run.wait("the fallback request", lambda s: s.fallback_mode, 10)
+    run.rig.controller.submit_fallback("BADGE-0042", "0000", "demo-technician")  # wrong PIN first
+    time.sleep(1.0)
+    if run.rig.controller.snapshot().phase is not Phase.IDENTIFYING:
+        run.problems.append("a wrong PIN identified the performer")
+    run.rig.controller.submit_fallback(BADGE_CODE, BADGE_PIN, "demo-technician")
+    if not run.wait_phase(Phase.AWAITING_CONFIRMATION, 20):
+        return
+    run.rig.controller.confirm(TYPES)
+    if not run.wait_phase(Phase.UNLOCKED, 10):
+        return
+    _capture(run, "face", 1)
+    run.end_and_settle()
+    record = run.expect_record("captured")
+    identification = record.get("identification") or {}
+    if identification.get("method") != "fallback_badge_pin" or not identification.get(
+        "witness_technician_id"
+    ):
+        run.problems.append(f"expected a witnessed badge + PIN identification, got {identification}")
+
+
 SCENARIOS: dict[str, Callable[[Run], None]] = {
     "confirm": scenario_confirm,
     "narrow": scenario_narrow,
@@ -224,13 +253,16 @@ SCENARIOS: dict[str, Callable[[Run], None]] = {
     "revoked": scenario_revoked,
     "registry-down": scenario_registry_down,
     "gate-crash": scenario_gate_crash,
+    "fallback": scenario_fallback,
 }
 
 
 def run_headless(scenario: str, out_dir: Path, *, echo: Callable[[str], None] = print) -> int:
     """Play ``scenario`` against a fresh demo rig in ``out_dir``; 0 when it behaved as expected."""
     play = SCENARIOS[scenario]
-    env = prepare_demo(out_dir, enrol_stand_in=scenario != "impostor")
+    env = prepare_demo(
+        out_dir, enrol_stand_in=scenario != "impostor", biometric_consent=scenario != "fallback"
+    )
     run: Run | None = None
     try:
         rig = Rig.from_config(env.config)
@@ -238,7 +270,7 @@ def run_headless(scenario: str, out_dir: Path, *, echo: Callable[[str], None] = 
         rig.gate.add_status_listener(run.on_gate)
         rig.start()
         try:
-            run.wait("the face roster", lambda _s: rig.health().roster_size > 0, 30)
+            run.wait("the roster", lambda _s: rig.health().roster_size > 0 or scenario == "fallback", 30)
             play(run)
         finally:
             rig.stop()
