@@ -73,6 +73,12 @@ def write_new_file_atomically(path: Path, data: bytes, mode: int) -> bool:
         os.link(temp, path)
     except FileExistsError:
         return False
+    except OSError:
+        # no hard links here (FAT, some network shares): exclusive create still never overwrites
+        try:
+            create_exclusive(path, data, mode)
+        except FileExistsError:
+            return False
     finally:
         temp.unlink()
         fsync_dir(path.parent)
