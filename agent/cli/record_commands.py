@@ -261,6 +261,7 @@ def _find_record(log_path: Path, sequence: int | None, record_id: str | None) ->
 @click.option(
     "--png", "png_path", type=click.Path(path_type=Path, dir_okay=False), help="Also write a QR image."
 )
+@click.option("--save", is_flag=True, help="Also write the QR image into [records] receipts_dir.")
 @click.option(
     "--key",
     "key_files",
@@ -274,6 +275,7 @@ def receipt(
     sequence: int | None,
     record_id: str | None,
     png_path: Path | None,
+    save: bool,
     key_files: tuple[Path, ...],
     config_path: Path | None,
 ) -> None:
@@ -287,8 +289,9 @@ def receipt(
 
     if sequence is not None and record_id is not None:
         raise click.UsageError("choose one of --sequence and --record-id")
+    settings = load_config(config_path)[0].records
     if log_path is None:
-        log_path = load_config(config_path)[0].records.log_path
+        log_path = settings.log_path
     keys_by_id: dict[str, Ed25519PublicKey] = _trusted_keys(key_files, config_path)[0]
     record = _find_record(log_path, sequence, record_id)
     try:
@@ -301,6 +304,8 @@ def receipt(
         ) from None
     summary = make_receipt(record)
     click.echo(summary.text(), nl=False)
+    if save and png_path is None:
+        png_path = settings.receipts_dir / f"receipt-{summary.rig_id}-{summary.sequence}.png"
     if png_path is not None:
         write_receipt_png(summary, png_path)
         click.echo(f"QR receipt written to {png_path}", err=True)

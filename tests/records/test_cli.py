@@ -122,8 +122,12 @@ def test_receipt_for_the_last_record_and_refusal_for_a_tampered_one(
     png = tmp_path / "receipt.png"
     status, out, _ = _run(capsys, "receipt", "--config", str(config_file), "--png", str(png))
     assert status == 0 and "Rig:         stage4-facs-booth, record 6" in out and png.stat().st_size > 0
-    status, out, _ = _run(capsys, "receipt", str(rig_log), "--sequence", "2", "--config", str(config_file))
+    status, out, err = _run(
+        capsys, "receipt", str(rig_log), "--sequence", "2", "--save", "--config", str(config_file)
+    )
     assert status == 0 and "record 2" in out
+    saved = load_config(config_file)[0].records.receipts_dir / f"receipt-{RIG_ID}-2.png"
+    assert saved.is_file() and str(saved) in err
     rig_log.write_bytes(rig_log.read_bytes().replace(b'"Ana Lima"', b'"Someone Else"'))
     status, _, err = _run(capsys, "receipt", str(rig_log), "--sequence", "2", "--config", str(config_file))
     assert status == 1 and "does not verify" in err
