@@ -39,3 +39,20 @@ def test_help_lists_commands_without_loading_heavy_modules() -> None:
     assert result.returncode == 0, result.stderr
     assert "check-config" in result.stdout
     assert "HEAVY []" in result.stdout
+
+
+def test_exit_code_of_a_command_is_returned(tmp_path: Path) -> None:
+    """A command that ends with ctx.exit(n) must make main() return n, not 0."""
+    import click
+
+    from agent.cli import main as main_module
+
+    @main_module.cli.command("exit-three")
+    @click.pass_context
+    def exit_three(ctx: click.Context) -> None:
+        ctx.exit(3)
+
+    try:
+        assert main(["exit-three"]) == 3
+    finally:
+        main_module.cli.commands.pop("exit-three")

@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns the process exit status (also used by tests that call ``main`` directly).
     """
     try:
-        cli.main(args=argv, prog_name="scangate", standalone_mode=False)
+        # Without standalone mode click *returns* the code of ctx.exit(n) instead of exiting.
+        returned = cli.main(args=argv, prog_name="scangate", standalone_mode=False)
     except ScanGateError as exc:
         click.echo(f"scangate: error: {exc.message()}", err=True)
         return exc.exit_code
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 70
-    return 0
+    return returned if isinstance(returned, int) else 0
 
 
 def entry() -> None:
