@@ -86,6 +86,13 @@ class Run:
         self.rig.controller.start_session("demo-technician", TYPES)
         return self.wait_phase(Phase.AWAITING_CONFIRMATION)
 
+    def reach_unlock(self, confirmed: frozenset[str] = TYPES) -> bool:
+        """Start a session, wait for the terms, confirm ``confirmed`` and wait for the unlock."""
+        if not self.start_and_reach_terms():
+            return False
+        self.rig.controller.confirm(confirmed)
+        return self.wait_phase(Phase.UNLOCKED, 10)
+
     def end_and_settle(self) -> None:
         self.rig.controller.end_session()
         self.wait_phase(Phase.IDLE, 15)
@@ -98,10 +105,7 @@ def _capture(run: Run, capture_type: str, expected_total: int) -> None:
 
 def scenario_confirm(run: Run) -> None:
     """The performer confirms; two captures; the technician ends the session."""
-    if not run.start_and_reach_terms():
-        return
-    run.rig.controller.confirm(TYPES)
-    if not run.wait_phase(Phase.UNLOCKED, 10):
+    if not run.reach_unlock():
         return
     _capture(run, "face", 1)
     _capture(run, "facs_expressions", 2)
@@ -113,10 +117,7 @@ def scenario_confirm(run: Run) -> None:
 
 def scenario_narrow(run: Run) -> None:
     """The performer removes FACS expressions; only face captures are possible."""
-    if not run.start_and_reach_terms():
-        return
-    run.rig.controller.confirm(frozenset({"face"}))
-    if not run.wait_phase(Phase.UNLOCKED, 10):
+    if not run.reach_unlock(frozenset({"face"})):
         return
     _capture(run, "face", 1)
     run.rig.controller.capture("facs_expressions")  # refused by the gate: not confirmed
@@ -142,10 +143,7 @@ def scenario_decline(run: Run) -> None:
 
 def scenario_stop_midway(run: Run) -> None:
     """The performer taps STOP while capture is unlocked."""
-    if not run.start_and_reach_terms():
-        return
-    run.rig.controller.confirm(TYPES)
-    if not run.wait_phase(Phase.UNLOCKED, 10):
+    if not run.reach_unlock():
         return
     _capture(run, "face", 1)
     start = time.monotonic()
@@ -194,10 +192,7 @@ def scenario_registry_down(run: Run) -> None:
 
 def scenario_gate_crash(run: Run) -> None:
     """The agent hangs while unlocked: the lease is not renewed and the gate locks itself."""
-    if not run.start_and_reach_terms():
-        return
-    run.rig.controller.confirm(TYPES)
-    if not run.wait_phase(Phase.UNLOCKED, 10):
+    if not run.reach_unlock():
         return
     lease = run.rig.config.gate.lease_seconds
     start = time.monotonic()
