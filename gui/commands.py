@@ -1,0 +1,140 @@
+"""``scangate run``, ``scangate review`` and ``scangate demo``: the commands that open windows.
+
+This is a composition root: it may import ``agent``, ``registry`` and ``gui``
+together. Qt, the rig and the demo registry are imported inside the command
+functions only, so ``scangate --help`` stays fast and ``scangate demo
+--headless`` never loads Qt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from agent.errors import ScanGateError
+
+_CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file (default: $SCANGATE_CONFIG or the user config directory).",
+)
+
+
+class HeadlessDemoUnavailableError(ScanGateError):
+    """The headless demo runner is not installed."""
+
+
+@click.command("run")
+@_CONFIG_OPTION
+@click.option("--technician", default="", help="Pre-fill the technician's name on the console.")
+def run(config_path: Path | None, technician: str) -> None:
+    """Open the technician console and the performer screen on this rig.
+
+    The console shows the live preview, the lock state, health and the session
+    events; the performer screen goes full-screen on a second screen when there
+    is one.
+    """
+    from agent.config import load_config  # noqa: PLC0415
+    from agent.rig import Rig  # noqa: PLC0415
+    from gui.app import run_screens  # noqa: PLC0415
+
+    config, _ = load_config(config_path)
+    run_screens(lambda: Rig.from_config(config), technician=technician)
+
+
+@click.command("review")
+@click.argument("logs", metavar="[LOG]...", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--key",
+    "key_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Trusted rig public key (PEM, 'keys show --json' output or base64url). Repeatable."
+    " Default: this rig's own key, if it exists here.",
+)
+@_CONFIG_OPTION
+def review(logs: tuple[Path, ...], key_files: tuple[Path, ...], config_path: Path | None) -> None:
+    """Review session logs: filter, inspect, verify, export CSV and a PDF report.
+
+    Without LOG, opens this rig's own log (from the configuration).
+    """
+    from agent.config import load_config  # noqa: PLC0415
+    from agent.records.keys import load_public_key_file, load_rig_key, trusted_keys  # noqa: PLC0415
+    from gui.app import ensure_app, install_exception_hook  # noqa: PLC0415
+    from gui.review.window import ReviewWindow  # noqa: PLC0415
+
+    config, _ = load_config(config_path)
+    if key_files:
+        keys = trusted_keys([load_public_key_file(path) for path in key_files])
+        source = f"{len(key_files)} key file(s) given with --key"
+    elif config.records.key_path.is_file():
+        keys = trusted_keys([load_rig_key(config.records.key_path).public_key])
+        source = f"this rig's own key ({config.records.key_path})"
+    else:
+        keys, source = {}, "none yet (add the rig's public key with Trusted keys…)"
+    app = ensure_app()
+    window = ReviewWindow(keys=keys, key_source=source)
+    install_exception_hook(window)
+    window.resize(1440, 900)
+    window.show()
+    window.open_logs(list(logs) or [config.records.log_path])
+    app.exec()
+
+
+@click.command("demo")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("scangate-demo"),
+    show_default=True,
+    help="Folder for the demo's registry, keys, stand-in camera clip, captures and session log.",
+)
+@click.option("--headless", is_flag=True, help="Play a rehearsal scenario without windows (no Qt).")
+@click.option("--scenario", default="confirm", show_default=True, help="Scenario for --headless.")
+@click.option(
+    "--technician", default="Demo Technician", show_default=True, help="Technician name on the console."
+)
+def demo(out_dir: Path, headless: bool, scenario: str, technician: str) -> None:
+    """The whole flow on a machine without a camera: embedded registry, stand-in camera, both screens.
+
+    Seeds a local consent registry with a stand-in performer (the public-domain
+    NASA astronaut portrait shipped with scikit-image), plays a video of the
+    portrait as the camera, and opens the technician console and the performer
+    screen. With --headless, plays one rehearsal scenario end to end instead.
+    """
+    if headless:
+        _run_headless(scenario, out_dir)
+        return
+    from agent.rig import Rig  # noqa: PLC0415
+    from gui.app import run_screens  # noqa: PLC0415
+    from registry.demo import prepare_demo  # noqa: PLC0415
+
+    click.echo(f"Preparing the demo in {out_dir} (embedded registry, stand-in camera)…")
+    environment = prepare_demo(out_dir)
+    try:
+        click.echo(
+            f"Registry at {environment.registry.url}; session log {environment.config.records.log_path}"
+        )
+        run_screens(lambda: Rig.from_config(environment.config), technician=technician)
+    finally:
+        environment.close()
+
+
+def _run_headless(scenario: str, out_dir: Path) -> None:
+    try:
+        from registry.demo import SCENARIOS, run_headless  # noqa: PLC0415
+    except ImportError as exc:
+        raise HeadlessDemoUnavailableError(
+            f"the headless demo runner is not available ({exc})",
+            hint="update ScanGate; 'registry.demo.run_headless' provides the scenarios",
+        ) from None
+    if scenario not in SCENARIOS:
+        raise click.BadParameter(
+            f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}", param_hint="--scenario"
+        )
+    status = run_headless(scenario, out_dir)
+    if status:
+        raise click.exceptions.Exit(status)

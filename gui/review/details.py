@@ -1,0 +1,197 @@
+"""One record's details as HTML for the review window's detail pane (no Qt here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from agent.session.snapshot import reason_text
+from gui.presenters import OUTCOME_LABELS, capture_types_text
+from gui.review.rows import VERIFIED, SessionRow
+
+_STYLE = """
+<style>
+td { padding: 2px 14px 2px 0; vertical-align: top; }
+td.k { color: #9aa6b2; }
+.ok { color: #3ccf7b; font-weight: 700; }
+.bad { color: #ff8a80; font-weight: 700; }
+.mono { font-family: 'DejaVu Sans Mono'; font-size: 12px; color: #c9d3dd; }
+</style>
+"""
+_SECTION = "margin-top: 14px; margin-bottom: 4px; color: #9aa6b2; font-size: 11px; font-weight: 800;"
+_TITLE = "margin: 0; font-size: 20px; font-weight: 800;"
+
+
+def _get(record: Mapping[str, Any], *path: str) -> Any:
+    value: Any = record
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _table(pairs: Sequence[tuple[str, object]]) -> str:
+    cells = "".join(
+        f"<tr><td class='k'>{escape(k)}</td><td>{escape(str(v))}</td></tr>"
+        for k, v in pairs
+        if v not in (None, "")
+    )
+    return f"<table>{cells}</table>"
+
+
+def _section(title: str, body: str) -> str:
+    return f"<p style='{_SECTION}'>{escape(title.upper())}</p>{body}"
+
+
+def verification_html(row: SessionRow) -> str:
+    """The verification line of a row."""
+    if row.problems:
+        items = "".join(f"<li>{escape(p)}</li>" for p in row.problems)
+        return f"<p class='bad'>Verification failed</p><ul>{items}</ul>"
+    if row.verification == VERIFIED:
+        return "<p class='ok'>Verified: signed by a trusted rig key and in its place in the hash chain.</p>"
+    return "<p>Not verified yet: press <b>Verify all</b>.</p>"
+
+
+def record_html(row: SessionRow, record: Mapping[str, Any] | None) -> str:
+    """Everything a production manager needs to know about one session record."""
+    if record is None or not row.readable:
+        problem = "; ".join(row.problems) or "the line could not be read"
+        return (
+            f"{_STYLE}<p style='{_TITLE}'>Unreadable line {row.line}</p><p>{escape(str(row.log))}</p>"
+            f"<p class='bad'>{escape(problem)}</p>"
+            "<p>This line is not a complete session record. A torn last line comes from an interrupted"
+            " write (a crash or power cut); anything else means the file was edited. Keep the file as it"
+            " is and verify it with <b>scangate verify</b>.</p>"
+        )
+    outcome = OUTCOME_LABELS.get(str(record.get("outcome")), str(record.get("outcome")))
+    parts = [
+        _STYLE,
+        f"<p style='{_TITLE}'>{escape(outcome)} · {escape(row.performer)}</p>",
+        f"<p>{escape(row.production)} · rig {escape(row.rig)} · record #{row.sequence}</p>",
+        _section("Verification", verification_html(row)),
+    ]
+    codes = record.get("reason_codes") or []
+    if codes:
+        reasons = "".join(
+            f"<li>{escape(reason_text(str(c)))} <span class='mono'>({escape(str(c))})</span></li>"
+            for c in codes
+        )
+        parts.append(_section("Why", f"<ul>{reasons}</ul>"))
+    if record.get("outcome_detail"):
+        parts.append(f"<p>{escape(str(record['outcome_detail']))}</p>")
+    parts.append(
+        _section(
+            "Session",
+            _table(
+                [
+                    ("Started", record.get("started_at")),
+                    ("Ended", record.get("ended_at")),
+                    (
+                        "Technician",
+                        _get(record, "technician", "name") or _get(record, "technician", "technician_id"),
+                    ),
+                    ("Requested", capture_types_text(record.get("capture_types_requested") or [])),
+                    ("Record id", record.get("record_id")),
+                ]
+            ),
+        )
+    )
+    ident = record.get("identification") or {}
+    if isinstance(ident, Mapping) and ident:
+        parts.append(
+            _section(
+                "Identification",
+                _table(
+                    [
+                        ("Performer id", _get(record, "performer", "performer_id")),
+                        ("Method", ident.get("method")),
+                        ("Distance", ident.get("distance")),
+                        ("Margin", ident.get("margin")),
+                        ("Frames voted", ident.get("frames_voted")),
+                        ("Witness", ident.get("witness_technician_id")),
+                    ]
+                ),
+            )
+        )
+    consent = record.get("consent")
+    if isinstance(consent, Mapping):
+        parts.append(
+            _section(
+                "Consent",
+                _table(
+                    [
+                        ("Consent", f"{consent.get('consent_id')} v{consent.get('version')}"),
+                        ("Permits", capture_types_text(consent.get("capture_types_permitted") or [])),
+                        ("Valid until", consent.get("valid_until")),
+                        ("Registry key", consent.get("registry_key_id")),
+                    ]
+                ),
+            )
+        )
+    confirmation = record.get("confirmation")
+    if isinstance(confirmation, Mapping):
+        guardian = confirmation.get("guardian_co_confirmed")
+        parts.append(
+            _section(
+                "Performer's answer",
+                _table(
+                    [
+                        ("Decision", confirmation.get("decision")),
+                        (
+                            "Confirmed",
+                            capture_types_text(confirmation.get("capture_types") or [])
+                            if confirmation.get("capture_types")
+                            else "—",
+                        ),
+                        ("At", confirmation.get("at")),
+                        ("Stopped at", confirmation.get("stopped_at")),
+                        (
+                            "Guardian",
+                            None
+                            if guardian is None
+                            else ("co-confirmed" if guardian else "did not co-confirm"),
+                        ),
+                    ]
+                ),
+            )
+        )
+    parts.append(_section("Gate events", _events_html(record.get("gate_events") or [])))
+    parts.append(_section("Captured files", _files_html(record.get("captured_files") or [])))
+    parts.append(
+        _section(
+            "Evidence",
+            f"<p class='mono'>record hash {escape(row.record_hash)}<br>"
+            f"signed by {escape(str(_get(record, 'signature', 'key_id')))}<br>"
+            f"previous {escape(str(record.get('previous_hash')))}<br>"
+            f"{escape(str(row.log))}, line {row.line}</p>",
+        )
+    )
+    return "".join(parts)
+
+
+def _events_html(events: Sequence[Any]) -> str:
+    if not events:
+        return "<p>The gate was never unlocked.</p>"
+    rows = "".join(
+        f"<tr><td>{escape(str(e.get('at')))}</td><td><b>{escape(str(e.get('action')).upper())}</b></td>"
+        f"<td>{escape(reason_text(str(e.get('reason'))))}</td>"
+        f"<td>{escape(capture_types_text(e.get('capture_types') or []) if e.get('capture_types') else '')}</td></tr>"
+        for e in events
+        if isinstance(e, Mapping)
+    )
+    return f"<table>{rows}</table>"
+
+
+def _files_html(files: Sequence[Any]) -> str:
+    if not files:
+        return "<p>None.</p>"
+    rows = "".join(
+        f"<tr><td>{escape(str(f.get('name')))}</td><td class='mono'>{escape(str(f.get('sha256'))[:16])}…</td>"
+        f"<td>{'' if f.get('within_unlock_window') else '<span class=bad>outside the unlock window</span>'}</td></tr>"
+        for f in files
+        if isinstance(f, Mapping)
+    )
+    return f"<table>{rows}</table>"

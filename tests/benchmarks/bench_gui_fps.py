@@ -1,0 +1,205 @@
+"""Preview frame rate of the technician console while face recognition runs.
+
+    QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_gui_fps.py [--seconds 15] [--no-recognition]
+
+Runs what ``scangate demo`` runs (embedded registry, :class:`agent.rig.Rig`,
+the console from :func:`gui.app.open_screens`) inside the real Qt event loop,
+with the stand-in camera replaced by a 1280x720 clip at 30 fps (the
+scikit-image astronaut portrait), and prints: frames the preview painted per
+second (target >= 25), frames the camera delivered and recognition analysed
+per second, paint time per frame, and how late a 10 ms GUI timer fires (a
+measure of GUI-thread stalls). The 1-minute load average is printed with the
+numbers: on a shared machine they vary.
+
+``--recognition-in-process`` is a prototype for comparison: the same
+identification in a child process instead of a thread of the GUI process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import cv2
+import numpy as np
+from PyQt6.QtCore import QTimer
+
+from agent.camera.settings import VideoFileSourceSettings
+from agent.config import ScanGateConfig
+from agent.faces.identifier import FrameAnalysis, Identifier
+from agent.faces.roster import roster_from_vectors
+from agent.faces.settings import IdentificationSettings
+from agent.rig import Rig
+from gui.app import ensure_app, open_screens
+from registry.demo import prepare_demo
+from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME, stand_in_encoding, stand_in_frame
+
+WARMUP_S = 3.0
+
+_child_identifier: Identifier | None = None
+
+
+def _child_init(encoding: list[float]) -> None:
+    global _child_identifier  # per-process worker state
+    roster = roster_from_vectors([(STAND_IN_ID, STAND_IN_NAME, [np.asarray(encoding)])])
+    _child_identifier = Identifier(IdentificationSettings(), roster)
+
+
+def _child_analyse(image: np.ndarray) -> FrameAnalysis:
+    assert _child_identifier is not None
+    return _child_identifier.analyse(image)
+
+
+class ProcessIdentifier:
+    """Identification in a child process (dlib's face encoder holds the GIL for ~75 ms per face)."""
+
+    def __init__(self, encoding: list[float]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_child_init, initargs=(encoding,))
+        self._pool.submit(_child_analyse, np.zeros((8, 8, 3), np.uint8)).result()
+
+    def analyse(self, image: np.ndarray) -> FrameAnalysis:
+        """Identify ``image`` in the child process."""
+        return self._pool.submit(_child_analyse, image).result()
+
+    def close(self) -> None:
+        """Stop the child process."""
+        self._pool.shutdown(cancel_futures=True)
+
+
+def write_clip(path: Path, fps: float, seconds: float = 4.0) -> Path:
+    """A 1280x720 MJPEG clip of the stand-in portrait swaying, at ``fps``."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (1280, 720))
+    frames = int(seconds * fps)
+    for index in range(frames):
+        phase = 2 * math.pi * index / frames
+        offset = (int(24 * math.sin(phase)), int(8 * math.sin(2 * phase)))
+        writer.write(cv2.cvtColor(stand_in_frame(offset), cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which ``fraction`` of ``values`` lie."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def with_clip(config: ScanGateConfig, clip: Path) -> ScanGateConfig:
+    """The demo config with the camera playing ``clip``."""
+    camera = config.camera.model_copy(update={"source": VideoFileSourceSettings(kind="video", path=clip)})
+    return config.model_copy(update={"camera": camera})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured time after a 3 s warm-up")
+    parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the stand-in camera clip")
+    parser.add_argument("--no-recognition", action="store_true", help="baseline: preview without recognition")
+    parser.add_argument(
+        "--recognition-in-process",
+        action="store_true",
+        help="prototype: identify in a child process instead of a thread of the GUI process",
+    )
+    args = parser.parse_args()
+
+    app = ensure_app()
+    with tempfile.TemporaryDirectory() as scratch:
+        environment = prepare_demo(Path(scratch) / "demo")
+        clip = write_clip(Path(scratch) / "clip-30fps.avi", args.fps)
+        rig = Rig.from_config(with_clip(environment.config, clip))
+        child: ProcessIdentifier | None = None
+        try:
+            rig.start()
+            if args.no_recognition:
+                rig.recognition.stop()
+            elif args.recognition_in_process:
+                child = ProcessIdentifier(stand_in_encoding())
+                rig.recognition.set_identifier(child)  # type: ignore[arg-type]
+            screens = open_screens(rig, technician="bench")
+            screens.console.resize(1440, 900)
+            screens.console.show()
+            preview = screens.console.preview
+
+            lateness: list[float] = []
+            marks: dict[str, float] = {}
+            last = [time.perf_counter()]
+
+            def on_probe() -> None:
+                now = time.perf_counter()
+                if "start" in marks:
+                    lateness.append(max(0.0, now - last[0] - 0.010))
+                last[0] = now
+
+            def begin() -> None:
+                marks.update(
+                    start=time.perf_counter(),
+                    frames=preview.frames_shown,
+                    camera=rig.camera.status().frames_delivered,
+                    analysed=rig.recognition.frames_analysed,
+                )
+                preview.paint_seconds.clear()
+
+            probe = QTimer()
+            probe.setInterval(10)
+            probe.timeout.connect(on_probe)
+            probe.start()
+            QTimer.singleShot(int(WARMUP_S * 1000), begin)
+            QTimer.singleShot(int((WARMUP_S + args.seconds) * 1000), app.quit)
+            app.exec()
+            elapsed = time.perf_counter() - marks["start"]
+            frames = preview.frames_shown - marks["frames"]
+            camera_frames = rig.camera.status().frames_delivered - marks["camera"]
+            analysed = rig.recognition.frames_analysed - marks["analysed"]
+            paints = list(preview.paint_seconds)
+            screens.close()
+        finally:
+            rig.stop()
+            environment.close()
+            if child is not None:
+                child.close()
+
+    load = os.getloadavg()[0]
+    fps = frames / elapsed
+    where = (
+        "off"
+        if args.no_recognition
+        else ("in a child process" if args.recognition_in_process else "in a thread")
+    )
+    print(f"stand-in camera: 1280x720 clip at {args.fps:g} fps; recognition {where}")
+    print(
+        f"measured:        {elapsed:.1f} s after {WARMUP_S:g} s warm-up; load average (1 min) {load:.2f} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"preview:         {fps:.1f} fps painted ({frames} frames); target 25 fps: {'met' if fps >= 25 else 'NOT met'}"
+    )
+    print(f"camera:          {camera_frames / elapsed:.1f} fps delivered")
+    print(f"recognition:     {analysed / elapsed:.1f} frames/s analysed")
+    print(
+        f"paint time:      p50 {percentile(paints, 0.5) * 1000:.1f} ms  p95 {percentile(paints, 0.95) * 1000:.1f} ms"
+        f"  max {max(paints, default=0) * 1000:.1f} ms"
+    )
+    print(
+        f"GUI timer late:  p50 {percentile(lateness, 0.5) * 1000:.1f} ms  p95 {percentile(lateness, 0.95) * 1000:.1f} ms"
+        f"  max {max(lateness, default=0) * 1000:.1f} ms  (mean {statistics.fmean(lateness or [0]) * 1000:.1f} ms)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
