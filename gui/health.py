@@ -40,9 +40,15 @@ def camera_health(status: CameraStatus) -> HealthItem:
     state = status.state
     if state is CameraState.STREAMING:
         return HealthItem("camera", "unlocked", "streaming", f"{status.source_label}: {status.detail}")
-    if state in (CameraState.STARTING, CameraState.RECONNECTING):
-        text = "reconnecting" if state is CameraState.RECONNECTING else "starting"
-        return HealthItem("camera", "checking", text, f"{status.detail}\n{status.last_error or ''}".strip())
+    if state is CameraState.STARTING:
+        return HealthItem("camera", "checking", "starting", status.detail)
+    if state is CameraState.RECONNECTING:
+        return HealthItem(
+            "camera",
+            "locked",
+            "no picture · reconnecting",
+            f"{status.detail}\nCheck the camera cable and power; ScanGate reconnects by itself.",
+        )
     if state is CameraState.ENDED:
         return HealthItem("camera", "locked", "video ended", status.detail)
     if state is CameraState.STOPPED:
