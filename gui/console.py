@@ -43,6 +43,15 @@ from gui.preview import FrameFeed, PreviewWidget
 from gui.widgets import Card, EventList, HealthStrip, LockBanner, NoticeBar, button, label
 
 CHIP_COLUMNS = 3
+_ANNOUNCED = (
+    ("Capture refused", "Capture refused", "Nothing was captured; check the camera and the lock state."),
+    (
+        "Consent refused",
+        "Consent refused",
+        "Capture stays locked; the performer's consent does not allow this.",
+    ),
+    ("Badge/PIN refused", "Badge or PIN not accepted", "The performer can try again on the touchscreen."),
+)
 _ACTIVE = (Phase.IDENTIFYING, Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED)
 
 
@@ -142,7 +151,8 @@ class TechnicianConsole(QMainWindow):
         layout.addWidget(label(name="WordmarkMark"))
         layout.addWidget(label("ScanGate", name="Wordmark"))
         layout.addSpacing(16)
-        layout.addWidget(label(f"{context.rig_name}  ·  {context.production}", name="TopContext"))
+        self.context_label = label(f"{context.rig_name}  ·  {context.production}", name="TopContext")
+        layout.addWidget(self.context_label)
         layout.addStretch(1)
         self.clock = label("", name="Clock")
         layout.addWidget(self.clock)
@@ -262,6 +272,7 @@ class TechnicianConsole(QMainWindow):
         self._show_identity(snapshot)
         self._show_capture(snapshot, previous)
         self.events.show_events(snapshot.events)
+        self._announce_new_events(snapshot, previous)
         self.preview.set_session_performer(snapshot.performer_id)
 
     def _show_identity(self, snapshot: SessionSnapshot) -> None:
@@ -284,6 +295,8 @@ class TechnicianConsole(QMainWindow):
         self.match_detail.setText(view.detail)
         theme.set_tone(self.match_quality, view.tone)
         consent = snapshot.consent
+        if consent is not None:
+            self.context_label.setText(f"{self._context.rig_name}  ·  {consent.production.name}")
         if consent is None:
             self.consent_value.setText("—")
             self.consent_detail.setText("checked when the performer is identified")
@@ -318,6 +331,8 @@ class TechnicianConsole(QMainWindow):
             widget = item.widget() if item is not None else None
             if isinstance(widget, QPushButton):
                 self.capture_group.removeButton(widget)
+            if widget is not None:
+                widget.hide()
                 widget.deleteLater()
         if not types:
             self.capture_type_row.addWidget(label("No capture type unlocked.", role="caption"))
@@ -330,6 +345,18 @@ class TechnicianConsole(QMainWindow):
             self.capture_group.addButton(chip)
             self.capture_type_row.addWidget(chip)
         self.capture_type_row.addStretch(1)
+
+    def _announce_new_events(self, snapshot: SessionSnapshot, previous: SessionSnapshot | None) -> None:
+        """Refusals the technician must not miss are also shown in the notice bar."""
+        seen = previous.events[-1][0] if previous is not None and previous.events else None
+        for at, text in snapshot.events:
+            if seen is not None and at <= seen:
+                continue
+            for prefix, title, advice in _ANNOUNCED:
+                if text.startswith(prefix):
+                    self.notice.show_notice(
+                        title, f"{text[len(prefix) :].lstrip(': ')}. {advice}", "checking"
+                    )
 
     def _show_health(self, item: HealthItem) -> None:
         self.health.show_item(item)

@@ -35,9 +35,9 @@ from gui.presenters import (
     CAPTURE_TYPE_EXPLAINED,
     CAPTURE_TYPE_FOR_PERFORMER,
     capture_type_label,
-    capture_types_text,
     format_window,
     offered_capture_types,
+    ordered_capture_types,
     outcome_for_performer,
     permissions,
 )
@@ -55,8 +55,8 @@ def _card() -> tuple[QFrame, QVBoxLayout]:
     frame = QFrame()
     frame.setObjectName("PerformerCard")
     layout = QVBoxLayout(frame)
-    layout.setContentsMargins(24, 20, 24, 20)
-    layout.setSpacing(12)
+    layout.setContentsMargins(22, 16, 22, 16)
+    layout.setSpacing(10)
     return frame, layout
 
 
@@ -102,8 +102,8 @@ class TermsPage(QWidget):
         self._session_id: str | None = None
         self._consent: ConsentRecord | None = None
         layout = _page_layout(self, 40)
-        layout.setContentsMargins(40, 24, 40, 20)
-        layout.setSpacing(16)
+        layout.setContentsMargins(40, 16, 40, 14)
+        layout.setSpacing(12)
 
         header = QHBoxLayout()
         header.setSpacing(24)
@@ -130,7 +130,7 @@ class TermsPage(QWidget):
         left_card, left = _card()
         left.addWidget(label("WHAT WILL BE CAPTURED", role="section"))
         self.scope_box = QGridLayout()
-        self.scope_box.setSpacing(12)
+        self.scope_box.setSpacing(10)
         left.addLayout(self.scope_box)
         left.addStretch(1)
         self.guardian_text = label("", role="muted", wrap=True)
@@ -338,7 +338,10 @@ class UnlockedPage(QWidget):
 
     def show_state(self, snapshot: SessionSnapshot, time_left: str | None) -> None:
         """Capture types, captures so far and countdown."""
-        self.scope.setText("for " + capture_types_text(snapshot.confirmed_capture_types))
+        codes = ordered_capture_types(snapshot.confirmed_capture_types)
+        self.scope.setText(
+            "for " + ", ".join(CAPTURE_TYPE_FOR_PERFORMER.get(c, capture_type_label(c)) for c in codes)
+        )
         plural = "s" if snapshot.captures != 1 else ""
         self.count.setText(f"{snapshot.captures} image{plural} captured so far")
         self.time_left.setText(time_left or "")

@@ -99,9 +99,14 @@ def set_tone(widget: QWidget, tone: str) -> None:
 
 
 def touch_target_px(screen: QScreen | None = None) -> int:
-    """Pixels for a 15 mm touch target on ``screen`` (the primary screen by default), at least 90."""
+    """Logical pixels for a 15 mm touch target on ``screen`` (the primary screen by default), at least 90.
+
+    Widget sizes are in device-independent pixels, so the physical dots per inch
+    are divided by the screen's device pixel ratio.
+    """
     screen = screen or QGuiApplication.primaryScreen()
     dpi = screen.physicalDotsPerInch() if screen is not None else 96.0
+    ratio = screen.devicePixelRatio() if screen is not None else 1.0
     if not dpi or math.isnan(dpi):  # a display that does not report its size
         dpi = 96.0
-    return max(MIN_TOUCH_TARGET_PX, round(TOUCH_TARGET_MM / 25.4 * dpi))
+    return max(MIN_TOUCH_TARGET_PX, round(TOUCH_TARGET_MM / 25.4 * dpi / max(ratio, 1.0)))

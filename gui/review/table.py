@@ -25,12 +25,23 @@ COLUMNS = (
     "Verification",
     "Production",
     "Rig",
-    "Capture types",
-    "Files",
     "Record",
+    "Files",
+    "Capture types",
 )
-DATE, PERFORMER, OUTCOME, VERIFICATION, PRODUCTION, RIG, TYPES, FILES, RECORD = range(len(COLUMNS))
-COLUMN_WIDTHS = (128, 140, 86, 200, 150, 90, 190, 50, 64)
+DATE, PERFORMER, OUTCOME, VERIFICATION, PRODUCTION, RIG, RECORD, FILES, TYPES = range(len(COLUMNS))
+COLUMN_SAMPLES = (
+    "2026-12-31 23:59",
+    "Performer Name",
+    "Captured",
+    "TAMPERED: changed after",
+    "Production name",
+    "rig-name",
+    "#9999",
+    "Files",
+    "Face, FACS",
+)
+"""Typical contents that set each column's starting width; the last column stretches."""
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from PyQt6.QtCore import QDate, QItemSelection, QObject, Qt, pyqtSignal
+from PyQt6.QtGui import QFontMetrics
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -50,7 +51,7 @@ from gui.review.rows import (
     read_record,
     verdict_summary,
 )
-from gui.review.table import COLUMN_WIDTHS, DATE, SessionFilter, SessionTableModel
+from gui.review.table import COLUMN_SAMPLES, DATE, SessionFilter, SessionTableModel
 from gui.widgets import NoticeBar, button, label
 
 OUTCOME_CHOICES = (
@@ -74,17 +75,19 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread: threading.Thread | None = None
+        self._active = False
+        self.finished.connect(self._done)  # connected first: runs before any other receiver
 
     @property
     def busy(self) -> bool:
-        """True while a job runs."""
-        return self._thread is not None and self._thread.is_alive()
+        """True from :meth:`start` until the job's last signal was delivered on the GUI thread."""
+        return self._active
 
     def start(self, kind: str, work: Callable[[], None]) -> bool:
         """Run ``work`` on a daemon thread; False if a job is already running."""
-        if self.busy:
+        if self._active:
             return False
+        self._active = True
 
         def run() -> None:
             try:
@@ -92,9 +95,11 @@ class JobRunner(QObject):
             finally:
                 self.finished.emit(kind)
 
-        self._thread = threading.Thread(target=run, name=f"scangate-review-{kind}", daemon=True)
-        self._thread.start()
+        threading.Thread(target=run, name=f"scangate-review-{kind}", daemon=True).start()
         return True
+
+    def _done(self, _kind: str) -> None:
+        self._active = False
 
 
 class ReviewWindow(QMainWindow):
@@ -147,9 +152,11 @@ class ReviewWindow(QMainWindow):
         header = self.table.horizontalHeader()
         if header is not None:
             header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-            header.setStretchLastSection(False)
-            for column, width in enumerate(COLUMN_WIDTHS):
-                self.table.setColumnWidth(column, width)
+            header.setStretchLastSection(True)
+            self.table.ensurePolished()
+            metrics = QFontMetrics(self.table.font())
+            for column, sample in enumerate(COLUMN_SAMPLES):
+                self.table.setColumnWidth(column, metrics.horizontalAdvance(sample) + 20)
         selection = self.table.selectionModel()
         if selection is not None:
             selection.selectionChanged.connect(self._selection_changed)
@@ -161,7 +168,7 @@ class ReviewWindow(QMainWindow):
         splitter.addWidget(self.details)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        splitter.setSizes([900, 500])
+        splitter.setSizes([990, 410])
         body.addWidget(splitter, 1)
         self.jobs.progress.connect(self._progress)
         self.jobs.loaded.connect(self._loaded)

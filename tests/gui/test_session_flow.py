@@ -216,3 +216,5 @@ def test_badge_and_pin_fallback_on_the_keypad(qtbot: QtBot, screens: Screens, ba
     else:
         qtbot.waitUntil(lambda: "not accepted" in fallback.error.text(), timeout=WAIT_MS)
         assert fallback.pin.text() == ""
+        assert console.notice.isVisible()
+        assert console.notice.title.text() == "Badge or PIN not accepted"
