@@ -33,7 +33,6 @@ from agent.gate.models import GateStatus
 from agent.records.outbox import OutboxCounts
 from agent.records.recorder import SessionRecorder, http_uploader_from_settings
 from agent.registry_client.client import RegistryClient
-from agent.registry_client.errors import RegistryError
 from agent.registry_client.lookup import ConsentLookup
 from agent.registry_client.poller import PollerHealth, RevocationPoller
 from agent.registry_client.roster_source import RegistryRosterSource
@@ -168,9 +167,18 @@ class Rig:
             rig_id=rig_id,
             frame_provider=latest_frame,
         )
+        poller: RevocationPoller | None = None
+
+        def revoked_ids() -> frozenset[str]:
+            # Revocations the poller has seen (and saved) also bind lookups judged from an offline copy.
+            return poller.revoked_ids() if poller is not None else frozenset()
+
         if client is not None:
             lookup = ConsentLookup(
-                client, production_id=production_id, guardian_co_confirmation_available=True
+                client,
+                production_id=production_id,
+                revoked_ids=revoked_ids,
+                guardian_co_confirmation_available=True,
             )
             consent_service: Any = RegistryConsentService(lookup)
             fallback: Any = RegistryFallbackVerifier(client, production_id)
@@ -197,7 +205,6 @@ class Rig:
         )
         identifier = Identifier(config.identification, Roster(()))
         recognition = RecognitionWorker(camera, identifier)
-        poller = None
         if client is not None:
             poller = RevocationPoller(
                 client,
@@ -231,17 +238,20 @@ class Rig:
             self.poller.start()
 
     def stop(self) -> None:
-        """Stop everything; the gate is locked first and closed last."""
+        """Stop everything: frames first, then the engine (which writes an open session's
+        record and locks the gate), then the rest; the gate is closed last but one."""
         self._stop.set()
-        self.controller.stop()
+        steps: list[Callable[[], None]] = [self.recognition.stop, self.controller.stop]
         if self.poller is not None:
-            self.poller.stop()
-        self.recognition.stop()
-        self.camera.stop()
-        self.gate.close()
-        self.recorder.close()
+            steps.append(self.poller.stop)
+        steps += [self.camera.stop, self.gate.close, self.recorder.close]
         if self.client is not None:
-            self.client.close()
+            steps.append(self.client.close)
+        for step in steps:
+            try:
+                step()
+            except Exception:  # keep going: the gate and the log must still be closed
+                log.exception("stopping %s failed", getattr(step, "__qualname__", step))
 
     def __enter__(self) -> Rig:
         self.start()
@@ -282,9 +292,13 @@ class Rig:
     def _load_roster_once(self) -> bool:
         try:
             roster = self._roster_loader()
-        except (ScanGateError, RegistryError) as exc:
-            self._roster_error = f"roster not loaded: {exc.what if isinstance(exc, ScanGateError) else exc}"
+        except ScanGateError as exc:
+            self._roster_error = f"roster not loaded: {exc.what}"
             log.warning("%s", self._roster_error)
+            return False
+        except Exception as exc:  # the refresher thread must survive anything
+            self._roster_error = f"roster not loaded: unexpected error: {exc}"
+            log.exception("loading the roster failed")
             return False
         self._roster, self._roster_error = roster, None
         self.recognition.set_identifier(Identifier(self.config.identification, roster))

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from agent.errors import ScanGateError
@@ -31,7 +32,7 @@ from agent.faces.analysis import Decision
 from agent.faces.identifier import FrameAnalysis
 from agent.faces.voting import IdentityVoter
 from agent.gate.base import CaptureGate
-from agent.gate.errors import LeaseExpiredError
+from agent.gate.errors import GateFaultError, LeaseExpiredError
 from agent.gate.models import CaptureEvent, GateStatus, UnlockGrant
 from agent.gate.token import mint_capture_token
 from agent.session import events as ev
@@ -104,10 +105,14 @@ class SessionController:
         self._state = SessionState()
         self._inbox: queue.Queue[_Command | None] = queue.Queue()
         self._lookups = ThreadPoolExecutor(max_workers=2, thread_name_prefix="scangate-lookup")
+        # STOP locks the gate from here at once, whatever the engine thread is busy with.
+        self._urgent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scangate-stop")
+        self._triggers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scangate-capture")
         self._voter = IdentityVoter(settings.votes_required)
         self._unknown_streak = 0
         self._consent_record: ConsentRecord | None = None
-        self._files: dict[str, tuple[str, int]] = {}
+        self._latest_frame: FrameAnalysis | None = None
+        self._frame_lock = threading.Lock()
         self._record_pending = False
         self._next_record_attempt: datetime | None = None
         self._last_renew: datetime | None = None
@@ -117,7 +122,6 @@ class SessionController:
         self._snapshot_lock = threading.Lock()
         self._snapshot = self._make_snapshot()
         self._thread = threading.Thread(target=self._run, name="scangate-session", daemon=True)
-        self._stopping = threading.Event()
         gate.add_capture_listener(self._on_capture)
         gate.add_status_listener(self._on_gate_status)
 
@@ -128,16 +132,18 @@ class SessionController:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the engine: lock the gate and end the thread (an open session is ended first)."""
-        self.end_session()
-        self._stopping.set()
-        self._inbox.put(None)
-        self._thread.join(timeout)
-        self._lookups.shutdown(wait=False, cancel_futures=True)
-        try:
-            self._gate.lock("agent stopping")
-        except ScanGateError as exc:
-            log.error("locking the gate on shutdown failed: %s", exc)
+        """End any open session (its record is written), lock the gate and stop the engine.
+
+        Everything queued before the stop, and the technician's end of the open
+        session, is processed first, so a session in progress still gets its record.
+        """
+        if self._thread.is_alive():
+            self.end_session()
+            self._inbox.put(None)
+            self._thread.join(timeout)
+        for pool in (self._lookups, self._urgent, self._triggers):
+            pool.shutdown(wait=False, cancel_futures=True)
+        self._gate.lock("agent stopping")
 
     def add_listener(self, listener: SnapshotListener) -> None:
         """Call ``listener`` (on the engine thread) with a snapshot after every change."""
@@ -164,38 +170,33 @@ class SessionController:
         """Technician: identify the performer by badge/QR code + PIN instead of the face."""
         self._put(ev.FallbackRequested)
 
-    def confirm(self, capture_types: frozenset[str], guardian_co_confirmed: bool = False) -> None:
-        """Performer: confirm the terms for these capture types (a subset narrows)."""
-        self._put(lambda at: ev.PerformerConfirmed(at, frozenset(capture_types), guardian_co_confirmed))
+    def confirm(
+        self,
+        capture_types: frozenset[str],
+        guardian_co_confirmed: bool = False,
+        *,
+        session_id: str | None = None,
+    ) -> None:
+        """Performer: confirm the terms for these capture types (a subset narrows).
 
-    def decline(self) -> None:
-        """Performer: decline the terms."""
-        self._put(ev.PerformerDeclined)
+        Screens pass the ``session_id`` of the terms they showed: a tap that arrives
+        after that session ended is dropped instead of confirming another session.
+        """
+        event = lambda at: ev.PerformerConfirmed(at, frozenset(capture_types), guardian_co_confirmed)  # noqa: E731
+        self._put(self._for_session(session_id, event) if session_id else event)
+
+    def decline(self, *, session_id: str | None = None) -> None:
+        """Performer: decline the terms (``session_id``: see :meth:`confirm`)."""
+        self._put(self._for_session(session_id, ev.PerformerDeclined) if session_id else ev.PerformerDeclined)
 
     def stop_capture(self) -> None:
-        """Performer: STOP. Locks at once."""
+        """Performer: STOP. The gate is locked at once, then the session ends."""
+        self._urgent.submit(self._gate.lock, "performer_stopped")
         self._put(ev.PerformerStopped)
 
     def submit_fallback(self, badge_code: str, pin: str, witness: str) -> None:
         """Performer + technician: badge code and PIN, witnessed; checked with the registry."""
-        if self._fallback is None:
-            self._put(lambda at: ev.Fault(at, "fallback", "no fallback verifier is configured"))
-            return
-        verifier = self._fallback
-        session_id = self._state.context.session_id
-
-        def check() -> None:
-            try:
-                performer_id, name = verifier.verify(badge_code, pin)
-            except ScanGateError as exc:
-                self._note(f"Badge/PIN refused: {exc.what}")
-                return
-            identity = Identity(
-                performer_id, IdentificationMethod.FALLBACK_BADGE_PIN, self._clock(), name, witness=witness
-            )
-            self._put(self._for_session(session_id, lambda at: ev.IdentityConfirmed(at, identity)))
-
-        self._lookups.submit(check)
+        self._put(lambda at: self._start_fallback_check(badge_code, pin, witness, at))
 
     def capture(self, capture_type: str) -> None:
         """Technician: trigger a capture through the gate (refused by the gate unless unlocked)."""
@@ -204,9 +205,9 @@ class SessionController:
             try:
                 self._gate.capture(capture_type)
             except ScanGateError as exc:
-                self._note(f"Capture refused: {exc.what}")
+                self._note_later(f"Capture refused: {exc.what}")
 
-        self._lookups.submit(trigger)
+        self._triggers.submit(trigger)
 
     def inject_stall(self, seconds: float) -> None:
         """Rehearsal fault injection: block the engine thread for ``seconds``.
@@ -220,8 +221,12 @@ class SessionController:
     # ----------------------------------------------------------------- inputs from workers
 
     def on_frame(self, analysis: FrameAnalysis) -> None:
-        """Recognition worker: one analysed frame."""
-        self._inbox.put(_Command(lambda at: self._vote(analysis, at), self._clock()))
+        """Recognition worker: one analysed frame (newest wins if the engine is busy)."""
+        with self._frame_lock:
+            pending = self._latest_frame is not None
+            self._latest_frame = analysis
+        if not pending:
+            self._inbox.put(_Command(self._take_frame, self._clock()))
 
     def on_revocation(self, consent_id: str) -> None:
         """Revocation poller: a consent was revoked."""
@@ -240,6 +245,10 @@ class SessionController:
     def _put(self, make: Callable[[datetime], ev.Event | None]) -> None:
         self._inbox.put(_Command(make, self._clock()))
 
+    def _note_later(self, text: str) -> None:
+        """Add a line to the session's event list from any thread (the engine thread appends it)."""
+        self._put(lambda at: self._note(text, at))
+
     def _for_session(
         self, session_id: str, make: Callable[[datetime], ev.Event]
     ) -> Callable[[datetime], ev.Event | None]:
@@ -247,12 +256,13 @@ class SessionController:
         return lambda at: make(at) if self._state.context.session_id == session_id else None
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
+        while True:
             try:
                 command = self._inbox.get(timeout=self.settings.tick_interval)
             except queue.Empty:
                 command = _Command(ev.Tick, self._clock())
             if command is None:
+                self._final_record_attempt()
                 break
             try:
                 at = command.at
@@ -288,7 +298,12 @@ class SessionController:
     def _execute(self, effect: ev.Effect, at: datetime) -> None:
         if isinstance(effect, ev.LockGate):
             self._last_renew = None
-            self._gate.lock(effect.reason.value)
+            status = self._gate.lock(effect.reason.value)
+            if status.peer_locked is False:
+                raise GateFaultError(
+                    "the gate could not confirm the lock with the rig: it may still be ARMED",
+                    hint="check the capture hardware before anyone is scanned",
+                )
         elif isinstance(effect, ev.UnlockGate):
             self._unlock(effect, at)
         elif isinstance(effect, ev.FetchConsent):
@@ -339,7 +354,8 @@ class SessionController:
 
     def _consent_answer(self, result: ConsentAnswer, at: datetime) -> ev.Event:
         if self._state.phase is Phase.CHECKING_CONSENT:
-            self._consent_record = result.record
+            # Unverified content (bad signature, unknown key) is never shown or recorded.
+            self._consent_record = result.record if result.check.terms is not None else None
         if not result.check.allowed:
             for code, message in result.check.reasons:
                 self._note(f"Consent refused ({code}): {message}", at)
@@ -353,7 +369,6 @@ class SessionController:
             production_name=None,
             consent=self._consent_record,
             ended_at=at,
-            capture_files=self._files,
         )
         try:
             stored = dict(self._records.append(draft))
@@ -364,8 +379,6 @@ class SessionController:
         self._last_record = stored
         self._note(f"Session record #{stored.get('sequence')} written ({ctx.session_id[:8]})", at)
         self._consent_record = None
-        self._files = {}
-        self._voter.reset()
         self._dispatch(ev.RecordWritten(at), at)
 
     def _housekeeping(self, at: datetime) -> None:
@@ -394,16 +407,26 @@ class SessionController:
             except Exception as exc:
                 log.error("writing the session record failed again: %s", exc)
 
-    def _vote(self, analysis: FrameAnalysis, at: datetime) -> ev.Event | None:
+    def _take_frame(self, at: datetime) -> None:
+        with self._frame_lock:
+            analysis, self._latest_frame = self._latest_frame, None
+        if analysis is not None:
+            for event in self._vote(analysis, at):
+                self._dispatch(event, at)
+
+    def _vote(self, analysis: FrameAnalysis, at: datetime) -> list[ev.Event]:
+        events: list[ev.Event] = []
+        if analysis.faces_found >= 1 and analysis.decision is not Decision.MULTIPLE_FACES:
+            events.append(ev.SubjectPresent(at))  # presence for badge + PIN sessions
         state = self._voter.feed(analysis)
         if analysis.decision is Decision.UNKNOWN:
             self._unknown_streak += 1
             if self._unknown_streak >= self.settings.votes_required:
-                return ev.UnknownSubject(at)
-            return None
+                events.append(ev.UnknownSubject(at))
+            return events
         self._unknown_streak = 0
         if state.confirmed_performer_id is None or analysis.performer_id is None:
-            return None
+            return events
         identity = Identity(
             performer_id=analysis.performer_id,
             method=IdentificationMethod.FACE,
@@ -416,20 +439,57 @@ class SessionController:
             if analysis.template_version is not None
             else None,
         )
-        return ev.IdentityConfirmed(at, identity)
+        events.append(ev.IdentityConfirmed(at, identity))
+        return events
+
+    def _start_fallback_check(self, badge_code: str, pin: str, witness: str, at: datetime) -> None:
+        """On the engine thread: bind the badge check to the current session, then run it."""
+        session_id = self._state.context.session_id
+        if self._fallback is None:
+            self._dispatch(ev.Fault(at, "fallback", "no badge verifier is configured"), at)
+            return
+        verifier = self._fallback
+
+        def check() -> None:
+            try:
+                performer_id, name = verifier.verify(badge_code, pin)
+            except ScanGateError as exc:
+                self._note_later(f"Badge/PIN refused: {exc.what}")
+                return
+            identity = Identity(
+                performer_id,
+                IdentificationMethod.FALLBACK_BADGE_PIN,
+                self._clock(),
+                name,
+                witness=witness.strip(),
+            )
+            self._put(self._for_session(session_id, lambda when: ev.IdentityConfirmed(when, identity)))
+
+        self._lookups.submit(check)
 
     def _on_capture(self, capture: CaptureEvent) -> None:
-        name = capture.path or capture.photo_id or capture.event_id
-        if capture.sha256 and capture.path:
+        size = 0
+        if capture.path:
             try:
-                from pathlib import Path  # noqa: PLC0415
-
                 size = Path(capture.quarantine_path or capture.path).stat().st_size
             except OSError:
                 size = 0
-            self._files[name] = (capture.sha256, size)
-        record = Capture(name, capture.sha256, capture.captured_at, capture.within_unlock_window)
+        record = Capture(
+            name=capture.path or capture.photo_id or capture.event_id,
+            sha256=capture.sha256,
+            captured_at=capture.captured_at,
+            within_unlock_window=capture.within_unlock_window,
+            session_id=capture.session_id,
+            size_bytes=size,
+        )
         self._put(lambda at: ev.CaptureRecorded(at, record))
+
+    def _final_record_attempt(self) -> None:
+        if self._record_pending:
+            try:
+                self._write_record(self._clock())
+            except Exception:
+                log.exception("the last session record could not be written before stopping")
 
     def _on_gate_status(self, status: GateStatus) -> None:
         if status.locked and "lease" in status.reason.lower():

@@ -41,6 +41,13 @@ class UnknownSubject:
 
 
 @dataclass(frozen=True)
+class SubjectPresent:
+    """One face is in view (fallback sessions: presence without a face match)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
 class FallbackRequested:
     """The technician switches identification to badge/QR code + PIN."""
 
@@ -143,6 +150,7 @@ Event = (
     SessionStarted
     | IdentityConfirmed
     | UnknownSubject
+    | SubjectPresent
     | FallbackRequested
     | ConsentChecked
     | PerformerConfirmed

@@ -33,6 +33,8 @@ from agent.session.model import (
 
 Result = tuple[SessionState, tuple[ev.Effect, ...]]
 NOT_IDENTIFIED = "performer_not_identified"
+UNLOCK_REASON = "consent_confirmed"
+RECORD_WRITE_RETRIED = "record_write_retried"
 _ACTIVE = (Phase.IDENTIFYING, Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED)
 
 
@@ -62,20 +64,26 @@ def transition(state: SessionState, event: ev.Event, timing: Timing) -> Result:
 
 def unlock_blockers(ctx: SessionContext, at: datetime, timing: Timing) -> list[LockReason]:
     """Every unlock condition that does not hold at ``at`` (empty: unlock allowed)."""
-    blockers: list[LockReason] = []
     check = ctx.consent
     terms = check.terms if check is not None else None
-    if ctx.identity is None or ctx.last_seen_at is None or terms is None or check is None:
-        return [LockReason.CONSENT_REFUSED if ctx.identity else LockReason.IDENTITY_STALE]
-    if not check.allowed or terms.performer_id != ctx.identity.performer_id:
+    identity = ctx.identity
+    if identity is None or ctx.last_seen_at is None:
+        return [LockReason.IDENTITY_STALE]
+    if check is None or terms is None:
+        return [LockReason.CONSENT_REFUSED]
+    blockers: list[LockReason] = []
+    if not check.allowed or terms.performer_id != identity.performer_id:
         blockers.append(LockReason.CONSENT_REFUSED)
-    if (
-        at - ctx.identity.verified_at > timing.identity_max_age
-        and ctx.identity.method is IdentificationMethod.FACE
-    ):
+    fallback = identity.method is IdentificationMethod.FALLBACK_BADGE_PIN
+    max_age = timing.fallback_identity_max_age if fallback else timing.identity_max_age
+    if at - identity.verified_at > max_age or at - ctx.last_seen_at > timing.absence_timeout:
         blockers.append(LockReason.IDENTITY_STALE)
-    if at - ctx.last_seen_at > timing.identity_max_age and ctx.identity.method is IdentificationMethod.FACE:
-        blockers.append(LockReason.IDENTITY_STALE)
+    if fallback and not identity.witness:
+        blockers.append(LockReason.WITNESS_MISSING)
+    if terms.consent_id in ctx.revoked_consent_ids:
+        blockers.append(LockReason.CONSENT_REVOKED)
+    if terms.registry_key_id in ctx.untrusted_key_ids:
+        blockers.append(LockReason.REGISTRY_KEY_UNTRUSTED)
     if at >= terms.valid_until:
         blockers.append(LockReason.CONSENT_WINDOW_ENDED)
     scope = ctx.confirmed_capture_types
@@ -159,17 +167,26 @@ def _start(state: SessionState, event: ev.SessionStarted, _t: Timing) -> Result:
 def _identified(state: SessionState, event: ev.IdentityConfirmed, _t: Timing) -> Result:
     ctx = state.context
     identity = event.identity
+    fallback = identity.method is IdentificationMethod.FALLBACK_BADGE_PIN
     if state.phase is Phase.IDENTIFYING:
-        if ctx.fallback_mode and identity.method is not IdentificationMethod.FALLBACK_BADGE_PIN:
-            return state, ()  # waiting for badge + PIN; a face match cannot stand in for it
+        if ctx.fallback_mode != fallback:
+            # In fallback mode only badge + PIN identifies; otherwise only the face does.
+            return state, ()
         ctx = replace(ctx, identity=identity, last_seen_at=event.at)
         return SessionState(Phase.CHECKING_CONSENT, ctx), (ev.FetchConsent(identity.performer_id),)
     current = ctx.identity
     assert current is not None  # every phase after IDENTIFYING has an identity
     if identity.performer_id != current.performer_id:
         return _close(state, event.at, LockReason.DIFFERENT_SUBJECT)
-    if current.method is IdentificationMethod.FACE and identity.method is IdentificationMethod.FACE:
+    if current.method is IdentificationMethod.FACE and not fallback:
         return SessionState(state.phase, replace(ctx, identity=identity, last_seen_at=event.at)), ()
+    return SessionState(state.phase, replace(ctx, last_seen_at=event.at)), ()
+
+
+def _subject_present(state: SessionState, event: ev.SubjectPresent, _t: Timing) -> Result:
+    ctx = state.context
+    if ctx.identity is None or ctx.identity.method is not IdentificationMethod.FALLBACK_BADGE_PIN:
+        return state, ()  # face sessions count presence only from matching frames
     return SessionState(state.phase, replace(ctx, last_seen_at=event.at)), ()
 
 
@@ -194,6 +211,10 @@ def _consent_checked(state: SessionState, event: ev.ConsentChecked, _t: Timing) 
     if check.fallback_required and identity.method is IdentificationMethod.FACE:
         ctx = replace(ctx, fallback_mode=True, identity=None, last_seen_at=None)
         return SessionState(Phase.IDENTIFYING, ctx), (ev.RequestFallback(),)
+    if check.terms is not None and check.terms.consent_id in ctx.revoked_consent_ids:
+        return _close(state, event.at, LockReason.CONSENT_REVOKED, replace(ctx, consent=check))
+    if check.terms is not None and check.terms.registry_key_id in ctx.untrusted_key_ids:
+        return _close(state, event.at, LockReason.REGISTRY_KEY_UNTRUSTED, replace(ctx, consent=check))
     if not check.allowed or check.terms is None:
         codes = tuple(code for code, _ in check.reasons) or ("consent_refused",)
         refused = replace(ctx, consent=check, refusal_codes=codes)
@@ -220,17 +241,22 @@ def _confirmed(state: SessionState, event: ev.PerformerConfirmed, timing: Timing
         ctx,
         unlocked_at=event.at,
         unlock_deadline=deadline,
-        gate_events=(*ctx.gate_events, ("unlock", event.at, "performer_confirmed")),
+        unlock_identity=ctx.identity,
+        gate_events=(*ctx.gate_events, ("unlock", event.at, UNLOCK_REASON)),
     )
     return SessionState(Phase.UNLOCKED, ctx), (ev.UnlockGate(event.capture_types, deadline),)
 
 
 def _declined(state: SessionState, event: ev.PerformerDeclined, _t: Timing) -> Result:
-    return _close(state, event.at, LockReason.PERFORMER_DECLINED, replace(state.context, declined=True))
+    ctx = replace(state.context, declined=True, declined_at=event.at)
+    return _close(state, event.at, LockReason.PERFORMER_DECLINED, ctx)
 
 
 def _stopped(state: SessionState, event: ev.PerformerStopped, _t: Timing) -> Result:
-    return _close(state, event.at, LockReason.PERFORMER_STOPPED, replace(state.context, declined=True))
+    # STOP before the terms were shown is not a decline of terms the performer never saw.
+    saw_terms = state.phase in (Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED)
+    ctx = replace(state.context, declined=True, declined_at=event.at) if saw_terms else state.context
+    return _close(state, event.at, LockReason.PERFORMER_STOPPED, ctx)
 
 
 def _ended(state: SessionState, event: ev.TechnicianEnded, _t: Timing) -> Result:
@@ -238,17 +264,20 @@ def _ended(state: SessionState, event: ev.TechnicianEnded, _t: Timing) -> Result
 
 
 def _revoked(state: SessionState, event: ev.ConsentRevoked, _t: Timing) -> Result:
-    check = state.context.consent
+    # Remembered for the whole session: a lookup already in flight may still answer "allowed".
+    ctx = replace(state.context, revoked_consent_ids=state.context.revoked_consent_ids | {event.consent_id})
+    check = ctx.consent
     if check is None or check.terms is None or check.terms.consent_id != event.consent_id:
-        return state, ()
-    return _close(state, event.at, LockReason.CONSENT_REVOKED)
+        return SessionState(state.phase, ctx), ()
+    return _close(state, event.at, LockReason.CONSENT_REVOKED, ctx)
 
 
 def _key_untrusted(state: SessionState, event: ev.RegistryKeyUntrusted, _t: Timing) -> Result:
-    check = state.context.consent
+    ctx = replace(state.context, untrusted_key_ids=state.context.untrusted_key_ids | {event.key_id})
+    check = ctx.consent
     if check is None or check.terms is None or check.terms.registry_key_id != event.key_id:
-        return state, ()
-    return _close(state, event.at, LockReason.REGISTRY_KEY_UNTRUSTED)
+        return SessionState(state.phase, ctx), ()
+    return _close(state, event.at, LockReason.REGISTRY_KEY_UNTRUSTED, ctx)
 
 
 def _lease_lapsed(state: SessionState, event: ev.GateLeaseLapsed, _t: Timing) -> Result:
@@ -258,6 +287,9 @@ def _lease_lapsed(state: SessionState, event: ev.GateLeaseLapsed, _t: Timing) ->
 
 def _captured(state: SessionState, event: ev.CaptureRecorded, _t: Timing) -> Result:
     ctx = state.context
+    owner = event.capture.session_id
+    if owner is not None and owner != ctx.session_id:
+        return state, ()  # another session's capture (the gate reconciles and quarantines it)
     return SessionState(state.phase, replace(ctx, captures=(*ctx.captures, event.capture))), ()
 
 
@@ -278,8 +310,11 @@ def _tick(state: SessionState, event: ev.Tick, timing: Timing) -> Result:
         return _close(state, at, LockReason.CONSENT_WINDOW_ENDED)
     if state.phase is Phase.UNLOCKED and ctx.unlock_deadline is not None and at >= ctx.unlock_deadline:
         return _close(state, at, LockReason.UNLOCK_TIMEBOX_EXPIRED)
-    face_tracked = ctx.identity is not None and ctx.identity.method is IdentificationMethod.FACE
-    if face_tracked and ctx.last_seen_at is not None and at - ctx.last_seen_at > timing.absence_timeout:
+    if (
+        ctx.identity is not None
+        and ctx.last_seen_at is not None
+        and at - ctx.last_seen_at > timing.absence_timeout
+    ):
         return _close(state, at, LockReason.PERFORMER_ABSENT)
     return state, ()
 
@@ -302,9 +337,17 @@ def _fault_acknowledged(state: SessionState, _event: ev.TechnicianEnded, _t: Tim
 
 
 def _closing_fault(state: SessionState, event: ev.Fault, _t: Timing) -> Result:
-    # The record is not written yet (e.g. the log failed): note it; the controller retries.
-    detail = f"{event.component}: {event.detail}"
-    return SessionState(state.phase, replace(state.context, fault_detail=detail)), ()
+    ctx = state.context
+    if event.component == "records":
+        # Writing the record failed; the controller retries. That is not what the session was.
+        codes = (
+            ctx.refusal_codes
+            if RECORD_WRITE_RETRIED in ctx.refusal_codes
+            else (*ctx.refusal_codes, RECORD_WRITE_RETRIED)
+        )
+        return SessionState(state.phase, replace(ctx, refusal_codes=codes)), ()
+    # e.g. the gate could not confirm the lock: the record must say fault.
+    return SessionState(state.phase, replace(ctx, fault_detail=f"{event.component}: {event.detail}")), ()
 
 
 Handler = Callable[[SessionState, ev.Event, Timing], Result]
@@ -318,6 +361,7 @@ def _on(phases: tuple[Phase, ...], event_type: type, handler: Callable[..., Resu
 
 _LATE_INPUTS: tuple[type, ...] = (
     ev.IdentityConfirmed,
+    ev.SubjectPresent,
     ev.UnknownSubject,
     ev.Tick,
     ev.PerformerStopped,
@@ -340,6 +384,13 @@ _on((Phase.IDLE,), ev.Fault, _idle_fault)
 # Active phases.
 _on(_ACTIVE, ev.IdentityConfirmed, _identified)
 _on(_ACTIVE, ev.UnknownSubject, _unknown_subject)
+_on(_ACTIVE, ev.SubjectPresent, _subject_present)
+# Taps and clicks that race a phase change (double-clicked Start, a Confirm tap on terms that
+# are gone, a fallback request after the terms are shown) are ignored, not faults.
+_on(_ACTIVE, ev.SessionStarted, _stay)
+_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.PerformerConfirmed, _stay)
+_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.PerformerDeclined, _stay)
+_on((Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.FallbackRequested, _stay)
 _on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.FallbackRequested, _fallback)
 _on((Phase.CHECKING_CONSENT,), ev.ConsentChecked, _consent_checked)
 _on((Phase.IDENTIFYING, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.ConsentChecked, _stay)
@@ -358,14 +409,14 @@ _on(_ACTIVE, ev.Tick, _tick)
 # CLOSING: waiting for the record; everything else is late and ignored.
 _on((Phase.CLOSING,), ev.RecordWritten, _record_written)
 _on((Phase.CLOSING,), ev.Fault, _closing_fault)
-for _closing_input in (*_LATE_INPUTS, ev.FallbackRequested):
+for _closing_input in (*_LATE_INPUTS, ev.FallbackRequested, ev.SessionStarted):
     _on((Phase.CLOSING,), _closing_input, _stay)
 _on((Phase.CLOSING,), ev.CaptureRecorded, _captured)
 
 # LOCKED_FAULT: record written, then the technician acknowledges to return to IDLE.
 _on((Phase.LOCKED_FAULT,), ev.RecordWritten, _record_written)
 _on((Phase.LOCKED_FAULT,), ev.TechnicianEnded, _fault_acknowledged)
-for _fault_input in (*_LATE_INPUTS, ev.Fault, ev.FallbackRequested):
+for _fault_input in (*_LATE_INPUTS, ev.Fault, ev.FallbackRequested, ev.SessionStarted):
     if _fault_input is not ev.TechnicianEnded:
         _on((Phase.LOCKED_FAULT,), _fault_input, _stay)
 _on((Phase.LOCKED_FAULT,), ev.CaptureRecorded, _captured)

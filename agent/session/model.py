@@ -51,6 +51,7 @@ class LockReason(enum.Enum):
     IDENTITY_STALE = "identity_stale"
     SCOPE_INVALID = "scope_invalid"
     GUARDIAN_REQUIRED = "guardian_required"
+    WITNESS_MISSING = "witness_missing"
     FAULT = "fault"
 
 
@@ -113,6 +114,8 @@ class Capture:
     sha256: str | None
     captured_at: datetime
     within_unlock_window: bool
+    session_id: str | None = None
+    size_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class Timing:
     absence_timeout: timedelta = timedelta(seconds=3)
     identity_max_age: timedelta = timedelta(seconds=10)
     unlock_timebox: timedelta = timedelta(minutes=10)
+    fallback_identity_max_age: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,11 @@ class SessionContext:
     guardian_co_confirmed: bool = False
     confirmed_at: datetime | None = None
     declined: bool = False
+    declined_at: datetime | None = None
+    unlock_identity: Identity | None = None
+    revoked_consent_ids: frozenset[str] = frozenset()
+    untrusted_key_ids: frozenset[str] = frozenset()
+    record_write_retries: int = 0
     unlocked_at: datetime | None = None
     unlock_deadline: datetime | None = None
     lock_reasons: tuple[LockReason, ...] = ()

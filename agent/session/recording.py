@@ -11,8 +11,6 @@ from agent.session.model import IdentificationMethod, LockReason, Outcome, Sessi
 from agent.signing import object_hash_hex
 from agent.wire.consent import ConsentRecord
 
-_UNLOCK_REASON = "consent_confirmed"
-
 
 def build_record_draft(
     ctx: SessionContext,
@@ -21,7 +19,6 @@ def build_record_draft(
     production_name: str | None,
     consent: ConsentRecord | None,
     ended_at: datetime,
-    capture_files: dict[str, tuple[str, int]] | None = None,
 ) -> dict[str, Any]:
     """The JSON draft of the session's record (the log adds sequence, chain and signature).
 
@@ -29,12 +26,12 @@ def build_record_draft(
         ctx: the session context when the session closed.
         production_id: the rig's production (also for refusals before any consent).
         production_name: the production's name, when a consent told us.
-        consent: the signed consent the session relied on, if any.
+        consent: the signed consent the session relied on (verified), if any.
         ended_at: when the session ended.
-        capture_files: file name → (sha256, size) for captures that produced files.
     """
     outcome = outcome_of(ctx)
-    identity = ctx.identity
+    # The identity that authorised the unlock, not whatever the last frame said.
+    identity = ctx.unlock_identity or ctx.identity
     draft: dict[str, Any] = {
         "production": {"production_id": production_id, "name": production_name},
         "capture_types_requested": sorted(ctx.requested_capture_types),
@@ -45,13 +42,13 @@ def build_record_draft(
         "started_at": utc_timestamp(ctx.started_at or ended_at),
         "ended_at": utc_timestamp(ended_at),
         "gate_events": [_gate_event(action, at, reason, ctx) for action, at, reason in ctx.gate_events],
-        "captured_files": _captured_files(ctx, capture_files or {}),
+        "captured_files": _captured_files(ctx),
     }
     if identity is not None:
         draft["performer"] = {
             "performer_id": identity.performer_id,
             "display_name": identity.display_name or None,
-            "minor": bool(consent.minor) if consent else False,
+            "minor": bool(consent.minor) if consent else False,  # unknown without a consent
         }
         face = identity.method is IdentificationMethod.FACE
         draft["identification"] = {
@@ -91,22 +88,21 @@ def _gate_event(action: str, at: datetime, reason: str, ctx: SessionContext) -> 
     return {
         "at": utc_timestamp(at),
         "action": action,
-        "reason": _UNLOCK_REASON if unlock else reason,
+        "reason": reason,
         "capture_types": sorted(ctx.confirmed_capture_types) if unlock else [],
     }
 
 
-def _captured_files(ctx: SessionContext, files: dict[str, tuple[str, int]]) -> list[dict[str, Any]]:
+def _captured_files(ctx: SessionContext) -> list[dict[str, Any]]:
     captured = []
     for capture in ctx.captures:
         if capture.sha256 is None:
             continue
-        _, size = files.get(capture.name, (capture.sha256, 0))
         captured.append(
             {
                 "name": capture.name,
                 "sha256": capture.sha256,
-                "size_bytes": size,
+                "size_bytes": capture.size_bytes,
                 "captured_at": utc_timestamp(capture.captured_at),
                 "within_unlock_window": capture.within_unlock_window,
                 "quarantined": not capture.within_unlock_window,
@@ -124,8 +120,10 @@ def _confirmation(ctx: SessionContext, consent: ConsentRecord | None) -> dict[st
         decision, types = "narrowed", sorted(ctx.confirmed_capture_types)
     else:
         decision, types = "confirmed", sorted(ctx.confirmed_capture_types)
-    at = ctx.confirmed_at or ctx.started_at
-    stop_at = next((when for action, when, reason in ctx.gate_events if reason == "performer_stopped"), None)
+    at = (
+        ctx.declined_at if declined_before_unlock else (ctx.confirmed_at or ctx.declined_at or ctx.started_at)
+    )
+    stop_at = next((when for _action, when, reason in ctx.gate_events if reason == "performer_stopped"), None)
     return {
         "at": utc_timestamp(at),
         "decision": decision,

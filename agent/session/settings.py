@@ -25,6 +25,15 @@ class SessionSettings(StrictModel):
         le=600,
         description="A face identification older than this no longer counts for unlocking.",
     )
+    fallback_identity_max_age_s: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description=(
+            "A badge + PIN identification (no face check) counts for unlocking for this long;"
+            " the performer must still stay in view."
+        ),
+    )
     unlock_timebox_s: float = Field(
         600.0,
         gt=0,
@@ -47,4 +56,5 @@ class SessionSettings(StrictModel):
             absence_timeout=timedelta(seconds=self.absence_timeout_s),
             identity_max_age=timedelta(seconds=self.identity_max_age_s),
             unlock_timebox=timedelta(seconds=self.unlock_timebox_s),
+            fallback_identity_max_age=timedelta(seconds=self.fallback_identity_max_age_s),
         )

@@ -36,6 +36,7 @@ BADGE_CODE = "BADGE-0042"
 BADGE_PIN = "2468"
 FRAME_SIZE = (1280, 720)
 STAND_IN_FPS = 15
+DEMO_MARKER = ".scangate-demo"
 
 
 @dataclass
@@ -121,6 +122,15 @@ def prepare_demo(
     """
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    marker = out_dir / DEMO_MARKER
+    if any(out_dir.iterdir()) and not marker.exists():
+        raise ScanGateError(
+            "this folder is not empty and was not made by the demo; the demo replaces session logs"
+            " and captures in its folder, so it will not use this one",
+            where=str(out_dir),
+            hint="give --out an empty or new folder",
+        )
+    marker.write_text("Made by `scangate demo`; its contents are replaced on every demo run.\n")
     if fresh:
         for stale in ("registry.sqlite3", "sessions.jsonl", "sessions.jsonl.lock", "outbox.sqlite3"):
             (out_dir / stale).unlink(missing_ok=True)

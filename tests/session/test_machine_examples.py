@@ -176,8 +176,9 @@ def test_fault_stays_visible_until_record_written_and_acknowledged() -> None:
 def test_illegal_pairs_raise() -> None:
     with pytest.raises(IllegalTransitionError):
         transition(SessionState(), ev.RecordWritten(at(0)), TIMING)
-    with pytest.raises(IllegalTransitionError):
-        transition(awaiting(), ev.SessionStarted(at(3), "s-2", "tech", TYPES), TIMING)
+    # A double-clicked Start is ignored, never a second session on top of the first.
+    state, effects = transition(awaiting(), ev.SessionStarted(at(3), "s-2", "tech", TYPES), TIMING)
+    assert state.context.session_id == "s-1" and effects == ()
     with pytest.raises(IllegalTransitionError, match="capture type"):
         transition(SessionState(), ev.SessionStarted(at(0), "s-1", "tech", frozenset()), TIMING)
 
@@ -188,6 +189,7 @@ def test_transition_is_total_over_phases_and_events() -> None:
         ev.SessionStarted(at(0), "s", "t", TYPES),
         face(0),
         ev.UnknownSubject(at(0)),
+        ev.SubjectPresent(at(0)),
         ev.FallbackRequested(at(0)),
         ev.ConsentChecked(at(0), ConsentCheck(False, (("x", "y"),))),
         ev.PerformerConfirmed(at(0), TYPES),
@@ -208,3 +210,49 @@ def test_transition_is_total_over_phases_and_events() -> None:
         for event in samples:
             with contextlib.suppress(IllegalTransitionError):
                 transition(SessionState(phase, base), event, TIMING)
+
+
+def test_revocation_during_the_lookup_is_not_forgotten() -> None:
+    """A revocation seen while the consent lookup is in flight refuses its (stale) 'allowed' answer."""
+    state, _ = run(SessionState(), ev.SessionStarted(at(0), "s-1", "tech", TYPES), face(1))
+    state, _ = run(state, ev.ConsentRevoked(at(1.1), "c-1"))
+    state, effects = run(state, ev.ConsentChecked(at(1.2), ConsentCheck(True, (), terms())))
+    assert state.phase is Phase.CLOSING
+    assert effects[0] == ev.LockGate(LockReason.CONSENT_REVOKED)
+
+
+def test_fallback_identity_needs_a_witness_and_presence() -> None:
+    state, _ = run(
+        SessionState(), ev.SessionStarted(at(0), "s-1", "tech", TYPES), ev.FallbackRequested(at(0.5))
+    )
+    unwitnessed = Identity("perf-a", IdentificationMethod.FALLBACK_BADGE_PIN, at(1), witness="")
+    state, _ = run(
+        state,
+        ev.IdentityConfirmed(at(1), unwitnessed),
+        ev.ConsentChecked(at(1.2), ConsentCheck(True, (), terms())),
+        ev.SubjectPresent(at(1.5)),
+    )
+    state, effects = run(state, ev.PerformerConfirmed(at(2), TYPES))
+    assert effects[0] == ev.LockGate(LockReason.WITNESS_MISSING)
+    # With a witness it unlocks, and still re-locks when nobody is in view any more.
+    state, _ = run(
+        SessionState(), ev.SessionStarted(at(0), "s-2", "tech", TYPES), ev.FallbackRequested(at(0.5))
+    )
+    witnessed = Identity("perf-a", IdentificationMethod.FALLBACK_BADGE_PIN, at(1), witness="tech")
+    state, _ = run(
+        state,
+        ev.IdentityConfirmed(at(1), witnessed),
+        ev.ConsentChecked(at(1.2), ConsentCheck(True, (), terms())),
+        ev.SubjectPresent(at(1.5)),
+        ev.PerformerConfirmed(at(2), TYPES),
+    )
+    assert state.phase is Phase.UNLOCKED
+    state, effects = run(state, ev.Tick(at(5)))
+    assert effects[0] == ev.LockGate(LockReason.PERFORMER_ABSENT)
+
+
+def test_a_face_match_cannot_replace_the_badge_and_a_badge_cannot_replace_the_face() -> None:
+    state, _ = run(SessionState(), ev.SessionStarted(at(0), "s-1", "tech", TYPES))
+    badge = Identity("perf-a", IdentificationMethod.FALLBACK_BADGE_PIN, at(1), witness="tech")
+    state, effects = run(state, ev.IdentityConfirmed(at(1), badge))
+    assert state.phase is Phase.IDENTIFYING and effects == []

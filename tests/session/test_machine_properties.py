@@ -61,6 +61,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.faulted_since_unlock = False
         self.consent_counter = 0
         self.machine_time = T0
+        self.revoked_at_fetch: set[str] = set()
 
     # -- driving ----------------------------------------------------------------------------
 
@@ -74,6 +75,8 @@ class SessionMachine(RuleBasedStateMachine):
             # The controller turns a broken caller into a fault; the fault must be legal or a no-op.
             after, effects = transition(before, ev.Fault(self.now, "internal", "illegal event"), TIMING)
         for effect in effects:
+            if isinstance(effect, ev.FetchConsent):
+                self.revoked_at_fetch = set(self.revoked)
             if isinstance(effect, ev.UnlockGate):
                 assert before.phase is Phase.AWAITING_CONFIRMATION
                 assert after.phase is Phase.UNLOCKED
@@ -106,12 +109,13 @@ class SessionMachine(RuleBasedStateMachine):
         assert identity is not None and check is not None and check.allowed and check.terms is not None
         terms = check.terms
         assert terms.performer_id == identity.performer_id
+        assert ctx.last_seen_at is not None
+        assert self.now - ctx.last_seen_at <= TIMING.absence_timeout
         if identity.method is IdentificationMethod.FACE:
-            assert ctx.last_seen_at is not None
             assert self.now - identity.verified_at <= TIMING.identity_max_age
-            assert self.now - ctx.last_seen_at <= TIMING.absence_timeout
         else:
             assert identity.witness, "a fallback identity needs a technician witness"
+            assert self.now - identity.verified_at <= TIMING.fallback_identity_max_age
         assert self.now < terms.valid_until
         assert terms.consent_id not in self.revoked
         assert terms.registry_key_id not in self.untrusted_keys
@@ -129,11 +133,17 @@ class SessionMachine(RuleBasedStateMachine):
             self.records_in_session = 0
         self.step(ev.SessionStarted(self.now, f"s{self.session_counter}", "tech", types))
 
-    @rule(performer=st.sampled_from(PERFORMERS), fallback=st.booleans())
-    def identify(self, performer: str, fallback: bool) -> None:
+    @rule(
+        performer=st.sampled_from(PERFORMERS), fallback=st.booleans(), witness=st.sampled_from(["tech", ""])
+    )
+    def identify(self, performer: str, fallback: bool, witness: str = "tech") -> None:
         method = IdentificationMethod.FALLBACK_BADGE_PIN if fallback else IdentificationMethod.FACE
-        identity = Identity(performer, method, self.now, witness="tech" if fallback else None)
+        identity = Identity(performer, method, self.now, witness=witness if fallback else None)
         self.step(ev.IdentityConfirmed(self.now, identity))
+
+    @rule()
+    def someone_in_view(self) -> None:
+        self.step(ev.SubjectPresent(self.now))
 
     @rule()
     def unknown_face(self) -> None:
@@ -165,8 +175,9 @@ class SessionMachine(RuleBasedStateMachine):
         identity = self.state.context.identity
         performer = identity.performer_id if identity and same_performer else "perf-z"
         self.consent_counter += 1
+        consent_id = f"c{self.consent_counter}"
         terms = ConsentTerms(
-            consent_id=f"c{self.consent_counter}",
+            consent_id=consent_id,
             version=1,
             performer_id=performer,
             permitted_capture_types=permitted,
@@ -175,7 +186,14 @@ class SessionMachine(RuleBasedStateMachine):
             registry_key_id=key,
         )
         # The policy never allows an expired consent or one signed by an untrusted key.
-        really_allowed = allowed and valid_for > 0 and key not in self.untrusted_keys
+        # (A revocation seen before the lookup started is the policy's job; the race where it
+        # arrives while the lookup is in flight is the engine's, so the policy here ignores it.)
+        really_allowed = (
+            allowed
+            and valid_for > 0
+            and key not in self.untrusted_keys
+            and consent_id not in self.revoked_at_fetch
+        )
         reasons = () if really_allowed else (("refused", "refused by policy"),)
         check = ConsentCheck(really_allowed, reasons, terms, fallback_required and not really_allowed)
         self.step(ev.ConsentChecked(self.now, check))
@@ -191,7 +209,10 @@ class SessionMachine(RuleBasedStateMachine):
         if self.state.phase is Phase.IDENTIFYING:
             if fallback:
                 self.request_fallback()
-            self.identify(data.draw(st.sampled_from(PERFORMERS)), fallback)
+            witness = data.draw(st.sampled_from(["tech", "tech", ""]))
+            self.identify(data.draw(st.sampled_from(PERFORMERS)), fallback, witness)
+            if data.draw(st.booleans()):
+                self.revoke("next")  # revoked while the lookup is in flight
             requested = self.state.context.requested_capture_types
             # Usually the consent covers the request; sometimes only part of it.
             permitted = requested if data.draw(st.booleans()) else frozenset()
@@ -200,6 +221,7 @@ class SessionMachine(RuleBasedStateMachine):
         if self.state.phase is Phase.AWAITING_CONFIRMATION:
             requested = self.state.context.requested_capture_types
             narrowed = data.draw(st.frozensets(st.sampled_from(sorted(requested)), min_size=1))
+            self.someone_in_view()
             self.confirm(narrowed, guardian=data.draw(st.booleans()))
 
     @rule(types=type_sets, guardian=st.booleans())
@@ -218,10 +240,16 @@ class SessionMachine(RuleBasedStateMachine):
     def end(self) -> None:
         self.step(ev.TechnicianEnded(self.now))
 
-    @rule(current=st.booleans())
-    def revoke(self, current: bool) -> None:
+    @rule(which=st.sampled_from(["current", "next", "other"]))
+    def revoke(self, which: str) -> None:
+        """Revoke the consent in force, the one a lookup in flight will return, or another."""
         check = self.state.context.consent
-        consent_id = check.terms.consent_id if current and check and check.terms else "other"
+        if which == "current" and check is not None and check.terms is not None:
+            consent_id = check.terms.consent_id
+        elif which == "next":
+            consent_id = f"c{self.consent_counter + 1}"
+        else:
+            consent_id = "other"
         self.revoked.add(consent_id)
         self.step(ev.ConsentRevoked(self.now, consent_id))
 
@@ -300,8 +328,7 @@ class SessionMachine(RuleBasedStateMachine):
         assert terms.consent_id not in self.revoked
         assert terms.registry_key_id not in self.untrusted_keys
         assert not self.faulted_since_unlock
-        if ctx.identity.method is IdentificationMethod.FACE:
-            assert ctx.last_seen_at is not None and now - ctx.last_seen_at <= TIMING.absence_timeout
+        assert ctx.last_seen_at is not None and now - ctx.last_seen_at <= TIMING.absence_timeout
 
     @invariant()
     def at_most_one_record_per_session(self) -> None:
