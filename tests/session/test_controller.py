@@ -1,0 +1,180 @@
+"""The session controller with real parts: embedded registry, consent policy, signed log, a gate.
+
+Frames are fed as identification results (what the recognition worker would
+deliver), so these tests exercise the engine thread, the lookup pool and the
+effects without a camera. The gate's peer is the switchable in-process rig of
+tests/gate/test_fail_closed.py (there is no capture hardware on this machine).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.faces.analysis import Decision
+from agent.faces.identifier import FrameAnalysis
+from agent.records.recorder import SessionRecorder
+from agent.registry_client.client import RegistryClient
+from agent.registry_client.lookup import ConsentLookup
+from agent.rig import RegistryConsentService
+from agent.session.controller import ControllerSettings, SessionController
+from agent.session.model import Phase
+from agent.session.snapshot import SessionSnapshot
+from registry.demo import DemoEnvironment, prepare_demo
+from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME
+from tests.gate.test_fail_closed import SwitchablePeerGate
+
+TYPES = frozenset({"face", "facs_expressions"})
+WAIT_S = 30.0
+
+
+def matching_frame() -> FrameAnalysis:
+    return FrameAnalysis(
+        decision=Decision.MATCH,
+        reason="matched",
+        performer_id=STAND_IN_ID,
+        display_name=STAND_IN_NAME,
+        distance=0.1,
+        margin=0.3,
+        faces_found=1,
+    )
+
+
+@dataclass
+class Harness:
+    env: DemoEnvironment
+    controller: SessionController
+    gate: SwitchablePeerGate
+    log_path: Path
+    feeding: threading.Event
+
+    def wait(self, what: str, predicate: Callable[[SessionSnapshot], bool]) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            if predicate(self.controller.snapshot()):
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"timed out waiting for {what}: {self.controller.snapshot().detail}")
+
+    def unlock(self) -> str:
+        session_id = self.controller.start_session("tech", TYPES)
+        self.wait("terms", lambda s: s.phase is Phase.AWAITING_CONFIRMATION)
+        self.controller.confirm(TYPES, session_id=session_id)
+        self.wait("unlock", lambda s: s.phase is Phase.UNLOCKED)
+        return session_id
+
+    def records(self) -> list[dict[str, object]]:
+        if not self.log_path.exists():
+            return []
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    env = prepare_demo(tmp_path / "demo")
+    config = env.config
+    recorder = SessionRecorder.open(config.records, config.rig.rig_id)
+    signer = recorder.key.signer
+    gate = SwitchablePeerGate(
+        trusted_keys={signer.key_id: signer.public_key}, capture_root=tmp_path / "captures"
+    )
+    gate.start()
+    client = RegistryClient(config.registry)
+    lookup = ConsentLookup(
+        client, production_id=config.rig.production_id, guardian_co_confirmation_available=True
+    )
+    controller = SessionController(
+        ControllerSettings(
+            rig_id=config.rig.rig_id,
+            production_id=config.rig.production_id,
+            timing=config.session.timing(),
+            lease_seconds=config.gate.lease_seconds,
+            renew_interval=config.gate.renew_interval_seconds,
+        ),
+        gate=gate,
+        consent=RegistryConsentService(lookup),
+        records=recorder,
+        signer=signer,
+    )
+    controller.start()
+    feeding = threading.Event()
+    feeding.set()
+    stop_feeding = threading.Event()
+
+    def feed() -> None:
+        while not stop_feeding.wait(0.1):
+            if feeding.is_set():
+                controller.on_frame(matching_frame())
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        yield Harness(env, controller, gate, config.records.log_path, feeding)
+    finally:
+        stop_feeding.set()
+        feeder.join()
+        controller.stop()
+        gate.close()
+        recorder.close()
+        client.close()
+        env.close()
+
+
+def test_stopping_the_agent_mid_session_still_writes_the_record(harness: Harness) -> None:
+    harness.unlock()
+    harness.controller.stop()
+    assert harness.gate.status().locked and not harness.gate.armed
+    records = harness.records()
+    assert len(records) == 1
+    assert "technician_ended" in records[0]["reason_codes"]  # type: ignore[operator]
+
+
+def test_a_lock_the_rig_does_not_confirm_is_recorded_as_a_fault(harness: Harness) -> None:
+    harness.unlock()
+    harness.gate.failing.add("lock")
+    harness.controller.stop_capture()
+    harness.wait("the record", lambda s: s.last_record is not None)
+    record = harness.controller.snapshot().last_record or {}
+    assert record["outcome"] == "fault"
+    assert "performer_stopped" in record["reason_codes"]  # type: ignore[operator]
+
+
+def test_stop_locks_the_gate_even_while_the_engine_is_busy(harness: Harness) -> None:
+    harness.unlock()
+    harness.controller.inject_stall(3.0)
+    time.sleep(0.2)  # the engine is now stuck in the stall
+    harness.controller.stop_capture()
+    deadline = time.monotonic() + 1.0  # well before the 1.5 s lease could lapse
+    while time.monotonic() < deadline and not harness.gate.status().locked:
+        time.sleep(0.005)
+    assert harness.gate.status().locked and not harness.gate.armed
+    harness.wait("the record", lambda s: s.last_record is not None)
+    assert "performer_stopped" in (harness.controller.snapshot().last_record or {})["reason_codes"]  # type: ignore[operator]
+
+
+def test_a_confirmation_for_an_ended_session_is_dropped(harness: Harness) -> None:
+    first = harness.controller.start_session("tech", TYPES)
+    harness.wait("terms", lambda s: s.phase is Phase.AWAITING_CONFIRMATION)
+    harness.controller.end_session()
+    harness.wait("the first record", lambda s: s.phase is Phase.IDLE and s.last_record is not None)
+    harness.controller.start_session("tech", TYPES)
+    harness.wait("new terms", lambda s: s.phase is Phase.AWAITING_CONFIRMATION)
+    harness.controller.confirm(TYPES, session_id=first)  # a late tap on the old session's terms
+    time.sleep(0.5)
+    assert harness.controller.snapshot().phase is Phase.AWAITING_CONFIRMATION
+    assert not harness.gate.armed
+
+
+def test_performer_walking_away_relocks_and_says_why(harness: Harness) -> None:
+    harness.unlock()
+    harness.feeding.clear()  # no more frames of the performer
+    harness.wait("the record", lambda s: s.last_record is not None)
+    record = harness.controller.snapshot().last_record or {}
+    assert "performer_absent" in record["reason_codes"]  # type: ignore[operator]
+    assert harness.gate.status().locked
