@@ -18,30 +18,19 @@ from PyQt6.QtGui import QBrush, QColor
 from gui import theme
 from gui.review.rows import VERIFIED, SessionRow
 
-COLUMNS = (
-    "Date",
-    "Performer",
-    "Outcome",
-    "Verification",
-    "Production",
-    "Rig",
-    "Record",
-    "Files",
-    "Capture types",
-)
-DATE, PERFORMER, OUTCOME, VERIFICATION, PRODUCTION, RIG, RECORD, FILES, TYPES = range(len(COLUMNS))
+COLUMNS = ("Date", "Performer", "Outcome", "Verification", "Production", "Rig", "Record", "Capture types")
+DATE, PERFORMER, OUTCOME, VERIFICATION, PRODUCTION, RIG, RECORD, TYPES = range(len(COLUMNS))
 COLUMN_SAMPLES = (
     "2026-12-31 23:59",
-    "Performer Name",
+    "Ana Performer",
     "Captured",
     "TAMPERED: changed after",
-    "Production name",
-    "rig-name",
+    "Production",
+    "rig-1",
     "#9999",
-    "Files",
-    "Face, FACS",
 )
-"""Typical contents that set each column's starting width; the last column stretches."""
+"""Typical contents that set the starting widths; the last column (capture types) stretches."""
+CELL_PADDING_PX = 34
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -98,9 +87,11 @@ class SessionTableModel(QAbstractTableModel):
             return self._sort_key(row, column)
         if role == Qt.ItemDataRole.ForegroundRole:
             return self._colour(row, column)
-        if role == Qt.ItemDataRole.ToolTipRole and column == VERIFICATION and row.problems:
-            return "\n".join(row.problems)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (FILES, RECORD):
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == VERIFICATION and row.problems:
+                return "\n".join(row.problems)
+            return self._display(row, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == RECORD:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -122,7 +113,6 @@ class SessionTableModel(QAbstractTableModel):
             RIG: row.rig,
             OUTCOME: row.outcome_label,
             TYPES: row.capture_types,
-            FILES: str(row.files),
             VERIFICATION: row.verification,
             RECORD: f"#{row.sequence}" if row.sequence is not None else "",
         }
@@ -132,8 +122,6 @@ class SessionTableModel(QAbstractTableModel):
     def _sort_key(row: SessionRow, column: int) -> object:
         if column == DATE:
             return row.started_at.timestamp() if row.started_at else 0.0
-        if column == FILES:
-            return row.files
         if column == RECORD:
             return row.sequence or 0
         return SessionTableModel._display(row, column).lower()

@@ -51,7 +51,7 @@ from gui.review.rows import (
     read_record,
     verdict_summary,
 )
-from gui.review.table import COLUMN_SAMPLES, DATE, SessionFilter, SessionTableModel
+from gui.review.table import CELL_PADDING_PX, COLUMN_SAMPLES, DATE, SessionFilter, SessionTableModel
 from gui.widgets import NoticeBar, button, label
 
 OUTCOME_CHOICES = (
@@ -156,7 +156,7 @@ class ReviewWindow(QMainWindow):
             self.table.ensurePolished()
             metrics = QFontMetrics(self.table.font())
             for column, sample in enumerate(COLUMN_SAMPLES):
-                self.table.setColumnWidth(column, metrics.horizontalAdvance(sample) + 20)
+                self.table.setColumnWidth(column, metrics.horizontalAdvance(sample) + CELL_PADDING_PX)
         selection = self.table.selectionModel()
         if selection is not None:
             selection.selectionChanged.connect(self._selection_changed)
