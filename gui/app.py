@@ -8,15 +8,17 @@ tests) use to put the console and the performer screen on top of an assembled
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QGuiApplication, QScreen
 from PyQt6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -28,13 +30,16 @@ from gui.health import rig_health_items
 from gui.performer import PerformerWindow
 from gui.theme import apply_theme
 
+if TYPE_CHECKING:
+    from gui.review.window import ReviewWindow
+
 log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_S = 1.0
 
 
 def ensure_app() -> QApplication:
-    """The QApplication (created and themed on first use)."""
+    """The QApplication (created and themed on first use); Ctrl+C in the terminal quits it."""
     existing = QApplication.instance()
     if isinstance(existing, QApplication):
         return existing
@@ -42,7 +47,21 @@ def ensure_app() -> QApplication:
     app.setApplicationName("ScanGate")
     app.setApplicationDisplayName("ScanGate")
     apply_theme(app)
+    _quit_on_interrupt(app)
     return app
+
+
+def _quit_on_interrupt(app: QApplication) -> None:
+    """Let Ctrl+C (SIGINT) close the windows cleanly, so the rig stops and the gate locks.
+
+    Python handles signals only between bytecodes; while Qt's event loop runs, a
+    short timer gives it that chance.
+    """
+    signal.signal(signal.SIGINT, lambda *_args: app.quit())
+    timer = QTimer(app)
+    timer.setInterval(250)
+    timer.timeout.connect(lambda: None)
+    timer.start()
 
 
 def performer_screen() -> QScreen | None:
@@ -60,7 +79,7 @@ class RigScreens:
     bridge: AgentBridge
     console: TechnicianConsole
     performer: PerformerWindow
-    reviews: list[QWidget] = field(default_factory=list)
+    reviews: list[ReviewWindow] = field(default_factory=list)
 
     def show(self) -> None:
         """Console on the primary screen; performer full-screen on a second screen if there is one."""

@@ -127,6 +127,12 @@ def test_decline_locks_and_records_the_refusal(qtbot: QtBot, screens: Screens) -
     assert performer.pages.currentWidget() is performer.info
     assert performer.info.title.text() == "Welcome"
 
+    click(qtbot, screens.console.review_button)  # the console opens the review window on this rig's log
+    (review,) = screens.reviews
+    qtbot.waitUntil(lambda: not review.jobs.busy and review.model.rowCount() == 1, timeout=WAIT_MS)
+    click(qtbot, review.verify_button)
+    qtbot.waitUntil(lambda: review.verdict.text() == "VERIFIED — 1 record(s) intact", timeout=WAIT_MS)
+
 
 def test_narrowing_unticks_a_capture_type_and_unlocks_only_the_rest(qtbot: QtBot, screens: Screens) -> None:
     console, performer, rig = screens.console, screens.performer, screens.rig
