@@ -167,7 +167,8 @@ def write_pdf(path: Path, rows: Sequence[SessionRow], context: ReportContext) ->
     story += [p("Summary", h2), p(f"Outcomes: {summary}. Records with problems: {flagged}.")]
 
     header = ["Date", "Performer", "Production", "Rig", "Outcome", "Capture types", "Files", "Verification"]
-    data: list[list[Any]] = [[p(h, small) for h in header]]
+    header_style = ParagraphStyle("header", parent=small, fontName=bold, textColor=colors.white)
+    data: list[list[Any]] = [[p(h, header_style) for h in header]]
     for row in rows:
         data.append(
             [
@@ -253,7 +254,9 @@ def _details(
         f"{row.production} · rig {row.rig} · {record.get('started_at')} to {record.get('ended_at')}",
         f"Identification: {ident.get('method', 'none')}"
         + (f", distance {ident.get('distance')}" if ident.get("distance") is not None else ""),
-        f"Consent: {consent.get('consent_id', 'none')} v{consent.get('version', '-')}",
+        f"Consent: {consent['consent_id']} v{consent.get('version')}"
+        if consent.get("consent_id")
+        else "Consent: none found",
         f"Answer: {confirmation.get('decision', 'not asked')} {', '.join(confirmation.get('capture_types') or [])}",
         "Reasons: " + ("; ".join(reason_text(str(c)) for c in record.get("reason_codes") or []) or "—"),
         "Gate: "
