@@ -24,9 +24,9 @@ import numpy as np
 from agent.camera.worker import CameraStatus, CameraWorker
 from agent.config import ScanGateConfig
 from agent.errors import ScanGateError
-from agent.faces.identifier import Identifier
 from agent.faces.roster import Roster
 from agent.faces.store import TemplateStore
+from agent.faces.subprocess_identifier import SubprocessIdentifier
 from agent.gate.base import CaptureGate
 from agent.gate.factory import build_gate
 from agent.gate.models import GateStatus
@@ -120,6 +120,7 @@ class Rig:
         recognition: RecognitionWorker,
         poller: RevocationPoller | None,
         roster_loader: Callable[[], Roster],
+        identifier: SubprocessIdentifier,
     ) -> None:
         self.config = config
         self.recorder = recorder
@@ -130,6 +131,7 @@ class Rig:
         self.recognition = recognition
         self.poller = poller
         self._roster_loader = roster_loader
+        self._identifier = identifier
         self._roster: Roster | None = None
         self._roster_error: str | None = None
         self._stop = threading.Event()
@@ -203,7 +205,9 @@ class Rig:
             signer=signer,
             fallback=fallback,
         )
-        identifier = Identifier(config.identification, Roster(()))
+        # dlib holds the GIL while it works: identify in a child process so the camera,
+        # the session engine and the screens never stall behind it.
+        identifier = SubprocessIdentifier(config.identification, Roster(()))
         recognition = RecognitionWorker(camera, identifier)
         if client is not None:
             poller = RevocationPoller(
@@ -221,6 +225,7 @@ class Rig:
             recognition=recognition,
             poller=poller,
             roster_loader=roster_source.load_roster,
+            identifier=identifier,
         )
 
     # ----------------------------------------------------------------- lifecycle
@@ -241,7 +246,11 @@ class Rig:
         """Stop everything: frames first, then the engine (which writes an open session's
         record and locks the gate), then the rest; the gate is closed last but one."""
         self._stop.set()
-        steps: list[Callable[[], None]] = [self.recognition.stop, self.controller.stop]
+        steps: list[Callable[[], None]] = [
+            self.recognition.stop,
+            self._identifier.close,
+            self.controller.stop,
+        ]
         if self.poller is not None:
             steps.append(self.poller.stop)
         steps += [self.camera.stop, self.gate.close, self.recorder.close]
@@ -300,8 +309,12 @@ class Rig:
             self._roster_error = f"roster not loaded: unexpected error: {exc}"
             log.exception("loading the roster failed")
             return False
+        try:
+            self._identifier.set_roster(roster)
+        except ScanGateError as exc:
+            self._roster_error = f"roster not handed to identification: {exc.what}"
+            return False
         self._roster, self._roster_error = roster, None
-        self.recognition.set_identifier(Identifier(self.config.identification, roster))
         return True
 
     def _keep_roster_fresh(self) -> None:

@@ -191,8 +191,8 @@ class SessionController:
 
     def stop_capture(self) -> None:
         """Performer: STOP. The gate is locked at once, then the session ends."""
+        self._put(ev.PerformerStopped)  # queued first, so the record says who stopped
         self._urgent.submit(self._gate.lock, "performer_stopped")
-        self._put(ev.PerformerStopped)
 
     def submit_fallback(self, badge_code: str, pin: str, witness: str) -> None:
         """Performer + technician: badge code and PIN, witnessed; checked with the registry."""

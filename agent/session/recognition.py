@@ -12,10 +12,12 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from agent.camera.frame import Frame
 from agent.camera.worker import CameraWorker
-from agent.faces.identifier import FrameAnalysis, Identifier
+from agent.faces.identifier import FrameAnalysis
+from agent.faces.imaging import RGBImage
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,20 @@ class RecognitionResult:
 ResultListener = Callable[[RecognitionResult], None]
 
 
+class FrameIdentifier(Protocol):
+    """Anything that identifies the subject of a frame: an Identifier, or one in a child process."""
+
+    def analyse(self, frame: RGBImage) -> FrameAnalysis:
+        """Identify the subject of one RGB frame."""
+        ...
+
+
 class RecognitionWorker:
     """Analyses the newest camera frame in a loop and reports each result to listeners."""
 
-    def __init__(self, camera: CameraWorker, identifier: Identifier, *, wait_timeout: float = 0.5) -> None:
+    def __init__(
+        self, camera: CameraWorker, identifier: FrameIdentifier, *, wait_timeout: float = 0.5
+    ) -> None:
         self._camera = camera
         self._identifier = identifier
         self._wait_timeout = wait_timeout
@@ -50,7 +62,7 @@ class RecognitionWorker:
         """Call ``listener`` (on the recognition thread) with every result."""
         self._listeners.append(listener)
 
-    def set_identifier(self, identifier: Identifier) -> None:
+    def set_identifier(self, identifier: FrameIdentifier) -> None:
         """Use another identifier (e.g. a refreshed roster) from the next frame on."""
         with self._lock:
             self._identifier = identifier

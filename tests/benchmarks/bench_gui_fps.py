@@ -11,21 +11,20 @@ per second, paint time per frame, and how late a 10 ms GUI timer fires (a
 measure of GUI-thread stalls). The 1-minute load average is printed with the
 numbers: on a shared machine they vary.
 
-``--recognition-in-process`` is a prototype for comparison: the same
-identification in a child process instead of a thread of the GUI process.
+The rig identifies in a child process (agent/faces/subprocess_identifier.py):
+dlib holds the GIL for ~75 ms per face, which in a thread stalls the preview and
+the camera reader. ``--in-thread`` measures that old arrangement for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -37,7 +36,7 @@ from PyQt6.QtCore import QTimer
 
 from agent.camera.settings import VideoFileSourceSettings
 from agent.config import ScanGateConfig
-from agent.faces.identifier import FrameAnalysis, Identifier
+from agent.faces.identifier import Identifier
 from agent.faces.roster import roster_from_vectors
 from agent.faces.settings import IdentificationSettings
 from agent.rig import Rig
@@ -46,36 +45,6 @@ from registry.demo import prepare_demo
 from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME, stand_in_encoding, stand_in_frame
 
 WARMUP_S = 3.0
-
-_child_identifier: Identifier | None = None
-
-
-def _child_init(encoding: list[float]) -> None:
-    global _child_identifier  # per-process worker state
-    roster = roster_from_vectors([(STAND_IN_ID, STAND_IN_NAME, [np.asarray(encoding)])])
-    _child_identifier = Identifier(IdentificationSettings(), roster)
-
-
-def _child_analyse(image: np.ndarray) -> FrameAnalysis:
-    assert _child_identifier is not None
-    return _child_identifier.analyse(image)
-
-
-class ProcessIdentifier:
-    """Identification in a child process (dlib's face encoder holds the GIL for ~75 ms per face)."""
-
-    def __init__(self, encoding: list[float]) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_child_init, initargs=(encoding,))
-        self._pool.submit(_child_analyse, np.zeros((8, 8, 3), np.uint8)).result()
-
-    def analyse(self, image: np.ndarray) -> FrameAnalysis:
-        """Identify ``image`` in the child process."""
-        return self._pool.submit(_child_analyse, image).result()
-
-    def close(self) -> None:
-        """Stop the child process."""
-        self._pool.shutdown(cancel_futures=True)
 
 
 def write_clip(path: Path, fps: float, seconds: float = 4.0) -> Path:
@@ -112,9 +81,9 @@ def main() -> int:
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the stand-in camera clip")
     parser.add_argument("--no-recognition", action="store_true", help="baseline: preview without recognition")
     parser.add_argument(
-        "--recognition-in-process",
+        "--in-thread",
         action="store_true",
-        help="prototype: identify in a child process instead of a thread of the GUI process",
+        help="comparison: identify in a thread of the GUI process instead of the child process",
     )
     args = parser.parse_args()
 
@@ -123,14 +92,15 @@ def main() -> int:
         environment = prepare_demo(Path(scratch) / "demo")
         clip = write_clip(Path(scratch) / "clip-30fps.avi", args.fps)
         rig = Rig.from_config(with_clip(environment.config, clip))
-        child: ProcessIdentifier | None = None
         try:
             rig.start()
             if args.no_recognition:
                 rig.recognition.stop()
-            elif args.recognition_in_process:
-                child = ProcessIdentifier(stand_in_encoding())
-                rig.recognition.set_identifier(child)  # type: ignore[arg-type]
+            elif args.in_thread:
+                roster = roster_from_vectors(
+                    [(STAND_IN_ID, STAND_IN_NAME, [np.asarray(stand_in_encoding())])]
+                )
+                rig.recognition.set_identifier(Identifier(IdentificationSettings(), roster))
             screens = open_screens(rig, technician="bench")
             screens.console.resize(1440, 900)
             screens.console.show()
@@ -171,15 +141,13 @@ def main() -> int:
         finally:
             rig.stop()
             environment.close()
-            if child is not None:
-                child.close()
 
     load = os.getloadavg()[0]
     fps = frames / elapsed
     where = (
         "off"
         if args.no_recognition
-        else ("in a child process" if args.recognition_in_process else "in a thread")
+        else ("in a thread (comparison)" if args.in_thread else "in a child process")
     )
     print(f"stand-in camera: 1280x720 clip at {args.fps:g} fps; recognition {where}")
     print(

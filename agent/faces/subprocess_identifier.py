@@ -1,0 +1,139 @@
+"""Identification in a child process, so dlib never stalls the camera, the engine or the screens.
+
+dlib's detector and encoder hold Python's GIL while they compute (about 75 ms
+per face on this class of machine). In a thread they freeze every other thread
+of the process for that long: the preview drops below 20 fps and the camera
+reader falls behind. A child process has its own interpreter, so the rig's
+process keeps only the cheap work (decode, paint, the session engine).
+
+The child is started with ``spawn`` (no inherited threads or locks), loads the
+face models once, and answers one request at a time over a pipe. A child that
+dies or stops answering is reported as a :class:`FaceEngineError`; the caller
+skips that frame (nothing can unlock without matching frames) and the next
+request starts a fresh child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from agent.errors import FaceEngineError
+from agent.faces.identifier import FrameAnalysis, Identifier
+from agent.faces.imaging import RGBImage
+from agent.faces.roster import Roster
+from agent.faces.settings import IdentificationSettings
+
+log = logging.getLogger(__name__)
+ANSWER_TIMEOUT_S = 30.0
+"""Longest wait for one frame's answer (the first one includes loading the models)."""
+
+
+def _serve(connection: Connection, settings: IdentificationSettings, roster: Roster) -> None:
+    """The child's loop: ("analyse", frame) → ("ok", FrameAnalysis) | ("error", text)."""
+    identifier = Identifier(settings, roster)
+    while True:
+        try:
+            request, payload = connection.recv()
+        except (EOFError, OSError):
+            return
+        if request == "stop":
+            return
+        try:
+            if request == "roster":
+                identifier = Identifier(settings, payload)
+                connection.send(("ok", None))
+            else:
+                connection.send(("ok", identifier.analyse(payload)))
+        except Exception as exc:  # report, keep serving: one bad frame must not kill the child
+            connection.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class SubprocessIdentifier:
+    """An :class:`Identifier` running in a child process; same ``analyse`` interface.
+
+    Thread-safe (one request at a time); use :meth:`close` to end the child.
+    """
+
+    def __init__(self, settings: IdentificationSettings, roster: Roster) -> None:
+        self.settings = settings
+        self._roster = roster
+        self._lock = threading.Lock()
+        self._context = multiprocessing.get_context("spawn")
+        self._process: Any = None
+        self._connection: Connection | None = None
+
+    @property
+    def roster(self) -> Roster:
+        """The roster the child matches against."""
+        return self._roster
+
+    def analyse(self, frame: RGBImage) -> FrameAnalysis:
+        """Identify the subject of one RGB frame (see :meth:`Identifier.analyse`).
+
+        Raises:
+            FaceEngineError: the child failed or did not answer in time.
+        """
+        answer = self._request("analyse", frame)
+        assert isinstance(answer, FrameAnalysis)
+        return answer
+
+    def set_roster(self, roster: Roster) -> None:
+        """Match against ``roster`` from the next frame on."""
+        self._roster = roster
+        self._request("roster", roster)
+
+    def close(self) -> None:
+        """End the child process (idempotent)."""
+        with self._lock:
+            self._stop_child()
+
+    def _request(self, kind: str, payload: object) -> object:
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._start_child()
+            assert self._connection is not None
+            try:
+                self._connection.send((kind, payload))
+                if not self._connection.poll(ANSWER_TIMEOUT_S):
+                    raise FaceEngineError(
+                        f"the identification process gave no answer in {ANSWER_TIMEOUT_S:g} s"
+                    )
+                status, result = self._connection.recv()
+            except (EOFError, OSError, BrokenPipeError) as exc:
+                self._stop_child()
+                raise FaceEngineError(f"the identification process stopped: {exc}") from None
+            except FaceEngineError:
+                self._stop_child()
+                raise
+            if status == "error":
+                raise FaceEngineError(f"identification failed in the child process: {result}")
+            return result
+
+    def _start_child(self) -> None:
+        self._stop_child()
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_serve, args=(child, self.settings, self._roster), name="scangate-identify", daemon=True
+        )
+        process.start()
+        child.close()
+        self._process, self._connection = process, parent
+        log.info("identification process started (pid %s)", process.pid)
+
+    def _stop_child(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(OSError):  # the child may already be gone
+                self._connection.send(("stop", None))
+            self._connection.close()
+            self._connection = None
+        if self._process is not None:
+            self._process.join(2.0)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(2.0)
+            self._process = None
