@@ -90,7 +90,7 @@ class RegistryFallbackVerifier:
             left = f" ({answer.attempts_left} attempts left)" if answer.attempts_left is not None else ""
             refusal = answer.refusal.value.replace("_", " ") if answer.refusal else "refused"
             raise FallbackRefusedError(f"badge check refused: {refusal}{left}")
-        return answer.performer_id, answer.performer_id
+        return answer.performer_id, ""  # the name comes with the consent record
 
 
 @dataclass(frozen=True)

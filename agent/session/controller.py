@@ -525,7 +525,8 @@ class SessionController:
             detail=detail,
             session_id=ctx.session_id or None,
             performer_id=identity.performer_id if identity else None,
-            performer_name=(identity.display_name or None) if identity else None,
+            performer_name=(identity.display_name if identity else None)
+            or (self._consent_record.performer.display_name if self._consent_record else None),
             match_distance=identity.distance if identity else None,
             match_margin=identity.margin if identity else None,
             identification_method=identity.method.value if identity else None,
