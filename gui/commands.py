@@ -8,9 +8,12 @@ functions only, so ``scangate --help`` stays fast and ``scangate demo
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
+import platformdirs
 
 from agent.errors import ScanGateError
 
@@ -26,6 +29,13 @@ class HeadlessDemoUnavailableError(ScanGateError):
     """The headless demo runner is not installed."""
 
 
+class NoScreenError(ScanGateError):
+    """A window was asked for on a machine without a screen."""
+
+
+DEFAULT_DEMO_DIR = Path(platformdirs.user_data_dir("scangate", appauthor=False)) / "demo"
+
+
 @click.command("run")
 @_CONFIG_OPTION
 @click.option("--technician", default="", help="Pre-fill the technician's name on the console.")
@@ -36,6 +46,7 @@ def run(config_path: Path | None, technician: str) -> None:
     events; the performer screen goes full-screen on a second screen when there
     is one.
     """
+    require_screen("run")
     from agent.config import load_config  # noqa: PLC0415
     from agent.rig import Rig  # noqa: PLC0415
     from gui.app import run_screens  # noqa: PLC0415
@@ -60,6 +71,7 @@ def review(logs: tuple[Path, ...], key_files: tuple[Path, ...], config_path: Pat
 
     Without LOG, opens this rig's own log (from the configuration).
     """
+    require_screen("review")
     from agent.config import load_config  # noqa: PLC0415
     from agent.records.keys import load_public_key_file, load_rig_key, trusted_keys  # noqa: PLC0415
     from gui.app import ensure_app, install_exception_hook  # noqa: PLC0415
@@ -88,7 +100,7 @@ def review(logs: tuple[Path, ...], key_files: tuple[Path, ...], config_path: Pat
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path("scangate-demo"),
+    default=DEFAULT_DEMO_DIR,
     show_default=True,
     help="Folder for the demo's registry, keys, stand-in camera clip, captures and session log.",
 )
@@ -108,6 +120,13 @@ def demo(out_dir: Path, headless: bool, scenario: str, technician: str) -> None:
     if headless:
         _run_headless(scenario, out_dir)
         return
+    if not screen_available():
+        click.echo(
+            "No screen found (no DISPLAY or WAYLAND_DISPLAY): playing the 'confirm' rehearsal"
+            " without windows instead. Run `scangate demo` in a desktop session to see the screens."
+        )
+        _run_headless("confirm", out_dir)
+        return
     from agent.rig import Rig  # noqa: PLC0415
     from gui.app import run_screens  # noqa: PLC0415
     from registry.demo import prepare_demo  # noqa: PLC0415
@@ -121,6 +140,22 @@ def demo(out_dir: Path, headless: bool, scenario: str, technician: str) -> None:
         run_screens(lambda: Rig.from_config(environment.config), technician=technician)
     finally:
         environment.close()
+
+
+def screen_available() -> bool:
+    """Whether Qt can open windows here (Linux needs an X11 or Wayland display; Qt aborts without one)."""
+    if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def require_screen(command: str) -> None:
+    """Refuse clearly, instead of letting Qt abort, when there is no screen to open windows on."""
+    if not screen_available():
+        raise NoScreenError(
+            f"'scangate {command}' opens windows, but there is no screen (DISPLAY/WAYLAND_DISPLAY unset)",
+            hint="run it in a desktop session, or under Xvfb (xvfb-run scangate ...)",
+        )
 
 
 def _run_headless(scenario: str, out_dir: Path) -> None:
