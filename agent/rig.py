@@ -12,6 +12,7 @@ technician's health panel.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -147,86 +148,94 @@ class Rig:
             config: the rig's configuration.
             camera: a camera worker to use instead of the configured source (benchmarks).
         """
-        rig_id, production_id = config.rig.rig_id, config.rig.production_id
-        client = RegistryClient(config.registry) if config.registry.url else None
-        uploader = None
-        if config.records.upload.enabled:
-            fallback_url = config.registry.url
-            uploader = http_uploader_from_settings(config.records.upload, fallback_url)
-        recorder = SessionRecorder.open(config.records, rig_id, uploader=uploader)
-        signer = recorder.key.signer
-        if camera is None:
-            camera = CameraWorker.from_settings(config.camera)
-        worker = camera
+        # Until the rig owns them, parts already opened (log lock, registry session) are
+        # closed again if a later part cannot be built.
+        with contextlib.ExitStack() as cleanup:
+            rig_id, production_id = config.rig.rig_id, config.rig.production_id
+            client = RegistryClient(config.registry) if config.registry.url else None
+            if client is not None:
+                cleanup.callback(client.close)
+            uploader = None
+            if config.records.upload.enabled:
+                fallback_url = config.registry.url
+                uploader = http_uploader_from_settings(config.records.upload, fallback_url)
+            recorder = SessionRecorder.open(config.records, rig_id, uploader=uploader)
+            cleanup.callback(recorder.close)
+            signer = recorder.key.signer
+            if camera is None:
+                camera = CameraWorker.from_settings(config.camera)
+            worker = camera
 
-        def latest_frame() -> np.ndarray[Any, Any] | None:
-            frame = worker.latest(timeout=0)
-            return None if frame is None else frame.image
+            def latest_frame() -> np.ndarray[Any, Any] | None:
+                frame = worker.latest(timeout=0)
+                return None if frame is None else frame.image
 
-        gate = build_gate(
-            config.gate,
-            trusted_keys={signer.key_id: signer.public_key},
-            rig_id=rig_id,
-            frame_provider=latest_frame,
-        )
-        poller: RevocationPoller | None = None
-
-        def revoked_ids() -> frozenset[str]:
-            # Revocations the poller has seen (and saved) also bind lookups judged from an offline copy.
-            return poller.revoked_ids() if poller is not None else frozenset()
-
-        if client is not None:
-            lookup = ConsentLookup(
-                client,
-                production_id=production_id,
-                revoked_ids=revoked_ids,
-                guardian_co_confirmation_available=True,
-            )
-            consent_service: Any = RegistryConsentService(lookup)
-            fallback: Any = RegistryFallbackVerifier(client, production_id)
-            roster_source: Any = RegistryRosterSource(client, production_id)
-        else:
-            consent_service = _NoRegistry()
-            fallback = None
-            roster_source = TemplateStore(config.templates.store_dir)
-        controller = SessionController(
-            ControllerSettings(
+            gate = build_gate(
+                config.gate,
+                trusted_keys={signer.key_id: signer.public_key},
                 rig_id=rig_id,
-                production_id=production_id,
-                timing=config.session.timing(),
-                lease_seconds=config.gate.lease_seconds,
-                renew_interval=config.gate.renew_interval_seconds,
-                tick_interval=config.session.tick_interval_s,
-                votes_required=config.identification.votes_required,
-            ),
-            gate=gate,
-            consent=consent_service,
-            records=recorder,
-            signer=signer,
-            fallback=fallback,
-        )
-        # dlib holds the GIL while it works: identify in a child process so the camera,
-        # the session engine and the screens never stall behind it.
-        identifier = SubprocessIdentifier(config.identification, Roster(()))
-        recognition = RecognitionWorker(camera, identifier)
-        if client is not None:
-            poller = RevocationPoller(
-                client,
-                on_revoked=lambda items: _each_revocation(controller, items),
-                on_key_untrusted=controller.on_key_untrusted,
+                frame_provider=latest_frame,
             )
-        return cls(
-            config,
-            recorder=recorder,
-            gate=gate,
-            camera=camera,
-            client=client,
-            controller=controller,
-            recognition=recognition,
-            poller=poller,
-            roster_loader=roster_source.load_roster,
-            identifier=identifier,
-        )
+            poller: RevocationPoller | None = None
+
+            def revoked_ids() -> frozenset[str]:
+                # Revocations the poller has seen (and saved) also bind lookups judged from an offline copy.
+                return poller.revoked_ids() if poller is not None else frozenset()
+
+            if client is not None:
+                lookup = ConsentLookup(
+                    client,
+                    production_id=production_id,
+                    revoked_ids=revoked_ids,
+                    guardian_co_confirmation_available=True,
+                )
+                consent_service: Any = RegistryConsentService(lookup)
+                fallback: Any = RegistryFallbackVerifier(client, production_id)
+                roster_source: Any = RegistryRosterSource(client, production_id)
+            else:
+                consent_service = _NoRegistry()
+                fallback = None
+                roster_source = TemplateStore(config.templates.store_dir)
+            controller = SessionController(
+                ControllerSettings(
+                    rig_id=rig_id,
+                    production_id=production_id,
+                    timing=config.session.timing(),
+                    lease_seconds=config.gate.lease_seconds,
+                    renew_interval=config.gate.renew_interval_seconds,
+                    tick_interval=config.session.tick_interval_s,
+                    votes_required=config.identification.votes_required,
+                ),
+                gate=gate,
+                consent=consent_service,
+                records=recorder,
+                signer=signer,
+                fallback=fallback,
+            )
+            # dlib holds the GIL while it works: identify in a child process so the camera,
+            # the session engine and the screens never stall behind it.
+            identifier = SubprocessIdentifier(config.identification, Roster(()))
+            recognition = RecognitionWorker(camera, identifier)
+            if client is not None:
+                poller = RevocationPoller(
+                    client,
+                    on_revoked=lambda items: _each_revocation(controller, items),
+                    on_key_untrusted=controller.on_key_untrusted,
+                )
+            rig = cls(
+                config,
+                recorder=recorder,
+                gate=gate,
+                camera=camera,
+                client=client,
+                controller=controller,
+                recognition=recognition,
+                poller=poller,
+                roster_loader=roster_source.load_roster,
+                identifier=identifier,
+            )
+            cleanup.pop_all()
+        return rig
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -39,7 +39,7 @@ from agent.session import events as ev
 from agent.session.machine import IllegalTransitionError, transition
 from agent.session.model import Capture, IdentificationMethod, Identity, Phase, SessionState, Timing
 from agent.session.ports import ConsentAnswer, ConsentService, FallbackVerifier, RecordSink
-from agent.session.recording import build_record_draft
+from agent.session.recording import build_correction_draft, build_record_draft
 from agent.session.snapshot import SessionSnapshot, describe, lock_state_of
 from agent.signing import Signer, object_hash_hex
 from agent.wire.consent import ConsentRecord
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 SnapshotListener = Callable[[SessionSnapshot], None]
 MAX_EVENT_LINES = 200
+MAX_REMEMBERED_SESSIONS = 20
 
 
 def _utc_now() -> datetime:
@@ -117,6 +118,8 @@ class SessionController:
         self._next_record_attempt: datetime | None = None
         self._last_renew: datetime | None = None
         self._last_record: dict[str, Any] | None = None
+        # Recently recorded sessions (session id → draft, stored record), for corrections.
+        self._recorded: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._events: list[tuple[datetime, str]] = []
         self._listeners: list[SnapshotListener] = []
         self._snapshot_lock = threading.Lock()
@@ -377,6 +380,7 @@ class SessionController:
             raise
         self._record_pending = False
         self._last_record = stored
+        self._remember_record(ctx.session_id, draft, stored)
         self._note(f"Session record #{stored.get('sequence')} written ({ctx.session_id[:8]})", at)
         self._consent_record = None
         self._dispatch(ev.RecordWritten(at), at)
@@ -482,7 +486,30 @@ class SessionController:
             session_id=capture.session_id,
             size_bytes=size,
         )
-        self._put(lambda at: ev.CaptureRecorded(at, record))
+        self._put(lambda at: self._capture_arrived(record, at))
+
+    def _capture_arrived(self, capture: Capture, at: datetime) -> ev.Event | None:
+        """A capture for the current session is an event; one for an already recorded session
+        gets a correction record (records are never rewritten)."""
+        owner = capture.session_id
+        if owner is None or owner == self._state.context.session_id or owner not in self._recorded:
+            return ev.CaptureRecorded(at, capture)
+        draft, stored = self._recorded[owner]
+        correction = build_correction_draft(draft, stored, capture)
+        try:
+            corrected = dict(self._records.append(correction))
+        except Exception as exc:
+            log.exception("writing a correction record failed")
+            self._note(f"A late capture could not be recorded ({exc}); it stays in the capture folder", at)
+            return None
+        self._remember_record(owner, correction, corrected)
+        self._note(f"Correction record #{corrected.get('sequence')}: a capture arrived after the record", at)
+        return None
+
+    def _remember_record(self, session_id: str, draft: dict[str, Any], stored: dict[str, Any]) -> None:
+        self._recorded[session_id] = (draft, stored)
+        while len(self._recorded) > MAX_REMEMBERED_SESSIONS:
+            del self._recorded[next(iter(self._recorded))]
 
     def _final_record_attempt(self) -> None:
         if self._record_pending:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any
 
 from agent.records.model import utc_timestamp
 from agent.session.machine import outcome_of
-from agent.session.model import IdentificationMethod, LockReason, Outcome, SessionContext
+from agent.session.model import Capture, IdentificationMethod, LockReason, Outcome, SessionContext
 from agent.signing import object_hash_hex
 from agent.wire.consent import ConsentRecord
 
@@ -76,6 +77,30 @@ def build_record_draft(
     return draft
 
 
+def build_correction_draft(
+    previous_draft: dict[str, Any], previous_record: dict[str, Any], capture: Capture
+) -> dict[str, Any]:
+    """A new record correcting ``previous_record``: the same session plus a late capture.
+
+    Capture software and remote cameras can report a file after the session's
+    record was written. The record is never rewritten; this draft repeats it with
+    the capture added and names the record it corrects.
+    """
+    draft = copy.deepcopy(previous_draft)
+    draft["corrects_record_id"] = previous_record["record_id"]
+    draft["captured_files"] = [*draft.get("captured_files", []), *_captured_files_of((capture,))]
+    if capture.within_unlock_window and draft["outcome"] != Outcome.CAPTURED.value:
+        draft["outcome"] = Outcome.CAPTURED.value
+    note = (
+        f"correction of record {previous_record['record_id']}: {capture.name} was reported after the"
+        f" record was written ({'inside' if capture.within_unlock_window else 'OUTSIDE'} an unlock window)"
+    )
+    draft["outcome_detail"] = (
+        note if not draft.get("outcome_detail") else f"{draft['outcome_detail']}; {note}"
+    )
+    return draft
+
+
 def _reason_codes(ctx: SessionContext, outcome: Outcome) -> list[str]:
     codes = list(ctx.refusal_codes) + [r.value for r in ctx.lock_reasons]
     if outcome is Outcome.FAULT and LockReason.FAULT.value not in codes:
@@ -94,8 +119,12 @@ def _gate_event(action: str, at: datetime, reason: str, ctx: SessionContext) -> 
 
 
 def _captured_files(ctx: SessionContext) -> list[dict[str, Any]]:
+    return _captured_files_of(ctx.captures)
+
+
+def _captured_files_of(captures: tuple[Capture, ...]) -> list[dict[str, Any]]:
     captured = []
-    for capture in ctx.captures:
+    for capture in captures:
         if capture.sha256 is None:
             continue
         captured.append(

@@ -8,17 +8,20 @@ tests/gate/test_fail_closed.py (there is no capture hardware on this machine).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from agent.faces.analysis import Decision
 from agent.faces.identifier import FrameAnalysis
+from agent.gate.models import CaptureEvent
 from agent.records.recorder import SessionRecorder
 from agent.registry_client.client import RegistryClient
 from agent.registry_client.lookup import ConsentLookup
@@ -29,6 +32,14 @@ from agent.session.snapshot import SessionSnapshot
 from registry.demo import DemoEnvironment, prepare_demo
 from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME
 from tests.gate.test_fail_closed import SwitchablePeerGate
+
+
+class ReportingGate(SwitchablePeerGate):
+    """The switchable rig, able to report a photo late, as capture software does."""
+
+    def report(self, event: CaptureEvent) -> None:
+        self._emit(event)
+
 
 TYPES = frozenset({"face", "facs_expressions"})
 WAIT_S = 30.0
@@ -50,7 +61,7 @@ def matching_frame() -> FrameAnalysis:
 class Harness:
     env: DemoEnvironment
     controller: SessionController
-    gate: SwitchablePeerGate
+    gate: ReportingGate
     log_path: Path
     feeding: threading.Event
 
@@ -81,9 +92,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     config = env.config
     recorder = SessionRecorder.open(config.records, config.rig.rig_id)
     signer = recorder.key.signer
-    gate = SwitchablePeerGate(
-        trusted_keys={signer.key_id: signer.public_key}, capture_root=tmp_path / "captures"
-    )
+    gate = ReportingGate(trusted_keys={signer.key_id: signer.public_key}, capture_root=tmp_path / "captures")
     gate.start()
     client = RegistryClient(config.registry)
     lookup = ConsentLookup(
@@ -178,3 +187,36 @@ def test_performer_walking_away_relocks_and_says_why(harness: Harness) -> None:
     record = harness.controller.snapshot().last_record or {}
     assert "performer_absent" in record["reason_codes"]  # type: ignore[operator]
     assert harness.gate.status().locked
+
+
+def test_a_capture_reported_after_the_record_gets_a_correction_record(
+    harness: Harness, tmp_path: Path
+) -> None:
+    session_id = harness.unlock()
+    harness.controller.end_session()
+    harness.wait("the record", lambda s: s.phase is Phase.IDLE and s.last_record is not None)
+    original = harness.records()[-1]
+    assert original["outcome"] == "refused"  # nothing captured yet
+    photo = tmp_path / "IMG_0042.jpg"
+    photo.write_bytes(b"late photo bytes")
+    harness.gate.report(
+        CaptureEvent(
+            event_id="late-1",
+            source="switchable",
+            kind="file",
+            session_id=session_id,
+            path=str(photo),
+            sha256=hashlib.sha256(photo.read_bytes()).hexdigest(),
+            captured_at=datetime.now(UTC),
+            within_unlock_window=True,
+        )
+    )
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and len(harness.records()) < 2:
+        time.sleep(0.02)
+    records = harness.records()
+    assert len(records) == 2, "the original record is never rewritten; a correction is added"
+    correction = records[1]
+    assert correction["corrects_record_id"] == original["record_id"]
+    assert correction["outcome"] == "captured"
+    assert [f["name"] for f in correction["captured_files"]] == [str(photo)]  # type: ignore[index]
