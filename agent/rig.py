@@ -205,6 +205,9 @@ class Rig:
                     renew_interval=config.gate.renew_interval_seconds,
                     tick_interval=config.session.tick_interval_s,
                     votes_required=config.identification.votes_required,
+                    journal_path=config.records.log_path.with_name(
+                        config.records.log_path.name + ".open-session.json"
+                    ),
                 ),
                 gate=gate,
                 consent=consent_service,

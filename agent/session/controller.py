@@ -36,6 +36,7 @@ from agent.gate.errors import GateFaultError, LeaseExpiredError
 from agent.gate.models import CaptureEvent, GateStatus, UnlockGrant
 from agent.gate.token import mint_capture_token
 from agent.session import events as ev
+from agent.session.journal import SessionJournal, crash_record_draft
 from agent.session.machine import IllegalTransitionError, transition
 from agent.session.model import Capture, IdentificationMethod, Identity, Phase, SessionState, Timing
 from agent.session.ports import ConsentAnswer, ConsentService, FallbackVerifier, RecordSink
@@ -67,6 +68,7 @@ class ControllerSettings:
     renew_interval: float = 0.3
     tick_interval: float = 0.05
     votes_required: int = 3
+    journal_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -125,14 +127,29 @@ class SessionController:
         self._snapshot_lock = threading.Lock()
         self._snapshot = self._make_snapshot()
         self._thread = threading.Thread(target=self._run, name="scangate-session", daemon=True)
+        self._journal = SessionJournal(settings.journal_path) if settings.journal_path else None
         gate.add_capture_listener(self._on_capture)
         gate.add_status_listener(self._on_gate_status)
 
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Start the engine thread (the gate must already be started, i.e. locked)."""
+        """Start the engine thread (the gate must already be started, i.e. locked).
+
+        A session a previous run never finished gets its fault record first.
+        """
+        self._record_unfinished_session()
         self._thread.start()
+
+    def _record_unfinished_session(self) -> None:
+        entry = self._journal.read() if self._journal else None
+        if self._journal is None or entry is None:
+            return
+        draft = crash_record_draft(entry, self.settings.production_id, self._clock())
+        stored = dict(self._records.append(draft))  # raises: the rig must not start without it
+        self._journal.clear()
+        self._last_record = stored
+        self._note(f"Record #{stored.get('sequence')}: a session the agent never finished (it had stopped)")
 
     def stop(self, timeout: float = 5.0) -> None:
         """End any open session (its record is written), lock the gate and stop the engine.
@@ -287,6 +304,7 @@ class SessionController:
         self._state = after
         if after.phase is not before.phase:
             self._note(describe(after.phase, after.context)[0], at)
+            self._update_journal(before.phase, after)
         for effect in effects:
             try:
                 self._execute(effect, at)
@@ -297,6 +315,16 @@ class SessionController:
                 else:
                     self._emergency_lock(f"{type(effect).__name__} failed: {exc}")
         self._publish()
+
+    def _update_journal(self, before: Phase, after: SessionState) -> None:
+        if self._journal is None:
+            return
+        opened = before is Phase.IDLE and after.phase is Phase.IDENTIFYING
+        try:
+            if opened or after.phase is Phase.UNLOCKED:
+                self._journal.write(after.context)
+        except OSError as exc:  # the session goes on; only crash evidence is at stake
+            log.error("cannot update the open-session journal %s: %s", self._journal.path, exc)
 
     def _execute(self, effect: ev.Effect, at: datetime) -> None:
         if isinstance(effect, ev.LockGate):
@@ -380,6 +408,8 @@ class SessionController:
             raise
         self._record_pending = False
         self._last_record = stored
+        if self._journal is not None:
+            self._journal.clear()
         self._remember_record(ctx.session_id, draft, stored)
         self._note(f"Session record #{stored.get('sequence')} written ({ctx.session_id[:8]})", at)
         self._consent_record = None

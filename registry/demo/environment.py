@@ -132,7 +132,13 @@ def prepare_demo(
         )
     marker.write_text("Made by `scangate demo`; its contents are replaced on every demo run.\n")
     if fresh:
-        for stale in ("registry.sqlite3", "sessions.jsonl", "sessions.jsonl.lock", "outbox.sqlite3"):
+        for stale in (
+            "registry.sqlite3",
+            "sessions.jsonl",
+            "sessions.jsonl.lock",
+            "sessions.jsonl.open-session.json",
+            "outbox.sqlite3",
+        ):
             (out_dir / stale).unlink(missing_ok=True)
         shutil.rmtree(out_dir / "cache", ignore_errors=True)
         shutil.rmtree(out_dir / "captures", ignore_errors=True)

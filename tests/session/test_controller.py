@@ -64,6 +64,7 @@ class Harness:
     gate: ReportingGate
     log_path: Path
     feeding: threading.Event
+    recorder: SessionRecorder
 
     def wait(self, what: str, predicate: Callable[[SessionSnapshot], bool]) -> None:
         deadline = time.monotonic() + WAIT_S
@@ -105,6 +106,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
             timing=config.session.timing(),
             lease_seconds=config.gate.lease_seconds,
             renew_interval=config.gate.renew_interval_seconds,
+            journal_path=tmp_path / "open-session.json",
         ),
         gate=gate,
         consent=RegistryConsentService(lookup),
@@ -124,7 +126,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
     try:
-        yield Harness(env, controller, gate, config.records.log_path, feeding)
+        yield Harness(env, controller, gate, config.records.log_path, feeding, recorder)
     finally:
         stop_feeding.set()
         feeder.join()
@@ -220,3 +222,37 @@ def test_a_capture_reported_after_the_record_gets_a_correction_record(
     assert correction["corrects_record_id"] == original["record_id"]
     assert correction["outcome"] == "captured"
     assert [f["name"] for f in correction["captured_files"]] == [str(photo)]  # type: ignore[index]
+
+
+def test_a_session_the_agent_never_finished_gets_a_fault_record_at_the_next_start(
+    harness: Harness, tmp_path: Path
+) -> None:
+    journal = tmp_path / "open-session.json"
+    session_id = harness.unlock()
+    assert json.loads(journal.read_text())["session_id"] == session_id
+    left_behind = journal.read_bytes()  # what a crash at this moment would leave
+    harness.controller.stop()
+    assert not journal.exists(), "a finished session leaves no journal"
+    journal.write_bytes(left_behind)
+    harness.recorder.close()  # the agent is gone: its log lock with it
+
+    recorder = SessionRecorder.open(harness.env.config.records, harness.env.config.rig.rig_id)
+    try:
+        restarted = SessionController(
+            ControllerSettings(rig_id="demo-rig", production_id="demo-production", journal_path=journal),
+            gate=harness.gate,
+            consent=RegistryConsentService(
+                ConsentLookup(RegistryClient(harness.env.config.registry), production_id="demo-production")
+            ),
+            records=recorder,
+            signer=recorder.key.signer,
+        )
+        restarted.start()
+        restarted.stop()
+    finally:
+        recorder.close()
+    records = harness.records()
+    assert records[-1]["outcome"] == "fault"
+    assert records[-1]["reason_codes"] == ["agent_stopped_mid_session"]
+    assert [e["action"] for e in records[-1]["gate_events"]] == ["unlock"]  # type: ignore[index]
+    assert not journal.exists()
