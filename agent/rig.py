@@ -15,9 +15,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -307,8 +309,10 @@ class Rig:
 
     # ----------------------------------------------------------------- internals
 
-    def _on_recognition(self, result: RecognitionResult) -> None:
-        self.controller.on_frame(result.analysis)
+    def _on_recognition(self, result: RecognitionResult) -> None:  # recognition thread
+        # Judge presence from when the camera took the frame, not when the analysis finished.
+        age = max(0.0, time.monotonic() - result.frame_captured_at)
+        self.controller.on_frame(result.analysis, datetime.now(UTC) - timedelta(seconds=age))
 
     def _load_roster_once(self) -> bool:
         try:

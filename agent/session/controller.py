@@ -51,6 +51,7 @@ Clock = Callable[[], datetime]
 SnapshotListener = Callable[[SessionSnapshot], None]
 MAX_EVENT_LINES = 200
 MAX_REMEMBERED_SESSIONS = 20
+MAX_QUEUED_FRAMES = 64
 
 
 def _utc_now() -> datetime:
@@ -114,7 +115,7 @@ class SessionController:
         self._voter = IdentityVoter(settings.votes_required)
         self._unknown_streak = 0
         self._consent_record: ConsentRecord | None = None
-        self._latest_frame: FrameAnalysis | None = None
+        self._queued_frames = 0
         self._frame_lock = threading.Lock()
         self._record_pending = False
         self._next_record_attempt: datetime | None = None
@@ -240,13 +241,20 @@ class SessionController:
 
     # ----------------------------------------------------------------- inputs from workers
 
-    def on_frame(self, analysis: FrameAnalysis) -> None:
-        """Recognition worker: one analysed frame (newest wins if the engine is busy)."""
+    def on_frame(self, analysis: FrameAnalysis, seen_at: datetime | None = None) -> None:
+        """Recognition worker: one analysed frame.
+
+        ``seen_at`` is when the camera took the frame (default: now); presence and
+        absence are judged from it, not from when the analysis finished. Frames keep
+        their order with everything else in the queue; if the engine stalls, at most
+        ``MAX_QUEUED_FRAMES`` wait (recognition delivers a few per second) and the
+        rest are dropped, which can only make the performer look absent (fail closed).
+        """
         with self._frame_lock:
-            pending = self._latest_frame is not None
-            self._latest_frame = analysis
-        if not pending:
-            self._inbox.put(_Command(self._take_frame, self._clock()))
+            if self._queued_frames >= MAX_QUEUED_FRAMES:
+                return
+            self._queued_frames += 1
+        self._inbox.put(_Command(lambda at: self._take_frame(analysis, at), seen_at or self._clock()))
 
     def on_revocation(self, consent_id: str) -> None:
         """Revocation poller: a consent was revoked."""
@@ -441,12 +449,11 @@ class SessionController:
             except Exception as exc:
                 log.error("writing the session record failed again: %s", exc)
 
-    def _take_frame(self, at: datetime) -> None:
+    def _take_frame(self, analysis: FrameAnalysis, seen_at: datetime) -> None:
         with self._frame_lock:
-            analysis, self._latest_frame = self._latest_frame, None
-        if analysis is not None:
-            for event in self._vote(analysis, at):
-                self._dispatch(event, at)
+            self._queued_frames -= 1
+        for event in self._vote(analysis, seen_at):
+            self._dispatch(event, seen_at)
 
     def _vote(self, analysis: FrameAnalysis, at: datetime) -> list[ev.Event]:
         events: list[ev.Event] = []
