@@ -20,7 +20,6 @@ disturbs the numbers.
 from __future__ import annotations
 
 import argparse
-import http.client
 import random
 import socket
 import statistics
@@ -45,6 +44,7 @@ from agent.signing import Signer, public_key_to_b64
 from agent.wire import ConsentRecord, utc_now
 from registry.db import Database
 from registry.setup import SeedPerformer, initialise, seed
+from tests.benchmarks.bench_registry import start_server
 
 PRODUCTION = "bench-production"
 
@@ -71,27 +71,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def start_server(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "agent.cli.main", "registry", "serve", "--db", db_url]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log"]
-    with log.open("wb") as handle:
-        server = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"server exited:\n{log.read_text()}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/v1/health")
-            if connection.getresponse().status == 200:
-                connection.close()
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("server did not start in 60 s")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -130,7 +109,7 @@ def main() -> None:
         db_url = f"sqlite:///{workdir / 'registry.sqlite3'}"
         token, key_id = seed_database(db_url, args.performers)
         port = free_port()
-        server = start_server(db_url, port, workdir / "server.log")
+        server = start_server(db_url, port, 1, workdir / "server.log")
         try:
             settings = RegistrySettings(
                 url=f"http://127.0.0.1:{port}",
