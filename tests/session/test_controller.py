@@ -88,9 +88,16 @@ class Harness:
 
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
+def unlock_timebox_s(request: pytest.FixtureRequest) -> float:
+    """The unlock time-box of the harness (tests override it with indirect parametrisation)."""
+    return float(getattr(request, "param", 120.0))
+
+
+@pytest.fixture
+def harness(tmp_path: Path, unlock_timebox_s: float) -> Iterator[Harness]:
     env = prepare_demo(tmp_path / "demo")
     config = env.config
+    session = config.session.model_copy(update={"unlock_timebox_s": unlock_timebox_s})
     recorder = SessionRecorder.open(config.records, config.rig.rig_id)
     signer = recorder.key.signer
     gate = ReportingGate(trusted_keys={signer.key_id: signer.public_key}, capture_root=tmp_path / "captures")
@@ -103,7 +110,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         ControllerSettings(
             rig_id=config.rig.rig_id,
             production_id=config.rig.production_id,
-            timing=config.session.timing(),
+            timing=session.timing(),
             lease_seconds=config.gate.lease_seconds,
             renew_interval=config.gate.renew_interval_seconds,
             journal_path=tmp_path / "open-session.json",
@@ -256,3 +263,16 @@ def test_a_session_the_agent_never_finished_gets_a_fault_record_at_the_next_star
     assert records[-1]["reason_codes"] == ["agent_stopped_mid_session"]
     assert [e["action"] for e in records[-1]["gate_events"]] == ["unlock"]  # type: ignore[index]
     assert not journal.exists()
+
+
+@pytest.mark.parametrize("unlock_timebox_s", [2.0], indirect=True)
+def test_the_unlock_time_box_relocks_and_is_recorded_as_such(harness: Harness) -> None:
+    """At the end of the time-box the gate's token expires at the same instant; the record must
+    say the time-box ended, not that the agent failed to renew the lease."""
+    harness.unlock()
+    harness.wait("the record", lambda s: s.last_record is not None)
+    record = harness.controller.snapshot().last_record or {}
+    assert record["outcome"] == "refused"
+    assert "unlock_timebox_expired" in record["reason_codes"]  # type: ignore[operator]
+    assert "gate_lease_lapsed" not in record["reason_codes"]  # type: ignore[operator]
+    assert harness.gate.status().locked
