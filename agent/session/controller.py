@@ -370,6 +370,7 @@ class SessionController:
         )
         self._gate.unlock(UnlockGrant(token=token, lease_seconds=self.settings.lease_seconds))
         self._last_renew = at
+        self._dispatch(ev.GateUnlocked(at), at)
 
     def _fetch_consent(self, performer_id: str) -> None:
         ctx = self._state.context

@@ -109,6 +109,13 @@ class RegistryKeyUntrusted:
 
 
 @dataclass(frozen=True)
+class GateUnlocked:
+    """The gate confirmed the unlock (only then does the record show an unlock)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
 class GateLeaseLapsed:
     """The gate locked itself because the lease was not renewed in time."""
 
@@ -159,6 +166,7 @@ Event = (
     | TechnicianEnded
     | ConsentRevoked
     | RegistryKeyUntrusted
+    | GateUnlocked
     | GateLeaseLapsed
     | CaptureRecorded
     | Fault

@@ -242,7 +242,6 @@ def _confirmed(state: SessionState, event: ev.PerformerConfirmed, timing: Timing
         unlocked_at=event.at,
         unlock_deadline=deadline,
         unlock_identity=ctx.identity,
-        gate_events=(*ctx.gate_events, ("unlock", event.at, UNLOCK_REASON)),
     )
     return SessionState(Phase.UNLOCKED, ctx), (ev.UnlockGate(event.capture_types, deadline),)
 
@@ -283,6 +282,13 @@ def _key_untrusted(state: SessionState, event: ev.RegistryKeyUntrusted, _t: Timi
 def _lease_lapsed(state: SessionState, event: ev.GateLeaseLapsed, _t: Timing) -> Result:
     detail = "the gate lease lapsed (the agent did not renew it in time)"
     return _fault(state, event.at, "gate", detail, LockReason.GATE_LEASE_LAPSED)
+
+
+def _gate_unlocked(state: SessionState, event: ev.GateUnlocked, _t: Timing) -> Result:
+    ctx = state.context
+    return SessionState(
+        state.phase, replace(ctx, gate_events=(*ctx.gate_events, ("unlock", event.at, UNLOCK_REASON)))
+    ), ()
 
 
 def _captured(state: SessionState, event: ev.CaptureRecorded, _t: Timing) -> Result:
@@ -361,6 +367,7 @@ def _on(phases: tuple[Phase, ...], event_type: type, handler: Callable[..., Resu
 
 _LATE_INPUTS: tuple[type, ...] = (
     ev.IdentityConfirmed,
+    ev.GateUnlocked,
     ev.SubjectPresent,
     ev.UnknownSubject,
     ev.Tick,
@@ -402,6 +409,9 @@ _on(_ACTIVE, ev.TechnicianEnded, _ended)
 _on(_ACTIVE, ev.ConsentRevoked, _revoked)
 _on(_ACTIVE, ev.RegistryKeyUntrusted, _key_untrusted)
 _on(_ACTIVE, ev.GateLeaseLapsed, _lease_lapsed)
+_on((Phase.UNLOCKED,), ev.GateUnlocked, _gate_unlocked)
+# A confirmation that arrives after the session re-locked (the gate has been locked again since).
+_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION), ev.GateUnlocked, _stay)
 _on(_ACTIVE, ev.CaptureRecorded, _captured)
 _on(_ACTIVE, ev.Fault, _faulted)
 _on(_ACTIVE, ev.Tick, _tick)

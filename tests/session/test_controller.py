@@ -276,3 +276,15 @@ def test_the_unlock_time_box_relocks_and_is_recorded_as_such(harness: Harness) -
     assert "unlock_timebox_expired" in record["reason_codes"]  # type: ignore[operator]
     assert "gate_lease_lapsed" not in record["reason_codes"]  # type: ignore[operator]
     assert harness.gate.status().locked
+
+
+def test_an_unlock_the_gate_refuses_is_not_recorded_as_an_unlock(harness: Harness) -> None:
+    harness.gate.failing.add("unlock")
+    session_id = harness.controller.start_session("tech", TYPES)
+    harness.wait("terms", lambda s: s.phase is Phase.AWAITING_CONFIRMATION)
+    harness.controller.confirm(TYPES, session_id=session_id)
+    harness.wait("the record", lambda s: s.last_record is not None)
+    record = harness.controller.snapshot().last_record or {}
+    assert record["outcome"] == "fault"
+    assert [e["action"] for e in record["gate_events"]] == ["lock"]  # type: ignore[index]
+    assert not harness.gate.armed

@@ -199,6 +199,7 @@ def test_transition_is_total_over_phases_and_events() -> None:
         ev.ConsentRevoked(at(0), "c-1"),
         ev.RegistryKeyUntrusted(at(0), "k"),
         ev.GateLeaseLapsed(at(0)),
+        ev.GateUnlocked(at(0)),
         ev.CaptureRecorded(at(0), Capture("x", None, at(0), False)),
         ev.Fault(at(0), "x", "y"),
         ev.Tick(at(0)),
