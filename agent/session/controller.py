@@ -28,21 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ScanGateError
-from agent.faces.analysis import Decision
 from agent.faces.identifier import FrameAnalysis
-from agent.faces.voting import IdentityVoter
 from agent.gate.base import CaptureGate
 from agent.gate.errors import GateFaultError, LeaseExpiredError
 from agent.gate.models import CaptureEvent, GateStatus, UnlockGrant
 from agent.gate.token import mint_capture_token
 from agent.session import events as ev
+from agent.session.frames import FrameEvents
 from agent.session.journal import SessionJournal, crash_record_draft
 from agent.session.machine import IllegalTransitionError, transition
 from agent.session.model import Capture, IdentificationMethod, Identity, Phase, SessionState, Timing
 from agent.session.ports import ConsentAnswer, ConsentService, FallbackVerifier, RecordSink
 from agent.session.recording import build_correction_draft, build_record_draft
-from agent.session.snapshot import SessionSnapshot, describe, lock_state_of
-from agent.signing import Signer, object_hash_hex
+from agent.session.snapshot import SessionSnapshot, describe, snapshot_of
+from agent.signing import Signer
 from agent.wire.consent import ConsentRecord
 
 log = logging.getLogger(__name__)
@@ -112,8 +111,7 @@ class SessionController:
         # STOP locks the gate from here at once, whatever the engine thread is busy with.
         self._urgent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scangate-stop")
         self._triggers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scangate-capture")
-        self._voter = IdentityVoter(settings.votes_required)
-        self._unknown_streak = 0
+        self._frame_events = FrameEvents(settings.votes_required)
         self._consent_record: ConsentRecord | None = None
         self._queued_frames = 0
         self._frame_lock = threading.Lock()
@@ -406,7 +404,6 @@ class SessionController:
         draft = build_record_draft(
             ctx,
             production_id=self.settings.production_id,
-            production_name=None,
             consent=self._consent_record,
             ended_at=at,
         )
@@ -453,36 +450,8 @@ class SessionController:
     def _take_frame(self, analysis: FrameAnalysis, seen_at: datetime) -> None:
         with self._frame_lock:
             self._queued_frames -= 1
-        for event in self._vote(analysis, seen_at):
+        for event in self._frame_events.events_for(analysis, seen_at):
             self._dispatch(event, seen_at)
-
-    def _vote(self, analysis: FrameAnalysis, at: datetime) -> list[ev.Event]:
-        events: list[ev.Event] = []
-        if analysis.faces_found >= 1 and analysis.decision is not Decision.MULTIPLE_FACES:
-            events.append(ev.SubjectPresent(at))  # presence for badge + PIN sessions
-        state = self._voter.feed(analysis)
-        if analysis.decision is Decision.UNKNOWN:
-            self._unknown_streak += 1
-            if self._unknown_streak >= self.settings.votes_required:
-                events.append(ev.UnknownSubject(at))
-            return events
-        self._unknown_streak = 0
-        if state.confirmed_performer_id is None or analysis.performer_id is None:
-            return events
-        identity = Identity(
-            performer_id=analysis.performer_id,
-            method=IdentificationMethod.FACE,
-            verified_at=at,
-            display_name=analysis.display_name or "",
-            distance=analysis.distance,
-            margin=analysis.margin,
-            frames_voted=state.streak,
-            template_version=str(analysis.template_version)
-            if analysis.template_version is not None
-            else None,
-        )
-        events.append(ev.IdentityConfirmed(at, identity))
-        return events
 
     def _start_fallback_check(self, badge_code: str, pin: str, witness: str, at: datetime) -> None:
         """On the engine thread: bind the badge check to the current session, then run it."""
@@ -578,34 +547,7 @@ class SessionController:
         del self._events[:-MAX_EVENT_LINES]
 
     def _make_snapshot(self) -> SessionSnapshot:
-        state = self._state
-        ctx = state.context
-        headline, detail = describe(state.phase, ctx)
-        identity = ctx.identity
-        last = self._last_record
-        return SessionSnapshot(
-            phase=state.phase,
-            lock_state=lock_state_of(state.phase),
-            headline=headline,
-            detail=detail,
-            session_id=ctx.session_id or None,
-            performer_id=identity.performer_id if identity else None,
-            performer_name=(identity.display_name if identity else None)
-            or (self._consent_record.performer.display_name if self._consent_record else None),
-            match_distance=identity.distance if identity else None,
-            match_margin=identity.margin if identity else None,
-            identification_method=identity.method.value if identity else None,
-            requested_capture_types=ctx.requested_capture_types,
-            confirmed_capture_types=ctx.confirmed_capture_types,
-            consent=self._consent_record,
-            fallback_mode=ctx.fallback_mode,
-            unlock_deadline=ctx.unlock_deadline,
-            refusal_codes=ctx.refusal_codes,
-            captures=len(ctx.captures),
-            last_record_hash=object_hash_hex(last) if last else None,
-            last_record=last,
-            events=tuple(self._events),
-        )
+        return snapshot_of(self._state, self._consent_record, self._last_record, tuple(self._events))
 
     def _publish(self) -> None:
         snapshot = self._make_snapshot()

@@ -17,7 +17,6 @@ def build_record_draft(
     ctx: SessionContext,
     *,
     production_id: str,
-    production_name: str | None,
     consent: ConsentRecord | None,
     ended_at: datetime,
 ) -> dict[str, Any]:
@@ -26,7 +25,6 @@ def build_record_draft(
     Args:
         ctx: the session context when the session closed.
         production_id: the rig's production (also for refusals before any consent).
-        production_name: the production's name, when a consent told us.
         consent: the signed consent the session relied on (verified), if any.
         ended_at: when the session ended.
     """
@@ -34,7 +32,7 @@ def build_record_draft(
     # The identity that authorised the unlock, not whatever the last frame said.
     identity = ctx.unlock_identity or ctx.identity
     draft: dict[str, Any] = {
-        "production": {"production_id": production_id, "name": production_name},
+        "production": {"production_id": production_id, "name": None},
         "capture_types_requested": sorted(ctx.requested_capture_types),
         "technician": {"technician_id": ctx.technician} if ctx.technician else None,
         "outcome": outcome.value,
@@ -71,7 +69,7 @@ def build_record_draft(
             "capture_types_permitted": [str(t) for t in consent.capture_types],
             "valid_until": utc_timestamp(consent.valid_until),
         }
-        draft["production"]["name"] = production_name or consent.production.name
+        draft["production"]["name"] = consent.production.name
     if ctx.confirmed_at is not None or ctx.declined:
         draft["confirmation"] = _confirmation(ctx, consent)
     return draft

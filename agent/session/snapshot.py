@@ -5,8 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from agent.session.model import Phase, SessionContext
+from agent.session.model import Phase, SessionContext, SessionState
+from agent.signing import object_hash_hex
 from agent.wire.consent import ConsentRecord
 
 
@@ -47,6 +49,10 @@ _REASON_TEXT = {
     "scope_invalid": "the confirmed capture types are not covered by the consent",
     "guardian_required": "a guardian must co-confirm for a minor",
     "fault": "a component failed",
+    "witness_missing": "a badge + PIN identification needs a technician witness",
+    "performer_not_identified": "nobody was identified",
+    "record_write_retried": "writing the session record had to be retried",
+    "agent_stopped_mid_session": "the agent stopped in the middle of the session",
 }
 
 
@@ -119,3 +125,38 @@ def describe(phase: Phase, ctx: SessionContext) -> tuple[str, str]:
 def lock_state_of(phase: Phase) -> LockState:
     """The big lock word for a phase."""
     return _LOCK_STATE[phase]
+
+
+def snapshot_of(
+    state: SessionState,
+    consent: ConsentRecord | None,
+    last_record: dict[str, Any] | None,
+    events: tuple[tuple[datetime, str], ...],
+) -> SessionSnapshot:
+    """What the screens show for ``state`` (plus the verified consent and the last record)."""
+    ctx = state.context
+    headline, detail = describe(state.phase, ctx)
+    identity = ctx.identity
+    return SessionSnapshot(
+        phase=state.phase,
+        lock_state=lock_state_of(state.phase),
+        headline=headline,
+        detail=detail,
+        session_id=ctx.session_id or None,
+        performer_id=identity.performer_id if identity else None,
+        performer_name=(identity.display_name if identity else None)
+        or (consent.performer.display_name if consent else None),
+        match_distance=identity.distance if identity else None,
+        match_margin=identity.margin if identity else None,
+        identification_method=identity.method.value if identity else None,
+        requested_capture_types=ctx.requested_capture_types,
+        confirmed_capture_types=ctx.confirmed_capture_types,
+        consent=consent,
+        fallback_mode=ctx.fallback_mode,
+        unlock_deadline=ctx.unlock_deadline,
+        refusal_codes=ctx.refusal_codes,
+        captures=len(ctx.captures),
+        last_record_hash=object_hash_hex(last_record) if last_record else None,
+        last_record=last_record,
+        events=events,
+    )

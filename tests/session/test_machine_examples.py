@@ -257,3 +257,10 @@ def test_a_face_match_cannot_replace_the_badge_and_a_badge_cannot_replace_the_fa
     badge = Identity("perf-a", IdentificationMethod.FALLBACK_BADGE_PIN, at(1), witness="tech")
     state, effects = run(state, ev.IdentityConfirmed(at(1), badge))
     assert state.phase is Phase.IDENTIFYING and effects == []
+
+
+def test_every_lock_reason_has_plain_language_text() -> None:
+    from agent.session.snapshot import reason_text
+
+    for reason in LockReason:
+        assert reason_text(reason.value) != reason.value.replace("_", " "), reason

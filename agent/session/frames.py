@@ -1,0 +1,58 @@
+"""From analysed frames to session events: identity votes, unknown faces, presence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from agent.faces.analysis import Decision
+from agent.faces.identifier import FrameAnalysis
+from agent.faces.voting import IdentityVoter
+from agent.session import events as ev
+from agent.session.model import IdentificationMethod, Identity
+
+
+class FrameEvents:
+    """Turns each frame's identification into the events the state machine needs.
+
+    * ``IdentityConfirmed`` on every frame once ``votes_required`` consecutive frames
+      agree on one performer (each one also refreshes presence);
+    * ``UnknownSubject`` once ``votes_required`` consecutive frames show an unknown face;
+    * ``SubjectPresent`` for any frame with one subject in view (presence for
+      badge + PIN sessions, whose performer is not on the face roster).
+
+    Used only on the engine thread.
+    """
+
+    def __init__(self, votes_required: int) -> None:
+        self._votes_required = votes_required
+        self._voter = IdentityVoter(votes_required)
+        self._unknown_streak = 0
+
+    def events_for(self, analysis: FrameAnalysis, at: datetime) -> list[ev.Event]:
+        """The events one frame, taken at ``at``, gives rise to."""
+        events: list[ev.Event] = []
+        if analysis.faces_found >= 1 and analysis.decision is not Decision.MULTIPLE_FACES:
+            events.append(ev.SubjectPresent(at))
+        state = self._voter.feed(analysis)
+        if analysis.decision is Decision.UNKNOWN:
+            self._unknown_streak += 1
+            if self._unknown_streak >= self._votes_required:
+                events.append(ev.UnknownSubject(at))
+            return events
+        self._unknown_streak = 0
+        if state.confirmed_performer_id is None or analysis.performer_id is None:
+            return events
+        identity = Identity(
+            performer_id=analysis.performer_id,
+            method=IdentificationMethod.FACE,
+            verified_at=at,
+            display_name=analysis.display_name or "",
+            distance=analysis.distance,
+            margin=analysis.margin,
+            frames_voted=state.streak,
+            template_version=str(analysis.template_version)
+            if analysis.template_version is not None
+            else None,
+        )
+        events.append(ev.IdentityConfirmed(at, identity))
+        return events
