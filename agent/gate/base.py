@@ -41,7 +41,15 @@ from agent.gate.errors import (
     UnlockRefusedError,
 )
 from agent.gate.guardian import GuardianLink
-from agent.gate.models import SYSTEM_CLOCK, CaptureEvent, CaptureKind, Clock, GateStatus, UnlockGrant
+from agent.gate.models import (
+    SYSTEM_CLOCK,
+    CaptureEvent,
+    CaptureKind,
+    Clock,
+    GateStatus,
+    LockCause,
+    UnlockGrant,
+)
 from agent.gate.reconcile import Reconciler, place_capture
 from agent.gate.token import CaptureToken, verify_capture_token
 from agent.gate.windows import UnlockWindows
@@ -100,6 +108,7 @@ class CaptureGate(ABC):
         self._io_lock = threading.RLock()
         self._locked = True
         self._reason = "locked: gate not started yet"
+        self._lock_cause: LockCause = "not_started"
         self._grant: UnlockGrant | None = None
         self._deadline: float | None = None
         self._token_deadline: float | None = None
@@ -140,6 +149,7 @@ class CaptureGate(ABC):
                 return self.status()
             self._started = True
             self._reason = "locked: no session unlocked capture"
+            self._lock_cause = "idle"
         with self._io_lock:
             try:
                 self._peer_open()
@@ -246,15 +256,16 @@ class CaptureGate(ABC):
     def _lock(self, reason: str | None, *, only_if_lapsed: bool) -> bool:
         """Lock (with ``only_if_lapsed``: only when the lease has lapsed); True when it locked."""
         now_m, now_w = self._clock.monotonic(), self._clock.now()
+        cause: LockCause = "requested"
         with self._state_lock:
             if self._closed:
                 return False
             if only_if_lapsed:
                 if self._locked or self._deadline is None or now_m < self._deadline:
                     return False
-                reason = self._lapse_reason()
+                reason, cause = self._lapse_reason()
             assert reason is not None
-            self._set_locked(reason, now_m, now_w)
+            self._set_locked(reason, now_m, now_w, cause)
         self._peer_abort_inflight()
         with self._io_lock:
             try:
@@ -298,6 +309,7 @@ class CaptureGate(ABC):
                 backend=self.backend_name,
                 locked=token is None,
                 reason=self._reason,
+                lock_cause=None if token is not None else self._lock_cause,
                 session_id=token.session_id if token else None,
                 capture_types=token.capture_types if token else (),
                 token_id=token.token_id if token else None,
@@ -317,7 +329,7 @@ class CaptureGate(ABC):
         with self._state_lock:
             if self._closed:
                 return self.status()
-            self._set_locked("locked: recovering", self._clock.monotonic(), self._clock.now())
+            self._set_locked("locked: recovering", self._clock.monotonic(), self._clock.now(), "recovering")
         self._peer_abort_inflight()
         with self._io_lock:
             try:
@@ -512,7 +524,7 @@ class CaptureGate(ABC):
         with self._state_lock:
             self._faulted = True
             self._last_error = f"{during}: {message}"
-            self._set_locked(f"locked: {self.backend_name} gate fault during {during}", now_m, now_w)
+            self._set_locked(f"locked: {self.backend_name} gate fault during {during}", now_m, now_w, "fault")
         if during == "lock":
             with self._state_lock:
                 self._peer_locked = False
@@ -543,13 +555,14 @@ class CaptureGate(ABC):
             log.error("%s gate unavailable (%s): %s", self.backend_name, during, message)
         self._notify_status()
 
-    def _set_locked(self, reason: str, now_m: float, now_w: datetime) -> None:
+    def _set_locked(self, reason: str, now_m: float, now_w: datetime, cause: LockCause) -> None:
         """State part of locking; caller holds ``_state_lock``."""
         self._generation += 1
         if not self._locked:
             self._changed_at = now_w
         self._locked = True
         self._reason = reason
+        self._lock_cause = cause
         self._grant = None
         self._deadline = None
         self._token_deadline = None
@@ -582,7 +595,7 @@ class CaptureGate(ABC):
             )
         return token
 
-    def _lapse_reason(self) -> str:
+    def _lapse_reason(self) -> tuple[str, LockCause]:
         with self._state_lock:
             token_expired = (
                 self._deadline is not None
@@ -591,8 +604,8 @@ class CaptureGate(ABC):
             )
             lease = self._grant.lease_seconds if self._grant else 0.0
         if token_expired:
-            return "locked: capture token expired"
-        return f"locked: lease not renewed within {lease:g} s (agent hung or crashed?)"
+            return "locked: capture token expired", "token_expired"
+        return f"locked: lease not renewed within {lease:g} s (agent hung or crashed?)", "lease_lapsed"
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=f"{self.backend_name}-{name}", daemon=True)

@@ -39,6 +39,18 @@ class SystemClock:
 SYSTEM_CLOCK = SystemClock()
 
 
+LockCause = Literal[
+    "not_started", "idle", "requested", "lease_lapsed", "token_expired", "fault", "recovering"
+]
+"""Why a gate is locked, as a stable code (the ``reason`` text is for people).
+
+``not_started``: the gate was never started; ``idle``: started, nothing unlocked it since;
+``requested``: the session engine (or an operator) asked for the lock; ``lease_lapsed``: the lease
+was not renewed in time; ``token_expired``: the capture token's expiry was reached; ``fault``: the
+backend failed; ``recovering``: a recovery after a fault is under way or has just completed.
+"""
+
+
 class UnlockGrant(StrictModel):
     """What the session engine hands the gate to unlock it: a signed token and a lease."""
 
@@ -58,6 +70,9 @@ class GateStatus(StrictModel):
     backend: str = Field(description="Backend kind: builtin, command, triggerbox, smartshooter or http_api.")
     locked: bool = Field(description="True unless capture is allowed right now.")
     reason: str = Field(description="Why the gate is in this state, in plain language.")
+    lock_cause: LockCause | None = Field(
+        None, description="Why the gate is locked, as a stable code; None while unlocked."
+    )
     session_id: str | None = Field(None, description="Session the gate is unlocked for, if unlocked.")
     capture_types: tuple[str, ...] = Field((), description="Capture types allowed while unlocked.")
     token_id: str | None = Field(None, description="Id of the capture token in force, if unlocked.")

@@ -526,7 +526,7 @@ class SessionController:
                 log.exception("the last session record could not be written before stopping")
 
     def _on_gate_status(self, status: GateStatus) -> None:
-        if status.locked and "lease" in status.reason.lower():
+        if status.lock_cause == "lease_lapsed":
             self._put(lambda at: ev.GateLeaseLapsed(at) if self._state.phase is Phase.UNLOCKED else None)
         elif not status.healthy:
             reason = status.last_error or status.reason

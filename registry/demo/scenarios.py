@@ -211,7 +211,7 @@ def scenario_gate_crash(run: Run) -> None:
     run.wait_phase(Phase.LOCKED_FAULT, lease * 2 + 10)
     run.wait("the fault record", lambda s: s.last_record is not None, 15)
     run.end_and_settle()
-    run.expect_record("fault", codes=("fault",))
+    run.expect_record("fault", codes=("gate_lease_lapsed", "fault"))
 
 
 def scenario_fallback(run: Run) -> None:

@@ -71,8 +71,10 @@ def test_unlocked_capture_writes_png_with_sha256(gate: BuiltinStillGate, make_gr
 def test_lock_stops_writing(gate: BuiltinStillGate, make_grant: MakeGrant) -> None:
     gate.unlock(make_grant())
     gate.capture("face")
+    assert gate.status().lock_cause is None
     status = gate.lock("performer tapped stop")
     assert status.locked and status.reason == "performer tapped stop"
+    assert status.lock_cause == "requested"
     with pytest.raises(CaptureRefusedError, match="performer tapped stop"):
         gate.capture("face")
     assert len(_files(gate.capture_root)) == 1
@@ -90,7 +92,8 @@ def test_lease_lapse_locks_by_itself(gate: BuiltinStillGate, make_grant: MakeGra
     gate.unlock(make_grant(lease=0.3))
     assert wait_until(lambda: gate.status().locked, timeout=5)
     assert "lease not renewed" in gate.status().reason
-    assert any(s.locked and "lease" in s.reason for s in recorder.statuses)
+    assert gate.status().lock_cause == "lease_lapsed"
+    assert any(s.lock_cause == "lease_lapsed" for s in recorder.statuses)
     with pytest.raises(CaptureRefusedError):
         gate.capture("face")
     with pytest.raises(LeaseExpiredError, match="locked"):
@@ -113,6 +116,7 @@ def test_lease_never_outlives_the_token(gate: BuiltinStillGate, make_grant: Make
     assert remaining is not None and remaining <= 1.0
     assert wait_until(lambda: gate.status().locked, timeout=5)
     assert gate.status().reason == "locked: capture token expired"
+    assert gate.status().lock_cause == "token_expired"
 
 
 def test_unlock_refusals_leave_the_gate_locked(gate: BuiltinStillGate, make_grant: MakeGrant) -> None:
