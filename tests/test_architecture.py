@@ -16,11 +16,12 @@ def test_agent_never_imports_gui_qt_or_registry() -> None:
     for path in (REPO_ROOT / "agent").rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
-            names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names = [node.module]
+            else:
+                continue
             for name in names:
                 if name.split(".")[0] in FORBIDDEN_IN_AGENT:
                     offenders.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} imports {name}")

@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -44,12 +45,8 @@ def _load() -> str:
 @contextlib.contextmanager
 def _without_fsync() -> Iterator[None]:
     """Only to build the big log quickly; the append benchmark itself fsyncs every record."""
-    real = os.fsync
-    os.fsync = lambda _fd: None
-    try:
+    with mock.patch.object(os, "fsync", return_value=None):
         yield
-    finally:
-        os.fsync = real
 
 
 def bench_append(folder: Path, count: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import requests
 import sqlalchemy as sa
@@ -80,7 +81,7 @@ def test_oversized_bodies_are_refused_with_413(registry: Registry) -> None:
     )
     assert_error(declared, 413, "payload_too_large")
 
-    def chunks():  # no Content-Length: the limit is enforced while streaming
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while streaming
         for _ in range(20):
             yield b"a" * 65536
 

@@ -275,7 +275,7 @@ class SessionMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def illegal_event(self, data: st.DataObject) -> None:
         """Any event the current phase does not accept: it must end as a locked fault."""
-        candidates = [
+        candidates: list[ev.Event] = [
             ev.SessionStarted(self.now, "x", "tech", frozenset({"face"})),
             ev.FallbackRequested(self.now),
             ev.ConsentChecked(self.now, ConsentCheck(False, (("x", "x"),))),
