@@ -41,6 +41,7 @@ from agent.gate.errors import (
     UnlockRefusedError,
 )
 from agent.gate.guardian import GuardianLink
+from agent.gate.listeners import CaptureListener, GateListeners, StatusListener
 from agent.gate.models import (
     SYSTEM_CLOCK,
     CaptureEvent,
@@ -58,9 +59,6 @@ log = logging.getLogger(__name__)
 
 START_REASON = "gate started"
 """Reason passed to ``_peer_lock`` by :meth:`CaptureGate.start` (backends may persist the lock then)."""
-
-CaptureListener = Callable[[CaptureEvent], None]
-StatusListener = Callable[[GateStatus], None]
 
 
 class CaptureGate(ABC):
@@ -122,8 +120,7 @@ class CaptureGate(ABC):
         self._started = False
         self._closed = False
 
-        self._capture_listeners: list[CaptureListener] = []
-        self._status_listeners: list[StatusListener] = []
+        self._listeners = GateListeners(self.backend_name)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -132,11 +129,11 @@ class CaptureGate(ABC):
 
     def add_capture_listener(self, listener: CaptureListener) -> None:
         """Call ``listener`` with every :class:`CaptureEvent` (from any thread)."""
-        self._capture_listeners.append(listener)
+        self._listeners.add_capture_listener(listener)
 
     def add_status_listener(self, listener: StatusListener) -> None:
         """Call ``listener`` with a :class:`GateStatus` after every state change (from any thread)."""
-        self._status_listeners.append(listener)
+        self._listeners.add_status_listener(listener)
 
     def start(self) -> GateStatus:
         """Open the peer, assert the lock on it, and start the lease watchdog.
@@ -494,26 +491,10 @@ class CaptureGate(ABC):
         )
 
     def _emit(self, event: CaptureEvent) -> None:
-        if event.flag_reason:
-            log.warning(
-                "%s capture flagged: %s (%s)",
-                self.backend_name,
-                event.flag_reason,
-                event.path or event.photo_id,
-            )
-        for listener in list(self._capture_listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("capture listener failed")
+        self._listeners.capture(event)
 
     def _notify_status(self) -> None:
-        status = self.status()
-        for listener in list(self._status_listeners):
-            try:
-                listener(status)
-            except Exception:
-                log.exception("status listener failed")
+        self._listeners.status(self.status())
 
     def _fault(self, exc: BaseException, *, during: str) -> None:
         """Record a peer failure: faulted AND locked; try to lock the peer unless locking failed."""
