@@ -91,7 +91,17 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"demo", "test", "scangate"}:
         print(__doc__, file=sys.stderr)
         return 2
-    ensure_environment()
+    try:
+        ensure_environment()
+    except subprocess.CalledProcessError as exc:
+        failed = " ".join(str(a) for a in exc.cmd)
+        print(
+            f"ScanGate set-up failed (exit status {exc.returncode}) while running:\n  {failed}\n"
+            "Check the network connection or package index named above, then run the same"
+            " command again; finished steps are not repeated.",
+            file=sys.stderr,
+        )
+        return 1
     action, rest = argv[0], argv[1:]
     if action == "test":
         return run_tests(rest)
