@@ -7,8 +7,8 @@ from html import escape
 from typing import Any
 
 from agent.session.snapshot import reason_text
-from gui.presenters import OUTCOME_LABELS, capture_types_text
-from gui.review.rows import VERIFIED, SessionRow
+from gui.presenters import OUTCOME_LABELS
+from gui.review.rows import VERIFIED, SessionRow, as_list, nested, types_text
 
 _STYLE = """
 <style>
@@ -21,15 +21,6 @@ td.k { color: #9aa6b2; }
 """
 _SECTION = "margin-top: 14px; margin-bottom: 4px; color: #9aa6b2; font-size: 11px; font-weight: 800;"
 _TITLE = "margin: 0; font-size: 20px; font-weight: 800;"
-
-
-def _get(record: Mapping[str, Any], *path: str) -> Any:
-    value: Any = record
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
 
 
 def _table(pairs: Sequence[tuple[str, object]]) -> str:
@@ -73,7 +64,7 @@ def record_html(row: SessionRow, record: Mapping[str, Any] | None) -> str:
         f"<p>{escape(row.production)} · rig {escape(row.rig)} · record #{row.sequence}</p>",
         _section("Verification", verification_html(row)),
     ]
-    codes = record.get("reason_codes") or []
+    codes = as_list(record.get("reason_codes"))
     if codes:
         reasons = "".join(
             f"<li>{escape(reason_text(str(c)))} <span class='mono'>({escape(str(c))})</span></li>"
@@ -91,9 +82,9 @@ def record_html(row: SessionRow, record: Mapping[str, Any] | None) -> str:
                     ("Ended", record.get("ended_at")),
                     (
                         "Technician",
-                        _get(record, "technician", "name") or _get(record, "technician", "technician_id"),
+                        nested(record, "technician", "name") or nested(record, "technician", "technician_id"),
                     ),
-                    ("Requested", capture_types_text(record.get("capture_types_requested") or [])),
+                    ("Requested", types_text(record.get("capture_types_requested"))),
                     ("Record id", record.get("record_id")),
                 ]
             ),
@@ -106,7 +97,7 @@ def record_html(row: SessionRow, record: Mapping[str, Any] | None) -> str:
                 "Identification",
                 _table(
                     [
-                        ("Performer id", _get(record, "performer", "performer_id")),
+                        ("Performer id", nested(record, "performer", "performer_id")),
                         ("Method", ident.get("method")),
                         ("Distance", ident.get("distance")),
                         ("Margin", ident.get("margin")),
@@ -124,7 +115,7 @@ def record_html(row: SessionRow, record: Mapping[str, Any] | None) -> str:
                 _table(
                     [
                         ("Consent", f"{consent.get('consent_id')} v{consent.get('version')}"),
-                        ("Permits", capture_types_text(consent.get("capture_types_permitted") or [])),
+                        ("Permits", types_text(consent.get("capture_types_permitted"))),
                         ("Valid until", consent.get("valid_until")),
                         ("Registry key", consent.get("registry_key_id")),
                     ]
@@ -142,7 +133,7 @@ def record_html(row: SessionRow, record: Mapping[str, Any] | None) -> str:
                         ("Decision", confirmation.get("decision")),
                         (
                             "Confirmed",
-                            capture_types_text(confirmation.get("capture_types") or [])
+                            types_text(confirmation.get("capture_types"))
                             if confirmation.get("capture_types")
                             else "—",
                         ),
@@ -158,13 +149,13 @@ def record_html(row: SessionRow, record: Mapping[str, Any] | None) -> str:
                 ),
             )
         )
-    parts.append(_section("Gate events", _events_html(record.get("gate_events") or [])))
-    parts.append(_section("Captured files", _files_html(record.get("captured_files") or [])))
+    parts.append(_section("Gate events", _events_html(as_list(record.get("gate_events")))))
+    parts.append(_section("Captured files", _files_html(as_list(record.get("captured_files")))))
     parts.append(
         _section(
             "Evidence",
             f"<p class='mono'>record hash {escape(row.record_hash)}<br>"
-            f"signed by {escape(str(_get(record, 'signature', 'key_id')))}<br>"
+            f"signed by {escape(str(nested(record, 'signature', 'key_id')))}<br>"
             f"previous {escape(str(record.get('previous_hash')))}<br>"
             f"{escape(str(row.log))}, line {row.line}</p>",
         )
@@ -178,7 +169,7 @@ def _events_html(events: Sequence[Any]) -> str:
     rows = "".join(
         f"<tr><td>{escape(str(e.get('at')))}</td><td><b>{escape(str(e.get('action')).upper())}</b></td>"
         f"<td>{escape(reason_text(str(e.get('reason'))))}</td>"
-        f"<td>{escape(capture_types_text(e.get('capture_types') or []) if e.get('capture_types') else '')}</td></tr>"
+        f"<td>{escape(types_text(e.get('capture_types')) if e.get('capture_types') else '')}</td></tr>"
         for e in events
         if isinstance(e, Mapping)
     )

@@ -16,7 +16,14 @@ from agent.errors import ScanGateError
 from agent.records.verify import Verdict
 from agent.session.snapshot import reason_text
 from gui.presenters import OUTCOME_LABELS
-from gui.review.rows import SessionRow, log_level_problems, read_record, verdict_summary
+from gui.review.rows import (
+    SessionRow,
+    as_list,
+    as_mapping,
+    log_level_problems,
+    read_record,
+    verdict_summary,
+)
 
 CSV_COLUMNS = (
     "started_at",
@@ -247,9 +254,10 @@ def _details(
         parts.append(p("Problems: " + "; ".join(row.problems), bad))
     if record is None:
         return parts
-    ident = record.get("identification") or {}
-    consent = record.get("consent") or {}
-    confirmation = record.get("confirmation") or {}
+    ident = as_mapping(record.get("identification"))
+    consent = as_mapping(record.get("consent"))
+    confirmation = as_mapping(record.get("confirmation"))
+    answered = ", ".join(str(t) for t in as_list(confirmation.get("capture_types")))
     lines = [
         f"{row.production} · rig {row.rig} · {record.get('started_at')} to {record.get('ended_at')}",
         f"Identification: {ident.get('method', 'none')}"
@@ -257,17 +265,18 @@ def _details(
         f"Consent: {consent['consent_id']} v{consent.get('version')}"
         if consent.get("consent_id")
         else "Consent: none found",
-        f"Answer: {confirmation.get('decision', 'not asked')} {', '.join(confirmation.get('capture_types') or [])}",
-        "Reasons: " + ("; ".join(reason_text(str(c)) for c in record.get("reason_codes") or []) or "—"),
+        f"Answer: {confirmation.get('decision', 'not asked')} {answered}",
+        "Reasons: " + ("; ".join(reason_text(str(c)) for c in as_list(record.get("reason_codes"))) or "—"),
         "Gate: "
         + (
             "; ".join(
                 f"{e.get('action')} {e.get('at')} ({reason_text(str(e.get('reason')))})"
-                for e in record.get("gate_events") or []
+                for e in as_list(record.get("gate_events"))
+                if isinstance(e, Mapping)
             )
             or "never unlocked"
         ),
-        f"Files: {len(record.get('captured_files') or [])} · record hash {row.record_hash}",
+        f"Files: {len(as_list(record.get('captured_files')))} · record hash {row.record_hash}",
     ]
     parts += [p(line, small) for line in lines]
     return parts

@@ -94,13 +94,29 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _get(record: Mapping[str, Any], *path: str) -> Any:
+def nested(record: Mapping[str, Any], *path: str) -> Any:
+    """The value at ``path`` in ``record``, or None where a step is missing or not an object."""
     value: Any = record
     for key in path:
         if not isinstance(value, Mapping):
             return None
         value = value.get(key)
     return value
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` if it is a list, else [] (an edited or malformed record may hold anything)."""
+    return value if isinstance(value, list) else []
+
+
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else {} (an edited or malformed record may hold anything)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def types_text(value: Any) -> str:
+    """The capture types a record field lists, as text ('none' when it lists none or is malformed)."""
+    return capture_types_text([str(code) for code in as_list(value)])
 
 
 def _when(value: Any) -> datetime | None:
@@ -114,9 +130,9 @@ def _when(value: Any) -> datetime | None:
 
 def row_from_record(log: Path, line: int, offset: int, record: Mapping[str, Any]) -> SessionRow:
     """The table row of one decoded record (tolerant: a malformed record still shows what it has)."""
-    name = _get(record, "performer", "display_name")
-    performer_id = _get(record, "performer", "performer_id")
-    confirmed = _get(record, "confirmation", "capture_types")
+    name = nested(record, "performer", "display_name")
+    performer_id = nested(record, "performer", "performer_id")
+    confirmed = nested(record, "confirmation", "capture_types")
     types = confirmed if isinstance(confirmed, list) and confirmed else record.get("capture_types_requested")
     codes = record.get("reason_codes")
     try:
@@ -125,7 +141,7 @@ def row_from_record(log: Path, line: int, offset: int, record: Mapping[str, Any]
         digest = ""
     sequence = record.get("sequence")
     files = record.get("captured_files")
-    technician = _get(record, "technician", "name") or _get(record, "technician", "technician_id")
+    technician = nested(record, "technician", "name") or nested(record, "technician", "technician_id")
     return SessionRow(
         log=log,
         line=line,
@@ -134,15 +150,17 @@ def row_from_record(log: Path, line: int, offset: int, record: Mapping[str, Any]
         started_at=_when(record.get("started_at")),
         ended_at=_when(record.get("ended_at")),
         performer=_text(name or performer_id or "(not identified)"),
-        production=_text(_get(record, "production", "name") or _get(record, "production", "production_id")),
+        production=_text(
+            nested(record, "production", "name") or nested(record, "production", "production_id")
+        ),
         rig=_text(record.get("rig_id")),
         outcome=_text(record.get("outcome")),
-        capture_types=capture_types_text([str(t) for t in types]) if isinstance(types, list) else "",
-        files=len(files) if isinstance(files, list) else 0,
+        capture_types=types_text(types) if isinstance(types, list) else "",
+        files=len(as_list(files)),
         sequence=sequence if isinstance(sequence, int) else None,
         record_id=_text(record.get("record_id")),
         record_hash=digest,
-        reasons="; ".join(reason_text(str(c)) for c in codes) if isinstance(codes, list) else "",
+        reasons="; ".join(reason_text(str(c)) for c in as_list(codes)),
         technician=_text(technician),
     )
 

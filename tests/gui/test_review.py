@@ -209,3 +209,39 @@ def test_without_a_key_it_says_how_to_get_one_and_accepts_a_key_file(
     click(qtbot, window.key_button)
     verify(qtbot, window)
     assert window.verdict.text() == "VERIFIED — 5 record(s) intact"
+
+
+def test_an_edited_record_with_wrong_field_types_is_shown_and_exported_not_raised(
+    qtbot: QtBot, themed_app: QApplication, tmp_path: Path
+) -> None:
+    edited = {
+        "record_id": "rec-edited",
+        "rig_id": "rig-7",
+        "sequence": 1,
+        "outcome": "captured",
+        "performer": {"display_name": "Ana Lima"},
+        "reason_codes": 5,
+        "capture_types_requested": [{"not": "a code"}],
+        "identification": "face",
+        "consent": {"consent_id": "c-1", "version": 2, "capture_types_permitted": 7},
+        "confirmation": {"decision": "confirmed", "capture_types": [1, {"x": 2}]},
+        "gate_events": [1, {"action": "unlock", "capture_types": 3}],
+        "captured_files": "frame.png",
+    }
+    log = tmp_path / "sessions.jsonl"
+    log.write_text(json.dumps(edited) + "\n", encoding="utf-8")
+    window = open_window(qtbot, None)
+    window.open_logs([log])
+    qtbot.waitUntil(lambda: not window.jobs.busy and window.model.rowCount() == 1, timeout=WAIT_MS)
+    row = window.model.rows()[0]
+    assert row.readable
+
+    window.show_details(row)
+    shown = window.details.toPlainText()
+    assert "Ana Lima" in shown
+    assert "c-1 v2" in shown
+
+    window.export_pdf(tmp_path / "report.pdf")
+    assert "PDF report exported" in window.notice.title.text()
+    window.export_csv(tmp_path / "sessions.csv")
+    assert "CSV exported" in window.notice.title.text()
