@@ -200,7 +200,7 @@ def _row_of_line(path: Path, number: int, offset: int, data: bytes, complete: bo
         return replace(unreadable, problems=("torn or overlong line (an interrupted write)",))
     try:
         record = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply to decode
         return replace(unreadable, problems=("not a JSON record",))
     if not isinstance(record, dict):
         return replace(unreadable, problems=("not a JSON object",))
@@ -214,7 +214,7 @@ def read_record(row: SessionRow) -> dict[str, Any] | None:
             handle.seek(row.offset)
             data = handle.readline()
         record = json.loads(data)
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
 

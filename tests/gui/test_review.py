@@ -15,7 +15,7 @@ from pytestqt.qtbot import QtBot
 from agent.records.keys import public_key_pem
 from agent.records.log import RecordLog
 from agent.signing import Signer
-from gui.review.rows import VERIFIED
+from gui.review.rows import VERIFIED, load_log
 from gui.review.window import ReviewWindow
 from tests.records.factories import captured_draft, refused_draft
 
@@ -245,3 +245,11 @@ def test_an_edited_record_with_wrong_field_types_is_shown_and_exported_not_raise
     assert "PDF report exported" in window.notice.title.text()
     window.export_csv(tmp_path / "sessions.csv")
     assert "CSV exported" in window.notice.title.text()
+
+
+def test_a_line_nested_too_deeply_for_json_is_an_unreadable_row(tmp_path: Path) -> None:
+    log = tmp_path / "sessions.jsonl"
+    log.write_text("[" * 100_000 + "\n", encoding="ascii")
+    loaded = load_log(log)
+    assert loaded.error is None
+    assert [(row.readable, row.problems) for row in loaded.rows] == [(False, ("not a JSON record",))]
