@@ -82,15 +82,14 @@ def capture_type_short(code: str) -> str:
     return CAPTURE_TYPE_SHORT.get(code, capture_type_label(code))
 
 
+def ordered_capture_types(codes: Sequence[str] | frozenset[str]) -> list[str]:
+    """Capture type codes in the canonical display order (unknown codes last, sorted)."""
+    return [c for c in CAPTURE_TYPE_LABELS if c in codes] + sorted(set(codes) - set(CAPTURE_TYPE_LABELS))
+
+
 def capture_types_text(codes: Sequence[str] | frozenset[str]) -> str:
     """A comma-separated, stably ordered list of capture type names."""
-    ordered = [c for c in CAPTURE_TYPE_LABELS if c in codes] + sorted(set(codes) - set(CAPTURE_TYPE_LABELS))
-    return ", ".join(capture_type_label(c) for c in ordered) or "none"
-
-
-def ordered_capture_types(codes: Sequence[str] | frozenset[str]) -> list[str]:
-    """Capture type codes in the canonical display order."""
-    return [c for c in CAPTURE_TYPE_LABELS if c in codes] + sorted(set(codes) - set(CAPTURE_TYPE_LABELS))
+    return ", ".join(capture_type_label(c) for c in ordered_capture_types(codes)) or "none"
 
 
 def format_countdown(seconds: float) -> str:
