@@ -229,23 +229,16 @@ def verify(
 
 
 def _find_record(log_path: Path, sequence: int | None, record_id: str | None) -> dict[str, Any]:
-    from agent.records.log import read_last_record, read_lines  # noqa: PLC0415
+    from agent.records.log import read_last_record, read_records  # noqa: PLC0415
 
     if sequence is None and record_id is None:
         last = read_last_record(log_path)
         if last is None:
             raise RecordNotFoundError("the log holds no record", where=str(log_path))
         return last
-    for line in read_lines(log_path):
-        if not line.complete:
-            continue
-        try:
-            record = json.loads(line.data)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and (
-            (sequence is not None and record.get("sequence") == sequence)
-            or (record_id is not None and record.get("record_id") == record_id)
+    for record in read_records(log_path):
+        if (sequence is not None and record.get("sequence") == sequence) or (
+            record_id is not None and record.get("record_id") == record_id
         ):
             return record
     wanted = f"sequence {sequence}" if sequence is not None else f"record id {record_id}"

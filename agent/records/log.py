@@ -151,6 +151,26 @@ def read_lines(path: Path) -> Iterator[LogLine]:
             offset += skipped
 
 
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Stream the records of a log: its complete lines that are JSON objects, in file order.
+
+    Torn, overlong and non-JSON lines are skipped, not repaired (``scangate
+    verify`` reports them); nothing is checked beyond that.
+
+    Raises:
+        LogUnreadableError: the file cannot be opened or read.
+    """
+    for line in read_lines(path):
+        if not line.complete:
+            continue
+        try:
+            record = json.loads(line.data)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            yield record
+
+
 def _last_two_newlines(fd: int, size: int) -> list[int]:
     """Positions of the last (up to) two newline bytes in the file, last first."""
     found: list[int] = []

@@ -4,8 +4,8 @@ The outbox is a SQLite database (WAL, ``synchronous=FULL``) beside the log.
 Each record is one row keyed by its sequence number (and unique by hash):
 
 - ``enqueue`` after the log append; ``catch_up`` at start-up re-enqueues any
-  record the log has and the outbox lacks (a crash between the two), so the
-  log stays the source of truth and nothing is lost;
+  record the log has and the outbox lacks (a crash between the two, or a
+  failed enqueue), so the log stays the source of truth and nothing is lost;
 - ``deliver_due`` sends pending rows in sequence order. A row is marked
   delivered only after the registry confirmed it (stored, or "duplicate" for
   a retry whose first answer was lost), so a record is never lost and, the
@@ -23,7 +23,6 @@ Delivered rows keep their sequence, hash and times but drop the record body.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import sqlite3
@@ -37,10 +36,10 @@ from typing import Any
 
 from agent.records.durable import make_private_dir
 from agent.records.errors import LogUnreadableError, OutboxError
-from agent.records.log import read_last_record, read_lines
+from agent.records.log import read_last_record, read_records
 from agent.records.model import utc_timestamp
 from agent.records.uploader import Uploader, UploadResult, UploadStatus, record_from_json
-from agent.signing import canonical_json, object_hash_hex
+from agent.signing import CanonicalJsonError, canonical_json, object_hash_hex
 
 log = logging.getLogger(__name__)
 
@@ -172,33 +171,43 @@ class Outbox:
         return int(row[0]) if row and row[0] is not None else 0
 
     def catch_up(self, log_path: Path) -> int:
-        """Queue every record of the log newer than anything queued; returns how many.
+        """Queue every record of the log that the outbox lacks; returns how many.
 
-        Cheap when nothing is missing (reads only the log's last line).
+        That is a missing tail (a crash between append and queueing) and also a
+        record missing in the middle (queueing it failed while later ones
+        succeeded). Cheap when nothing is missing: reads only the log's last
+        line, because rows are never deleted, so sequences 1..N are all queued
+        exactly when there are N rows with sequence >= 1 and the highest is N.
         """
         last = read_last_record(log_path)
-        highest = self.highest_sequence()
-        if last is None or not isinstance(last.get("sequence"), int) or last["sequence"] <= highest:
+        newest = last.get("sequence") if last is not None else None
+        row = self._query_one("SELECT COUNT(*), MAX(sequence) FROM entries WHERE sequence >= 1", ())
+        rows, highest = (row[0], row[1] or 0) if row is not None else (0, 0)
+        if not isinstance(newest, int) or (rows == highest and newest <= highest):
             return 0
+        queued = self._sequences()
         added = 0
-        for line in read_lines(log_path):
-            if not line.complete:
+        for record in read_records(log_path):
+            sequence = record.get("sequence")
+            if not isinstance(sequence, int) or sequence < 1 or sequence in queued:
                 continue
             try:
-                record = json.loads(line.data)
-            except ValueError:
-                continue  # verification reports it; nothing uploadable here
-            if (
-                isinstance(record, dict)
-                and isinstance(record.get("sequence"), int)
-                and record["sequence"] > highest
-            ):
                 added += self.enqueue(record)
+            except CanonicalJsonError as exc:  # cannot have been signed; verification reports it
+                log.warning("%s: record %d of the log is not uploadable: %s", log_path, sequence, exc.what)
+            queued.add(sequence)
         if added:
             log.warning(
                 "%s: queued %d record(s) the outbox had missed (crash after append?)", self.path, added
             )
         return added
+
+    def _sequences(self) -> set[int]:
+        try:
+            with self._mutex:
+                return {row[0] for row in self._db.execute("SELECT sequence FROM entries")}
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot read the upload outbox: {exc}", where=str(self.path)) from None
 
     # -- delivering ---------------------------------------------------------------------------------
 

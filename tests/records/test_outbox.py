@@ -196,6 +196,34 @@ def test_records_appended_but_not_queued_before_a_crash_are_queued_at_start(
     assert stub.sequences() == [1, 2, 3, 4]
 
 
+def test_a_record_missed_in_the_middle_is_queued_at_start(
+    stub: RegistryStub, settings: RecordSettings
+) -> None:
+    """Queueing record 2 failed, but 3 and 4 were queued: the next start still queues 2."""
+    recorder = SessionRecorder.open(settings, RIG_ID)
+    recorder.append(draft_for(0))
+    recorder.log.append(draft_for(1))  # appended; queueing it failed (disk full, database busy)
+    recorder.append(draft_for(2))
+    recorder.append(draft_for(3))
+    assert [entry.sequence for entry in recorder.outbox.entries()] == [1, 3, 4]
+    recorder.close()
+    stub.up()
+    recorder = SessionRecorder.open(settings, RIG_ID)
+    assert [entry.sequence for entry in recorder.outbox.entries()] == [1, 2, 3, 4]
+    assert recorder.outbox.catch_up(settings.log_path) == 0
+    recorder.outbox.deliver_due(HttpUploader(stub.url, stub.behaviour.token))
+    recorder.close()
+    assert stub.sequences() == [1, 2, 3, 4]
+
+
+def test_catch_up_skips_a_line_that_cannot_be_a_signed_record(settings: RecordSettings) -> None:
+    settings.log_path.parent.mkdir(parents=True)
+    settings.log_path.write_bytes(b'{"sequence": 1, "distance": NaN}\n{"sequence": 2}\n')
+    with _outbox(settings) as outbox:
+        assert outbox.catch_up(settings.log_path) == 1
+        assert [entry.sequence for entry in outbox.entries()] == [2]
+
+
 class _BrokenUploader:
     def upload(self, record: object) -> UploadResult:
         raise RuntimeError("bug in an uploader plug-in")
