@@ -141,6 +141,8 @@ class AgentBridge(QObject):
             self.snapshot_changed.emit(value)
         elif kind == "health":
             assert isinstance(value, HealthItem)
+            if self.latest_health.get(value.component) == value:
+                return  # the probe repeats unchanged items every second; the pills need only changes
             self.latest_health[value.component] = value
             self.health_changed.emit(value)
         elif kind == "recognition":

@@ -42,6 +42,18 @@ def test_a_closed_bridge_drops_late_events(qtbot: QtBot, themed_app: QApplicatio
     assert seen == []
 
 
+def test_an_unchanged_health_item_is_not_emitted_again(qtbot: QtBot, themed_app: QApplication) -> None:
+    bridge = AgentBridge()
+    seen: list[HealthItem] = []
+    bridge.health_changed.connect(seen.append)
+    fault = HealthItem("gate", "locked", "fault")
+    for item in (fault, fault, HealthItem("gate", "unlocked", "locked"), fault):
+        bridge.post_health(item)
+    qtbot.waitUntil(lambda: len(seen) == 3, timeout=5000)
+    qtbot.wait(50)
+    assert [item.text for item in seen] == ["fault", "locked", "fault"]
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     code = (
         "import sys\nfrom agent.cli.main import main\n"
