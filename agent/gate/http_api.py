@@ -233,8 +233,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/v1/captures":
             self._send(HTTPStatus.NOT_FOUND, {"error": f"no such resource {self.path}"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
         if length <= 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True  # the body (if any) is not read, so the stream is unusable
             self._send(HTTPStatus.BAD_REQUEST, {"error": f"body must be 1..{MAX_BODY_BYTES} bytes of JSON"})
             return
         try:

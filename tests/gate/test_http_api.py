@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -151,6 +152,21 @@ def test_malformed_report_is_rejected_clearly(client: Client) -> None:
     response = client.session.post(f"{client.base}/v1/captures", json={"file": "x"}, timeout=5)
     assert response.status_code == 422
     assert any("path" in problem for problem in response.json()["problems"])
+
+
+@pytest.mark.parametrize("length", ["abc", "1e3", "-5", str(10**9)])
+def test_bad_content_length_is_a_clean_400(gate: HttpApiGate, token_file: Path, length: str) -> None:
+    # Raw socket: HTTP clients always send a correct Content-Length.
+    host, port = gate.url.removeprefix("http://").rsplit(":", 1)
+    request = (
+        f"POST /v1/captures HTTP/1.1\r\nHost: {host}\r\nContent-Length: {length}\r\n"
+        f"Authorization: Bearer {token_file.read_text().strip()}\r\n\r\n{{}}"
+    )
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(request.encode())
+        reply = conn.makefile("rb").read()  # the server answers and closes the connection
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert b"bytes of JSON" in reply
 
 
 def test_lease_lapse_turns_allowed_false(gate: HttpApiGate, client: Client, make_grant: MakeGrant) -> None:
