@@ -26,7 +26,12 @@ def _resolve_against_config_dir(value: Path, info: ValidationInfo) -> Path:
     ``store_dir = "templates"`` means the folder beside the config, not one
     relative to wherever the technician happened to start ScanGate.
     """
-    value = value.expanduser()
+    if "\0" in str(value):
+        raise ValueError("a path cannot contain a NUL character")
+    try:
+        value = value.expanduser()
+    except RuntimeError:  # '~name/...' for an unknown user, or no home directory at all
+        raise ValueError(f"cannot expand '~' in {str(value)!r}: no such user or home directory") from None
     context: dict[str, Any] = info.context or {}
     base = context.get("config_dir")
     if not value.is_absolute() and base is not None:

@@ -125,3 +125,19 @@ def test_missing_and_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(binary)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("~no-such-user-scangate/session-log.jsonl", "cannot expand '~'"),
+        ("records/session\\u0000log.jsonl", "NUL character"),
+    ],
+)
+def test_an_unusable_path_is_a_config_error_naming_the_key(value: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f'[records]\nlog_path = "{value}"\n', source="rig.toml", config_dir=None)
+    message = caught.value.message()
+    assert "rig.toml" in message
+    assert "records.log_path" in message
+    assert problem in message
