@@ -31,7 +31,10 @@ from registry.schemas import (
     PerformerCreate,
     ProductionCreate,
     RigCreate,
+    RigKeyAdd,
+    StatusChange,
     TemplateEnrol,
+    TokenIssue,
 )
 from registry.setup import check_schema, initialise
 
@@ -299,9 +302,12 @@ def grant(db_url: str, grant_file: Path) -> None:
 
 
 def _change_status(db_url: str, consent_id: str, status: ConsentStatus, reason: str) -> None:
+    # validated like the admin API's body: the reason goes into the revocation feed, whose
+    # entries rigs validate, so an over-long one would break the feed for the whole production
+    body = _validated(StatusChange, {"reason": reason})
     with _open(db_url) as database, database.write() as session:
         record = admin_ops.change_consent_status(
-            session, consent_id, status, reason, load_active_signer(session)
+            session, consent_id, status, body.reason, load_active_signer(session)
         )
     _print_consent(record, status.value)
 
@@ -383,9 +389,11 @@ def add_rig(db_url: str, rig_id: str, production_id: str, public_key: str, name:
 @click.option("--keep-others", is_flag=True, help="Do not mark the rig's other keys retired.")
 def add_rig_key(db_url: str, rig_id: str, public_key: str, keep_others: bool) -> None:
     """Add a rotated rig public key (old keys still verify old records)."""
-    key = _public_key_arg(public_key)
+    body = _validated(
+        RigKeyAdd, {"public_key": _public_key_arg(public_key), "retire_others": not keep_others}
+    )
     with _open(db_url) as database, database.write() as session:
-        info = admin_ops.add_rig_key(session, rig_id, key, retire_others=not keep_others)
+        info = admin_ops.add_rig_key(session, rig_id, body.public_key, retire_others=body.retire_others)
     click.echo(f"rig {info.rig_id} keys: {', '.join(info.key_ids)}")
 
 
@@ -395,8 +403,9 @@ def add_rig_key(db_url: str, rig_id: str, public_key: str, keep_others: bool) ->
 @click.option("--label", default="", help="Free note (where the token is installed).")
 def issue_token(db_url: str, rig_id: str, label: str) -> None:
     """Issue a bearer token for a rig; it is printed once and stored only as a hash."""
+    body = _validated(TokenIssue, {"label": label})
     with _open(db_url) as database, database.write() as session:
-        issued = admin_ops.issue_token(session, "rig", rig_id, label)
+        issued = admin_ops.issue_token(session, "rig", rig_id, body.label)
     click.echo(f"token {issued.token_id} for rig {rig_id}, shown only now: {issued.token}")
 
 
@@ -405,8 +414,9 @@ def issue_token(db_url: str, rig_id: str, label: str) -> None:
 @click.option("--label", default="", help="Free note (who holds it).")
 def issue_admin_token(db_url: str, label: str) -> None:
     """Issue an admin token for the admin HTTP API; printed once, stored as a hash."""
+    body = _validated(TokenIssue, {"label": label})
     with _open(db_url) as database, database.write() as session:
-        issued = admin_ops.issue_token(session, "admin", None, label)
+        issued = admin_ops.issue_token(session, "admin", None, body.label)
     click.echo(f"admin token {issued.token_id}, shown only now: {issued.token}")
 
 

@@ -148,6 +148,13 @@ def test_full_admin_workflow(cli_db: str, tmp_path: Path, capsys: pytest.Capture
         (("add-performer", "--id", "bad id!", "--name", "X"), "performer_id: String should match pattern"),
         (("add-production", "--id", PRODUCTION, "--name", "X", "--producer", "Y"), "already exists"),
         (("revoke", "c-missing"), "unknown consent 'c-missing'"),
+        # the reason goes into the revocation feed; an over-long one would make the feed unservable
+        (("suspend", "c-missing", "--reason", "x" * 1001), "reason: String should have at most 1000"),
+        (("issue-admin-token", "--label", "x" * 201), "label: String should have at most 200"),
+        (
+            ("add-rig-key", "--rig-id", "rig-missing", "--public-key", "A" * 43 + "="),
+            "public_key: String should have at most 43 characters",
+        ),
         (("issue-token", "--rig-id", "rig-missing"), "unknown rig 'rig-missing'"),
         (("revoke-token", "tok-missing"), "unknown token id 'tok-missing'"),
         (("issue-badge", "--production", PRODUCTION, "--performer", "p-9"), "unknown performer 'p-9'"),
