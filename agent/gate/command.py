@@ -54,6 +54,9 @@ class CommandGate(CaptureGate):
 
     def _peer_lock(self, reason: str) -> None:
         self._token = None
+        # Again here, under the I/O lock: a capture authorised just before lock() flipped the
+        # state may have spawned its program after lock()'s first abort; faults lock this way too.
+        self._peer_abort_inflight()
         if self._settings.lock_command:
             self._run("lock", self._settings.lock_command, self._values(None, reason=reason))
 

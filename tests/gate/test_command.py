@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,35 @@ def test_lock_during_capture_kills_it_and_quarantines_its_files(
     sidecar = json.loads(quarantined.with_name(quarantined.name + ".quarantine.json").read_text())
     assert "outside an unlock window" in sidecar["reason"]
     assert not any(session_dir.glob("face_*.jpg"))
+
+
+def test_lock_landing_while_a_capture_starts_still_kills_it(
+    gate: CommandGate, rig: Path, make_grant: MakeGrant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # lock() flips the state and kills the running captures *before* it waits for the I/O lock;
+    # a capture authorised just before holds that lock while it spawns its program, which must
+    # still be killed when lock() gets the I/O lock.
+    gate.unlock(make_grant())
+    (rig / "slow_capture").write_text("5")
+    aborted = threading.Event()
+    abort, spawn = gate._peer_abort_inflight, gate._spawn_process
+
+    def abort_and_tell() -> None:
+        abort()
+        aborted.set()
+
+    def spawn_after_lock_began(*args: Any) -> Any:
+        threading.Thread(target=gate.lock, args=("performer tapped stop",)).start()
+        assert aborted.wait(timeout=5)  # lock() is now waiting for the I/O lock held here
+        return spawn(*args)
+
+    monkeypatch.setattr(gate, "_peer_abort_inflight", abort_and_tell)
+    monkeypatch.setattr(gate, "_spawn_process", spawn_after_lock_began)
+    started = time.monotonic()
+    with pytest.raises(CaptureRefusedError, match="interrupted"):
+        gate.capture("face")
+    assert time.monotonic() - started < 4  # killed, not left to run its 5 s after the lock
+    assert wait_until(lambda: _state(rig) == "disarmed")
 
 
 def _capture_into(gate: CommandGate, outcome: list[BaseException]) -> None:
