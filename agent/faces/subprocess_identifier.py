@@ -44,8 +44,8 @@ def _serve(connection: Connection, settings: IdentificationSettings, roster: Ros
         if request == "stop":
             return
         try:
-            if request == "roster":
-                identifier = Identifier(settings, payload)
+            if request == "roster":  # keep the loaded models: reloading them takes seconds
+                identifier = Identifier(settings, payload, engine=identifier.analyser.engine)
                 connection.send(("ok", None))
             else:
                 connection.send(("ok", identifier.analyse(payload)))

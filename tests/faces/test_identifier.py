@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from agent.faces.identifier import FrameAnalysis, Identifier
 from agent.faces.imaging import RGBImage
 from agent.faces.roster import Roster, roster_from_vectors
 from agent.faces.settings import IdentificationSettings
+from agent.faces.subprocess_identifier import _serve
 from agent.faces.video import identify_video, iter_video_frames
 from tests.faces.conftest import sample_image, warp, write_video
 
@@ -179,3 +181,34 @@ def test_video_interrupted_every_other_frame_is_not_confirmed(
     assert result.decision is Decision.UNKNOWN
     assert "never in 2 consecutive" in result.reason
     assert result.decisions == {"match": 3, "no_face": 3}
+
+
+def test_the_identification_child_keeps_its_models_when_the_roster_changes(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: IdentificationSettings,
+    engine: FaceEngine,
+    astronaut_roster: Roster,
+    astronaut: RGBImage,
+) -> None:
+    loads: list[str] = []
+
+    def load_engine(*, detection_model: str) -> FaceEngine:
+        loads.append(detection_model)
+        return engine
+
+    monkeypatch.setattr("agent.faces.analysis.FaceEngine", load_engine)
+    parent, child = multiprocessing.Pipe()
+    server = threading.Thread(target=_serve, args=(child, settings, Roster(())), daemon=True)
+    server.start()
+    try:
+        for roster in (astronaut_roster, Roster(()), astronaut_roster):
+            parent.send(("roster", roster))
+            assert parent.recv() == ("ok", None)
+        parent.send(("analyse", astronaut))
+        status, analysis = parent.recv()
+    finally:
+        parent.send(("stop", None))
+        server.join(10)
+    assert status == "ok"
+    assert analysis.performer_id == "astro"
+    assert loads == ["hog"]  # loaded once when the child started, never again
