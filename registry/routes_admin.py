@@ -18,7 +18,7 @@ from registry.db import SessionRecordRow
 from registry.http_errors import ERROR_RESPONSES
 from registry.keys import key_list, new_signing_key
 from registry.rig_ops import Caller
-from registry.routes_rig import DbDep, SignerDep, caller_for
+from registry.routes_rig import MAX_POSITION, DbDep, SignerDep, caller_for
 from registry.schemas import (
     BadgeIssue,
     BadgeIssued,
@@ -166,7 +166,9 @@ def issue_badge(body: BadgeIssue, db: DbDep) -> BadgeIssued:
 def session_records(
     db: DbDep,
     rig_id: Annotated[Identifier, Query(description="The rig.")],
-    after_sequence: Annotated[int, Query(ge=-1, description="Return records with a higher sequence.")] = -1,
+    after_sequence: Annotated[
+        int, Query(ge=-1, le=MAX_POSITION, description="Return records with a higher sequence.")
+    ] = -1,
     limit: Annotated[int, Query(ge=1, le=1000, description="Maximum records.")] = 200,
 ) -> SessionRecordPage:
     """Records exactly as uploaded, in sequence order (for review and verification tools)."""

@@ -43,6 +43,9 @@ from registry.rig_ops import (
 )
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+
+MAX_POSITION = 2**53 - 1
+"""Largest feed cursor or record sequence a query may name (JSON-safe; beyond it the database overflows)."""
 _rig_bearer = HTTPBearer(
     auto_error=False,
     scheme_name="rigToken",
@@ -157,7 +160,7 @@ def revocations(
     credentials: RigCredentials,
     db: DbDep,
     since: Annotated[
-        int, Query(ge=0, description="Cursor: return entries after it (0: from the start).")
+        int, Query(ge=0, le=MAX_POSITION, description="Cursor: return entries after it (0: from the start).")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=REVOCATION_PAGE_MAX, description="Maximum entries.")] = 500,
 ) -> RevocationFeed:

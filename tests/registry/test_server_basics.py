@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from agent.wire import WIRE_VERSION, ErrorBody, Health, KeyList
 from registry.openapi import OPENAPI_PATH
-from tests.registry.conftest import PRODUCTION, Registry
+from tests.registry.conftest import PRODUCTION, RIG, Registry
 
 
 def assert_error(response: requests.Response, status: int, code: str) -> ErrorBody:
@@ -69,6 +69,18 @@ def test_bad_bodies_give_400_or_422_with_every_problem(registry: Registry) -> No
     body = assert_error(wrong, 422, "validation_failed")
     problems = {(tuple(p["loc"]), p["type"]) for p in body.error.detail}
     assert problems == {(("body", "pin"), "string_type"), (("body", "colour"), "extra_forbidden")}
+
+
+def test_out_of_range_positions_are_422_not_a_database_overflow(registry: Registry) -> None:
+    huge = str(2**63)  # beyond every database's integer column
+    assert_error(registry.get("/v1/revocations", params={"since": huge}), 422, "validation_failed")
+    records = registry.http.get(
+        registry.url + "/v1/admin/session-records",
+        params={"rig_id": RIG, "after_sequence": huge},
+        headers=registry.admin_headers(),
+        timeout=10,
+    )
+    assert_error(records, 422, "validation_failed")
 
 
 def test_oversized_bodies_are_refused_with_413(registry: Registry) -> None:
