@@ -35,7 +35,7 @@ def load_checkpoint(path: Path, registry_keys: dict[str, Ed25519PublicKey]) -> C
         raw = json.loads(path.read_bytes())
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint: {exc.strerror}", where=str(path)) from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise CheckpointError(f"checkpoint is not JSON: {exc}", where=str(path)) from None
     if isinstance(raw, dict) and isinstance(raw.get("checkpoint"), dict):
         raw = raw["checkpoint"]

@@ -187,7 +187,7 @@ def load_public_key_file(path: Path) -> Ed25519PublicKey:
         return public_key_from_b64(text)
     except PublicKeyError:
         raise
-    except (ValueError, KeyError, TypeError, UnsupportedAlgorithm, SignatureError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError, UnsupportedAlgorithm, SignatureError) as exc:
         raise PublicKeyError(
             f"no Ed25519 public key found: {exc}",
             where=str(path),
@@ -207,7 +207,7 @@ def load_public_keys_file(path: Path) -> list[Ed25519PublicKey]:
     if text.startswith("{"):
         try:
             listing = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise PublicKeyError(f"not JSON: {exc}", where=str(path)) from None
         if isinstance(listing, dict) and isinstance(listing.get("keys"), list):
             try:

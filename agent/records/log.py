@@ -69,6 +69,14 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _json(data: bytes) -> Any:
+    """``json.loads``, with nesting too deep for the parser reported as ValueError like any other bad JSON."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def lock_path_for(log_path: Path) -> Path:
     """The lock file guarding ``log_path`` against a second writer."""
     return log_path.with_name(log_path.name + ".lock")
@@ -164,7 +172,7 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
         if not line.complete:
             continue
         try:
-            record = json.loads(line.data)
+            record = _json(line.data)
         except ValueError:
             continue
         if isinstance(record, dict):
@@ -300,7 +308,7 @@ class RecordLog:
     def _parses(self, start: int, end: int) -> bool:
         assert self._fd is not None
         try:
-            json.loads(read_at(self._fd, end - start, start))
+            _json(read_at(self._fd, end - start, start))
         except ValueError:
             return False
         return True
@@ -354,7 +362,7 @@ class RecordLog:
             return
         where = f"{self.path}:last record"
         try:
-            record = json.loads(read_at(self._fd, end - start, start))
+            record = _json(read_at(self._fd, end - start, start))
             sequence = record["sequence"] if isinstance(record, dict) else None
             if not isinstance(record, dict) or not isinstance(sequence, int) or sequence < 1:
                 raise ValueError("no valid sequence number")
@@ -489,7 +497,7 @@ def read_last_record(path: Path) -> dict[str, Any] | None:
         start, end = _find_tail(fd, size)
         if end <= start:
             return None
-        record = json.loads(read_at(fd, end - start, start))
+        record = _json(read_at(fd, end - start, start))
     except (OSError, ValueError) as exc:
         raise LogUnreadableError(f"cannot read the log's last record: {exc}", where=str(path)) from None
     finally:

@@ -16,6 +16,7 @@ from agent.records.keys import (
     describe_key,
     load_or_create_rig_key,
     load_public_key_file,
+    load_public_keys_file,
     load_rig_key,
     public_key_pem,
 )
@@ -97,3 +98,12 @@ def test_private_key_and_garbage_are_refused_as_public_keys(tmp_path: Path) -> N
     garbage.write_text("hello")
     with pytest.raises(PublicKeyError, match="no Ed25519 public key"):
         load_public_key_file(garbage)
+
+
+def test_json_nested_too_deeply_is_a_clear_error(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
+    with pytest.raises(PublicKeyError, match="not JSON"):
+        load_public_keys_file(deep)
+    with pytest.raises(PublicKeyError, match="no Ed25519 public key"):
+        load_public_key_file(deep)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.records.errors import LogCorruptError, LogLockedError, RecordValidationError
+from agent.records.errors import LogCorruptError, LogLockedError, LogUnreadableError, RecordValidationError
 from agent.records.keys import RigKey
 from agent.records.log import RECOVERY_REASON, RecordLog, quarantine_files, read_last_record
 from agent.records.model import GENESIS_HASH, SessionRecord
@@ -147,6 +147,23 @@ def test_complete_but_unparseable_last_line_is_treated_as_torn(open_log: OpenLog
     reopened = open_log()
     assert reopened.recovered is not None
     assert reopened.recovered.quarantine_path.read_bytes() == b"\x00\x00\x00 garbage after a crash\n"
+    assert reopened.last_sequence == 2
+
+
+def test_a_last_line_nested_too_deeply_for_the_parser_is_treated_as_torn(
+    open_log: OpenLog, log_path: Path
+) -> None:
+    writer = open_log()
+    writer.append(captured_draft(0))
+    writer.close()
+    deep = b"[" * 200_000 + b"]" * 200_000 + b"\n"
+    with open(log_path, "ab") as handle:
+        handle.write(deep)
+    with pytest.raises(LogUnreadableError, match="nested too deeply"):
+        read_last_record(log_path)
+    reopened = open_log()
+    assert reopened.recovered is not None
+    assert reopened.recovered.quarantine_path.read_bytes() == deep
     assert reopened.last_sequence == 2
 
 

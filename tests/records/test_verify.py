@@ -286,6 +286,15 @@ def test_checkpoint_must_be_signed_by_the_given_registry_key(
         load_checkpoint(path, {registry_signer.key_id: registry_signer.public_key})
 
 
+def test_an_unparseable_checkpoint_is_a_clear_error(tmp_path: Path, registry_signer: Signer) -> None:
+    keys = {registry_signer.key_id: registry_signer.public_key}
+    path = tmp_path / "checkpoint.json"
+    for text in ("{", "[" * 200_000 + "]" * 200_000):
+        path.write_text(text)
+        with pytest.raises(CheckpointError, match="not JSON"):
+            load_checkpoint(path, keys)
+
+
 # -- quarantine files ----------------------------------------------------------------------------------
 
 
