@@ -97,6 +97,7 @@ class ConsentLookup:
             RegistryAuthError, RegistryProtocolError, RegistryTLSError: see RegistryClient.
         """
         settings = self.client.settings
+        requested = frozenset(requested_capture_types)  # once: context_for may run twice
         trust = self.client.key_trust()
         source: Literal["registry", "offline_copy"] = "registry"
         cached_at: datetime | None = None
@@ -118,7 +119,7 @@ class ConsentLookup:
             return PolicyContext(
                 production_id=self.production_id,
                 performer_id=performer_id,
-                requested_capture_types=frozenset(requested_capture_types),
+                requested_capture_types=requested,
                 identification_method=identification_method,
                 trusted_keys=keys.keys,
                 revoked_consent_ids=self.revoked_ids(),

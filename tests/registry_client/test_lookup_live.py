@@ -164,3 +164,16 @@ def test_a_newer_refused_version_does_not_hide_an_allowed_one_and_vice_versa(liv
     assert not narrowed.decision.allowed
     assert narrowed.consent is not None and narrowed.consent.consent_id == "c-ada-2"
     assert narrowed.decision.codes == ("capture_type_not_permitted",)
+
+
+def test_a_key_pinned_but_not_yet_listed_is_looked_up_again_for_the_same_capture(live: LiveRegistry) -> None:
+    with live.client() as client:
+        client.key_trust()  # the rig's key trust dates from before the rotation
+        new_key = live.rotate_key()
+        live.grant("p-grace", supersedes="c-p-grace", consent_id="c-grace-2", capture_types=["face"])
+        client.settings = client.settings.model_copy(update={"pinned_key_ids": (live.key_id, new_key)})
+        # a one-shot iterable: the second evaluation must still judge 'hands'
+        result = lookup_for(client).check("p-grace", iter(["hands"]), FACE)
+    assert result.decision.verified_key_id == new_key
+    assert result.consent is not None and result.consent.consent_id == "c-grace-2"
+    assert_refused(result, "capture_type_not_permitted")
