@@ -180,7 +180,11 @@ def _render_verdict(verdict: Verdict, trust: str, max_per_kind: int) -> str:
 )
 @click.option("--no-schema", is_flag=True, help="Skip record schema validation (signatures and chain only).")
 @click.option(
-    "--max-per-kind", default=20, show_default=True, help="Problems listed per kind in text output."
+    "--max-per-kind",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Problems listed per kind in text output.",
 )
 @_config_option
 def verify(

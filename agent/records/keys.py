@@ -210,6 +210,8 @@ def load_public_keys_file(path: Path) -> list[Ed25519PublicKey]:
         except (ValueError, RecursionError) as exc:
             raise PublicKeyError(f"not JSON: {exc}", where=str(path)) from None
         if isinstance(listing, dict) and isinstance(listing.get("keys"), list):
+            if not listing["keys"]:
+                raise PublicKeyError("the key list holds no keys", where=str(path))
             try:
                 return [public_key_from_b64(str(entry["public_key"])) for entry in listing["keys"]]
             except (KeyError, TypeError, SignatureError) as exc:

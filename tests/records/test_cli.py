@@ -90,6 +90,7 @@ def test_verify_exit_status_is_0_intact_1_problems_2_unusable(
     assert _run(capsys, "verify", str(tmp_path / "absent.jsonl"), "--key", str(pem))[0] == 2
     assert _run(capsys, "verify", str(rig_log), "--key", str(tmp_path / "absent.pem"))[0] == 2
     assert _run(capsys, "verify", str(rig_log), "--key", str(pem), "--checkpoint", str(pem))[0] == 2
+    assert _run(capsys, "verify", str(rig_log), "--key", str(pem), "--max-per-kind", "-1")[0] == 2
 
 
 def test_verify_with_the_wrong_key_fails(

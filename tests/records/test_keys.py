@@ -107,3 +107,10 @@ def test_json_nested_too_deeply_is_a_clear_error(tmp_path: Path) -> None:
         load_public_keys_file(deep)
     with pytest.raises(PublicKeyError, match="no Ed25519 public key"):
         load_public_key_file(deep)
+
+
+def test_an_empty_key_list_is_refused_rather_than_trusting_nothing(tmp_path: Path) -> None:
+    listing = tmp_path / "keys.json"
+    listing.write_text('{"keys": []}')
+    with pytest.raises(PublicKeyError, match="holds no keys"):
+        load_public_keys_file(listing)
