@@ -148,19 +148,7 @@ class CaptureGate(ABC):
             self._reason = "locked: no session unlocked capture"
             self._lock_cause = "idle"
         with self._io_lock:
-            try:
-                self._peer_open()
-                self._peer_lock(START_REASON)
-            except Exception as exc:
-                self._fault(exc, during="start")
-            else:
-                with self._state_lock:
-                    self._peer_locked = True
-                if self._guardian is not None:
-                    try:
-                        self._guardian.start()
-                    except Exception as exc:
-                        self._fault(exc, during="start")
+            self._open_and_lock(START_REASON, during="start")
         self._spawn("lease-watchdog", self._watchdog_loop)
         self._spawn("health-monitor", self._health_loop)
         atexit.register(self.close)
@@ -319,9 +307,10 @@ class CaptureGate(ABC):
             )
 
     def recover(self) -> GateStatus:
-        """After a fault: re-open the peer and assert the lock; clears the fault only if that works.
+        """After a fault: re-open the peer, assert the lock and (re)start a guardian that is not running.
 
-        The gate is locked first (a recovery never leaves a session unlocked).
+        Clears the fault only if all that works. The gate is locked first (a recovery never
+        leaves a session unlocked).
         """
         with self._state_lock:
             if self._closed:
@@ -333,15 +322,9 @@ class CaptureGate(ABC):
                 self._peer_close()
             except Exception:
                 log.debug("closing %s peer before recovery failed", self.backend_name, exc_info=True)
-            try:
-                self._peer_open()
-                self._peer_lock("recovering from a fault")
-            except Exception as exc:
-                self._fault(exc, during="recover")
-            else:
+            if self._open_and_lock("recovering from a fault", during="recover"):
                 with self._state_lock:
                     self._faulted = False
-                    self._peer_locked = True
                     self._reason = "locked: recovered from a fault"
                     self._changed_at = self._clock.now()
         self._notify_status()
@@ -430,6 +413,27 @@ class CaptureGate(ABC):
         """Release the peer's resources."""
 
     # ------------------------------------------------------------ shared helpers
+
+    def _open_and_lock(self, reason: str, *, during: str) -> bool:
+        """Open and lock the peer, then make sure the guardian runs; caller holds ``_io_lock``.
+
+        False when something failed (the gate is then faulted).
+        """
+        try:
+            self._peer_open()
+            self._peer_lock(reason)
+        except Exception as exc:
+            self._fault(exc, during=during)
+            return False
+        with self._state_lock:
+            self._peer_locked = True
+        if self._guardian is not None and not self._guardian.alive:
+            try:
+                self._guardian.start()
+            except Exception as exc:
+                self._fault(exc, during=during)
+                return False
+        return True
 
     def _authorise_capture(self, capture_type: str) -> UnlockGrant:
         """The grant in force, or CaptureRefusedError saying exactly why not."""
@@ -562,7 +566,7 @@ class CaptureGate(ABC):
         if self._guardian is not None and not self._guardian.alive:
             raise UnlockRefusedError(
                 "unlock refused: the lease guardian process is not running",
-                hint="without it a crashed agent could leave the rig armed; restart ScanGate",
+                hint="without it a crashed agent could leave the rig armed; recover() the gate to restart it",
             )
 
     def _verify_grant(self, grant: UnlockGrant, now_w: datetime) -> CaptureToken:

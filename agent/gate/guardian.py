@@ -22,6 +22,7 @@ Run as ``python -m agent.gate.guardian``; the first stdin line is JSON:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -72,7 +73,12 @@ class GuardianLink:
         return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
-        """Start the guardian and wait until it is ready; GateFaultError when it is not."""
+        """Start the guardian (replacing one that died or stopped answering) and wait until it is ready.
+
+        Raises:
+            GateFaultError: it did not start.
+        """
+        self._discard()
         init = {"backend": self._backend.model_dump(mode="json"), "capture_root": str(self._capture_root)}
         try:
             process = subprocess.Popen(
@@ -84,6 +90,7 @@ class GuardianLink:
         except OSError as exc:
             raise GateFaultError(f"cannot start the lease guardian process: {exc}") from None
         self._process = process
+        self._dead = False
         assert process.stdin is not None and process.stdout is not None
         self._send(json.dumps(init))
         answer = _readline_with_timeout(process.stdout, START_TIMEOUT_S)
@@ -121,6 +128,19 @@ class GuardianLink:
             if process.stdout is not None:
                 process.stdout.close()
         self._dead = True
+
+    def _discard(self) -> None:
+        """Forget an earlier guardian process, killing it if it still runs (it no longer answers)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()
 
     def _send(self, line: str) -> None:
         process = self._process

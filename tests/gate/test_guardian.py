@@ -166,8 +166,35 @@ def test_dead_guardian_faults_the_gate_and_blocks_unlock(
         assert "guardian" in (gate.status().last_error or "")
         with pytest.raises(UnlockRefusedError):
             gate.unlock(make_grant())
+        assert gate.recover().healthy  # starts a new guardian
+        assert guardian.alive and guardian.pid is not None
+        gate.unlock(make_grant())
+        assert not box.locked
     finally:
         gate.close()
+    assert box.locked
+
+
+def test_recover_after_a_failed_start_starts_the_guardian(
+    box: FakeTriggerBox, tmp_path: Path, make_grant: MakeGrant, trusted_keys: dict[str, Ed25519PublicKey]
+) -> None:
+    port = tmp_path / "ttyTriggerBox"  # not there yet: the box is unplugged when ScanGate starts
+    gate = build_gate(
+        _settings(tmp_path, {"kind": "triggerbox", "port": str(port)}),
+        trusted_keys=trusted_keys,
+        rig_id=RIG_ID,
+    )
+    try:
+        assert not gate.start().healthy
+        port.symlink_to(box.port)  # plugged in
+        assert gate.recover().healthy and box.locked
+        guardian = gate._guardian
+        assert guardian is not None and guardian.alive
+        gate.unlock(make_grant())
+        assert not box.locked
+    finally:
+        gate.close()
+    assert box.locked
 
 
 def test_backends_that_cannot_outlive_the_agent_get_no_guardian(
