@@ -396,7 +396,13 @@ def _check_quarantine(
     path: Path, recoveries: dict[str, tuple[str, int, int, int | None]], collector: _Collector
 ) -> None:
     """Cross-check torn-tail quarantine files beside the log against recovery records."""
-    present = {file.name: file for file in quarantine_files(path)}
+    try:
+        present = {file.name: file for file in quarantine_files(path)}
+    except OSError as exc:
+        raise LogUnreadableError(
+            f"cannot list the log's folder for torn-tail quarantine files: {exc.strerror or exc}",
+            where=str(path.parent),
+        ) from None
     for name, (digest, length, line, sequence) in recoveries.items():
         file = present.pop(name, None)
         where = f"record {sequence} (line {line})"
@@ -411,7 +417,17 @@ def _check_quarantine(
                 )
             )
             continue
-        actual, size = _sha256_file(file)
+        try:
+            actual, size = _sha256_file(file)
+        except OSError as exc:
+            collector.problem(
+                ProblemCode.QUARANTINE_MISMATCH,
+                f"{where} says {length} torn bytes were moved to {name}, but that file cannot be read"
+                f" ({exc.strerror or exc}), so nothing shows they were kept unchanged",
+                line,
+                sequence,
+            )
+            continue
         if actual != digest or size != length:
             collector.problem(
                 ProblemCode.QUARANTINE_MISMATCH,

@@ -315,6 +315,20 @@ def test_quarantine_file_changed_after_recovery_is_a_problem(
     assert _codes(verify_log(written_log, trusted)) == [("quarantine_mismatch", 13, 13)]
 
 
+def test_unreadable_quarantine_file_is_a_problem_not_a_crash(
+    open_log: Callable[[], Any], written_log: Path, trusted: Trusted
+) -> None:
+    written_log.write_bytes(written_log.read_bytes() + b'{"torn')
+    writer = open_log()
+    quarantine = writer.recovered.quarantine_path
+    writer.close()
+    quarantine.unlink()
+    quarantine.mkdir()  # anything that cannot be read back as the torn bytes
+    verdict = verify_log(written_log, trusted)
+    assert _codes(verdict) == [("quarantine_mismatch", 13, 13)]
+    assert "cannot be read" in verdict.problems[0].message
+
+
 # -- the verifier itself ---------------------------------------------------------------------------------
 
 
