@@ -32,6 +32,18 @@ COMMAND_PLACEHOLDERS = frozenset(
 """Names usable as ``{name}`` in configured command lines."""
 
 
+def _check_placeholders(text: str, known: frozenset[str]) -> str:
+    """``text`` when every ``{name}`` in it is one of ``known``; ValueError naming the problem."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"bad placeholder in {text!r}: {exc} (write {{{{ and }}}} for braces)") from None
+    unknown = names - known
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) {sorted(unknown)} in {text!r}; known: {sorted(known)}")
+    return text
+
+
 def _default_capture_root() -> Path:
     return Path(platformdirs.user_data_dir("scangate", appauthor=False)) / "captures"
 
@@ -92,17 +104,7 @@ class CommandGateSettings(StrictModel):
     @classmethod
     def _known_placeholders(cls, argv: list[str] | None) -> list[str] | None:
         for arg in argv or []:
-            try:
-                names = {name for _, name, _, _ in string.Formatter().parse(arg) if name is not None}
-            except ValueError as exc:
-                raise ValueError(
-                    f"bad placeholder in {arg!r}: {exc} (write {{{{ and }}}} for braces)"
-                ) from None
-            unknown = names - COMMAND_PLACEHOLDERS
-            if unknown:
-                raise ValueError(
-                    f"unknown placeholder(s) {sorted(unknown)} in {arg!r}; known: {sorted(COMMAND_PLACEHOLDERS)}"
-                )
+            _check_placeholders(arg, COMMAND_PLACEHOLDERS)
         return argv
 
     @field_validator("stdout_path_pattern")
@@ -158,6 +160,12 @@ class TriggerBoxGateSettings(StrictModel):
     reply_timeout_s: float = Field(
         0.5, gt=0, le=10, description="How long to wait for an acknowledgement or reply."
     )
+
+    @field_validator("shutter_command", "focus_command")
+    @classmethod
+    def _mask_placeholder_only(cls, command: str | None) -> str | None:
+        # A typo here would make the lock itself impossible to send, leaving the box as it is.
+        return None if command is None else _check_placeholders(command, frozenset({"mask"}))
 
     @model_validator(mode="after")
     def _mask_matches_outputs(self) -> TriggerBoxGateSettings:

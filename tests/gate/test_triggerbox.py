@@ -130,3 +130,15 @@ def test_loop_url_dry_run_without_acknowledgements(
 def test_mask_must_match_outputs() -> None:
     with pytest.raises(ValueError, match="4 digits"):
         TriggerBoxGateSettings(kind="triggerbox", port="loop://", outputs=4)
+
+
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [("s{masks}", "unknown placeholder"), ("s{mask", "bad placeholder"), ("s{0}", "unknown placeholder")],
+)
+def test_mask_command_typo_is_a_config_error(command: str, problem: str) -> None:
+    # At start the lock could not even be formatted: the box would stay as it was (maybe armed).
+    with pytest.raises(ValueError, match=problem):
+        TriggerBoxGateSettings(kind="triggerbox", port="loop://", shutter_command=command)
+    with pytest.raises(ValueError, match=problem):
+        TriggerBoxGateSettings(kind="triggerbox", port="loop://", focus_command=command)
