@@ -29,7 +29,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,11 +202,7 @@ class Outbox:
         return added
 
     def _sequences(self) -> set[int]:
-        try:
-            with self._mutex:
-                return {row[0] for row in self._db.execute("SELECT sequence FROM entries")}
-        except sqlite3.Error as exc:
-            raise OutboxError(f"cannot read the upload outbox: {exc}", where=str(self.path)) from None
+        return {row[0] for row in self._query("SELECT sequence FROM entries", ())}
 
     # -- delivering ---------------------------------------------------------------------------------
 
@@ -284,8 +279,7 @@ class Outbox:
 
     def counts(self) -> OutboxCounts:
         """Rows per state."""
-        with self._mutex:
-            rows = dict(self._db.execute("SELECT status, COUNT(*) FROM entries GROUP BY status").fetchall())
+        rows = dict(self._query("SELECT status, COUNT(*) FROM entries GROUP BY status", ()))
         return OutboxCounts(rows.get("pending", 0), rows.get("delivered", 0), rows.get("rejected", 0))
 
     def entries(self, status: str | None = None, limit: int = 100) -> list[OutboxEntry]:
@@ -299,19 +293,20 @@ class Outbox:
             query += " WHERE status = ?"
             params = (status,)
         query += " ORDER BY sequence LIMIT ?"
-        with self._mutex:
-            rows = self._db.execute(query, (*params, limit)).fetchall()
-        return [OutboxEntry(*row) for row in rows]
+        return [OutboxEntry(*row) for row in self._query(query, (*params, limit))]
 
     # -- plumbing -----------------------------------------------------------------------------------
 
-    def _query_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         try:
-            with self._mutex, closing(self._db.execute(sql, params)) as cursor:
-                row: tuple[Any, ...] | None = cursor.fetchone()
-                return row
+            with self._mutex:
+                return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot read the upload outbox: {exc}", where=str(self.path)) from None
+
+    def _query_one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        rows = self._query(sql, params)
+        return rows[0] if rows else None
 
     def _execute(self, sql: str, params: tuple[Any, ...]) -> int:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from agent.records.errors import OutboxError
 from agent.records.outbox import Outbox
 from agent.records.recorder import SessionRecorder
 from agent.records.settings import RecordSettings, RecordUploadSettings
@@ -222,6 +224,16 @@ def test_catch_up_skips_a_line_that_cannot_be_a_signed_record(settings: RecordSe
     with _outbox(settings) as outbox:
         assert outbox.catch_up(settings.log_path) == 1
         assert [entry.sequence for entry in outbox.entries()] == [2]
+
+
+def test_a_damaged_outbox_database_is_a_clear_error(settings: RecordSettings) -> None:
+    with _outbox(settings) as outbox:
+        with sqlite3.connect(settings.outbox_path) as other:  # damaged behind the agent's back
+            other.execute("DROP TABLE entries")
+        with pytest.raises(OutboxError, match="cannot read the upload outbox"):
+            outbox.counts()
+        with pytest.raises(OutboxError, match="cannot read the upload outbox"):
+            outbox.entries("rejected")
 
 
 class _BrokenUploader:
