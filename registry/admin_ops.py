@@ -25,6 +25,7 @@ from agent.wire import (
     ConsentStatus,
     FaceTemplate,
     describe_validation_error,
+    utc_now,
 )
 from registry.credentials import hash_pin, new_badge_code, new_pin, new_token, new_token_id, token_digest
 from registry.db import (
@@ -37,7 +38,6 @@ from registry.db import (
     RigKeyRow,
     RigRow,
     TokenRow,
-    utc_now,
 )
 from registry.errors import ConflictError, InvalidInputError, NotFoundError
 from registry.schemas import (

@@ -374,9 +374,3 @@ class Database:
     def close(self) -> None:
         """Release every pooled connection."""
         self.engine.dispose()
-
-
-def utc_now() -> datetime:
-    """Now, as an aware UTC datetime truncated to milliseconds (what the wire carries)."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)

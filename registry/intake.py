@@ -30,9 +30,10 @@ from agent.wire import (
     SessionRecordEnvelope,
     SessionRecordReceipt,
     describe_validation_error,
+    utc_now,
 )
 from registry.admin_ops import compact_json
-from registry.db import CheckpointRow, Database, RigKeyRow, RigRow, SessionRecordRow, utc_now
+from registry.db import CheckpointRow, Database, RigKeyRow, RigRow, SessionRecordRow
 from registry.errors import (
     ConflictError,
     ForbiddenError,

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agent.signing import Signer, public_key_from_b64, public_key_to_b64
-from agent.wire import KeyList, KeyStatus, RegistryKey
-from registry.db import SigningKeyRow, utc_now
+from agent.wire import KeyList, KeyStatus, RegistryKey, utc_now
+from registry.db import SigningKeyRow
 from registry.errors import DatabaseError
 
 PASSPHRASE_ENV_VAR = "SCANGATE_REGISTRY_KEY_PASSPHRASE"

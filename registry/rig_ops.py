@@ -27,6 +27,7 @@ from agent.wire import (
     Roster,
     RosterEntry,
     format_utc,
+    utc_now,
 )
 from registry.admin_ops import compact_json, require_consent
 from registry.credentials import token_digest, verify_pin
@@ -41,7 +42,6 @@ from registry.db import (
     RigRow,
     SigningKeyRow,
     TokenRow,
-    utc_now,
 )
 from registry.errors import ConflictError, ForbiddenError, InvalidInputError, UnauthorizedError
 from registry.keys import load_active_signer

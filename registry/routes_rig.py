@@ -23,8 +23,9 @@ from agent.wire import (
     RevocationFeed,
     Roster,
     SessionRecordReceipt,
+    utc_now,
 )
-from registry.db import Database, utc_now
+from registry.db import Database
 from registry.errors import ForbiddenError, UnauthorizedError
 from registry.http_errors import ERROR_RESPONSES
 from registry.intake import current_checkpoint, intake_record

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from agent.wire import CaptureType, ConsentRecord, Guardian, RepresentationBasis
+from agent.wire import CaptureType, ConsentRecord, Guardian, RepresentationBasis, utc_now
 from registry import admin_ops
-from registry.db import SCHEMA_VERSION, Database, Meta, create_schema, is_initialised, redact_url, utc_now
+from registry.db import SCHEMA_VERSION, Database, Meta, create_schema, is_initialised, redact_url
 from registry.errors import ConflictError, DatabaseError
 from registry.keys import load_active_signer, new_signing_key
 from registry.schemas import (

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.cli.main import main
 from agent.signing import Signer, public_key_to_b64
-from agent.wire import ConsentList, Roster
-from registry.db import Base, Database, utc_now
+from agent.wire import ConsentList, Roster, utc_now
+from registry.db import Base, Database
 from registry.openapi import OPENAPI_PATH
 from registry.setup import SeedPerformer, demo_grant
 

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from agent.signing import BadSignatureError, UnknownKeyError, verify_embedded
-from agent.wire import ConsentList, ConsentStatus, KeyList, RevocationFeed, Roster
-from registry.db import utc_now
+from agent.wire import ConsentList, ConsentStatus, KeyList, RevocationFeed, Roster, utc_now
 from registry.setup import demo_grant
 from tests.registry.conftest import PRODUCTION, SEED_PERFORMERS, Registry
 from tests.registry.test_server_basics import assert_error

@@ -16,8 +16,8 @@ from agent.registry_client.client import RegistryClient
 from agent.registry_client.lookup import ConsentLookup
 from agent.registry_client.settings import RegistrySettings
 from agent.signing import Signer, public_key_to_b64
-from agent.wire import ConsentRecord
-from registry.db import Database, utc_now
+from agent.wire import ConsentRecord, utc_now
+from registry.db import Database
 from registry.embedded import EmbeddedRegistry, start_embedded_registry
 from registry.setup import SeedPerformer, demo_grant, initialise, seed
 from tests.registry.conftest import PRODUCTION, SEED_PERFORMERS, encoding
