@@ -207,10 +207,7 @@ class TechnicianConsole(QMainWindow):
         chips.setSpacing(8)
         self.type_chips: dict[str, QPushButton] = {}
         for index, code in enumerate(ordered_capture_types(list(context.capture_types))):
-            chip = button(capture_type_short(code), role="chip")
-            chip.setToolTip(capture_type_label(code))
-            chip.setCheckable(True)
-            chip.setChecked(code == "face")
+            chip = _capture_type_chip(code, checked=code == "face")
             self.type_chips[code] = chip
             chips.addWidget(chip, index // CHIP_COLUMNS, index % CHIP_COLUMNS)
         card.body.addLayout(chips)
@@ -337,10 +334,7 @@ class TechnicianConsole(QMainWindow):
         if not types:
             self.capture_type_row.addWidget(label("No capture type unlocked.", role="caption"))
         for index, code in enumerate(types):
-            chip = button(capture_type_short(code), role="chip")
-            chip.setToolTip(capture_type_label(code))
-            chip.setCheckable(True)
-            chip.setChecked(index == 0)
+            chip = _capture_type_chip(code, checked=index == 0)
             chip.setProperty("capture_type", code)
             self.capture_group.addButton(chip)
             self.capture_type_row.addWidget(chip)
@@ -421,3 +415,12 @@ class TechnicianConsole(QMainWindow):
     def current_snapshot(self) -> SessionSnapshot | None:
         """The snapshot on screen."""
         return self._snapshot
+
+
+def _capture_type_chip(code: str, *, checked: bool) -> QPushButton:
+    """A checkable chip naming a capture type (short name, full name in the tooltip)."""
+    chip = button(capture_type_short(code), role="chip")
+    chip.setToolTip(capture_type_label(code))
+    chip.setCheckable(True)
+    chip.setChecked(checked)
+    return chip
