@@ -115,7 +115,6 @@ class SessionController:
         self._consent_record: ConsentRecord | None = None
         self._queued_frames = 0
         self._frame_lock = threading.Lock()
-        self._record_pending = False
         self._next_record_attempt: datetime | None = None
         self._last_renew: datetime | None = None
         self._last_record: dict[str, Any] | None = None
@@ -332,6 +331,14 @@ class SessionController:
         except OSError as exc:  # the session goes on; only crash evidence is at stake
             log.error("cannot update the open-session journal %s: %s", self._journal.path, exc)
 
+    def _clear_journal(self) -> None:
+        if self._journal is None:
+            return
+        try:
+            self._journal.clear()
+        except OSError as exc:  # the record is written; a stale journal only costs a spurious fault record
+            log.error("cannot remove the open-session journal %s: %s", self._journal.path, exc)
+
     def _execute(self, effect: ev.Effect, at: datetime) -> None:
         if isinstance(effect, ev.LockGate):
             self._last_renew = None
@@ -346,7 +353,6 @@ class SessionController:
         elif isinstance(effect, ev.FetchConsent):
             self._fetch_consent(effect.performer_id)
         elif isinstance(effect, ev.WriteRecord):
-            self._record_pending = True
             self._write_record(at)
         elif isinstance(effect, ev.RequestFallback):
             self._note("Face check not used: badge/QR code + PIN with a technician witness", at)
@@ -399,23 +405,28 @@ class SessionController:
                 self._note(f"Consent refused ({code}): {message}", at)
         return ev.ConsentChecked(at, result.check)
 
+    @property
+    def _record_pending(self) -> bool:
+        """The session has ended (or faulted) and its one record is not written yet."""
+        state = self._state
+        return state.phase in (Phase.CLOSING, Phase.LOCKED_FAULT) and not state.context.record_written
+
     def _write_record(self, at: datetime) -> None:
         ctx = self._state.context
-        draft = build_record_draft(
-            ctx,
-            production_id=self.settings.production_id,
-            consent=self._consent_record,
-            ended_at=at,
-        )
         try:
+            draft = build_record_draft(
+                ctx,
+                production_id=self.settings.production_id,
+                consent=self._consent_record,
+                ended_at=at,
+            )
             stored = dict(self._records.append(draft))
         except Exception:
             self._next_record_attempt = at + timedelta(seconds=1)
             raise
-        self._record_pending = False
+        # The record is in the log: nothing below may fail, or a retry would append it again.
         self._last_record = stored
-        if self._journal is not None:
-            self._journal.clear()
+        self._clear_journal()
         self._remember_record(ctx.session_id, draft, stored)
         self._note(f"Session record #{stored.get('sequence')} written ({ctx.session_id[:8]})", at)
         self._consent_record = None
@@ -441,7 +452,7 @@ class SessionController:
                     detail = f"renewing the lease failed: {exc.what}"
                     self._inbox.put(_Command(lambda when: ev.Fault(when, "gate", detail), locked_at))
         due = self._next_record_attempt is None or at >= self._next_record_attempt
-        if self._record_pending and due and phase in (Phase.CLOSING, Phase.LOCKED_FAULT):
+        if self._record_pending and due:
             try:
                 self._write_record(at)
             except Exception as exc:

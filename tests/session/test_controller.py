@@ -28,6 +28,7 @@ from agent.registry_client.client import RegistryClient
 from agent.registry_client.lookup import ConsentLookup
 from agent.rig import RegistryConsentService
 from agent.session.controller import ControllerSettings, SessionController
+from agent.session.journal import SessionJournal
 from agent.session.model import Phase
 from agent.session.snapshot import SessionSnapshot
 from registry.demo import DemoEnvironment, prepare_demo
@@ -289,3 +290,19 @@ def test_an_unlock_the_gate_refuses_is_not_recorded_as_an_unlock(harness: Harnes
     assert record["outcome"] == "fault"
     assert [e["action"] for e in record["gate_events"]] == ["lock"]
     assert not harness.gate.armed
+
+
+def test_a_journal_that_cannot_be_removed_does_not_duplicate_the_record(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(_self: SessionJournal) -> None:
+        raise PermissionError("read-only folder")
+
+    harness.unlock()
+    monkeypatch.setattr(SessionJournal, "clear", refuse)
+    harness.controller.end_session()
+    harness.wait("the record", lambda s: s.phase is Phase.IDLE and s.last_record is not None)
+    time.sleep(0.5)  # long enough for several engine ticks to retry a write
+    records = harness.records()
+    assert len(records) == 1, "the record is in the log: it must not be appended again"
+    assert "record_write_retried" not in records[0]["reason_codes"]
