@@ -330,3 +330,17 @@ __all__ = [
     "parse_timestamp",
     "utc_timestamp",
 ]
+
+
+def nested(record: Mapping[str, Any], *path: str) -> Any:
+    """The member at ``path`` of a record as read from a log (unvalidated), or None.
+
+    For display (receipts, the review window): a member that is missing, or a
+    step that is not an object, gives None instead of an error.
+    """
+    value: Any = record
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value

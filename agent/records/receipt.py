@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.records.durable import make_private_dir
 from agent.records.errors import RecordError
+from agent.records.model import nested
 from agent.signing import canonical_json, object_hash_hex
 
 RECEIPT_SCHEMA = "scangate.receipt/1"
@@ -89,25 +90,16 @@ class Receipt:
         return "\n".join(lines) + "\n"
 
 
-def _get(record: Mapping[str, Any], *path: str) -> Any:
-    value: Any = record
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
 def make_receipt(record: Mapping[str, Any]) -> Receipt:
     """Build the receipt of a signed record (as written to the log)."""
-    performer_id = _get(record, "performer", "performer_id")
-    performer_name = _get(record, "performer", "display_name")
+    performer_id = nested(record, "performer", "performer_id")
+    performer_name = nested(record, "performer", "display_name")
     performer = f"{performer_name} ({performer_id})" if performer_name else performer_id
-    consent_id = _get(record, "consent", "consent_id")
-    consent = f"{consent_id} v{_get(record, 'consent', 'version')}" if consent_id else None
-    confirmed = _get(record, "confirmation", "capture_types")
+    consent_id = nested(record, "consent", "consent_id")
+    consent = f"{consent_id} v{nested(record, 'consent', 'version')}" if consent_id else None
+    confirmed = nested(record, "confirmation", "capture_types")
     capture_types = confirmed if isinstance(confirmed, list) else record.get("capture_types_requested") or []
-    production = _get(record, "production", "name") or _get(record, "production", "production_id")
+    production = nested(record, "production", "name") or nested(record, "production", "production_id")
     return Receipt(
         record_hash=object_hash_hex(record),
         record_id=str(record.get("record_id")),
@@ -122,7 +114,7 @@ def make_receipt(record: Mapping[str, Any]) -> Receipt:
         consent=consent,
         capture_types=tuple(capture_types),
         files_captured=len(record.get("captured_files") or ()),
-        signed_by=str(_get(record, "signature", "key_id")),
+        signed_by=str(nested(record, "signature", "key_id")),
     )
 
 
