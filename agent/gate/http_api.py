@@ -137,21 +137,14 @@ class HttpApiGate(CaptureGate):
 
     def api_view(self) -> dict[str, Any]:
         """The GET /v1/gate answer; ``allowed`` is computed from the lease expiry right now."""
-        now = self._clock.monotonic()
-        with self._state_lock:
+        with self._state_lock:  # one snapshot, so the fields always agree with "allowed"
+            status = self.status()
             grant = self._grant
-            allowed = (
-                not self._locked
-                and not self._faulted
-                and grant is not None
-                and self._deadline is not None
-                and now < self._deadline
-            )
-            reason = self._reason if allowed or self._locked else "locked: lease lapsed"
-        status = self.status()
+        remaining = status.lease_expires_in_s
+        allowed = not status.locked and status.healthy and remaining is not None and remaining > 0
         return {
             "allowed": allowed,
-            "reason": reason,
+            "reason": status.reason if allowed or status.locked else "locked: lease lapsed",
             "session_id": status.session_id if allowed else None,
             "capture_types": list(status.capture_types) if allowed else [],
             "token": grant.token.to_wire() if allowed and grant is not None else None,
