@@ -390,7 +390,10 @@ class CaptureGate(ABC):
 
     @abstractmethod
     def _peer_capture(self, capture_type: str) -> list[CaptureEvent]:
-        """Capture now; call :meth:`_authorise_capture` again under the I/O lock before firing."""
+        """Capture now; call :meth:`_authorise_capture` again under the I/O lock before firing.
+
+        A peer that just fires its shutters can return :meth:`_fire`, which does both.
+        """
 
     def _peer_renew(self) -> None:  # noqa: B027 (optional hook)
         """Tell the peer the lease was renewed (most peers need nothing)."""
@@ -457,6 +460,23 @@ class CaptureGate(ABC):
                 f" (granted: {', '.join(grant.token.capture_types)})"
             )
         return grant
+
+    def _fire(self, capture_type: str, fire: Callable[[], object], *, camera_id: str) -> list[CaptureEvent]:
+        """Re-authorise under the I/O lock, ``fire()`` the peer's shutters, and record one trigger."""
+        with self._io_lock:
+            grant = self._authorise_capture(capture_type)
+            fire()
+            fired = self._clock.monotonic()
+        return [
+            self._reconcile(
+                kind="trigger",
+                seen_at=fired,
+                started_at=fired,
+                capture_type=capture_type,
+                camera_id=camera_id,
+                session_hint=grant.token.session_id,
+            )
+        ]
 
     def _reconcile(
         self,

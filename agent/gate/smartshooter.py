@@ -113,20 +113,11 @@ class SmartShooterGate(CaptureGate):
             self._request("Disconnect", selection=True)
 
     def _peer_capture(self, capture_type: str) -> list[CaptureEvent]:
-        with self._io_lock:
-            grant = self._authorise_capture(capture_type)
-            self._request("Shoot", selection=True, PhotoOrigin=PHOTO_ORIGIN)
-            fired = self._clock.monotonic()
-        return [
-            self._reconcile(
-                kind="trigger",
-                seen_at=fired,
-                started_at=fired,
-                capture_type=capture_type,
-                camera_id=f"smartshooter:{self._settings.camera_selection}",
-                session_hint=grant.token.session_id,
-            )
-        ]
+        return self._fire(
+            capture_type,
+            lambda: self._request("Shoot", selection=True, PhotoOrigin=PHOTO_ORIGIN),
+            camera_id=f"smartshooter:{self._settings.camera_selection}",
+        )
 
     def lock_peer_standalone(self, reason: str) -> None:
         """Only the request socket is needed to disconnect the cameras."""

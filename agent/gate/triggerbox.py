@@ -90,20 +90,11 @@ class TriggerBoxGate(CaptureGate):
         self._verify(self._expected_mask)
 
     def _peer_capture(self, capture_type: str) -> list[CaptureEvent]:
-        with self._io_lock:
-            grant = self._authorise_capture(capture_type)
-            self._write(self._settings.fire_command)
-            fired = self._clock.monotonic()
-        return [
-            self._reconcile(
-                kind="trigger",
-                seen_at=fired,
-                started_at=fired,
-                capture_type=capture_type,
-                camera_id=f"triggerbox:{self._settings.enable_mask}",
-                session_hint=grant.token.session_id,
-            )
-        ]
+        return self._fire(
+            capture_type,
+            lambda: self._write(self._settings.fire_command),
+            camera_id=f"triggerbox:{self._settings.enable_mask}",
+        )
 
     def _peer_close(self) -> None:
         port, self._port = self._port, None
