@@ -11,8 +11,6 @@ fsync, ``os.replace``, fsync of the folder), so a crash never leaves half a stor
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from pydantic import Field, ValidationError
 from agent.errors import TemplateStoreError
 from agent.faces.engine import ENCODING_SIZE, MODEL_NAME, Encoding
 from agent.faces.roster import Performer, Roster, Template
+from agent.records.durable import replace_file_atomically
 from agent.settings_base import StrictModel
 
 STORE_FILE_NAME = "templates.json"
@@ -232,18 +231,7 @@ class TemplateStore:
 
     def _write(self, store: StoreFile) -> None:
         text = json.dumps(store.model_dump(mode="json"), indent=1) + "\n"
-        fd, temp_name = tempfile.mkstemp(prefix=".templates.", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temp_name, 0o600)
-            os.replace(temp_name, self.path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        _fsync_directory(self.directory)
+        replace_file_atomically(self.path, text.encode("utf-8"), 0o600)
 
 
 def _empty_store() -> StoreFile:
@@ -254,14 +242,3 @@ def _empty_store() -> StoreFile:
 
 def _vector(values: list[float]) -> Encoding:
     return np.asarray(values, dtype=np.float64)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (POSIX); not possible, and not needed, on Windows."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
@@ -83,6 +84,32 @@ def write_new_file_atomically(path: Path, data: bytes, mode: int) -> bool:
         temp.unlink()
         fsync_dir(path.parent)
     return True
+
+
+def replace_file_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path``, replacing any existing file, so a crash never leaves a mix.
+
+    The bytes go to a temporary file in the same folder, are fsynced, the file
+    is renamed over ``path`` and the folder is fsynced: after a crash ``path``
+    holds either the old or the new content.
+
+    Raises:
+        OSError: the file could not be written (the temporary file is removed, ``path`` is unchanged).
+    """
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temp = Path(temp_name)
+    try:
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
 
 
 def make_private_dir(directory: Path) -> None:
