@@ -88,7 +88,7 @@ class PerformerWindow(QWidget):
         layout.addWidget(self.pages, 1)
 
         self.terms.confirmed.connect(self._confirm)
-        self.terms.declined.connect(controller.decline)
+        self.terms.declined.connect(self._decline)
         self.unlocked.stop_requested.connect(self._stop)
         self.fallback.submitted.connect(controller.submit_fallback)
         self.receipt.done.connect(self._dismiss_receipt)
@@ -198,7 +198,10 @@ class PerformerWindow(QWidget):
     # ---------------------------------------------------------------- taps
 
     def _confirm(self, capture_types: frozenset[str], guardian: bool) -> None:
-        self._controller.confirm(capture_types, guardian)
+        self._controller.confirm(capture_types, guardian, session_id=self.terms.session_id)
+
+    def _decline(self) -> None:
+        self._controller.decline(session_id=self.terms.session_id)
 
     def _stop(self) -> None:
         self._controller.stop_capture()

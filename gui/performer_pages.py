@@ -194,6 +194,11 @@ class TermsPage(QWidget):
         layout.addWidget(self.hint)
         self.scope_buttons: dict[str, QPushButton] = {}
 
+    @property
+    def session_id(self) -> str | None:
+        """The session whose terms the page shows (None before the first)."""
+        return self._session_id
+
     def load(self, snapshot: SessionSnapshot) -> None:
         """Fill the page for this session's consent (all offered types ticked, guardian not yet)."""
         consent = snapshot.consent

@@ -28,12 +28,22 @@ class SessionCommands(Protocol):
         """Technician: capture through the gate (refused unless unlocked)."""
         ...
 
-    def confirm(self, capture_types: frozenset[str], guardian_co_confirmed: bool = False) -> None:
-        """Performer: confirm these capture types (a subset of those offered narrows)."""
+    def confirm(
+        self,
+        capture_types: frozenset[str],
+        guardian_co_confirmed: bool = False,
+        *,
+        session_id: str | None = None,
+    ) -> None:
+        """Performer: confirm these capture types (a subset of those offered narrows).
+
+        ``session_id`` is the session whose terms were shown: a tap arriving after it
+        ended is dropped instead of confirming another session.
+        """
         ...
 
-    def decline(self) -> None:
-        """Performer: decline."""
+    def decline(self, *, session_id: str | None = None) -> None:
+        """Performer: decline (``session_id``: see :meth:`confirm`)."""
         ...
 
     def stop_capture(self) -> None:

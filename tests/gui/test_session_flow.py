@@ -225,3 +225,25 @@ def test_badge_and_pin_fallback_on_the_keypad(qtbot: QtBot, screens: Screens, ba
         assert fallback.pin.text() == ""
         assert console.notice.isVisible()
         assert console.notice.title.text() == "Badge or PIN not accepted"
+
+
+def test_the_terms_answer_names_the_session_whose_terms_were_shown(
+    qtbot: QtBot, screens: Screens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    controller = screens.rig.controller
+    sent: list[str | None] = []
+    confirm = controller.confirm
+
+    def spy(capture_types: frozenset[str], guardian: bool = False, *, session_id: str | None = None) -> None:
+        sent.append(session_id)
+        confirm(capture_types, guardian, session_id=session_id)
+
+    monkeypatch.setattr(controller, "confirm", spy)
+    start_and_await_terms(qtbot, screens, "face")
+    shown = screens.console.current_snapshot
+    assert shown is not None and shown.session_id is not None
+    click(qtbot, screens.performer.terms.confirm_button)
+    qtbot.waitUntil(lambda: screens.console.banner.word.text() == "UNLOCKED", timeout=WAIT_MS)
+    assert sent == [shown.session_id]  # a late tap on these terms cannot confirm a later session
+    click(qtbot, screens.performer.unlocked.stop_button)
+    qtbot.waitUntil(lambda: screens.rig.gate.status().locked, timeout=WAIT_MS)
