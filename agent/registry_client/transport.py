@@ -12,6 +12,7 @@ Failures become the domain errors of :mod:`agent.registry_client.errors`.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -40,6 +41,8 @@ RETRY_STATUSES = (502, 503, 504)
 _TEMPORARY_CLIENT_STATUSES = frozenset({408, 425, 429})
 _ERROR_BODY_LIMIT = 64 * 1024
 _CHUNK = 64 * 1024
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+"""RFC 6750 ``b64token``: what an Authorization: Bearer header can carry."""
 
 M = TypeVar("M", bound=WireModel)
 
@@ -106,12 +109,20 @@ class Transport:
         )
         try:
             token = settings.resolve_token()
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise RegistryAuthError(
-                f"cannot read the registry token file: {exc.strerror or exc}",
+                f"cannot read the registry token file: {reason}",
                 where=str(settings.token_file),
                 hint="check registry.token_file, or provide the token in $" + settings.token_env,
             ) from None
+        if token is not None and not _BEARER_TOKEN.fullmatch(token):
+            # it could not even be sent: requests would fail on the header, with a confusing error
+            raise RegistryAuthError(
+                "the registry token is malformed: expected one word of letters, digits and -._~+/",
+                where=_token_source(settings),
+                hint="copy the token exactly as `scangate registry issue-token` printed it",
+            )
         self.has_token = token is not None
         if token is not None:
             # as session auth (not a plain header) so that a ~/.netrc entry cannot replace it
@@ -295,6 +306,14 @@ class Transport:
             ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:  # timeout, reset, broken chunking
             raise _unavailable(where, exc) from None
+
+
+def _token_source(settings: RegistrySettings) -> str:
+    if settings.token is not None:
+        return "registry.token"
+    if settings.token_file is not None:
+        return str(settings.token_file)
+    return "$" + settings.token_env
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -82,6 +82,22 @@ def test_unreadable_token_file_is_an_auth_error(tmp_path: Path) -> None:
         RegistryClient(settings, cache=None)
 
 
+def test_unusable_token_is_an_auth_error_naming_its_source(tmp_path: Path) -> None:
+    binary = tmp_path / "token"
+    binary.write_bytes(b"\xff\xfe sgr_x")
+    for source, where in (
+        ({"token": "sgr_caf\u00e9"}, "registry.token"),  # cannot travel in an HTTP header
+        ({"token": "sgr_one two"}, "registry.token"),
+        ({"token_file": binary}, str(binary)),
+    ):
+        settings = RegistrySettings.model_validate(
+            {"url": "http://127.0.0.1:9", "cache_dir": tmp_path, **source}
+        )
+        with pytest.raises(RegistryAuthError) as caught:
+            RegistryClient(settings)
+        assert caught.value.where == where
+
+
 def test_client_needs_a_url() -> None:
     with pytest.raises(RegistryNotConfiguredError) as caught:
         RegistryClient(RegistrySettings())
