@@ -280,6 +280,25 @@ class SessionController:
         """Drop an asynchronous answer if its session is over by the time it arrives."""
         return lambda at: make(at) if self._state.context.session_id == session_id else None
 
+    def _for_lookup(
+        self, request: tuple[str, str, IdentificationMethod], make: Callable[[datetime], ev.Event]
+    ) -> Callable[[datetime], ev.Event | None]:
+        """Drop a consent lookup's answer unless the session still waits for that very lookup
+        (session, performer, method): after a switch to badge + PIN, an earlier lookup's answer
+        is about another person or another identification method."""
+
+        def current(at: datetime) -> ev.Event | None:
+            ctx = self._state.context
+            identity = ctx.identity
+            waiting = (
+                self._state.phase is Phase.CHECKING_CONSENT
+                and identity is not None
+                and (ctx.session_id, identity.performer_id, identity.method) == request
+            )
+            return make(at) if waiting else None
+
+        return current
+
     def _run(self) -> None:
         while True:
             try:
@@ -380,26 +399,26 @@ class SessionController:
         ctx = self._state.context
         session_id, types = ctx.session_id, ctx.requested_capture_types
         method = ctx.identity.method if ctx.identity else IdentificationMethod.FACE
+        request = (session_id, performer_id, method)
 
         def lookup() -> None:
             try:
                 result: ConsentAnswer = self._consent.lookup(performer_id, types, method)
-            except ScanGateError as exc:
-                detail = exc.what
-                self._put(self._for_session(session_id, lambda at: ev.Fault(at, "registry", detail)))
-                return
             except Exception as exc:
-                detail = f"consent lookup failed unexpectedly: {exc}"
-                self._put(self._for_session(session_id, lambda at: ev.Fault(at, "registry", detail)))
+                detail = (
+                    exc.what
+                    if isinstance(exc, ScanGateError)
+                    else f"consent lookup failed unexpectedly: {exc}"
+                )
+                self._put(self._for_lookup(request, lambda at: ev.Fault(at, "registry", detail)))
                 return
-            self._put(self._for_session(session_id, lambda at: self._consent_answer(result, at)))
+            self._put(self._for_lookup(request, lambda at: self._consent_answer(result, at)))
 
         self._lookups.submit(lookup)
 
     def _consent_answer(self, result: ConsentAnswer, at: datetime) -> ev.Event:
-        if self._state.phase is Phase.CHECKING_CONSENT:
-            # Unverified content (bad signature, unknown key) is never shown or recorded.
-            self._consent_record = result.record if result.check.terms is not None else None
+        # Unverified content (bad signature, unknown key) is never shown or recorded.
+        self._consent_record = result.record if result.check.terms is not None else None
         if not result.check.allowed:
             for code, message in result.check.reasons:
                 self._note(f"Consent refused ({code}): {message}", at)

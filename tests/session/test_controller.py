@@ -12,13 +12,14 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.faces.analysis import Decision
 from agent.faces.identifier import FrameAnalysis
@@ -29,8 +30,10 @@ from agent.registry_client.lookup import ConsentLookup
 from agent.rig import RegistryConsentService
 from agent.session.controller import ControllerSettings, SessionController
 from agent.session.journal import SessionJournal
-from agent.session.model import Phase
+from agent.session.model import ConsentCheck, IdentificationMethod, Phase, Timing
+from agent.session.ports import ConsentAnswer
 from agent.session.snapshot import SessionSnapshot
+from agent.signing import Signer
 from registry.demo import DemoEnvironment, prepare_demo
 from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME
 from tests.gate.test_fail_closed import SwitchablePeerGate
@@ -306,3 +309,81 @@ def test_a_journal_that_cannot_be_removed_does_not_duplicate_the_record(
     records = harness.records()
     assert len(records) == 1, "the record is in the log: it must not be appended again"
     assert "record_write_retried" not in records[0]["reason_codes"]
+
+
+class HeldConsent:
+    """A consent service whose answers wait until the test releases them, one gate per performer."""
+
+    def __init__(self) -> None:
+        self.release = {"perf-a": threading.Event(), "perf-b": threading.Event()}
+
+    def lookup(
+        self, performer_id: str, capture_types: frozenset[str], method: IdentificationMethod
+    ) -> ConsentAnswer:
+        self.release[performer_id].wait(WAIT_S)
+        return ConsentAnswer(ConsentCheck(False, (("no_consent", f"nothing for {performer_id}"),)), None)
+
+
+class BadgeOfB:
+    def verify(self, badge_code: str, pin: str) -> tuple[str, str]:
+        return "perf-b", "B"
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def append(self, draft: Mapping[str, Any]) -> Mapping[str, Any]:
+        stored = {**draft, "record_id": f"r{len(self.records)}", "sequence": len(self.records) + 1}
+        self.records.append(stored)
+        return stored
+
+
+def test_a_lookup_overtaken_by_a_badge_identification_is_not_taken_as_its_answer(tmp_path: Path) -> None:
+    """Face says A, the technician switches to badge + PIN, which says B; A's late refusal is
+    not B's refusal (and a record never names a consent or refusal of someone else)."""
+    signer = Signer(Ed25519PrivateKey.generate())
+    gate = ReportingGate(trusted_keys={signer.key_id: signer.public_key}, capture_root=tmp_path / "captures")
+    gate.start()
+    consent, sink = HeldConsent(), ListSink()
+    controller = SessionController(
+        ControllerSettings(
+            rig_id="r", production_id="p", timing=Timing(timedelta(seconds=60), timedelta(seconds=120))
+        ),
+        gate=gate,
+        consent=consent,
+        records=sink,
+        signer=signer,
+        fallback=BadgeOfB(),
+    )
+    controller.start()
+
+    def wait(what: str, predicate: Callable[[SessionSnapshot], bool]) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while not predicate(controller.snapshot()):
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.01)
+
+    try:
+        controller.start_session("tech", TYPES)
+        frame = FrameAnalysis(Decision.MATCH, "matched", performer_id="perf-a", distance=0.1, faces_found=1)
+        for _ in range(3):
+            controller.on_frame(frame)
+        wait("A's lookup", lambda s: s.phase is Phase.CHECKING_CONSENT)
+        controller.request_fallback()
+        wait("the fallback", lambda s: s.fallback_mode and s.phase is Phase.IDENTIFYING)
+        controller.submit_fallback("BADGE-B", "1234", "tech")
+        wait("B's lookup", lambda s: s.phase is Phase.CHECKING_CONSENT)
+        consent.release["perf-a"].set()
+        time.sleep(0.5)
+        assert controller.snapshot().phase is Phase.CHECKING_CONSENT, "A's answer decided B's session"
+        consent.release["perf-b"].set()
+        wait("B's answer", lambda s: s.phase is Phase.IDLE)
+    finally:
+        for event in consent.release.values():
+            event.set()
+        controller.stop()
+        gate.close()
+    [record] = sink.records
+    assert record["performer"]["performer_id"] == "perf-b"
+    assert record["reason_codes"][0] == "no_consent"
