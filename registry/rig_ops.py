@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from agent.signing import Signer
 from agent.wire import (
+    FACE_MODEL,
     WIRE_VERSION,
     CaptureType,
     Confirmation,
@@ -154,7 +155,7 @@ def build_roster(session: Session, production_id: str, signer: Signer) -> Roster
             FaceTemplate(
                 template_id=row.template_id,
                 version=row.version,
-                model="dlib_face_recognition_resnet_model_v1",
+                model=FACE_MODEL,
                 encoding=tuple(json.loads(row.encoding_json)),
             )
             for row in latest
