@@ -349,7 +349,7 @@ class CaptureGate(ABC):
             except Exception:
                 log.warning("closing the %s gate peer failed", self.backend_name, exc_info=True)
         if self._guardian is not None:
-            if self._peer_locked:
+            if self._peer_locked or not self._guardian.alive:
                 self._guardian.stop()
             else:
                 log.critical(

@@ -197,6 +197,16 @@ def test_recover_after_a_failed_start_starts_the_guardian(
     assert box.locked
 
 
+def test_closing_a_gate_whose_start_failed_raises_no_guardian_alarm(
+    tmp_path: Path, trusted_keys: dict[str, Ed25519PublicKey], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings(tmp_path, {"kind": "triggerbox", "port": str(tmp_path / "no-such-port")})
+    gate = build_gate(settings, trusted_keys=trusted_keys, rig_id=RIG_ID)
+    assert not gate.start().healthy
+    gate.close()
+    assert not any("leaving the lease guardian running" in r.getMessage() for r in caplog.records)
+
+
 def test_backends_that_cannot_outlive_the_agent_get_no_guardian(
     tmp_path: Path, trusted_keys: dict[str, Ed25519PublicKey]
 ) -> None:
