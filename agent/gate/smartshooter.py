@@ -23,9 +23,10 @@ What the gate can and cannot enforce at the peer:
   own shutter button still works on a disconnected camera; such photos stay on
   its card and are flagged if they ever arrive through Smart Shooter.
 * ``lock_mode = "refuse_only"``: only ScanGate's own Shoot is gated.
-* Smart Shooter holds no timer: if the agent process dies the cameras stay as
-  they were. Every photo that arrives outside an unlock window is flagged and,
-  when its file is local and inside a capture folder, quarantined.
+* Smart Shooter holds no timer: if the agent process dies or freezes, the lease
+  guardian process (:mod:`agent.gate.guardian`) disconnects the cameras
+  (``disconnect`` mode). Every photo that arrives outside an unlock window is
+  flagged and, when its file is local and inside a capture folder, quarantined.
 """
 
 from __future__ import annotations

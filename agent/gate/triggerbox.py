@@ -15,8 +15,8 @@ or linked trigger as well. At start the locked state is saved to EEPROM, so a
 box that loses power comes back locked. The health check re-reads the array:
 a changed mask or a lost port faults and locks the gate.
 
-Limit: the box has no timer of its own. If the agent process dies (rather than
-hangs), nothing sends the lock; see docs/gate.md.
+The box has no timer of its own: if the agent process dies or freezes, the
+lease guardian process (:mod:`agent.gate.guardian`) sends the lock; see docs/gate.md.
 """
 
 from __future__ import annotations
