@@ -41,7 +41,7 @@ from agent.session.model import Capture, IdentificationMethod, Identity, Phase, 
 from agent.session.ports import ConsentAnswer, ConsentService, FallbackVerifier, RecordSink
 from agent.session.recording import build_correction_draft, build_record_draft
 from agent.session.snapshot import SessionSnapshot, describe, snapshot_of
-from agent.signing import Signer
+from agent.signing import Signer, object_hash_hex
 from agent.wire.consent import ConsentRecord
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ class SessionController:
         self._next_record_attempt: datetime | None = None
         self._last_renew: datetime | None = None
         self._last_record: dict[str, Any] | None = None
+        self._last_record_hash: str | None = None  # hashed once here, not on every snapshot
         # Recently recorded sessions (session id → draft, stored record), for corrections.
         self._recorded: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._events: list[tuple[datetime, str]] = []
@@ -146,7 +147,7 @@ class SessionController:
         draft = crash_record_draft(entry, self.settings.production_id, self._clock())
         stored = dict(self._records.append(draft))  # raises: the rig must not start without it
         self._journal.clear()
-        self._last_record = stored
+        self._last_record, self._last_record_hash = stored, object_hash_hex(stored)
         self._note(f"Record #{stored.get('sequence')}: a session the agent never finished (it had stopped)")
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -444,7 +445,7 @@ class SessionController:
             self._next_record_attempt = at + timedelta(seconds=1)
             raise
         # The record is in the log: nothing below may fail, or a retry would append it again.
-        self._last_record = stored
+        self._last_record, self._last_record_hash = stored, object_hash_hex(stored)
         self._clear_journal()
         self._remember_record(ctx.session_id, draft, stored)
         self._note(f"Session record #{stored.get('sequence')} written ({ctx.session_id[:8]})", at)
@@ -577,7 +578,13 @@ class SessionController:
         del self._events[:-MAX_EVENT_LINES]
 
     def _make_snapshot(self) -> SessionSnapshot:
-        return snapshot_of(self._state, self._consent_record, self._last_record, tuple(self._events))
+        return snapshot_of(
+            self._state,
+            self._consent_record,
+            self._last_record,
+            self._last_record_hash,
+            tuple(self._events),
+        )
 
     def _publish(self) -> None:
         snapshot = self._make_snapshot()

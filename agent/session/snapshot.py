@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from agent.session.model import Phase, SessionContext, SessionState
-from agent.signing import object_hash_hex
 from agent.wire.consent import ConsentRecord
 
 
@@ -131,9 +130,14 @@ def snapshot_of(
     state: SessionState,
     consent: ConsentRecord | None,
     last_record: dict[str, Any] | None,
+    last_record_hash: str | None,
     events: tuple[tuple[datetime, str], ...],
 ) -> SessionSnapshot:
-    """What the screens show for ``state`` (plus the verified consent and the last record)."""
+    """What the screens show for ``state`` (plus the verified consent and the last record).
+
+    The controller publishes a snapshot after every event (frames, ticks), so the last
+    record's hash is passed in, computed once when the record was written.
+    """
     ctx = state.context
     headline, detail = describe(state.phase, ctx)
     identity = ctx.identity
@@ -156,7 +160,7 @@ def snapshot_of(
         unlock_deadline=ctx.unlock_deadline,
         refusal_codes=ctx.refusal_codes,
         captures=len(ctx.captures),
-        last_record_hash=object_hash_hex(last_record) if last_record else None,
+        last_record_hash=last_record_hash,
         last_record=last_record,
         events=events,
     )
