@@ -148,7 +148,6 @@ class SessionContext:
     unlock_identity: Identity | None = None
     revoked_consent_ids: frozenset[str] = frozenset()
     untrusted_key_ids: frozenset[str] = frozenset()
-    record_write_retries: int = 0
     unlocked_at: datetime | None = None
     unlock_deadline: datetime | None = None
     lock_reasons: tuple[LockReason, ...] = ()

@@ -100,11 +100,8 @@ class SessionSnapshot:
 def describe(phase: Phase, ctx: SessionContext) -> tuple[str, str]:
     """(headline, detail) texts for the technician console."""
     if phase is Phase.IDLE:
-        last = ctx.lock_reasons[-1].value if ctx.lock_reasons else None
-        return (
-            "No session",
-            f"Last session ended: {reason_text(last)}." if last else "Start a session to begin.",
-        )
+        # An idle state carries no session; screens tell how the last one ended from its record.
+        return "No session", "Start a session to begin."
     if phase is Phase.IDENTIFYING:
         if ctx.fallback_mode:
             return "Badge + PIN needed", "The performer enters their badge code and PIN; you witness it."
