@@ -498,6 +498,10 @@ class SessionController:
             except ScanGateError as exc:
                 self._note_later(f"Badge/PIN refused: {exc.what}")
                 return
+            except Exception as exc:  # a pool swallows it: without this note, nobody would know
+                log.exception("badge/PIN check failed")
+                self._note_later(f"Badge/PIN check failed unexpectedly: {exc}; try again")
+                return
             identity = Identity(
                 performer_id,
                 IdentificationMethod.FALLBACK_BADGE_PIN,

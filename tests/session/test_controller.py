@@ -387,3 +387,35 @@ def test_a_lookup_overtaken_by_a_badge_identification_is_not_taken_as_its_answer
     [record] = sink.records
     assert record["performer"]["performer_id"] == "perf-b"
     assert record["reason_codes"][0] == "no_consent"
+
+
+class BrokenBadgeReader:
+    def verify(self, badge_code: str, pin: str) -> tuple[str, str]:
+        raise RuntimeError("reader driver crashed")
+
+
+def test_a_badge_check_that_crashes_is_reported_not_swallowed(tmp_path: Path) -> None:
+    signer = Signer(Ed25519PrivateKey.generate())
+    gate = ReportingGate(trusted_keys={signer.key_id: signer.public_key}, capture_root=tmp_path / "captures")
+    gate.start()
+    controller = SessionController(
+        ControllerSettings(rig_id="r", production_id="p"),
+        gate=gate,
+        consent=HeldConsent(),
+        records=ListSink(),
+        signer=signer,
+        fallback=BrokenBadgeReader(),
+    )
+    controller.start()
+    try:
+        controller.start_session("tech", TYPES)
+        controller.request_fallback()
+        controller.submit_fallback("BADGE-B", "1234", "tech")
+        deadline = time.monotonic() + WAIT_S
+        while not any("failed unexpectedly" in text for _, text in controller.snapshot().events):
+            assert time.monotonic() < deadline, "the technician was never told the badge check failed"
+            time.sleep(0.01)
+        assert controller.snapshot().phase is Phase.IDENTIFYING and not gate.armed
+    finally:
+        controller.stop()
+        gate.close()
