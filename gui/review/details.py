@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from agent.records.model import nested
 from agent.session.snapshot import reason_text
 from gui.presenters import OUTCOME_LABELS
-from gui.review.rows import VERIFIED, SessionRow, as_list, nested, types_text
+from gui.review.rows import VERIFIED, SessionRow, as_list, types_text
 
 _STYLE = """
 <style>

@@ -18,7 +18,7 @@ from typing import Any
 
 from agent.records.errors import RecordError
 from agent.records.log import read_lines
-from agent.records.model import parse_timestamp
+from agent.records.model import nested, parse_timestamp
 from agent.records.verify import ProblemCode, Verdict
 from agent.session.snapshot import reason_text
 from agent.signing import CanonicalJsonError, object_hash_hex
@@ -92,16 +92,6 @@ class LoadedLog:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
-
-
-def nested(record: Mapping[str, Any], *path: str) -> Any:
-    """The value at ``path`` in ``record``, or None where a step is missing or not an object."""
-    value: Any = record
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
 
 
 def as_list(value: Any) -> list[Any]:
