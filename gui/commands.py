@@ -73,19 +73,14 @@ def review(logs: tuple[Path, ...], key_files: tuple[Path, ...], config_path: Pat
     """
     require_screen("review")
     from agent.config import load_config  # noqa: PLC0415
-    from agent.records.keys import load_public_key_file, load_rig_key, trusted_keys  # noqa: PLC0415
+    from agent.records.keys import load_trusted_keys  # noqa: PLC0415
     from gui.app import ensure_app, install_exception_hook  # noqa: PLC0415
     from gui.review.window import ReviewWindow  # noqa: PLC0415
 
     config, _ = load_config(config_path)
-    if key_files:
-        keys = trusted_keys([load_public_key_file(path) for path in key_files])
-        source = f"{len(key_files)} key file(s) given with --key"
-    elif config.records.key_path.is_file():
-        keys = trusted_keys([load_rig_key(config.records.key_path).public_key])
-        source = f"this rig's own key ({config.records.key_path})"
-    else:
-        keys, source = {}, "none yet (add the rig's public key with Trusted keys…)"
+    keys, source = load_trusted_keys(key_files, config.records.key_path)
+    if not keys:
+        source = "none yet (add the rig's public key with Trusted keys…)"
     app = ensure_app()
     window = ReviewWindow(keys=keys, key_source=source)
     install_exception_hook(window)

@@ -84,20 +84,18 @@ def keys_show(as_pem: bool, as_json: bool, config_path: Path | None) -> None:
 
 
 def _trusted_keys(key_files: tuple[Path, ...], config_path: Path | None) -> tuple[dict[str, Any], str]:
-    from agent.records.keys import load_public_keys_file, load_rig_key, trusted_keys  # noqa: PLC0415
+    from agent.records.keys import load_trusted_keys  # noqa: PLC0415
 
-    if key_files:
-        loaded = [key for path in key_files for key in load_public_keys_file(path)]
-        return trusted_keys(loaded), f"{len(key_files)} key file(s) given with --key"
-    config, _ = load_config(config_path)
-    key_path = config.records.key_path
-    if not key_path.is_file():
+    if key_files:  # verifying another rig's log must not need this machine's config
+        return load_trusted_keys(key_files, None)
+    key_path = load_config(config_path)[0].records.key_path
+    keys, source = load_trusted_keys((), key_path)
+    if not keys:
         raise click.UsageError(
             "no trusted key: pass the rig's public key with --key FILE (from 'scangate keys show --pem'),"
             f" or run on the rig itself (its key {key_path} does not exist here)"
         )
-    rig_key = load_rig_key(key_path)
-    return trusted_keys([rig_key.public_key]), f"this rig's own key ({key_path})"
+    return keys, source
 
 
 def _render_verdict(verdict: Verdict, trust: str, max_per_kind: int) -> str:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,3 +223,23 @@ def load_public_keys_file(path: Path) -> list[Ed25519PublicKey]:
 def trusted_keys(keys: list[Ed25519PublicKey]) -> dict[str, Ed25519PublicKey]:
     """Index public keys by key id."""
     return {key_id_for(key): key for key in keys}
+
+
+def load_trusted_keys(
+    key_files: Sequence[Path], own_key_path: Path | None
+) -> tuple[dict[str, Ed25519PublicKey], str]:
+    """The rig keys a log is verified against, and where they came from in plain words.
+
+    The given key files (see :func:`load_public_keys_file`) when there are any;
+    otherwise this rig's own public key when ``own_key_path`` exists; otherwise
+    no key at all (``{}``), which callers must refuse or explain.
+
+    Raises:
+        PublicKeyError / KeyFileError: a key file that cannot be read.
+    """
+    if key_files:
+        loaded = [key for path in key_files for key in load_public_keys_file(path)]
+        return trusted_keys(loaded), f"{len(key_files)} key file(s) given with --key"
+    if own_key_path is not None and own_key_path.is_file():
+        return trusted_keys([load_rig_key(own_key_path).public_key]), f"this rig's own key ({own_key_path})"
+    return {}, "none"
