@@ -277,7 +277,11 @@ class Rig:
                 log.exception("stopping %s failed", getattr(step, "__qualname__", step))
 
     def __enter__(self) -> Rig:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # __exit__ does not run when __enter__ fails
+            raise
         return self
 
     def __exit__(self, *_exc: object) -> None:

@@ -267,8 +267,8 @@ def run_headless(scenario: str, out_dir: Path, *, echo: Callable[[str], None] = 
         rig = Rig.from_config(env.config)
         run = Run(env, rig)
         rig.gate.add_status_listener(run.on_gate)
-        rig.start()
         try:
+            rig.start()  # inside: a rig that fails half-way through starting is stopped again
             run.wait("the roster", lambda _s: rig.health().roster_size > 0 or scenario == "fallback", 30)
             play(run)
         finally:
