@@ -73,7 +73,9 @@ class SessionJournal:
 
 def crash_record_draft(entry: dict[str, Any], production_id: str, detected_at: datetime) -> dict[str, Any]:
     """The record of a session the agent never finished (see module docstring)."""
-    started = entry.get("started_at") or utc_timestamp(detected_at)
+    started = entry.get("started_at")
+    if not isinstance(started, str) or not started:
+        started = utc_timestamp(detected_at)  # a damaged journal must not stop the rig from starting
     detail = (
         "the agent stopped without ending this session (crash, kill or power loss); this record was"
         " written when it started again"
