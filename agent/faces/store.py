@@ -22,10 +22,10 @@ import filelock
 import numpy as np
 from pydantic import Field, ValidationError
 
+from agent.durable import replace_file_atomically
 from agent.errors import TemplateStoreError
 from agent.faces.engine import ENCODING_SIZE, MODEL_NAME, Encoding
 from agent.faces.roster import Performer, Roster, Template
-from agent.records.durable import replace_file_atomically
 from agent.settings_base import StrictModel
 
 STORE_FILE_NAME = "templates.json"

@@ -8,5 +8,5 @@
 - ``uploader``, ``outbox``: durable, ordered, exactly-once upload to the registry;
 - ``recorder``: the one object the session controller writes records through;
 - ``receipt``: the performer's take-away summary and QR code;
-- ``settings``: the ``[records]`` config section; ``durable``: fsync helpers.
+- ``settings``: the ``[records]`` config section (fsync helpers are in :mod:`agent.durable`).
 """

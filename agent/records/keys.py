@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field
 
-from agent.records.durable import make_private_dir, write_new_file_atomically
+from agent.durable import make_private_dir, write_new_file_atomically
 from agent.records.errors import KeyFileError, PublicKeyError
 from agent.settings_base import StrictModel
 from agent.signing import SignatureError, Signer, key_id_for, public_key_from_b64, public_key_to_b64

@@ -40,7 +40,7 @@ from typing import Any
 import filelock
 
 from agent import __version__
-from agent.records.durable import O_BINARY, create_exclusive, fsync_dir, make_private_dir, read_at, write_all
+from agent.durable import O_BINARY, create_exclusive, fsync_dir, make_private_dir, read_at, write_all
 from agent.records.errors import LogCorruptError, LogLockedError, LogUnreadableError, LogWriteError
 from agent.records.model import (
     GENESIS_HASH,

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.records.durable import make_private_dir
+from agent.durable import make_private_dir
 from agent.records.errors import LogUnreadableError, OutboxError
 from agent.records.log import read_last_record, read_records
 from agent.records.model import utc_timestamp

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.records.durable import make_private_dir
+from agent.durable import make_private_dir
 from agent.records.errors import RecordError
 from agent.records.model import nested
 from agent.signing import canonical_json, object_hash_hex

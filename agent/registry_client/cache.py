@@ -22,11 +22,8 @@ a cache with ``cache_roster`` off is opened.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +31,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from agent.durable import make_private_dir, replace_file_atomically
 from agent.registry_client.errors import RegistryError
 from agent.settings_base import StrictModel
 from agent.wire import ConsentRecord, KeyList, Roster, UtcDateTime, describe_validation_error, format_utc
@@ -85,27 +83,10 @@ def _safe_id(value: str) -> str:
 
 
 def atomic_write_json(path: Path, value: Any) -> None:
-    """Write JSON to ``path`` via a temporary file, fsync and rename (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Write JSON to ``path`` so that a crash leaves the old copy or the new one, never a mix."""
+    make_private_dir(path.parent)
     data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o600)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    with contextlib.suppress(OSError):  # directory fsync is not possible on every platform
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    replace_file_atomically(path, data)
 
 
 class OfflineCache:

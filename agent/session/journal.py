@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agent.durable import replace_file_atomically
 from agent.records.model import utc_timestamp
 from agent.session.model import SessionContext
 
@@ -43,16 +42,7 @@ class SessionJournal:
             "unlocked_capture_types": sorted(ctx.confirmed_capture_types) if ctx.unlocked_at else [],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".open-session-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(entry, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        replace_file_atomically(self.path, json.dumps(entry).encode("utf-8"))
 
     def clear(self) -> None:
         """The session's record is written: forget it."""

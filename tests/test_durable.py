@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.records.durable import replace_file_atomically
+from agent.durable import replace_file_atomically
 
 
 def test_replace_file_atomically_replaces_content_and_leaves_no_temporary_file(tmp_path: Path) -> None:
