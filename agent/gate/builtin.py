@@ -7,8 +7,6 @@ which ``lock()`` also takes, so no file is started after a lock.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,6 +15,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from agent.durable import replace_file_atomically
 from agent.gate.base import CaptureGate
 from agent.gate.errors import CaptureRefusedError, GateFaultError
 from agent.gate.models import CaptureEvent
@@ -82,7 +81,7 @@ class BuiltinStillGate(CaptureGate):
             self._sequence += 1
             name = f"{grant.token.session_id}_{capture_type}_{self._sequence:05d}{extension}"
             path = folder / name
-            _atomic_write(path, encoded.tobytes())
+            replace_file_atomically(path, encoded.tobytes())
             seen = self._clock.monotonic()
         return [
             self._reconcile(
@@ -94,17 +93,3 @@ class BuiltinStillGate(CaptureGate):
                 camera_id="builtin",
             )
         ]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder, fsynced, then renamed."""
-    fd, tmp_name = tempfile.mkstemp(prefix=".capture-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
