@@ -249,6 +249,10 @@ class CaptureGate(ABC):
                 if self._locked or self._deadline is None or now_m < self._deadline:
                     return False
                 reason, cause = self._lapse_reason()
+                # Capture was refused from the deadline on (and the guardian locked the peer then),
+                # however late this process noticed (frozen, starved): that is when it locked.
+                late_by = now_m - self._deadline
+                now_m, now_w = self._deadline, now_w - timedelta(seconds=late_by)
             assert reason is not None
             self._set_locked(reason, now_m, now_w, cause)
         self._peer_abort_inflight()

@@ -7,7 +7,9 @@ The capture software asks before every capture and reports every file after::
     POST /v1/captures  <- {"path": "/abs/file", "sha256": "...", "capture_type": "face",
                            "session_id": "...", "token_id": "..."}   (all but path optional)
                        -> 200 + event (inside an unlock window, clean)
-                          409 + event (outside a window or flagged; file quarantined if it could be)
+                          409 + event (outside a window, type not granted, wrong hash: quarantined)
+                          403 + event (not a regular file inside the capture folders: refused
+                                       unread, recorded as a refused capture)
                           422 + event (no such file: recorded and flagged)
     GET  /v1/health    -> {"ok": true, "backend": "http_api", "healthy": bool}
 
@@ -64,6 +66,34 @@ class CaptureReport(StrictModel):
     token_id: str | None = Field(
         None, max_length=64, description="Capture token the software captured under."
     )
+
+
+def confined_capture_path(reported: str, capture_dirs: list[Path]) -> tuple[Path | None, str | None]:
+    """The reported file, if it is a regular file inside one of ``capture_dirs``; else why not.
+
+    The path must be absolute and free of ``..``; it is resolved (symlinks followed)
+    and the result must still lie inside a capture folder (also resolved), so a
+    link pointing out of the folder is refused like the path it points to.
+    """
+    path = Path(reported)
+    if not path.is_absolute():
+        return None, "refused: the reported path is not absolute"
+    if ".." in path.parts:
+        return None, "refused: the reported path contains '..'"
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None, "the reported file does not exist"
+    folders = [folder.resolve() for folder in capture_dirs]
+    if not any(resolved.is_relative_to(folder) for folder in folders):
+        return None, "refused: the reported file lies outside the configured capture folders"
+    try:
+        regular = stat.S_ISREG(resolved.stat().st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        return None, "refused: the reported path is not a regular file"
+    return resolved, None
 
 
 class HttpApiGate(CaptureGate):
@@ -154,21 +184,22 @@ class HttpApiGate(CaptureGate):
         }
 
     def report_capture(self, report: CaptureReport) -> CaptureEvent:
-        """Reconcile a reported file with the unlock windows (quarantining it if outside)."""
+        """Reconcile a reported file with the unlock windows (quarantining it if flagged).
+
+        A report whose path is not a regular file inside the configured capture
+        folders is refused unread (no hash, no move): the event says why, and the
+        session's record lists the attempt.
+        """
         arrived = self._clock.monotonic()
-        path = Path(report.path)
-        flags: list[str] = []
-        if not path.is_absolute():
-            flags.append("reported path is not absolute")
-        elif not path.is_file():
-            flags.append("reported file does not exist")
+        path, refusal = confined_capture_path(report.path, self._capture_dirs)
+        flags: list[str] = [refusal] if refusal else []
         granted = self._types_granted_at(arrived, report.session_id)
         if report.capture_type is not None and granted is not None and report.capture_type not in granted:
             flags.append(f"capture type {report.capture_type!r} was not granted")
         event = self._reconcile(
             kind="file",
             seen_at=arrived,
-            path=path if path.is_absolute() and path.is_file() else None,
+            path=path,
             capture_type=report.capture_type,
             claimed_sha256=report.sha256,
             session_hint=report.session_id,
@@ -176,7 +207,7 @@ class HttpApiGate(CaptureGate):
         )
         if event.path is None:
             event = event.model_copy(update={"path": report.path})
-        self._emit(event)
+        self._emit(event)  # the session journals it durably before this returns
         return event
 
     def _types_granted_at(self, moment: float, session_id: str | None) -> tuple[str, ...] | None:
@@ -243,7 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         event = self.gate.report_capture(report)
-        if event.sha256 is None:
+        if event.sha256 is None and "refused:" in (event.flag_reason or ""):
+            code = HTTPStatus.FORBIDDEN
+        elif event.sha256 is None:
             code = HTTPStatus.UNPROCESSABLE_ENTITY
         elif event.flag_reason:
             code = HTTPStatus.CONFLICT

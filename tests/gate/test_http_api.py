@@ -211,3 +211,40 @@ def test_only_loopback_addresses_are_accepted() -> None:
     with pytest.raises(ValueError, match="loopback"):
         HttpApiGateSettings(kind="http_api", host="0.0.0.0")
     assert HttpApiGateSettings(kind="http_api", host="::1").host == "::1"
+
+
+@pytest.mark.parametrize(
+    ("make_path", "why"),
+    [
+        (lambda gate, tmp: Path("/etc/passwd"), "outside the configured capture folders"),
+        (lambda gate, tmp: gate.session_dir("session-1") / ".." / ".." / "registry.token", "contains '..'"),
+        (
+            lambda gate, tmp: gate.session_dir("session-1") / "link.cr3",
+            "outside the configured capture folders",
+        ),
+        (lambda gate, tmp: gate.session_dir("session-1"), "not a regular file"),
+    ],
+    ids=["outside", "dotdot", "symlink-out", "directory"],
+)
+def test_a_path_that_is_not_a_file_inside_the_capture_folders_is_refused_unread(
+    gate: HttpApiGate,
+    client: Client,
+    make_grant: MakeGrant,
+    tmp_path: Path,
+    make_path: Callable[[HttpApiGate, Path], Path],
+    why: str,
+) -> None:
+    """Finding 9.2: /etc/passwd or captures/../registry.token once entered the record as a capture."""
+    recorder = Recorder(gate)
+    gate.unlock(make_grant())
+    secret = tmp_path / "registry.token"
+    secret.write_text("rig token")
+    (gate.session_dir("session-1") / "link.cr3").symlink_to(secret)
+    reported = make_path(gate, tmp_path)
+    response = client.report(reported, capture_type="face")
+    assert response.status_code == 403, response.text
+    body = response.json()
+    assert why in body["flag_reason"]
+    assert body["sha256"] is None and body["quarantined"] is False
+    assert recorder.events[0].path == str(reported), "the attempt is reported to the session"
+    assert secret.read_text() == "rig token", "nothing outside the capture folders is moved"
