@@ -13,6 +13,7 @@ technician's health panel.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -66,7 +67,8 @@ class RegistryConsentService:
     ) -> ConsentAnswer:
         """Fetch, verify and judge the performer's consent (see :class:`ConsentLookup`)."""
         result = self._lookup.check(performer_id, capture_types, method)
-        return ConsentAnswer(check=result.consent_check(), record=result.consent)
+        check = dataclasses.replace(result.consent_check(), source=result.source)
+        return ConsentAnswer(check=check, record=result.consent)
 
 
 class RegistryFallbackVerifier:

@@ -18,7 +18,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.records.model import SCHEMA_VERSION, schema_problem_in_json
+from agent.records.model import READABLE_SCHEMA_VERSIONS, schema_problem_in_json
 from agent.signing import (
     SIGNATURE_FIELD,
     CanonicalJsonError,
@@ -136,7 +136,7 @@ def _record_hash(data: bytes, payload: bytes, record: dict[str, Any], fast_domai
 def _chain_fields(line: int, record: dict[str, Any]) -> LineResult | tuple[int, str, str | None, str | None]:
     sequence = record.get("sequence")
     previous_hash = record.get("previous_hash")
-    if record.get("schema_version") != SCHEMA_VERSION:
+    if record.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
         return LineResult(
             line, LineStatus.MALFORMED, f"unsupported schema_version {record.get('schema_version')!r}"
         )

@@ -226,6 +226,7 @@ class RecordLog:
         self._last_record: dict[str, Any] | None = None
         self.recovered: TornTail | None = None
         """Set when opening found and quarantined a torn tail."""
+        self._reopen_needed = False
 
     @classmethod
     def open(cls, path: Path, signer: Signer, rig_id: str, *, clock: Clock = _utc_now) -> RecordLog:
@@ -416,8 +417,14 @@ class RecordLog:
             return self._append_locked(checked)
 
     def _append_locked(self, draft: RecordDraft) -> dict[str, Any]:
+        if self._fd is None and self._reopen_needed:
+            self._reopen()
         if self._fd is None:
             raise LogWriteError("the session log is closed", where=str(self.path))
+        if self._last_record is not None and self._last_record.get("record_id") == draft.record_id:
+            # Already written (e.g. by a run that died before it could forget the session):
+            # a record is never appended twice.
+            return self._last_record
         body = draft.model_dump(mode="json")
         body.update(
             schema_version=SCHEMA_VERSION,
@@ -456,11 +463,37 @@ class RecordLog:
         """
         assert self._fd is not None
         try:
-            os.ftruncate(self._fd, offset)
-            os.fsync(self._fd)
-        except OSError:
-            log.exception("%s: cannot undo a partial append; closing the log", self.path)
-            self.close()
+            if os.fstat(self._fd).st_size != offset:
+                os.ftruncate(self._fd, offset)
+                os.fsync(self._fd)
+        except OSError as exc:
+            # e.g. the file was made immutable or read-only: keep the lock, close the file and
+            # open it again (recovering any torn tail) at the next append, once it is writable.
+            log.error("%s: cannot undo a partial append (%s); will reopen the log", self.path, exc)
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+            self._reopen_needed = True
+
+    def _reopen(self) -> None:
+        """Open the file again after a failed append could not be undone (the lock is still held)."""
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | O_BINARY)
+        except OSError as exc:
+            raise LogWriteError(
+                f"the session log is still not writable: {exc.strerror}",
+                where=str(self.path),
+                hint="make the log writable again (permissions, immutable flag, disk); the record is kept and retried",
+            ) from None
+        try:
+            self._recover_and_load_tail()
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+            raise
+        self._reopen_needed = False
+        log.warning("%s: reopened the session log", self.path)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

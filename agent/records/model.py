@@ -1,4 +1,4 @@
-"""The session-record schema (``scangate.session-record/1``).
+"""The session-record schema (``scangate.session-record/2``).
 
 A caller (the session state machine) builds a :class:`RecordDraft` describing
 one finished session; the log writer adds the chain fields (``schema_version``,
@@ -26,7 +26,9 @@ from agent.records.errors import RecordValidationError
 from agent.settings_base import StrictModel
 from agent.signing import Signature
 
-SCHEMA_VERSION = "scangate.session-record/1"
+SCHEMA_VERSION = "scangate.session-record/2"
+READABLE_SCHEMA_VERSIONS = frozenset({"scangate.session-record/1", SCHEMA_VERSION})
+"""Versions a verifier reads; the log writes only :data:`SCHEMA_VERSION`."""
 GENESIS_HASH = "0" * 64
 """``previous_hash`` of the first record of a log (sequence 1)."""
 
@@ -139,6 +141,28 @@ class ConsentRef(StrictModel):
         default_factory=list, description="Capture types the consent permits."
     )
     valid_until: UtcTimestamp | None = Field(None, description="End of the consent's validity window.")
+    source: Literal["registry", "offline_copy"] = Field(
+        "registry",
+        description="'registry': judged on the registry's answer; 'offline_copy': on the rig's cached copy"
+        " (only where offline operation is configured).",
+    )
+    status_confirmed_at: UtcTimestamp | None = Field(
+        None,
+        description="Last time (rig clock) the registry confirmed the consent was still active; null if never.",
+    )
+
+
+class RegistryClock(StrictModel):
+    """The rig clock's offset from the registry's signed time, as measured for this session."""
+
+    offset_s: float = Field(
+        description="Registry time minus rig time, in seconds (3 decimals); positive: the rig is slow."
+    )
+    uncertainty_s: float = Field(ge=0, description="Half the round trip of the measurement, in seconds.")
+    measured_at: UtcTimestamp = Field(description="When (rig clock) the offset was measured.")
+    source: Literal["registry", "offline_last_known"] = Field(
+        description="'registry': measured for this session; 'offline_last_known': the last offset measured."
+    )
 
 
 class Confirmation(StrictModel):
@@ -189,11 +213,23 @@ class CapturedFile(StrictModel):
     name: str = Field(
         min_length=1, max_length=512, description="File name as reported by the capture backend."
     )
-    sha256: Sha256Hex = Field(description="SHA-256 of the file's bytes.")
-    size_bytes: int = Field(ge=0, description="File size in bytes.")
+    sha256: Sha256Hex | None = Field(
+        description="SHA-256 of the file's bytes; null when the report was refused before the file was read."
+    )
+    size_bytes: int = Field(ge=0, description="File size in bytes (0 when refused unread).")
     captured_at: UtcTimestamp = Field(description="When the file was captured.")
     within_unlock_window: bool = Field(description="Captured while the gate was unlocked.")
-    quarantined: bool = Field(False, description="Moved to quarantine (e.g. captured outside an unlock).")
+    capture_type: CaptureType | None = Field(
+        None,
+        description="Capture type the file was captured or reported as; null when the capture software did not say.",
+    )
+    quarantined: bool = Field(False, description="Moved into the session's quarantine folder.")
+    flag_reason: str | None = Field(
+        None,
+        max_length=2000,
+        description="Why the capture was refused or flagged (outside a window, type not granted, wrong hash,"
+        " outside the capture folder, ...); null only for a clean capture.",
+    )
 
 
 class LogRecovery(StrictModel):
@@ -224,6 +260,9 @@ class RecordDraft(StrictModel):
     performer: PerformerRef | None = Field(None, description="Identified performer; null if none was.")
     identification: Identification | None = Field(None, description="How the performer was identified.")
     consent: ConsentRef | None = Field(None, description="The consent relied on; null if none was found.")
+    registry_clock: RegistryClock | None = Field(
+        None, description="The rig clock's measured offset from registry time; null if never measured."
+    )
     confirmation: Confirmation | None = Field(None, description="The performer's answer, if asked.")
     technician: TechnicianRef | None = Field(None, description="Technician operating the rig, if known.")
     gate_events: list[GateEvent] = Field(default_factory=list, description="Unlocks and locks, in order.")
@@ -254,7 +293,9 @@ class RecordDraft(StrictModel):
 class SessionRecord(RecordDraft):
     """A record as stored in the log: the draft plus chain fields and the rig's signature."""
 
-    schema_version: Literal["scangate.session-record/1"] = Field(description="Record schema version.")
+    schema_version: Literal["scangate.session-record/1", "scangate.session-record/2"] = Field(
+        description="Record schema version (version 1 records, written before 2026-12, are still read)."
+    )
     rig_id: str = Field(
         min_length=1,
         max_length=64,
@@ -268,6 +309,32 @@ class SessionRecord(RecordDraft):
     written_at: UtcTimestamp = Field(description="When the record was appended to the log.")
     agent_version: str = Field(min_length=1, max_length=64, description="ScanGate version that wrote it.")
     signature: Signature = Field(description="Rig key's Ed25519 signature over the rest of the record.")
+
+    @model_validator(mode="after")
+    def _members_of_its_version(self) -> SessionRecord:
+        """Version 2 members are present in every version 2 record and absent from version 1 ones."""
+        current = self.schema_version == SCHEMA_VERSION
+        wrong: list[str] = []
+
+        def check(model: StrictModel, names: tuple[str, ...], where: str) -> None:
+            for name in names:
+                present = name in model.model_fields_set
+                if current and not present:
+                    wrong.append(f"{where}{name} is missing")
+                elif not current and present and name in _V2_ONLY:
+                    wrong.append(f"{where}{name} is not a member of {self.schema_version}")
+
+        check(self, ("registry_clock",), "")
+        for index, captured in enumerate(self.captured_files):
+            check(captured, ("capture_type", "quarantined", "flag_reason"), f"captured_files.{index}.")
+        if self.consent is not None:
+            check(self.consent, ("source", "status_confirmed_at"), "consent.")
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        return self
+
+
+_V2_ONLY = frozenset({"registry_clock", "capture_type", "flag_reason", "source", "status_confirmed_at"})
 
 
 def parse_record(obj: dict[str, Any], *, where: str | None = None) -> SessionRecord:
@@ -312,6 +379,7 @@ def validate_draft(draft: RecordDraft | Mapping[str, Any]) -> RecordDraft:
 
 __all__ = [
     "GENESIS_HASH",
+    "READABLE_SCHEMA_VERSIONS",
     "SCHEMA_VERSION",
     "CapturedFile",
     "Confirmation",
@@ -323,6 +391,7 @@ __all__ = [
     "PerformerRef",
     "ProductionRef",
     "RecordDraft",
+    "RegistryClock",
     "SessionRecord",
     "TechnicianRef",
     "new_record_id",

@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,13 @@ from agent.gate.errors import GateFaultError, LeaseExpiredError
 from agent.gate.models import CaptureEvent, GateStatus, UnlockGrant
 from agent.gate.token import mint_capture_token
 from agent.session import events as ev
+from agent.session.evidence import JournalKeeper
 from agent.session.frames import FrameEvents
-from agent.session.journal import SessionJournal, crash_record_draft
+from agent.session.journal import SessionJournal
 from agent.session.machine import IllegalTransitionError, transition
 from agent.session.model import Capture, IdentificationMethod, Identity, Phase, SessionState, Timing
 from agent.session.ports import ConsentAnswer, ConsentService, FallbackVerifier, RecordSink
-from agent.session.recording import build_correction_draft, build_record_draft
+from agent.session.recording import build_correction_draft, build_record_draft, capture_from_event
 from agent.session.snapshot import SessionSnapshot, describe, snapshot_of
 from agent.signing import Signer, object_hash_hex
 from agent.wire.consent import ConsentRecord
@@ -126,7 +127,10 @@ class SessionController:
         self._snapshot_lock = threading.Lock()
         self._snapshot = self._make_snapshot()
         self._thread = threading.Thread(target=self._run, name="scangate-session", daemon=True)
-        self._journal = SessionJournal(settings.journal_path) if settings.journal_path else None
+        journal = SessionJournal(settings.journal_path) if settings.journal_path else None
+        self._keeper = JournalKeeper(journal, settings.production_id)
+        self._recheck_started: datetime | None = None
+        self._recheck_in_flight = False
         gate.add_capture_listener(self._on_capture)
         gate.add_status_listener(self._on_gate_status)
 
@@ -141,12 +145,11 @@ class SessionController:
         self._thread.start()
 
     def _record_unfinished_session(self) -> None:
-        entry = self._journal.read() if self._journal else None
-        if self._journal is None or entry is None:
+        draft = self._keeper.recover(self._clock())
+        if draft is None:
             return
-        draft = crash_record_draft(entry, self.settings.production_id, self._clock())
         stored = dict(self._records.append(draft))  # raises: the rig must not start without it
-        self._journal.clear()
+        self._keeper.clear()
         self._last_record, self._last_record_hash = stored, object_hash_hex(stored)
         self._note(f"Record #{stored.get('sequence')}: a session the agent never finished (it had stopped)")
 
@@ -310,6 +313,7 @@ class SessionController:
                 self._final_record_attempt()
                 break
             try:
+                self._gate_lapse_first()
                 at = command.at
                 event = command.make(at)
                 if event is not None:
@@ -318,6 +322,16 @@ class SessionController:
             except Exception as exc:  # the engine must never die silently with the gate open
                 log.exception("session engine error")
                 self._emergency_lock(f"internal error: {exc}")
+
+    def _gate_lapse_first(self) -> None:
+        """If the gate locked itself (lease lapsed while this process was frozen or starved), say so
+        before judging anything else: the lock, not a late frame or tick, ended the unlock."""
+        if self._state.phase is not Phase.UNLOCKED:
+            return
+        status = self._gate.status()
+        if status.locked and status.lock_cause in ("lease_lapsed", "token_expired"):
+            self._last_renew = None
+            self._dispatch(ev.GateLeaseLapsed(status.changed_at), status.changed_at)
 
     def _dispatch(self, event: ev.Event, at: datetime, depth: int = 0) -> None:
         before = self._state
@@ -329,7 +343,7 @@ class SessionController:
         self._state = after
         if after.phase is not before.phase:
             self._note(describe(after.phase, after.context)[0], at)
-            self._update_journal(before.phase, after)
+        self._journal_transition(before, after, at)
         for effect in effects:
             try:
                 self._execute(effect, at)
@@ -341,23 +355,17 @@ class SessionController:
                     self._emergency_lock(f"{type(effect).__name__} failed: {exc}")
         self._publish()
 
-    def _update_journal(self, before: Phase, after: SessionState) -> None:
-        if self._journal is None:
-            return
-        opened = before is Phase.IDLE and after.phase is Phase.IDENTIFYING
+    def _journal_transition(self, before: SessionState, after: SessionState, at: datetime) -> None:
+        if after.phase is Phase.IDENTIFYING and before.phase is Phase.IDLE:
+            self._recheck_started = None
         try:
-            if opened or after.phase is Phase.UNLOCKED:
-                self._journal.write(after.context)
-        except OSError as exc:  # the session goes on; only crash evidence is at stake
-            log.error("cannot update the open-session journal %s: %s", self._journal.path, exc)
-
-    def _clear_journal(self) -> None:
-        if self._journal is None:
-            return
-        try:
-            self._journal.clear()
-        except OSError as exc:  # the record is written; a stale journal only costs a spurious fault record
-            log.error("cannot remove the open-session journal %s: %s", self._journal.path, exc)
+            self._keeper.after_transition(before, after, self._consent_record, at)
+        except OSError as exc:
+            # Without the journal a crash would lose this session's evidence: capture must not go on.
+            log.error("cannot write the open-session journal: %s", exc)
+            if after.phase in (Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED):
+                detail = f"the open-session journal cannot be written ({exc.strerror or exc})"
+                self._inbox.put(_Command(lambda when: ev.Fault(when, "records", detail), at))
 
     def _execute(self, effect: ev.Effect, at: datetime) -> None:
         if isinstance(effect, ev.LockGate):
@@ -403,8 +411,10 @@ class SessionController:
         request = (session_id, performer_id, method)
 
         def lookup() -> None:
+            asked_at = self._clock()
             try:
                 result: ConsentAnswer = self._consent.lookup(performer_id, types, method)
+                result = replace(result, check=replace(result.check, asked_at=asked_at))
             except Exception as exc:
                 detail = (
                     exc.what
@@ -416,6 +426,29 @@ class SessionController:
             self._put(self._for_lookup(request, lambda at: self._consent_answer(result, at)))
 
         self._lookups.submit(lookup)
+
+    def _recheck_consent(self, at: datetime) -> None:
+        """Ask the registry again about the consent the session relies on (terms shown, or unlocked)."""
+        ctx = self._state.context
+        if ctx.identity is None:
+            return
+        session_id, types = ctx.session_id, ctx.requested_capture_types
+        performer_id, method = ctx.identity.performer_id, ctx.identity.method
+        self._recheck_started, self._recheck_in_flight = at, True
+
+        def recheck() -> None:
+            asked_at = self._clock()
+            try:
+                result = self._consent.lookup(performer_id, types, method)
+                check = replace(result.check, asked_at=asked_at)
+                self._put(self._for_session(session_id, lambda when: ev.ConsentRechecked(when, check)))
+            except Exception as exc:  # the maximum age decides; the technician is told why
+                what = exc.what if isinstance(exc, ScanGateError) else str(exc)
+                self._note_later(f"Consent re-check failed: {what}")
+            finally:
+                self._recheck_in_flight = False
+
+        self._lookups.submit(recheck)
 
     def _consent_answer(self, result: ConsentAnswer, at: datetime) -> ev.Event:
         # Unverified content (bad signature, unknown key) is never shown or recorded.
@@ -446,7 +479,7 @@ class SessionController:
             raise
         # The record is in the log: nothing below may fail, or a retry would append it again.
         self._last_record, self._last_record_hash = stored, object_hash_hex(stored)
-        self._clear_journal()
+        self._keeper.clear()
         self._remember_record(ctx.session_id, draft, stored)
         self._note(f"Session record #{stored.get('sequence')} written ({ctx.session_id[:8]})", at)
         self._consent_record = None
@@ -457,6 +490,15 @@ class SessionController:
         renew_due = self._last_renew is not None and (
             (at - self._last_renew).total_seconds() >= self.settings.renew_interval
         )
+        recheck_due = self._recheck_started is None or (
+            at - self._recheck_started >= self.settings.timing.consent_recheck_interval
+        )
+        if (
+            phase in (Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED)
+            and recheck_due
+            and not self._recheck_in_flight
+        ):
+            self._recheck_consent(at)
         if phase is Phase.UNLOCKED and renew_due:
             try:
                 self._gate.renew()
@@ -513,22 +555,19 @@ class SessionController:
 
         self._lookups.submit(check)
 
-    def _on_capture(self, capture: CaptureEvent) -> None:
-        size = 0
-        if capture.path:
+    def _on_capture(self, event: CaptureEvent) -> None:
+        """On the gate's thread, before the gate acknowledges the capture: journal it durably."""
+        capture = capture_from_event(event)
+        state = self._state  # one reference read: the engine thread replaces, never mutates, it
+        ours = capture.session_id is None or capture.session_id == state.context.session_id
+        if ours and state.phase is not Phase.IDLE and not state.context.record_written:
             try:
-                size = Path(capture.quarantine_path or capture.path).stat().st_size
-            except OSError:
-                size = 0
-        record = Capture(
-            name=capture.path or capture.photo_id or capture.event_id,
-            sha256=capture.sha256,
-            captured_at=capture.captured_at,
-            within_unlock_window=capture.within_unlock_window,
-            session_id=capture.session_id,
-            size_bytes=size,
-        )
-        self._put(lambda at: self._capture_arrived(record, at))
+                self._keeper.capture(capture)
+            except OSError as exc:
+                log.error("cannot journal capture %s: %s", capture.name, exc)
+                detail = f"a capture could not be journaled ({exc.strerror or exc}); a crash could lose it"
+                self._put(lambda at: ev.Fault(at, "records", detail))
+        self._put(lambda at: self._capture_arrived(capture, at))
 
     def _capture_arrived(self, capture: Capture, at: datetime) -> ev.Event | None:
         """A capture for the current session is an event; one for an already recorded session
@@ -562,7 +601,13 @@ class SessionController:
 
     def _on_gate_status(self, status: GateStatus) -> None:
         if status.lock_cause == "lease_lapsed":
-            self._put(lambda at: ev.GateLeaseLapsed(at) if self._state.phase is Phase.UNLOCKED else None)
+            # Stamped when the gate locked, not when this engine (perhaps frozen meanwhile) gets to it.
+            self._inbox.put(
+                _Command(
+                    lambda at: ev.GateLeaseLapsed(at) if self._state.phase is Phase.UNLOCKED else None,
+                    status.changed_at,
+                )
+            )
         elif not status.healthy:
             reason = status.last_error or status.reason
             self._put(

@@ -63,6 +63,14 @@ class ConsentChecked:
 
 
 @dataclass(frozen=True)
+class ConsentRechecked:
+    """A periodic re-check of the consent the session relies on (terms shown or unlocked)."""
+
+    at: datetime
+    check: ConsentCheck
+
+
+@dataclass(frozen=True)
 class PerformerConfirmed:
     """The performer confirmed the terms, possibly narrowing the capture types."""
 
@@ -160,6 +168,7 @@ Event = (
     | SubjectPresent
     | FallbackRequested
     | ConsentChecked
+    | ConsentRechecked
     | PerformerConfirmed
     | PerformerDeclined
     | PerformerStopped

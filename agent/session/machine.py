@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from agent.errors import ScanGateError
 from agent.session import events as ev
 from agent.session.model import (
+    ConsentCheck,
     IdentificationMethod,
     LockReason,
     Outcome,
@@ -86,6 +88,8 @@ def unlock_blockers(ctx: SessionContext, at: datetime, timing: Timing) -> list[L
         blockers.append(LockReason.REGISTRY_KEY_UNTRUSTED)
     if at >= terms.valid_until:
         blockers.append(LockReason.CONSENT_WINDOW_ENDED)
+    if _consent_stale(ctx, at, timing):
+        blockers.append(LockReason.REGISTRY_UNREACHABLE)
     scope = ctx.confirmed_capture_types
     if (
         ctx.confirmed_at is None
@@ -100,7 +104,7 @@ def unlock_blockers(ctx: SessionContext, at: datetime, timing: Timing) -> list[L
 
 def outcome_of(ctx: SessionContext) -> Outcome:
     """The outcome a session with this context ends with."""
-    if any(c.within_unlock_window for c in ctx.captures):
+    if any(c.clean for c in ctx.captures):
         return Outcome.CAPTURED
     if ctx.fault_detail is not None:
         return Outcome.FAULT
@@ -127,6 +131,7 @@ def _close(
         ctx,
         lock_reasons=(*ctx.lock_reasons, reason),
         gate_events=(*ctx.gate_events, ("lock", at, reason.value)),
+        closed_at=at,
     )
     return SessionState(Phase.CLOSING, ctx), (ev.LockGate(reason), ev.WriteRecord(outcome_of(ctx)))
 
@@ -140,11 +145,40 @@ def _fault(
         fault_detail=f"{component}: {detail}",
         lock_reasons=(*ctx.lock_reasons, reason),
         gate_events=(*ctx.gate_events, ("lock", at, reason.value)),
+        closed_at=at,
     )
     return SessionState(Phase.LOCKED_FAULT, ctx), (
         ev.LockGate(reason),
         ev.WriteRecord(outcome_of(ctx)),
     )
+
+
+def _confirmation_of(ctx: SessionContext, check: ConsentCheck) -> dict[str, Any]:
+    """Context changes for a consent answer that allowed: when it was last vouched for, and by whom."""
+    asked = check.asked_at
+    changes: dict[str, Any] = {}
+    if asked is not None and (ctx.consent_checked_at is None or asked > ctx.consent_checked_at):
+        changes["consent_checked_at"] = asked
+    if check.source != "registry":
+        changes["consent_offline"] = True
+    elif asked is not None and (ctx.consent_confirmed_at is None or asked > ctx.consent_confirmed_at):
+        changes["consent_confirmed_at"] = asked
+    return changes
+
+
+def _refusal_reason(codes: tuple[str, ...]) -> LockReason:
+    """The lock reason of a consent answer that refused (the policy's codes stay in the record)."""
+    if LockReason.CLOCK_SKEW.value in codes:
+        return LockReason.CLOCK_SKEW
+    if "revoked" in codes or LockReason.CONSENT_REVOKED.value in codes:
+        return LockReason.CONSENT_REVOKED
+    return LockReason.CONSENT_REFUSED
+
+
+def _consent_stale(ctx: SessionContext, at: datetime, timing: Timing) -> bool:
+    """No answer vouched for the consent within the maximum age (registry lost, or too slow)."""
+    checked = ctx.consent_checked_at
+    return checked is not None and at - checked > timing.consent_max_age
 
 
 # --- handlers ----------------------------------------------------------------------------------
@@ -218,9 +252,29 @@ def _consent_checked(state: SessionState, event: ev.ConsentChecked, _t: Timing) 
     if not check.allowed or check.terms is None:
         codes = tuple(code for code, _ in check.reasons) or ("consent_refused",)
         refused = replace(ctx, consent=check, refusal_codes=codes)
-        return _close(state, event.at, LockReason.CONSENT_REFUSED, refused)
-    ctx = replace(ctx, consent=check)
+        return _close(state, event.at, _refusal_reason(codes), refused)
+    ctx = replace(ctx, consent=check, **_confirmation_of(ctx, check))
     return SessionState(Phase.AWAITING_CONFIRMATION, ctx), (ev.PresentTerms(),)
+
+
+def _rechecked(state: SessionState, event: ev.ConsentRechecked, _t: Timing) -> Result:
+    ctx = state.context
+    check = event.check
+    current = ctx.consent.terms if ctx.consent is not None else None
+    if current is None:
+        return state, ()
+    if check.allowed and check.terms is not None and check.terms.consent_id == current.consent_id:
+        clock = check.clock or (ctx.consent.clock if ctx.consent is not None else None)
+        kept = replace(ctx.consent, clock=clock) if ctx.consent is not None else None
+        return SessionState(state.phase, replace(ctx, consent=kept, **_confirmation_of(ctx, check))), ()
+    if check.allowed:
+        # Another consent now ranks first (e.g. a new version): the one the performer saw no
+        # longer decides; the performer must see and confirm the terms again.
+        codes: tuple[str, ...] = ("consent_changed",)
+    else:
+        codes = tuple(code for code, _ in check.reasons) or ("consent_refused",)
+    refused = replace(ctx, refusal_codes=tuple(dict.fromkeys((*ctx.refusal_codes, *codes))))
+    return _close(state, event.at, _refusal_reason(codes), refused)
 
 
 def _confirmed(state: SessionState, event: ev.PerformerConfirmed, timing: Timing) -> Result:
@@ -316,6 +370,8 @@ def _tick(state: SessionState, event: ev.Tick, timing: Timing) -> Result:
         return _close(state, at, LockReason.CONSENT_WINDOW_ENDED)
     if state.phase is Phase.UNLOCKED and ctx.unlock_deadline is not None and at >= ctx.unlock_deadline:
         return _close(state, at, LockReason.UNLOCK_TIMEBOX_EXPIRED)
+    if state.phase is Phase.UNLOCKED and _consent_stale(ctx, at, timing):
+        return _close(state, at, LockReason.REGISTRY_UNREACHABLE)
     if (
         ctx.identity is not None
         and ctx.last_seen_at is not None
@@ -378,6 +434,7 @@ _LATE_INPUTS: tuple[type, ...] = (
     ev.GateLeaseLapsed,
     ev.CaptureRecorded,
     ev.ConsentChecked,
+    ev.ConsentRechecked,
     ev.PerformerConfirmed,
     ev.PerformerDeclined,
 )
@@ -400,6 +457,8 @@ _on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.PerformerDeclined, _stay)
 _on((Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.FallbackRequested, _stay)
 _on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.FallbackRequested, _fallback)
 _on((Phase.CHECKING_CONSENT,), ev.ConsentChecked, _consent_checked)
+_on((Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.ConsentRechecked, _rechecked)
+_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.ConsentRechecked, _stay)
 _on((Phase.IDENTIFYING, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.ConsentChecked, _stay)
 _on((Phase.AWAITING_CONFIRMATION,), ev.PerformerConfirmed, _confirmed)
 _on((Phase.UNLOCKED,), ev.PerformerConfirmed, _stay)  # a double tap

@@ -52,6 +52,8 @@ class LockReason(enum.Enum):
     SCOPE_INVALID = "scope_invalid"
     GUARDIAN_REQUIRED = "guardian_required"
     WITNESS_MISSING = "witness_missing"
+    REGISTRY_UNREACHABLE = "registry_unreachable"
+    CLOCK_SKEW = "clock_skew"
     FAULT = "fault"
 
 
@@ -91,6 +93,17 @@ class ConsentTerms:
 
 
 @dataclass(frozen=True)
+class ClockReading:
+    """The rig clock's offset from the registry's signed time (registry time − rig time)."""
+
+    offset_s: float
+    uncertainty_s: float
+    measured_at: datetime
+    source: str = "registry"
+    """'registry' (measured with this answer) or 'offline_last_known'."""
+
+
+@dataclass(frozen=True)
 class ConsentCheck:
     """The consent policy's answer, adapted for the engine.
 
@@ -104,6 +117,12 @@ class ConsentCheck:
     reasons: tuple[tuple[str, str], ...] = ()
     terms: ConsentTerms | None = None
     fallback_required: bool = False
+    source: str = "registry"
+    """'registry' (the registry answered) or 'offline_copy' (judged on the rig's cached copy)."""
+    asked_at: datetime | None = None
+    """When the registry was asked (the status is known to be current as of then)."""
+    clock: ClockReading | None = None
+    """The clock offset measured with this answer, if any."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,17 @@ class Capture:
     within_unlock_window: bool
     session_id: str | None = None
     size_bytes: int = 0
+    capture_type: str | None = None
+    quarantined: bool = False
+    flag_reason: str | None = None
+    """Why the gate refused or flagged it; None only for a clean capture."""
+    event_id: str = ""
+    """The gate's id of the capture event (links the journaled capture to the record)."""
+
+    @property
+    def clean(self) -> bool:
+        """Inside an unlock window and not flagged for any reason (type, hash, folder, ...)."""
+        return self.within_unlock_window and self.flag_reason is None
 
 
 @dataclass(frozen=True)
@@ -126,6 +156,8 @@ class Timing:
     identity_max_age: timedelta = timedelta(seconds=10)
     unlock_timebox: timedelta = timedelta(minutes=10)
     fallback_identity_max_age: timedelta = timedelta(minutes=5)
+    consent_max_age: timedelta = timedelta(seconds=30)
+    consent_recheck_interval: timedelta = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -150,11 +182,19 @@ class SessionContext:
     untrusted_key_ids: frozenset[str] = frozenset()
     unlocked_at: datetime | None = None
     unlock_deadline: datetime | None = None
+    consent_confirmed_at: datetime | None = None
+    """Last time the registry itself confirmed the consent (None: never, or offline copy only)."""
+    consent_checked_at: datetime | None = None
+    """Last time an allowing answer was asked for (registry, or offline copy where configured)."""
+    consent_offline: bool = False
+    """Some consent answer of this session came from the offline copy, not the registry."""
     lock_reasons: tuple[LockReason, ...] = ()
     refusal_codes: tuple[str, ...] = ()
     fault_detail: str | None = None
     captures: tuple[Capture, ...] = ()
     gate_events: tuple[tuple[str, datetime, str], ...] = field(default=())
+    closed_at: datetime | None = None
+    """When the session ended (the record's ``ended_at``, however late the record is written)."""
     record_written: bool = False
 
 

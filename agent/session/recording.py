@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from agent.gate.models import CaptureEvent
 from agent.records.model import utc_timestamp
 from agent.session.machine import outcome_of
 from agent.session.model import Capture, IdentificationMethod, LockReason, Outcome, SessionContext
 from agent.signing import object_hash_hex
 from agent.wire.consent import ConsentRecord
+
+MAX_NAME_CHARS = 512
+_RECORD_ID_NAMESPACE = uuid.UUID("5d0f3c1e-7a52-4c1b-9a64-2f0c6b1d8e90")  # ScanGate session records
+CAPTURE_FLAGGED = "capture_flagged"
+"""Reason code of a session in which the gate refused or quarantined at least one capture."""
 
 
 def build_record_draft(
@@ -32,6 +40,7 @@ def build_record_draft(
     # The identity that authorised the unlock, not whatever the last frame said.
     identity = ctx.unlock_identity or ctx.identity
     draft: dict[str, Any] = {
+        "record_id": session_record_id(ctx.session_id),
         "production": {"production_id": production_id, "name": None},
         "capture_types_requested": sorted(ctx.requested_capture_types),
         "technician": {"technician_id": ctx.technician} if ctx.technician else None,
@@ -39,7 +48,7 @@ def build_record_draft(
         "reason_codes": _reason_codes(ctx, outcome),
         "outcome_detail": ctx.fault_detail,
         "started_at": utc_timestamp(ctx.started_at or ended_at),
-        "ended_at": utc_timestamp(ended_at),
+        "ended_at": utc_timestamp(ctx.closed_at or ended_at),
         "gate_events": [_gate_event(action, at, reason, ctx) for action, at, reason in ctx.gate_events],
         "captured_files": _captured_files(ctx),
     }
@@ -68,11 +77,36 @@ def build_record_draft(
             "consent_hash": object_hash_hex(consent.model_dump(mode="json")),
             "capture_types_permitted": [str(t) for t in consent.capture_types],
             "valid_until": utc_timestamp(consent.valid_until),
+            "source": "offline_copy" if ctx.consent_offline else "registry",
+            "status_confirmed_at": utc_timestamp(ctx.consent_confirmed_at)
+            if ctx.consent_confirmed_at
+            else None,
         }
         draft["production"]["name"] = consent.production.name
+    clock = ctx.consent.clock if ctx.consent is not None else None
+    draft["registry_clock"] = (
+        {
+            "offset_s": round(clock.offset_s, 3),
+            "uncertainty_s": round(clock.uncertainty_s, 3),
+            "measured_at": utc_timestamp(clock.measured_at),
+            "source": clock.source,
+        }
+        if clock is not None
+        else None
+    )
     if ctx.confirmed_at is not None or ctx.declined:
         draft["confirmation"] = _confirmation(ctx, consent)
     return draft
+
+
+def session_record_id(session_id: str) -> str:
+    """The id of a session's (first) record, fixed when the session opens.
+
+    Derived from the session id, so the draft journaled during the session and the
+    record finally written carry the same id: a record that is already in the log
+    is recognised and never written a second time (see RecordLog.append).
+    """
+    return str(uuid.uuid5(_RECORD_ID_NAMESPACE, session_id))
 
 
 def build_correction_draft(
@@ -85,13 +119,17 @@ def build_correction_draft(
     the capture added and names the record it corrects.
     """
     draft = copy.deepcopy(previous_draft)
+    draft["record_id"] = str(uuid.uuid4())
     draft["corrects_record_id"] = previous_record["record_id"]
     draft["captured_files"] = [*draft.get("captured_files", []), *_captured_files_of((capture,))]
-    if capture.within_unlock_window and draft["outcome"] != Outcome.CAPTURED.value:
+    if capture.clean and draft["outcome"] != Outcome.CAPTURED.value:
         draft["outcome"] = Outcome.CAPTURED.value
+    if not capture.clean and CAPTURE_FLAGGED not in draft["reason_codes"]:
+        draft["reason_codes"] = [*draft["reason_codes"], CAPTURE_FLAGGED]
+    judged = "clean" if capture.clean else f"FLAGGED: {_flag_reason(capture)}"
     note = (
         f"correction of record {previous_record['record_id']}: {capture.name} was reported after the"
-        f" record was written ({'inside' if capture.within_unlock_window else 'OUTSIDE'} an unlock window)"
+        f" record was written ({judged})"
     )
     draft["outcome_detail"] = (
         note if not draft.get("outcome_detail") else f"{draft['outcome_detail']}; {note}"
@@ -101,6 +139,8 @@ def build_correction_draft(
 
 def _reason_codes(ctx: SessionContext, outcome: Outcome) -> list[str]:
     codes = list(ctx.refusal_codes) + [r.value for r in ctx.lock_reasons]
+    if any(not c.clean for c in ctx.captures):
+        codes.append(CAPTURE_FLAGGED)
     if outcome is Outcome.FAULT and LockReason.FAULT.value not in codes:
         codes.append(LockReason.FAULT.value)
     return list(dict.fromkeys(codes))  # de-duplicated, order kept
@@ -121,21 +161,55 @@ def _captured_files(ctx: SessionContext) -> list[dict[str, Any]]:
 
 
 def _captured_files_of(captures: tuple[Capture, ...]) -> list[dict[str, Any]]:
-    captured = []
-    for capture in captures:
-        if capture.sha256 is None:
-            continue
-        captured.append(
-            {
-                "name": capture.name,
-                "sha256": capture.sha256,
-                "size_bytes": capture.size_bytes,
-                "captured_at": utc_timestamp(capture.captured_at),
-                "within_unlock_window": capture.within_unlock_window,
-                "quarantined": not capture.within_unlock_window,
-            }
-        )
-    return captured
+    """Every capture the gate saw, refused and flagged ones included, as the gate judged it."""
+    return [captured_file_entry(capture) for capture in captures]
+
+
+def captured_file_entry(capture: Capture) -> dict[str, Any]:
+    """The record's ``captured_files`` entry for one capture."""
+    return {
+        "name": capture.name,
+        "sha256": capture.sha256,
+        "size_bytes": capture.size_bytes,
+        "captured_at": utc_timestamp(capture.captured_at),
+        "within_unlock_window": capture.within_unlock_window,
+        "capture_type": capture.capture_type,
+        "quarantined": capture.quarantined,
+        "flag_reason": _flag_reason(capture),
+    }
+
+
+def capture_from_event(event: CaptureEvent) -> Capture:
+    """What the session keeps of a gate's capture event (everything the record must say)."""
+    size = 0
+    if event.path and event.sha256 is not None:  # a refused report is never read, not even stat()ed
+        try:
+            size = Path(event.quarantine_path or event.path).stat().st_size
+        except OSError:
+            size = 0
+    name = event.path or event.photo_id or event.event_id
+    if len(name) > MAX_NAME_CHARS:  # a reported path can be longer than the record allows
+        name = name[: MAX_NAME_CHARS - 1] + "…"
+    return Capture(
+        name=name,
+        sha256=event.sha256,
+        captured_at=event.captured_at,
+        within_unlock_window=event.within_unlock_window,
+        session_id=event.session_id,
+        size_bytes=size,
+        capture_type=event.capture_type,
+        quarantined=event.quarantined,
+        flag_reason=event.flag_reason,
+        event_id=event.event_id,
+    )
+
+
+def _flag_reason(capture: Capture) -> str | None:
+    if capture.flag_reason:
+        return capture.flag_reason[:2000]
+    if not capture.within_unlock_window:  # a backend that did not say why: the window is reason enough
+        return "captured outside an unlock window"
+    return None
 
 
 def _confirmation(ctx: SessionContext, consent: ConsentRecord | None) -> dict[str, Any]:

@@ -42,6 +42,8 @@ _REASON_TEXT = {
     "consent_revoked": "the consent was revoked",
     "unlock_timebox_expired": "the unlock time limit ran out",
     "gate_lease_lapsed": "the capture gate was not renewed in time",
+    "registry_unreachable": "the registry could not re-confirm the consent in time",
+    "clock_skew": "the rig's clock disagrees with the registry's; fix the rig's time",
     "registry_key_untrusted": "the registry's signing key is no longer trusted",
     "consent_refused": "no valid consent for this capture",
     "identity_stale": "the performer's identity needs re-checking",

@@ -43,6 +43,8 @@ def captured_draft(index: int = 0, *, files: int = 6) -> RecordDraft:
             "consent_hash": _hex(f"consent-{index}"),
             "capture_types_permitted": ["face", "facs", "body"],
             "valid_until": "2025-06-30T23:59:59.000Z",
+            "source": "registry",
+            "status_confirmed_at": at(19),
         },
         "confirmation": {"at": at(20), "decision": "confirmed", "capture_types": ["face", "facs"]},
         "technician": {"technician_id": "tech-07", "name": "Sam Okafor"},
@@ -62,6 +64,9 @@ def captured_draft(index: int = 0, *, files: int = 6) -> RecordDraft:
                 "size_bytes": 24_000_000 + cam,
                 "captured_at": at(30 + cam),
                 "within_unlock_window": True,
+                "capture_type": "facs" if cam % 2 else "face",
+                "quarantined": False,
+                "flag_reason": None,
             }
             for cam in range(files)
         ],

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.records.errors import LogCorruptError, LogLockedError, LogUnreadableError, RecordValidationError
+from agent.records.errors import (
+    LogCorruptError,
+    LogLockedError,
+    LogUnreadableError,
+    LogWriteError,
+    RecordValidationError,
+)
 from agent.records.keys import RigKey
 from agent.records.log import RECOVERY_REASON, RecordLog, quarantine_files, read_last_record
 from agent.records.model import GENESIS_HASH, SessionRecord
@@ -219,3 +225,30 @@ def test_read_last_record_skips_a_torn_tail(written_log: Path) -> None:
     written_log.write_bytes(written_log.read_bytes() + b'{"sequence": 13, "tor')
     again = read_last_record(written_log)
     assert again is not None and again["sequence"] == 12
+
+
+def _chattr(flag: str, path: Path) -> bool:
+    return subprocess.run(["chattr", flag, str(path)], check=False, capture_output=True).returncode == 0
+
+
+def test_a_log_made_immutable_mid_session_is_written_once_writable_again(
+    open_log: OpenLog, log_path: Path
+) -> None:
+    """Finding 9.4: the writer closed itself for good ('cannot undo a partial append')."""
+    writer = open_log()
+    writer.append(refused_draft())
+    if not _chattr("+i", log_path):
+        pytest.skip("chattr +i is not available here (needs root and a file system with the flag)")
+    try:
+        draft = captured_draft()
+        with pytest.raises(LogWriteError):
+            writer.append(draft)
+        with pytest.raises(LogWriteError):
+            writer.append(draft)  # still immutable: refused again, the writer stays usable
+    finally:
+        _chattr("-i", log_path)
+    stored = writer.append(draft)
+    assert stored["sequence"] == 2
+    again = writer.append(draft)
+    assert again == stored, "the same draft (same record id) is never appended twice"
+    assert verify_log(log_path, {writer._signer.key_id: writer._signer.public_key}).intact

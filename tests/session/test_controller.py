@@ -12,6 +12,7 @@ import hashlib
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -241,11 +242,13 @@ def test_a_session_the_agent_never_finished_gets_a_fault_record_at_the_next_star
 ) -> None:
     journal = tmp_path / "open-session.json"
     session_id = harness.unlock()
-    assert json.loads(journal.read_text())["session_id"] == session_id
+    assert json.loads(journal.read_text().splitlines()[0])["session_id"] == session_id
     left_behind = journal.read_bytes()  # what a crash at this moment would leave
     harness.controller.stop()
     assert not journal.exists(), "a finished session leaves no journal"
-    journal.write_bytes(left_behind)
+    written_id = harness.records()[-1]["record_id"]
+    # As if that record had never been written (the crash came first): another record id.
+    journal.write_bytes(left_behind.replace(written_id.encode(), str(uuid.uuid4()).encode()))
     harness.recorder.close()  # the agent is gone: its log lock with it
 
     recorder = SessionRecorder.open(harness.env.config.records, harness.env.config.rig.rig_id)
@@ -267,6 +270,36 @@ def test_a_session_the_agent_never_finished_gets_a_fault_record_at_the_next_star
     assert records[-1]["outcome"] == "fault"
     assert records[-1]["reason_codes"] == ["agent_stopped_mid_session"]
     assert [e["action"] for e in records[-1]["gate_events"]] == ["unlock"]
+    assert records[-1]["identification"]["method"] == "face", "the journal keeps the identification"
+    assert records[-1]["consent"]["consent_id"], "and the consent relied on"
+    assert not journal.exists()
+
+
+def test_a_journal_left_beside_a_written_record_does_not_duplicate_it(
+    harness: Harness, tmp_path: Path
+) -> None:
+    journal = tmp_path / "open-session.json"
+    harness.unlock()
+    left_behind = journal.read_bytes()
+    harness.controller.stop()
+    journal.write_bytes(left_behind)  # the agent died after writing the record, before forgetting it
+    harness.recorder.close()
+    recorder = SessionRecorder.open(harness.env.config.records, harness.env.config.rig.rig_id)
+    try:
+        restarted = SessionController(
+            ControllerSettings(rig_id="demo-rig", production_id="demo-production", journal_path=journal),
+            gate=harness.gate,
+            consent=RegistryConsentService(
+                ConsentLookup(RegistryClient(harness.env.config.registry), production_id="demo-production")
+            ),
+            records=recorder,
+            signer=recorder.key.signer,
+        )
+        restarted.start()
+        restarted.stop()
+    finally:
+        recorder.close()
+    assert len(harness.records()) == 1
     assert not journal.exists()
 
 

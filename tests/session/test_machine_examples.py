@@ -193,6 +193,7 @@ def test_transition_is_total_over_phases_and_events() -> None:
         ev.SubjectPresent(at(0)),
         ev.FallbackRequested(at(0)),
         ev.ConsentChecked(at(0), ConsentCheck(False, (("x", "y"),))),
+        ev.ConsentRechecked(at(0), ConsentCheck(False, (("x", "y"),))),
         ev.PerformerConfirmed(at(0), TYPES),
         ev.PerformerDeclined(at(0)),
         ev.PerformerStopped(at(0)),
