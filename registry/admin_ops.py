@@ -37,9 +37,11 @@ from registry.db import (
     RevocationRow,
     RigKeyRow,
     RigRow,
+    SessionRecordRow,
     TokenRow,
 )
-from registry.errors import ConflictError, InvalidInputError, NotFoundError
+from registry.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
+from registry.json_limits import RECORD_LIMITS, load_json_object
 from registry.schemas import (
     BadgeIssue,
     BadgeIssued,
@@ -48,9 +50,11 @@ from registry.schemas import (
     ProductionCreate,
     RigCreate,
     RigInfo,
+    SessionRecordPage,
     TemplateEnrolled,
     TokenIssued,
     TokenRevoked,
+    UnreadableRecord,
 )
 
 _ALLOWED_CHANGES: dict[ConsentStatus, set[ConsentStatus]] = {
@@ -386,4 +390,34 @@ def issue_badge(session: Session, badge: BadgeIssue) -> BadgeIssued:
     session.flush()
     return BadgeIssued(
         production_id=badge.production_id, performer_id=badge.performer_id, badge_code=code, pin=pin
+    )
+
+
+def session_record_page(session: Session, rig_id: str, after_sequence: int, limit: int) -> SessionRecordPage:
+    """A page of the rig's stored records by sequence; rows that cannot be served are listed apart.
+
+    Every row is read under the same limits as an upload, so what is served can always be
+    serialised; a row that breaks them (or is not JSON) is reported with its problem instead.
+    """
+    require_rig(session, rig_id)
+    rows = session.scalars(
+        select(SessionRecordRow)
+        .where(SessionRecordRow.rig_id == rig_id, SessionRecordRow.sequence > after_sequence)
+        .order_by(SessionRecordRow.sequence)
+        .limit(limit)
+    ).all()
+    records: list[dict[str, Any]] = []
+    unreadable: list[UnreadableRecord] = []
+    for row in rows:
+        try:
+            records.append(load_json_object(row.record_json, RECORD_LIMITS, what="the stored record"))
+        except RegistryError as exc:
+            unreadable.append(
+                UnreadableRecord(sequence=row.sequence, record_hash=row.record_hash, problem=exc.what)
+            )
+    return SessionRecordPage(
+        rig_id=rig_id,
+        records=tuple(records),
+        unreadable=tuple(unreadable),
+        next_after_sequence=rows[-1].sequence if rows else after_sequence,
     )
