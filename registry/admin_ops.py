@@ -87,9 +87,11 @@ def _require_production(session: Session, production_id: str) -> ProductionRow:
     return row
 
 
-def require_consent(session: Session, consent_id: str) -> ConsentRow:
-    """The consent row, or NotFoundError."""
-    row = session.get(ConsentRow, consent_id)
+def require_consent(session: Session, consent_id: str, *, for_update: bool = False) -> ConsentRow:
+    """The consent row, or NotFoundError; ``for_update`` locks the row until commit (PostgreSQL)."""
+    row = session.get(
+        ConsentRow, consent_id, with_for_update=for_update or None, populate_existing=for_update
+    )
     if row is None:
         raise NotFoundError(f"unknown consent {consent_id!r}")
     return row
@@ -242,8 +244,13 @@ def grant_consent(session: Session, grant: ConsentGrant, signer: Signer) -> Cons
 def change_consent_status(
     session: Session, consent_id: str, status: ConsentStatus, reason: str, signer: Signer
 ) -> ConsentRecord:
-    """Re-issue a consent with a non-active status and add the revocation-feed entry."""
-    row = require_consent(session, consent_id)
+    """Re-issue a consent with a non-active status and add the revocation-feed entry.
+
+    Safe with several registry processes on one database: the consent row is locked, so two
+    concurrent changes of one consent cannot both pass the status check, and feed entries of
+    one production are appended one transaction at a time (see :func:`_lock_feed`).
+    """
+    row = require_consent(session, consent_id, for_update=True)
     current = ConsentStatus(row.status)
     if current not in _ALLOWED_CHANGES[status]:
         raise ConflictError(
@@ -257,6 +264,7 @@ def change_consent_status(
     row.issued_at = now
     row.key_id = record.signature.key_id
     row.record_json = compact_json(record.wire_dict())
+    _lock_feed(session, row.production_id)
     session.add(
         RevocationRow(
             consent_id=consent_id,
@@ -270,6 +278,21 @@ def change_consent_status(
     )
     session.flush()
     return record
+
+
+def _lock_feed(session: Session, production_id: str) -> None:
+    """Hold the production's feed until commit, so its entries commit in cursor order.
+
+    Rigs follow the feed by cursor. Without this, a revocation that took cursor 5 but
+    commits after one that took cursor 6 would be skipped by a rig that polled in between
+    (its cursor is already 6). The lock is taken before the entry's cursor is drawn.
+    SQLite serialises writers anyway (BEGIN IMMEDIATE); FOR UPDATE is a no-op there.
+    """
+    session.execute(
+        select(ProductionRow.production_id)
+        .where(ProductionRow.production_id == production_id)
+        .with_for_update()
+    )
 
 
 def _public_key_id(public_key_b64: str) -> str:
