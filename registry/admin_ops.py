@@ -37,9 +37,11 @@ from registry.db import (
     RevocationRow,
     RigKeyRow,
     RigRow,
+    SessionRecordRow,
     TokenRow,
 )
-from registry.errors import ConflictError, InvalidInputError, NotFoundError
+from registry.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
+from registry.json_limits import RECORD_LIMITS, load_json_object
 from registry.schemas import (
     BadgeIssue,
     BadgeIssued,
@@ -48,9 +50,11 @@ from registry.schemas import (
     ProductionCreate,
     RigCreate,
     RigInfo,
+    SessionRecordPage,
     TemplateEnrolled,
     TokenIssued,
     TokenRevoked,
+    UnreadableRecord,
 )
 
 _ALLOWED_CHANGES: dict[ConsentStatus, set[ConsentStatus]] = {
@@ -83,9 +87,11 @@ def _require_production(session: Session, production_id: str) -> ProductionRow:
     return row
 
 
-def require_consent(session: Session, consent_id: str) -> ConsentRow:
-    """The consent row, or NotFoundError."""
-    row = session.get(ConsentRow, consent_id)
+def require_consent(session: Session, consent_id: str, *, for_update: bool = False) -> ConsentRow:
+    """The consent row, or NotFoundError; ``for_update`` locks the row until commit (PostgreSQL)."""
+    row = session.get(
+        ConsentRow, consent_id, with_for_update=for_update or None, populate_existing=for_update
+    )
     if row is None:
         raise NotFoundError(f"unknown consent {consent_id!r}")
     return row
@@ -238,8 +244,13 @@ def grant_consent(session: Session, grant: ConsentGrant, signer: Signer) -> Cons
 def change_consent_status(
     session: Session, consent_id: str, status: ConsentStatus, reason: str, signer: Signer
 ) -> ConsentRecord:
-    """Re-issue a consent with a non-active status and add the revocation-feed entry."""
-    row = require_consent(session, consent_id)
+    """Re-issue a consent with a non-active status and add the revocation-feed entry.
+
+    Safe with several registry processes on one database: the consent row is locked, so two
+    concurrent changes of one consent cannot both pass the status check, and feed entries of
+    one production are appended one transaction at a time (see :func:`_lock_feed`).
+    """
+    row = require_consent(session, consent_id, for_update=True)
     current = ConsentStatus(row.status)
     if current not in _ALLOWED_CHANGES[status]:
         raise ConflictError(
@@ -253,6 +264,7 @@ def change_consent_status(
     row.issued_at = now
     row.key_id = record.signature.key_id
     row.record_json = compact_json(record.wire_dict())
+    _lock_feed(session, row.production_id)
     session.add(
         RevocationRow(
             consent_id=consent_id,
@@ -266,6 +278,21 @@ def change_consent_status(
     )
     session.flush()
     return record
+
+
+def _lock_feed(session: Session, production_id: str) -> None:
+    """Hold the production's feed until commit, so its entries commit in cursor order.
+
+    Rigs follow the feed by cursor. Without this, a revocation that took cursor 5 but
+    commits after one that took cursor 6 would be skipped by a rig that polled in between
+    (its cursor is already 6). The lock is taken before the entry's cursor is drawn.
+    SQLite serialises writers anyway (BEGIN IMMEDIATE); FOR UPDATE is a no-op there.
+    """
+    session.execute(
+        select(ProductionRow.production_id)
+        .where(ProductionRow.production_id == production_id)
+        .with_for_update()
+    )
 
 
 def _public_key_id(public_key_b64: str) -> str:
@@ -386,4 +413,34 @@ def issue_badge(session: Session, badge: BadgeIssue) -> BadgeIssued:
     session.flush()
     return BadgeIssued(
         production_id=badge.production_id, performer_id=badge.performer_id, badge_code=code, pin=pin
+    )
+
+
+def session_record_page(session: Session, rig_id: str, after_sequence: int, limit: int) -> SessionRecordPage:
+    """A page of the rig's stored records by sequence; rows that cannot be served are listed apart.
+
+    Every row is read under the same limits as an upload, so what is served can always be
+    serialised; a row that breaks them (or is not JSON) is reported with its problem instead.
+    """
+    require_rig(session, rig_id)
+    rows = session.scalars(
+        select(SessionRecordRow)
+        .where(SessionRecordRow.rig_id == rig_id, SessionRecordRow.sequence > after_sequence)
+        .order_by(SessionRecordRow.sequence)
+        .limit(limit)
+    ).all()
+    records: list[dict[str, Any]] = []
+    unreadable: list[UnreadableRecord] = []
+    for row in rows:
+        try:
+            records.append(load_json_object(row.record_json, RECORD_LIMITS, what="the stored record"))
+        except RegistryError as exc:
+            unreadable.append(
+                UnreadableRecord(sequence=row.sequence, record_hash=row.record_hash, problem=exc.what)
+            )
+    return SessionRecordPage(
+        rig_id=rig_id,
+        records=tuple(records),
+        unreadable=tuple(unreadable),
+        next_after_sequence=rows[-1].sequence if rows else after_sequence,
     )

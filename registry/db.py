@@ -40,6 +40,10 @@ from registry.errors import DatabaseError
 
 SCHEMA_VERSION = "1"
 DB_ENV_VAR = "SCANGATE_REGISTRY_DB"
+POOL_SIZE_ENV_VAR = "SCANGATE_REGISTRY_DB_POOL_SIZE"
+DEFAULT_POOL_SIZE = 10
+"""PostgreSQL connections per registry process (worker). Size the server's max_connections for
+instances x workers x this, plus the admin's own."""
 
 
 class UtcDateTimeColumn(TypeDecorator[datetime]):
@@ -294,8 +298,27 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def pool_size_from_env() -> int:
+    """Connections per process for a database server: $SCANGATE_REGISTRY_DB_POOL_SIZE or the default."""
+    text = os.environ.get(POOL_SIZE_ENV_VAR, "").strip()
+    if not text:
+        return DEFAULT_POOL_SIZE
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise DatabaseError(
+            f"{POOL_SIZE_ENV_VAR}={text!r} is not a connection count from 1 to 1000",
+            hint=f"unset it for the default of {DEFAULT_POOL_SIZE}",
+        )
+    return int(text)
+
+
 def make_engine(db: str | Path) -> Engine:
-    """An engine for a SQLite file path/URL or a PostgreSQL URL."""
+    """An engine for a SQLite file path/URL or a PostgreSQL URL.
+
+    A database server gets a fixed pool of :func:`pool_size_from_env` connections and no
+    overflow: under load, requests wait for a pooled connection instead of opening (and then
+    closing) extra ones, which with several registry processes on one PostgreSQL cost more
+    than the queries and could exhaust the server's connections.
+    """
     url = normalise_db_url(db)
     try:
         if url.startswith("sqlite"):
@@ -305,7 +328,7 @@ def make_engine(db: str | Path) -> Engine:
             engine = create_engine(url, connect_args={"check_same_thread": False})
             _configure_sqlite(engine)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size_from_env(), max_overflow=0)
     except (ArgumentError, ModuleNotFoundError, ValueError) as exc:
         raise DatabaseError(
             f"cannot use database URL: {exc}",

@@ -1,5 +1,11 @@
 """Session-record intake: verify, store once, keep a signed checkpoint per rig.
 
+An upload is checked before anything is stored: the JSON text against the
+size and depth limits of :data:`registry.json_limits.RECORD_LIMITS`, then
+against the session-record schema of ``agent.records.model`` (the same check
+``scangate verify`` makes), then its signature. What the registry stores is
+therefore always a record it can serve back and a verifier accepts.
+
 A record is identified by ``object_hash_hex`` of the whole record (signature
 included), so uploading the same record twice stores it once. Records of one
 rig must form one hash chain: a second, different record for a sequence number
@@ -17,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from agent.records.model import schema_problem_in_json
 from agent.signing import (
     CanonicalJsonError,
     SignatureError,
@@ -41,12 +48,23 @@ from registry.errors import (
     NotFoundError,
     RecordSignatureError,
 )
+from registry.json_limits import RECORD_LIMITS, load_json_object
 from registry.rig_ops import Caller, SignerCache
 
 
-def _envelope(record: Any) -> SessionRecordEnvelope:
-    if not isinstance(record, dict):
-        raise InvalidInputError("a session record must be a JSON object")
+def _checked_record(body: bytes) -> tuple[dict[str, Any], SessionRecordEnvelope]:
+    record = load_json_object(body, RECORD_LIMITS, what="the session record")
+    problem = schema_problem_in_json(body)
+    if problem is not None:
+        raise InvalidInputError(
+            f"not a valid session record: {problem}",
+            hint="upload records exactly as the rig's session log holds them",
+            detail=problem,
+        )
+    return record, _envelope(record)
+
+
+def _envelope(record: dict[str, Any]) -> SessionRecordEnvelope:
     try:
         return SessionRecordEnvelope.model_validate(record)
     except ValidationError as exc:
@@ -122,7 +140,12 @@ def _advance_checkpoint(
             SessionRecordRow.rig_id == rig_id, SessionRecordRow.sequence == last
         )
     )
-    held = session.scalar(select(func.count()).where(SessionRecordRow.rig_id == rig_id)) or 0
+    # One row was just added under the rig's lock: count on from the checkpoint instead of
+    # counting every record of the rig on every upload (that grows with the log).
+    if current is not None:
+        held = current.records_held + 1
+    else:
+        held = session.scalar(select(func.count()).where(SessionRecordRow.rig_id == rig_id)) or 0
     checkpoint = Checkpoint.sign(
         {
             "rig_id": rig_id,
@@ -186,10 +209,10 @@ def _store(
 
 
 def intake_record(
-    database: Database, caller: Caller, record: Any, signer_cache: SignerCache
+    database: Database, caller: Caller, body: bytes, signer_cache: SignerCache
 ) -> SessionRecordReceipt:
-    """Verify and store one uploaded session record (idempotent by hash)."""
-    envelope = _envelope(record)
+    """Check, verify and store one uploaded session record (the request body; idempotent by hash)."""
+    record, envelope = _checked_record(body)
     if envelope.rig_id != caller.rig_id:
         raise ForbiddenError(
             f"this token belongs to rig {caller.rig_id!r}; the record is from {envelope.rig_id!r}"

@@ -5,16 +5,13 @@ Each request is one transaction: a rejected request changes nothing.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
 from agent.wire import ConsentStatus, Identifier, KeyList
 from registry import admin_ops
-from registry.db import SessionRecordRow
 from registry.http_errors import ERROR_RESPONSES
 from registry.keys import key_list, new_signing_key
 from registry.rig_ops import Caller
@@ -171,15 +168,10 @@ def session_records(
     ] = -1,
     limit: Annotated[int, Query(ge=1, le=1000, description="Maximum records.")] = 200,
 ) -> SessionRecordPage:
-    """Records exactly as uploaded, in sequence order (for review and verification tools)."""
+    """Records exactly as uploaded, in sequence order (for review and verification tools).
+
+    A stored row that cannot be served (say, stored by an older version) is listed under
+    ``unreadable`` with its problem; it never fails the page.
+    """
     with db.read() as session:
-        admin_ops.require_rig(session, rig_id)
-        rows = session.scalars(
-            select(SessionRecordRow)
-            .where(SessionRecordRow.rig_id == rig_id, SessionRecordRow.sequence > after_sequence)
-            .order_by(SessionRecordRow.sequence)
-            .limit(limit)
-        ).all()
-    records = tuple(json.loads(row.record_json) for row in rows)
-    next_after = rows[-1].sequence if rows else after_sequence
-    return SessionRecordPage(rig_id=rig_id, records=records, next_after_sequence=next_after)
+        return admin_ops.session_record_page(session, rig_id, after_sequence, limit)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -185,28 +185,44 @@ def confirm(
     return record_confirmation(db, caller, consent_id, confirmation)
 
 
+async def raw_body(request: Request) -> bytes:
+    """The request body as sent (within the body size limit), for endpoints that check it themselves."""
+    return await request.body()
+
+
+_RECORD_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "additionalProperties": True,
+                "title": "Record",
+                "description": (
+                    "The rig's signed session record, exactly as in its log: it must fit the"
+                    " session-record schema (docs/records.md) and the upload limits (docs/registry.md)."
+                ),
+            }
+        }
+    },
+}
+
+
 @router.post(
     "/session-records",
     response_model=SessionRecordReceipt,
     tags=["rig"],
     summary="Upload a signed session record",
+    openapi_extra={"requestBody": _RECORD_BODY},
 )
 def upload_record(
-    record: Annotated[
-        dict[str, Any],
-        Body(
-            description=(
-                "The rig's signed session record, exactly as in its log. Checked members:"
-                " schema_version, rig_id, sequence, previous_hash, signature (see SessionRecordEnvelope)."
-            )
-        ),
-    ],
-    caller: RigDep,
-    db: DbDep,
-    signers: SignerDep,
+    body: Annotated[bytes, Depends(raw_body)], caller: RigDep, db: DbDep, signers: SignerDep
 ) -> SessionRecordReceipt:
-    """Verifies the record against the rig's registered key and stores it once (idempotent by hash)."""
-    return intake_record(db, caller, record, signers)
+    """Checks the record's limits, schema and signature (the rig's registered key) and stores it once.
+
+    Idempotent by record hash; a different record at a sequence already held is a 409 conflict.
+    """
+    return intake_record(db, caller, body, signers)
 
 
 @router.get(

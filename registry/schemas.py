@@ -200,11 +200,22 @@ class Created(WireEnvelope):
     id: Identifier = Field(description="The id of what was created.")
 
 
+class UnreadableRecord(WireModel):
+    """A stored row of the page that cannot be served as a record (e.g. stored by an older version)."""
+
+    sequence: StrictInt = Field(ge=0, description="Sequence number the row is stored under.")
+    record_hash: str = Field(max_length=64, description="Hash the row is stored under.")
+    problem: str = Field(description="Why the stored text cannot be served, and where in it.")
+
+
 class SessionRecordPage(WireEnvelope):
     """Answer of ``GET /v1/admin/session-records``: a page of a rig's collected records."""
 
     rig_id: Identifier = Field(description="The rig.")
     records: tuple[dict[str, Any], ...] = Field(
-        description="Signed records exactly as uploaded, by sequence."
+        description="Signed records exactly as uploaded, by sequence (unreadable rows left out)."
+    )
+    unreadable: tuple[UnreadableRecord, ...] = Field(
+        description="Rows of this page that cannot be served, each with its problem; usually empty."
     )
     next_after_sequence: StrictInt = Field(ge=-1, description="Pass as after_sequence for the next page.")

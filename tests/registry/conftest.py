@@ -57,7 +57,8 @@ SEED_PERFORMERS = (
 )
 
 
-def _postgres_url_for_test() -> Iterator[str]:
+def postgres_url_for_test() -> Iterator[str]:
+    """A URL of a fresh schema on $SCANGATE_TEST_POSTGRES_URL (dropped afterwards); skips without it."""
     base = os.environ.get(POSTGRES_ENV_VAR)
     if not base:
         pytest.skip(
@@ -83,7 +84,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
     else:
-        yield from _postgres_url_for_test()
+        yield from postgres_url_for_test()
 
 
 @dataclass

@@ -12,6 +12,7 @@ from agent.signing import Signer, object_hash_hex, public_key_to_b64
 from agent.wire import Checkpoint, ConfirmationReceipt, FallbackVerifyResponse, SessionRecordReceipt
 from registry.db import BadgeRow, TokenRow
 from tests.registry.conftest import PRODUCTION, RIG, Registry
+from tests.registry.records import resigned, signed_chain, signed_record
 from tests.registry.test_server_basics import assert_error
 
 
@@ -62,29 +63,6 @@ def test_bad_confirmations_are_refused(
     assert_error(registry.post(f"/v1/consents/{url_consent}/confirmations", json=body), status, code)
 
 
-def make_record(signer: Signer, sequence: int, previous_hash: str | None, **extra: Any) -> dict[str, Any]:
-    record = {
-        "schema_version": "scangate.session/1",
-        "record_id": f"r-{sequence}",
-        "rig_id": RIG,
-        "sequence": sequence,
-        "previous_hash": previous_hash,
-        "outcome": {"kind": "captured", "files": [{"name": f"img{sequence}.jpg", "sha256": "ab" * 32}]},
-        "distance": 0.41,
-        **extra,
-    }
-    return signer.sign_into(record)
-
-
-def chain(signer: Signer, count: int) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-    previous = None
-    for sequence in range(1, count + 1):
-        records.append(make_record(signer, sequence, previous))
-        previous = object_hash_hex(records[-1])
-    return records
-
-
 def upload(registry: Registry, record: dict[str, Any]) -> SessionRecordReceipt:
     response = registry.post("/v1/session-records", json=record)
     assert response.status_code == 200, response.text
@@ -92,7 +70,7 @@ def upload(registry: Registry, record: dict[str, Any]) -> SessionRecordReceipt:
 
 
 def test_session_records_are_stored_once_with_a_signed_checkpoint(registry: Registry) -> None:
-    records = chain(registry.rig_signer, 4)
+    records = signed_chain(registry.rig_signer, 4)
     first = upload(registry, records[0])
     assert first.intake.value == "stored" and first.record_hash == object_hash_hex(records[0])
     assert upload(registry, records[0]).intake.value == "duplicate"
@@ -115,19 +93,19 @@ def test_session_records_are_stored_once_with_a_signed_checkpoint(registry: Regi
 
 
 def test_forged_forked_and_foreign_records_are_refused(registry: Registry) -> None:
-    records = chain(registry.rig_signer, 2)
+    records = signed_chain(registry.rig_signer, 2)
     upload(registry, records[0])
     before = registry.snapshot()
-    tampered = dict(records[1], distance=0.1)
+    tampered = dict(records[1], outcome_detail="edited after signing")
     assert_error(registry.post("/v1/session-records", json=tampered), 400, "bad_signature")
     stranger = Signer(Ed25519PrivateKey.generate())
-    forged = make_record(stranger, 2, object_hash_hex(records[0]))
+    forged = signed_record(stranger, 2, object_hash_hex(records[0]))
     assert_error(registry.post("/v1/session-records", json=forged), 400, "bad_signature")
-    fork = make_record(registry.rig_signer, 1, None, record_id="r-1-rewritten")
+    fork = resigned(registry.rig_signer, records[0], outcome_detail="rewritten")
     assert_error(registry.post("/v1/session-records", json=fork), 409, "conflict")
-    broken_chain = make_record(registry.rig_signer, 2, "cd" * 32)
+    broken_chain = signed_record(registry.rig_signer, 2, "cd" * 32)
     assert_error(registry.post("/v1/session-records", json=broken_chain), 409, "conflict")
-    other_rig = registry.rig_signer.sign_into(dict(records[1], rig_id="rig-2"))
+    other_rig = resigned(registry.rig_signer, records[1], rig_id="rig-2")
     assert_error(registry.post("/v1/session-records", json=other_rig), 403, "forbidden")
     unsigned = {k: v for k, v in records[1].items() if k != "signature"}
     assert_error(registry.post("/v1/session-records", json=unsigned), 422, "validation_failed")
@@ -136,14 +114,14 @@ def test_forged_forked_and_foreign_records_are_refused(registry: Registry) -> No
 
 
 def test_rotated_rig_key_verifies_new_records_and_old_ones_still_count(registry: Registry) -> None:
-    old = chain(registry.rig_signer, 1)[0]
+    old = signed_chain(registry.rig_signer, 1)[0]
     upload(registry, old)
     new_signer = Signer(Ed25519PrivateKey.generate())
     added = registry.admin_post(
         f"/v1/admin/rigs/{RIG}/keys", json={"public_key": public_key_to_b64(new_signer.public_key)}
     )
     assert added.status_code == 201, added.text
-    receipt = upload(registry, make_record(new_signer, 2, object_hash_hex(old)))
+    receipt = upload(registry, signed_record(new_signer, 2, object_hash_hex(old)))
     assert receipt.checkpoint.sequence == 2
 
 
