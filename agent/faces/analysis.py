@@ -7,9 +7,10 @@ and 128-d encoding are computed on the full-resolution frame.
 The quality gate refuses, with a plain-language reason:
 - no face found;
 - more than one candidate subject: a second face whose box height is at least
-  ``competing_face_ratio`` of the largest face's and a detector score of at
-  least ``min_rival_score`` (small background faces and weak detections, mostly
-  false positives, are ignored; the subject is the largest face);
+  ``competing_face_ratio`` of the subject's and a detector score of at least
+  ``min_rival_score`` (small background faces and weak detections, mostly false
+  positives, are ignored; the subject is the largest face, see
+  :func:`competing_faces` for when a weak detection gives way);
 - a subject face smaller than ``min_face_px``;
 - a subject face blurrier than ``min_sharpness``.
 """
@@ -93,10 +94,22 @@ def face_sharpness(frame: RGBImage, box: FaceBox) -> float:
 def competing_faces(
     detections: list[Detection], *, ratio: float, min_score: float
 ) -> tuple[Detection, list[Detection]]:
-    """The subject (largest face) and the other confidently detected faces comparable in size."""
+    """The subject face and the other confidently detected faces comparable to it in size.
+
+    The subject is the largest face, except that a weak detection (score below
+    ``min_score``, mostly false positives) gives way to the largest confident one
+    when that one is at least ``ratio`` of its height: HOG boxes come in a few
+    sizes, so a patch or a poster can get a box a few pixels taller than the real
+    face beside it. A weak detection much larger than every confident one (a
+    half-turned performer before a small background face) stays the subject.
+    Rivals are the other confident faces at least ``ratio`` of the subject's height.
+    """
     ordered = sorted(detections, key=lambda d: (d.box.height, d.score), reverse=True)
+    confident = [d for d in ordered if d.score >= min_score]
     subject = ordered[0]
-    rivals = [d for d in ordered[1:] if d.box.height >= ratio * subject.box.height and d.score >= min_score]
+    if subject.score < min_score and confident and confident[0].box.height >= ratio * subject.box.height:
+        subject = confident[0]
+    rivals = [d for d in confident if d is not subject and d.box.height >= ratio * subject.box.height]
     return subject, rivals
 
 

@@ -523,7 +523,7 @@ class SessionController:
     def _take_frame(self, analysis: FrameAnalysis, seen_at: datetime) -> None:
         with self._frame_lock:
             self._queued_frames -= 1
-        for event in self._frame_events.events_for(analysis, seen_at):
+        for event in self._frame_events.events_for(analysis, seen_at, self._state.context):
             self._dispatch(event, seen_at)
 
     def _start_fallback_check(self, badge_code: str, pin: str, witness: str, at: datetime) -> None:

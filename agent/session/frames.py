@@ -8,11 +8,15 @@ from agent.faces.analysis import Decision
 from agent.faces.identifier import FrameAnalysis
 from agent.faces.voting import IdentityVoter
 from agent.session import events as ev
-from agent.session.model import IdentificationMethod, Identity
+from agent.session.model import IdentificationMethod, Identity, SessionContext
 
 
 class FrameEvents:
     """Turns each frame's identification into the events the state machine needs.
+
+    Only frames the camera took during the session count: a frame taken before the
+    session started (its result may arrive after the start) gives no event and no
+    vote, and the votes start afresh with every session. Then:
 
     * ``IdentityConfirmed`` on every frame once ``votes_required`` consecutive frames
       agree on one performer (each one also refreshes presence);
@@ -27,9 +31,16 @@ class FrameEvents:
         self._votes_required = votes_required
         self._voter = IdentityVoter(votes_required)
         self._unknown_streak = 0
+        self._session_id = ""
 
-    def events_for(self, analysis: FrameAnalysis, at: datetime) -> list[ev.Event]:
-        """The events one frame, taken at ``at``, gives rise to."""
+    def events_for(self, analysis: FrameAnalysis, at: datetime, session: SessionContext) -> list[ev.Event]:
+        """The events one frame, taken by the camera at ``at``, gives rise to in ``session``."""
+        if session.session_id != self._session_id:
+            self._session_id = session.session_id
+            self._voter.reset()
+            self._unknown_streak = 0
+        if session.started_at is None or at < session.started_at:
+            return []  # no session, or a frame from before it: it must not vote for its performer
         events: list[ev.Event] = []
         if analysis.faces_found >= 1 and analysis.decision is not Decision.MULTIPLE_FACES:
             events.append(ev.SubjectPresent(at))

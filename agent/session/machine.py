@@ -206,6 +206,9 @@ def _identified(state: SessionState, event: ev.IdentityConfirmed, _t: Timing) ->
         if ctx.fallback_mode != fallback:
             # In fallback mode only badge + PIN identifies; otherwise only the face does.
             return state, ()
+        if ctx.started_at is not None and min(event.at, identity.verified_at) < ctx.started_at:
+            # A frame taken before this session started (analysed late) never identifies its performer.
+            return state, ()
         ctx = replace(ctx, identity=identity, last_seen_at=event.at)
         return SessionState(Phase.CHECKING_CONSENT, ctx), (ev.FetchConsent(identity.performer_id),)
     current = ctx.identity

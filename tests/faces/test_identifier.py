@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,7 @@ from agent.faces.roster import Roster, roster_from_vectors
 from agent.faces.settings import IdentificationSettings
 from agent.faces.subprocess_identifier import _serve
 from agent.faces.video import identify_video, iter_video_frames
+from registry.demo.environment import write_stand_in_video
 from tests.faces.conftest import sample_image, warp, write_video
 
 
@@ -132,6 +134,31 @@ def test_background_faces_and_weak_detections_do_not_compete() -> None:
     strong_rival = Detection(FaceBox(0, 80, 80, 0), 1.0)
     assert competing_faces([background, subject, weak_rival], ratio=0.5, min_score=0.5) == (subject, [])
     assert competing_faces([subject, strong_rival], ratio=0.5, min_score=0.5) == (subject, [strong_rival])
+
+
+def test_a_weak_detection_a_little_taller_than_the_face_does_not_take_its_place() -> None:
+    # HOG boxes come in a few sizes: on the stand-in clip the suit's patch (score 0.01-0.23) gets
+    # a box 2 px taller than the real face (score 0.9-1.5) in some frames.
+    face = Detection(FaceBox(178, 678, 266, 590), 1.45)
+    patch = Detection(FaceBox(436, 620, 526, 532), 0.04)
+    assert competing_faces([patch, face], ratio=0.5, min_score=0.5) == (face, [])
+
+
+def test_a_weak_detection_much_larger_than_any_confident_face_stays_the_subject() -> None:
+    # A real but half-turned performer (weak score) in front of a confident small background face:
+    # the background face must not become the subject.
+    performer = Detection(FaceBox(0, 200, 200, 0), 0.3)
+    background = Detection(FaceBox(0, 80, 80, 0), 2.0)
+    assert competing_faces([background, performer], ratio=0.5, min_score=0.5) == (performer, [])
+
+
+def test_every_frame_of_the_demo_clip_shows_one_subject(identifier: Identifier, tmp_path: Path) -> None:
+    # Every 5th frame of the 100: before the fix frames 30, 40 and 80 were multiple_faces.
+    clip = write_stand_in_video(tmp_path / "performer.avi")
+    decisions = Counter(
+        identifier.analyse(frame.rgb).decision.value for frame in iter_video_frames(clip, sample_fps=5)
+    )
+    assert decisions == {"match": 20}, decisions
 
 
 def test_identifier_runs_in_worker_threads(

@@ -195,6 +195,28 @@ def test_a_confirmation_for_an_ended_session_is_dropped(harness: Harness) -> Non
     assert not harness.gate.armed
 
 
+def test_frames_taken_before_the_session_started_never_identify_its_performer(harness: Harness) -> None:
+    """Issue 9, finding 9: the feeder's frames before the start gave the voter a streak, and results of
+    frames taken before the start but delivered after it confirmed the identity (identified_at 0.8 s
+    before started_at). Only frames taken after the start may identify the session's performer."""
+    harness.feeding.clear()
+    time.sleep(0.3)  # the feeder has voted for the performer while no session was open
+    start_session_at = datetime.now(UTC)
+    harness.controller.start_session("tech", TYPES)
+    for early in (0.8, 0.6, 0.4):  # results of frames taken before the start, arriving after it
+        harness.controller.on_frame(matching_frame(), start_session_at - timedelta(seconds=early))
+    harness.controller.on_frame(matching_frame())  # one frame taken after the start
+    time.sleep(0.5)
+    assert harness.controller.snapshot().phase is Phase.IDENTIFYING
+    harness.feeding.set()
+    harness.wait("terms", lambda s: s.phase is Phase.AWAITING_CONFIRMATION)
+    harness.controller.end_session()
+    harness.wait("the record", lambda s: s.last_record is not None)
+    record = harness.controller.snapshot().last_record or {}
+    identification: Any = record["identification"]
+    assert identification["identified_at"] >= record["started_at"]
+
+
 def test_performer_walking_away_relocks_and_says_why(harness: Harness) -> None:
     harness.unlock()
     harness.feeding.clear()  # no more frames of the performer

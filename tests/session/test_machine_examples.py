@@ -254,6 +254,14 @@ def test_fallback_identity_needs_a_witness_and_presence() -> None:
     assert effects[0] == ev.LockGate(LockReason.PERFORMER_ABSENT)
 
 
+def test_a_face_identity_from_a_frame_taken_before_the_start_is_ignored() -> None:
+    state, _ = run(SessionState(), ev.SessionStarted(at(0), "s-1", "tech", TYPES))
+    state, effects = run(state, face(-0.8))  # a frame taken 0.8 s before the start, analysed after it
+    assert state.phase is Phase.IDENTIFYING and effects == []
+    state, effects = run(state, face(0.1))
+    assert state.phase is Phase.CHECKING_CONSENT
+
+
 def test_a_face_match_cannot_replace_the_badge_and_a_badge_cannot_replace_the_face() -> None:
     state, _ = run(SessionState(), ev.SessionStarted(at(0), "s-1", "tech", TYPES))
     badge = Identity("perf-a", IdentificationMethod.FALLBACK_BADGE_PIN, at(1), witness="tech")
