@@ -177,12 +177,22 @@ def _events_html(events: Sequence[Any]) -> str:
     return f"<table>{rows}</table>"
 
 
+def _file_verdict(captured: Mapping[str, Any]) -> str:
+    """'' for a clean capture; otherwise why the gate refused or flagged it, in red."""
+    reason = captured.get("flag_reason")
+    if not reason and captured.get("within_unlock_window") is True:
+        return ""
+    text = str(reason or "outside the unlock window")
+    moved = " (quarantined)" if captured.get("quarantined") is True else ""
+    return f"<span class=bad>{escape(text)}{escape(moved)}</span>"
+
+
 def _files_html(files: Sequence[Any]) -> str:
     if not files:
         return "<p>None.</p>"
     rows = "".join(
-        f"<tr><td>{escape(str(f.get('name')))}</td><td class='mono'>{escape(str(f.get('sha256'))[:16])}…</td>"
-        f"<td>{'' if f.get('within_unlock_window') else '<span class=bad>outside the unlock window</span>'}</td></tr>"
+        f"<tr><td>{escape(str(f.get('name')))}</td><td class='mono'>{escape(str(f.get('sha256'))[:16]) + '…' if f.get('sha256') else 'not read'}</td>"
+        f"<td>{escape(str(f.get('capture_type') or ''))}</td><td>{_file_verdict(f)}</td></tr>"
         for f in files
         if isinstance(f, Mapping)
     )

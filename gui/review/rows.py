@@ -60,6 +60,8 @@ class SessionRow:
     outcome: str = ""
     capture_types: str = ""
     files: int = 0
+    flagged_files: int = 0
+    """Captures the gate refused, quarantined or saw outside an unlock window."""
     sequence: int | None = None
     record_id: str = ""
     record_hash: str = ""
@@ -76,7 +78,10 @@ class SessionRow:
     @property
     def outcome_label(self) -> str:
         """'Captured', 'Declined', ... or 'Unreadable'."""
-        return OUTCOME_LABELS.get(self.outcome, self.outcome) if self.readable else "Unreadable"
+        if not self.readable:
+            return "Unreadable"
+        label = OUTCOME_LABELS.get(self.outcome, self.outcome)
+        return f"{label} · {self.flagged_files} flagged" if self.flagged_files else label
 
 
 @dataclass
@@ -147,6 +152,11 @@ def row_from_record(log: Path, line: int, offset: int, record: Mapping[str, Any]
         outcome=_text(record.get("outcome")),
         capture_types=types_text(types) if isinstance(types, list) else "",
         files=len(as_list(files)),
+        flagged_files=sum(
+            1
+            for f in as_list(files)
+            if isinstance(f, Mapping) and (f.get("flag_reason") or f.get("within_unlock_window") is not True)
+        ),
         sequence=sequence if isinstance(sequence, int) else None,
         record_id=_text(record.get("record_id")),
         record_hash=digest,
