@@ -66,6 +66,8 @@ class LineResult:
     """The line's bytes differ from the record's canonical JSON (edited, re-serialised, duplicate keys)."""
     recovery: tuple[str, str, int] | None = None
     """(quarantine file, SHA-256, length) from a torn-tail recovery record."""
+    flagged_captures: int = 0
+    """Captures the record lists as refused, quarantined or outside an unlock window."""
 
     @property
     def placed(self) -> bool:
@@ -196,6 +198,7 @@ def check_line(
         key_id: str | None = None,
         schema_problem: str | None = None,
         recovery: tuple[str, str, int] | None = None,
+        flagged_captures: int = 0,
     ) -> LineResult:
         return LineResult(
             line,
@@ -210,6 +213,7 @@ def check_line(
             schema_problem=schema_problem,
             not_canonical=not canonical_line,
             recovery=recovery,
+            flagged_captures=flagged_captures,
         )
 
     signature = record.get("signature")
@@ -233,7 +237,25 @@ def check_line(
     except InvalidSignature:
         return result(LineStatus.MODIFIED, f"content does not match its signature by {key_id}", key_id)
     schema_problem = schema_problem_in_json(data) if check_schema else None
-    return result(LineStatus.OK, "", key_id, schema_problem, _recovery_info(record.get("log_recovery")))
+    return result(
+        LineStatus.OK,
+        "",
+        key_id,
+        schema_problem,
+        _recovery_info(record.get("log_recovery")),
+        _flagged_captures(record.get("captured_files")),
+    )
+
+
+def _flagged_captures(files: Any) -> int:
+    if not isinstance(files, list):
+        return 0
+    return sum(
+        1
+        for f in files
+        if isinstance(f, dict)
+        and (f.get("flag_reason") is not None or f.get("within_unlock_window") is not True)
+    )
 
 
 def _recovery_info(recovery: Any) -> tuple[str, str, int] | None:

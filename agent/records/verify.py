@@ -98,6 +98,8 @@ class Verdict:
     problem_counts: dict[str, int] = field(default_factory=dict)
     problems_not_listed: int = 0
     notices: list[Notice] = field(default_factory=list)
+    flagged_sessions: int = 0
+    """Authentic records listing a capture the gate refused, quarantined or saw outside an unlock."""
 
     @property
     def intact(self) -> bool:
@@ -314,6 +316,16 @@ def verify_log(
                     result.line,
                     result.sequence,
                 )
+        if result.flagged_captures and result.authentic:
+            verdict.flagged_sessions += 1
+            verdict.notices.append(
+                Notice(
+                    "capture_flagged",
+                    f"{_label(result)}: {result.flagged_captures} capture(s) refused or quarantined by the gate",
+                    result.line,
+                    result.sequence,
+                )
+            )
         if result.recovery is not None and result.authentic:
             name, digest, length = result.recovery
             recoveries[name] = (digest, length, result.line, result.sequence)

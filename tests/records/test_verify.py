@@ -13,10 +13,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.records.checkpoint import load_checkpoint
 from agent.records.errors import CheckpointError, LogUnreadableError
 from agent.records.keys import RigKey
+from agent.records.log import RecordLog
 from agent.records.verify import Verdict, verify_log
 from agent.signing import Signer, canonical_json, object_hash_hex
 from agent.wire.session_records import Checkpoint
 from tests.records.conftest import RIG_ID, other_signer
+from tests.records.factories import captured_draft
 
 Trusted = dict[str, Ed25519PublicKey]
 
@@ -353,3 +355,20 @@ def test_empty_log_is_intact_with_no_records(tmp_path: Path, trusted: Trusted) -
     empty.write_bytes(b"")
     verdict = verify_log(empty, trusted)
     assert verdict.intact and verdict.records == 0
+
+
+def test_a_record_with_flagged_captures_is_named_in_the_verdict(tmp_path: Path, rig_key: RigKey) -> None:
+    """Finding 9.1: `verify --json` showed a session with refused captures like a clean one."""
+    draft = captured_draft(files=2).model_dump(mode="json")
+    draft["captured_files"][1].update(
+        quarantined=True, flag_reason="reported SHA-256 does not match the file"
+    )
+    draft["reason_codes"] = ["capture_flagged"]
+    log_path = tmp_path / "sessions.jsonl"
+    with RecordLog.open(log_path, rig_key.signer, RIG_ID) as writer:
+        writer.append(draft)
+    verdict = verify_log(log_path, {rig_key.key_id: rig_key.signer.public_key})
+    assert verdict.intact
+    assert verdict.flagged_sessions == 1
+    assert [n.code for n in verdict.notices] == ["capture_flagged"]
+    assert verdict.to_dict()["flagged_sessions"] == 1
