@@ -274,3 +274,60 @@ def test_every_lock_reason_has_plain_language_text() -> None:
 
     for reason in LockReason:
         assert reason_text(reason.value) != reason.value.replace("_", " "), reason
+
+
+def _unlocked_with_registry_answer(asked: float) -> SessionState:
+    state, _ = run(
+        SessionState(),
+        ev.SessionStarted(at(0), "s-1", "tech", TYPES),
+        face(1),
+        ev.ConsentChecked(at(1.2), ConsentCheck(True, (), terms(), asked_at=at(asked))),
+        ev.PerformerConfirmed(at(2), TYPES),
+    )
+    assert state.phase is Phase.UNLOCKED
+    return state
+
+
+def _faces_until(state: SessionState, end: int, start: int = 3) -> tuple[SessionState, list[ev.Effect]]:
+    effects: list[ev.Effect] = []
+    for second in range(start, end + 1):
+        state, more = run(state, face(second))
+        effects.extend(more)
+        if state.phase is not Phase.UNLOCKED:
+            break
+    return state, effects
+
+
+def test_unlocked_without_a_fresh_consent_answer_locks_as_registry_unreachable() -> None:
+    """Finding 9.6: with the registry gone, the gate once stayed open until the 10-minute time-box."""
+    state, effects = _faces_until(_unlocked_with_registry_answer(1.0), 40)
+    assert state.phase is Phase.CLOSING
+    assert ev.LockGate(LockReason.REGISTRY_UNREACHABLE) in effects
+    lock_at = state.context.gate_events[-1][1]
+    assert lock_at - at(1.0) <= TIMING.consent_max_age + timedelta(seconds=1)
+
+
+def test_a_fresh_re_check_keeps_the_unlock_and_a_revoking_one_locks() -> None:
+    state = _unlocked_with_registry_answer(1.0)
+    state, _ = _faces_until(state, 19)
+    state, _ = run(state, ev.ConsentRechecked(at(20), ConsentCheck(True, (), terms(), asked_at=at(19.9))))
+    state, _ = _faces_until(state, 40, start=21)
+    assert state.phase is Phase.UNLOCKED, "confirmed at 19.9 s: good until 49.9 s"
+    assert state.context.consent_confirmed_at == at(19.9)
+    revoked = ConsentCheck(False, (("revoked", "the consent was revoked"),), terms(), asked_at=at(40.5))
+    state, effects = run(state, ev.ConsentRechecked(at(41), revoked))
+    assert ev.LockGate(LockReason.CONSENT_REVOKED) in effects
+
+
+def test_terms_confirmed_after_the_consent_answer_went_stale_do_not_unlock() -> None:
+    state, _ = run(
+        SessionState(),
+        ev.SessionStarted(at(0), "s-1", "tech", TYPES),
+        face(1),
+        ev.ConsentChecked(at(1.2), ConsentCheck(True, (), terms(), asked_at=at(1.0))),
+    )
+    for second in range(2, 40):
+        state, _ = run(state, face(second))
+    state, effects = run(state, ev.PerformerConfirmed(at(40), TYPES))
+    assert state.phase is Phase.CLOSING
+    assert ev.LockGate(LockReason.REGISTRY_UNREACHABLE) in effects
