@@ -45,6 +45,7 @@ from agent.gate.errors import CaptureRefusedError, GateFaultError
 from agent.gate.models import CaptureEvent
 from agent.gate.settings import HttpApiGateSettings
 from agent.gate.token import SESSION_ID_PATTERN, CaptureToken
+from agent.gate.windows import is_within
 from agent.settings_base import StrictModel
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,7 @@ def confined_capture_path(reported: str, capture_dirs: list[Path]) -> tuple[Path
         resolved = path.resolve(strict=True)
     except (OSError, RuntimeError):
         return None, "the reported file does not exist"
-    folders = [folder.resolve() for folder in capture_dirs]
-    if not any(resolved.is_relative_to(folder) for folder in folders):
+    if not is_within(resolved, capture_dirs):
         return None, "refused: the reported file lies outside the configured capture folders"
     try:
         regular = stat.S_ISREG(resolved.stat().st_mode)

@@ -18,7 +18,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.records.model import READABLE_SCHEMA_VERSIONS, schema_problem_in_json
+from agent.records.model import READABLE_SCHEMA_VERSIONS, flagged_capture_count, schema_problem_in_json
 from agent.signing import (
     SIGNATURE_FIELD,
     CanonicalJsonError,
@@ -243,18 +243,7 @@ def check_line(
         key_id,
         schema_problem,
         _recovery_info(record.get("log_recovery")),
-        _flagged_captures(record.get("captured_files")),
-    )
-
-
-def _flagged_captures(files: Any) -> int:
-    if not isinstance(files, list):
-        return 0
-    return sum(
-        1
-        for f in files
-        if isinstance(f, dict)
-        and (f.get("flag_reason") is not None or f.get("within_unlock_window") is not True)
+        flagged_capture_count(record.get("captured_files")),
     )
 
 

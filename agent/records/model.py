@@ -401,6 +401,27 @@ __all__ = [
 ]
 
 
+def is_clean_capture(entry: object) -> bool:
+    """Whether a ``captured_files`` entry (as read, unvalidated) is a clean, consented capture.
+
+    Clean means inside an unlock window and not refused or flagged by the gate. The
+    one definition for the writer's outcome, recovery, ``verify`` and the review window;
+    it also reads version 1 entries, which have no ``flag_reason``.
+    """
+    return (
+        isinstance(entry, Mapping)
+        and entry.get("within_unlock_window") is True
+        and entry.get("flag_reason") is None
+    )
+
+
+def flagged_capture_count(files: object) -> int:
+    """How many entries of a ``captured_files`` value (as read) are not clean captures."""
+    if not isinstance(files, list):
+        return 0
+    return sum(1 for entry in files if isinstance(entry, Mapping) and not is_clean_capture(entry))
+
+
 def nested(record: Mapping[str, Any], *path: str) -> Any:
     """The member at ``path`` of a record as read from a log (unvalidated), or None.
 

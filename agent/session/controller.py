@@ -340,10 +340,12 @@ class SessionController:
         except IllegalTransitionError as exc:
             log.error("illegal event: %s", exc)
             after, effects = transition(before, ev.Fault(at, "internal", exc.what), self.settings.timing)
+        # Journal first: a capture reported on the gate's thread sees the new session only once
+        # its journal exists, so every capture it accepts can be journaled.
+        self._journal_transition(before, after, at)
         self._state = after
         if after.phase is not before.phase:
             self._note(describe(after.phase, after.context)[0], at)
-        self._journal_transition(before, after, at)
         for effect in effects:
             try:
                 self._execute(effect, at)
@@ -558,15 +560,12 @@ class SessionController:
     def _on_capture(self, event: CaptureEvent) -> None:
         """On the gate's thread, before the gate acknowledges the capture: journal it durably."""
         capture = capture_from_event(event)
-        state = self._state  # one reference read: the engine thread replaces, never mutates, it
-        ours = capture.session_id is None or capture.session_id == state.context.session_id
-        if ours and state.phase is not Phase.IDLE and not state.context.record_written:
-            try:
-                self._keeper.capture(capture)
-            except OSError as exc:
-                log.error("cannot journal capture %s: %s", capture.name, exc)
-                detail = f"a capture could not be journaled ({exc.strerror or exc}); a crash could lose it"
-                self._put(lambda at: ev.Fault(at, "records", detail))
+        try:
+            self._keeper.capture(capture)
+        except OSError as exc:
+            log.error("cannot journal capture %s: %s", capture.name, exc)
+            detail = f"a capture could not be journaled ({exc.strerror or exc}); a crash could lose it"
+            self._put(lambda at: ev.Fault(at, "records", detail))
         self._put(lambda at: self._capture_arrived(capture, at))
 
     def _capture_arrived(self, capture: Capture, at: datetime) -> ev.Event | None:

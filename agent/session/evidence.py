@@ -31,6 +31,8 @@ class JournalKeeper:
         self._journal = journal
         self._production_id = production_id
         self._last_key: tuple[Any, ...] | None = None
+        self._open_session_id: str | None = None
+        """The session whose journal is on disk (set once the file exists, cleared with it)."""
 
     @property
     def enabled(self) -> bool:
@@ -54,8 +56,9 @@ class JournalKeeper:
             return
         ctx = after.context
         if before.phase is Phase.IDLE and after.phase is Phase.IDENTIFYING:
+            self._open_session_id, self._last_key = None, None
             self._journal.open(ctx)
-            self._last_key = None
+            self._open_session_id = ctx.session_id
         if after.phase is Phase.IDLE or ctx.record_written:
             return
         key = (
@@ -80,8 +83,18 @@ class JournalKeeper:
         self._last_key = key
 
     def capture(self, capture: Capture) -> None:
-        """Journal one capture of the open session, durably. Raises OSError when it cannot."""
-        if self._journal is None or not self._journal.path.exists():
+        """Journal a capture of the session whose journal is open, durably (any thread).
+
+        A capture of no open session (idle, or its record already written) is not
+        journaled: it reaches the session record or a correction record instead.
+
+        Raises:
+            OSError: the journal could not be written (a crash could lose this capture).
+        """
+        open_session = self._open_session_id
+        if self._journal is None or open_session is None:
+            return
+        if capture.session_id is not None and capture.session_id != open_session:
             return
         self._journal.record_capture(capture.event_id, captured_file_entry(capture))
 
@@ -89,6 +102,7 @@ class JournalKeeper:
         """The session's record is in the log: the journal is no longer needed."""
         if self._journal is None:
             return
+        self._open_session_id = None
         try:
             self._journal.clear()
         except OSError as exc:  # the record is written; a stale journal only costs a spurious record

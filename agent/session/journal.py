@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.durable import O_BINARY, replace_file_atomically, write_all
-from agent.records.model import utc_timestamp
+from agent.records.model import flagged_capture_count, is_clean_capture, utc_timestamp
 from agent.session.model import SessionContext
 
 log = logging.getLogger(__name__)
@@ -184,10 +184,7 @@ def recovery_record_draft(
         detail += "; capture had been unlocked, and the gate's lease locked it when renewals stopped"
     if "damaged" in contents.header or contents.torn_lines:
         detail += "; the open-session journal was damaged (what could be read is recorded)"
-    clean = any(
-        isinstance(f, dict) and f.get("within_unlock_window") is True and f.get("flag_reason") is None
-        for f in draft.get("captured_files", [])
-    )
+    clean = any(is_clean_capture(f) for f in draft.get("captured_files", []))
     codes = [c for c in draft.get("reason_codes", []) if isinstance(c, str)]
     draft["outcome"] = "captured" if clean else "fault"
     draft["reason_codes"] = list(dict.fromkeys([CRASH_REASON, *codes]))
@@ -202,7 +199,7 @@ def _with_late_captures(draft: dict[str, Any], contents: JournalContents) -> dic
     late = [entry for event_id, entry in contents.captures if event_id not in listed]
     if late:
         draft["captured_files"] = [*draft.get("captured_files", []), *late]
-        if any(f.get("flag_reason") is not None for f in late):
+        if flagged_capture_count(late):
             codes = list(draft.get("reason_codes", []))
             if "capture_flagged" not in codes:
                 draft["reason_codes"] = [*codes, "capture_flagged"]

@@ -263,16 +263,20 @@ def _consent_checked(state: SessionState, event: ev.ConsentChecked, _t: Timing) 
 def _rechecked(state: SessionState, event: ev.ConsentRechecked, _t: Timing) -> Result:
     ctx = state.context
     check = event.check
-    current = ctx.consent.terms if ctx.consent is not None else None
-    if current is None:
+    relied_on = ctx.consent
+    current = relied_on.terms if relied_on is not None else None
+    if relied_on is None or current is None:
         return state, ()
-    if check.allowed and check.terms is not None and check.terms.consent_id == current.consent_id:
-        clock = check.clock or (ctx.consent.clock if ctx.consent is not None else None)
-        kept = replace(ctx.consent, clock=clock) if ctx.consent is not None else None
+    same = check.terms is not None and (check.terms.consent_id, check.terms.version) == (
+        current.consent_id,
+        current.version,
+    )
+    if check.allowed and same:
+        kept = replace(relied_on, clock=check.clock or relied_on.clock)
         return SessionState(state.phase, replace(ctx, consent=kept, **_confirmation_of(ctx, check))), ()
     if check.allowed:
-        # Another consent now ranks first (e.g. a new version): the one the performer saw no
-        # longer decides; the performer must see and confirm the terms again.
+        # Another consent, or a new version of it, now decides: the terms the performer
+        # confirmed are no longer the registry's; they must see and confirm them again.
         codes: tuple[str, ...] = ("consent_changed",)
     else:
         codes = tuple(code for code, _ in check.reasons) or ("consent_refused",)

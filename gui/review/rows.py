@@ -18,7 +18,7 @@ from typing import Any
 
 from agent.records.errors import RecordError
 from agent.records.log import read_lines
-from agent.records.model import nested, parse_timestamp
+from agent.records.model import flagged_capture_count, nested, parse_timestamp
 from agent.records.verify import ProblemCode, Verdict
 from agent.session.snapshot import reason_text
 from agent.signing import CanonicalJsonError, object_hash_hex
@@ -152,11 +152,7 @@ def row_from_record(log: Path, line: int, offset: int, record: Mapping[str, Any]
         outcome=_text(record.get("outcome")),
         capture_types=types_text(types) if isinstance(types, list) else "",
         files=len(as_list(files)),
-        flagged_files=sum(
-            1
-            for f in as_list(files)
-            if isinstance(f, Mapping) and (f.get("flag_reason") or f.get("within_unlock_window") is not True)
-        ),
+        flagged_files=flagged_capture_count(files),
         sequence=sequence if isinstance(sequence, int) else None,
         record_id=_text(record.get("record_id")),
         record_hash=digest,

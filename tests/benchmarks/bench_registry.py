@@ -25,7 +25,6 @@ import http.client
 import multiprocessing
 import os
 import random
-import secrets
 import socket
 import statistics
 import subprocess
@@ -34,16 +33,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.signing import Signer, public_key_to_b64
 from registry.db import Database
 from registry.setup import SeedPerformer, initialise, seed
+from tests.postgres_schema import scratch_schema
 
 PRODUCTION = "bench-production"
 
@@ -241,18 +239,8 @@ def main() -> int:
         if not args.skip_sqlite:
             run_backend("sqlite", f"sqlite:///{workdir / 'registry.sqlite3'}", args, workdir)
         if args.postgres_url:
-            schema = "bench_" + secrets.token_hex(4)
-            admin = sa.create_engine(args.postgres_url)
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-            separator = "&" if "?" in args.postgres_url else "?"
-            url = f"{args.postgres_url}{separator}options={quote(f'-csearch_path={schema}')}"
-            try:
+            with scratch_schema(args.postgres_url, "bench_") as url:
                 run_backend("postgres", url, args, workdir)
-            finally:
-                with admin.begin() as conn:
-                    conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-                admin.dispose()
         else:
             print("[postgres] skipped: give --postgres-url or set SCANGATE_TEST_POSTGRES_URL")
     return 0

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -44,7 +43,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import requests
 import sqlalchemy as sa
@@ -57,6 +55,7 @@ from agent.wire import Checkpoint, KeyList, RevocationFeed, SessionRecordReceipt
 from registry.db import Database, SessionRecordRow
 from registry.keys import trusted_public_keys
 from registry.setup import SeedPerformer, initialise, seed
+from tests.postgres_schema import scratch_schema
 from tests.registry.instances import Instance, running_instances
 from tests.registry.records import resigned, signed_record
 
@@ -424,19 +423,11 @@ def main() -> int:
     if not args.postgres_url:
         print("needs PostgreSQL: give --postgres-url or set SCANGATE_TEST_POSTGRES_URL", file=sys.stderr)
         return 2
-    schema = "bench_" + secrets.token_hex(4)
-    admin = sa.create_engine(args.postgres_url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in args.postgres_url else "?"
-    url = f"{args.postgres_url}{separator}options={quote(f'-csearch_path={schema}')}"
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-registry-instances-") as tmp:
-            run(url, args, Path(tmp))
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with (
+        scratch_schema(args.postgres_url, "bench_") as url,
+        tempfile.TemporaryDirectory(prefix="bench-registry-instances-") as tmp,
+    ):
+        run(url, args, Path(tmp))
     return 0
 
 

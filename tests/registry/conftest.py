@@ -9,12 +9,10 @@ skip with a reason (.ci/run installs and starts PostgreSQL and sets it).
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import requests
@@ -27,6 +25,7 @@ from registry.db import Base, Database
 from registry.embedded import EmbeddedRegistry, start_embedded_registry
 from registry.keys import trusted_public_keys
 from registry.setup import SeedPerformer, SeedResult, initialise, seed
+from tests.postgres_schema import scratch_schema
 
 POSTGRES_ENV_VAR = "SCANGATE_TEST_POSTGRES_URL"
 PRODUCTION = "demo-production"
@@ -65,17 +64,8 @@ def postgres_url_for_test() -> Iterator[str]:
             f"PostgreSQL tests need ${POSTGRES_ENV_VAR} (e.g. postgresql+psycopg://USER:PASS@127.0.0.1/DB);"
             " .ci/run installs PostgreSQL and sets it"
         )
-    schema = "t_" + secrets.token_hex(6)
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with scratch_schema(base) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -259,6 +259,25 @@ def test_a_capture_reported_after_the_record_gets_a_correction_record(
     assert [f["name"] for f in correction["captured_files"]] == [str(photo)]
 
 
+def restart_agent(harness: Harness, journal: Path) -> None:
+    """Start the agent again on the same log and journal (as after a crash), then stop it."""
+    recorder = SessionRecorder.open(harness.env.config.records, harness.env.config.rig.rig_id)
+    client = RegistryClient(harness.env.config.registry)
+    try:
+        restarted = SessionController(
+            ControllerSettings(rig_id="demo-rig", production_id="demo-production", journal_path=journal),
+            gate=harness.gate,
+            consent=RegistryConsentService(ConsentLookup(client, production_id="demo-production")),
+            records=recorder,
+            signer=recorder.key.signer,
+        )
+        restarted.start()
+        restarted.stop()
+    finally:
+        recorder.close()
+        client.close()
+
+
 def test_a_session_the_agent_never_finished_gets_a_fault_record_at_the_next_start(
     harness: Harness, tmp_path: Path
 ) -> None:
@@ -272,22 +291,7 @@ def test_a_session_the_agent_never_finished_gets_a_fault_record_at_the_next_star
     # As if that record had never been written (the crash came first): another record id.
     journal.write_bytes(left_behind.replace(written_id.encode(), str(uuid.uuid4()).encode()))
     harness.recorder.close()  # the agent is gone: its log lock with it
-
-    recorder = SessionRecorder.open(harness.env.config.records, harness.env.config.rig.rig_id)
-    try:
-        restarted = SessionController(
-            ControllerSettings(rig_id="demo-rig", production_id="demo-production", journal_path=journal),
-            gate=harness.gate,
-            consent=RegistryConsentService(
-                ConsentLookup(RegistryClient(harness.env.config.registry), production_id="demo-production")
-            ),
-            records=recorder,
-            signer=recorder.key.signer,
-        )
-        restarted.start()
-        restarted.stop()
-    finally:
-        recorder.close()
+    restart_agent(harness, journal)
     records = harness.records()
     assert records[-1]["outcome"] == "fault"
     assert records[-1]["reason_codes"] == ["agent_stopped_mid_session"]
@@ -306,21 +310,7 @@ def test_a_journal_left_beside_a_written_record_does_not_duplicate_it(
     harness.controller.stop()
     journal.write_bytes(left_behind)  # the agent died after writing the record, before forgetting it
     harness.recorder.close()
-    recorder = SessionRecorder.open(harness.env.config.records, harness.env.config.rig.rig_id)
-    try:
-        restarted = SessionController(
-            ControllerSettings(rig_id="demo-rig", production_id="demo-production", journal_path=journal),
-            gate=harness.gate,
-            consent=RegistryConsentService(
-                ConsentLookup(RegistryClient(harness.env.config.registry), production_id="demo-production")
-            ),
-            records=recorder,
-            signer=recorder.key.signer,
-        )
-        restarted.start()
-        restarted.stop()
-    finally:
-        recorder.close()
+    restart_agent(harness, journal)
     assert len(harness.records()) == 1
     assert not journal.exists()
 
