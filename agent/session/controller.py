@@ -331,7 +331,8 @@ class SessionController:
         status = self._gate.status()
         if status.locked and status.lock_cause in ("lease_lapsed", "token_expired"):
             self._last_renew = None
-            self._dispatch(ev.GateLeaseLapsed(status.changed_at), status.changed_at)
+            lapse = ev.GateLeaseLapsed(status.changed_at, token_expired=status.lock_cause == "token_expired")
+            self._dispatch(lapse, status.changed_at)
 
     def _dispatch(self, event: ev.Event, at: datetime, depth: int = 0) -> None:
         before = self._state
@@ -509,9 +510,13 @@ class SessionController:
                 # Queue the lapse stamped when the gate actually locked: inputs that were already
                 # waiting (frames seen meanwhile) must be judged before it, at their own times.
                 self._last_renew = None
-                locked_at = self._gate.status().changed_at
+                locked = self._gate.status()
+                locked_at = locked.changed_at
                 if isinstance(exc, LeaseExpiredError):
-                    self._inbox.put(_Command(ev.GateLeaseLapsed, locked_at))
+                    expired = locked.lock_cause == "token_expired"
+                    self._inbox.put(
+                        _Command(lambda when: ev.GateLeaseLapsed(when, token_expired=expired), locked_at)
+                    )
                 else:
                     detail = f"renewing the lease failed: {exc.what}"
                     self._inbox.put(_Command(lambda when: ev.Fault(when, "gate", detail), locked_at))
@@ -599,11 +604,16 @@ class SessionController:
                 log.exception("the last session record could not be written before stopping")
 
     def _on_gate_status(self, status: GateStatus) -> None:
-        if status.lock_cause == "lease_lapsed":
+        if status.lock_cause in ("lease_lapsed", "token_expired"):
+            expired = status.lock_cause == "token_expired"
             # Stamped when the gate locked, not when this engine (perhaps frozen meanwhile) gets to it.
             self._inbox.put(
                 _Command(
-                    lambda at: ev.GateLeaseLapsed(at) if self._state.phase is Phase.UNLOCKED else None,
+                    lambda at: (
+                        ev.GateLeaseLapsed(at, token_expired=expired)
+                        if self._state.phase is Phase.UNLOCKED
+                        else None
+                    ),
                     status.changed_at,
                 )
             )

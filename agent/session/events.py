@@ -125,9 +125,11 @@ class GateUnlocked:
 
 @dataclass(frozen=True)
 class GateLeaseLapsed:
-    """The gate locked itself because the lease was not renewed in time."""
+    """The gate locked itself: the lease was not renewed in time, or (``token_expired``) the
+    capture token reached its expiry, which is the end of the unlock window."""
 
     at: datetime
+    token_expired: bool = False
 
 
 @dataclass(frozen=True)

@@ -341,6 +341,12 @@ def _key_untrusted(state: SessionState, event: ev.RegistryKeyUntrusted, _t: Timi
 
 
 def _lease_lapsed(state: SessionState, event: ev.GateLeaseLapsed, _t: Timing) -> Result:
+    if event.token_expired and state.phase is Phase.UNLOCKED:
+        # The token was minted to expire at the unlock deadline: the window ended, nothing failed.
+        terms = state.context.consent.terms if state.context.consent else None
+        window_ended = terms is not None and state.context.unlock_deadline == terms.valid_until
+        reason = LockReason.CONSENT_WINDOW_ENDED if window_ended else LockReason.UNLOCK_TIMEBOX_EXPIRED
+        return _close(state, event.at, reason)
     detail = "the gate lease lapsed (the agent did not renew it in time)"
     return _fault(state, event.at, "gate", detail, LockReason.GATE_LEASE_LAPSED)
 

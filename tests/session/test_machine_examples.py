@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import typing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -134,6 +135,31 @@ def test_timebox_expiry_locks() -> None:
     steps = [face(2 + k) for k in range(1, 300)]  # the performer stays in view the whole time
     _, effects = run(unlocked, *steps, ev.Tick(at(2 + 300)))
     assert ev.LockGate(LockReason.UNLOCK_TIMEBOX_EXPIRED) in effects
+
+
+@pytest.mark.parametrize(
+    ("hours", "reason"),
+    [(8, LockReason.UNLOCK_TIMEBOX_EXPIRED), (0, LockReason.CONSENT_WINDOW_ENDED)],
+)
+def test_a_gate_that_locks_at_its_token_expiry_ends_the_unlock_window_not_as_a_fault(
+    hours: int, reason: LockReason
+) -> None:
+    """The capture token expires when the unlock window ends; when the gate's own watchdog sees
+    that before the engine's tick does, the record must still say the window ended."""
+    state = awaiting(hours=hours)
+    if hours == 0:  # consent valid until 4 minutes after T0, inside the 5-minute time-box
+        ctx = state.context
+        assert ctx.consent is not None and ctx.consent.terms is not None
+        short = replace(ctx.consent.terms, valid_until=T0 + timedelta(minutes=4))
+        state = SessionState(state.phase, replace(ctx, consent=replace(ctx.consent, terms=short)))
+    unlocked, effects = run(state, ev.PerformerConfirmed(at(2), TYPES))
+    deadline = next(e for e in effects if isinstance(e, ev.UnlockGate)).deadline
+    lapse = ev.GateLeaseLapsed(deadline + timedelta(milliseconds=3), token_expired=True)
+    closed, effects = run(unlocked, lapse)
+    assert effects[0] == ev.LockGate(reason)
+    assert closed.phase is Phase.CLOSING
+    assert closed.context.lock_reasons[-1] is reason
+    assert outcome_of(closed.context) is not Outcome.FAULT
 
 
 def test_revocation_of_another_consent_is_ignored() -> None:
