@@ -57,7 +57,8 @@ def test_fresh_copy_is_used_while_the_registry_is_down_and_says_so(
         result = lookup_for(client).check("p-ada", {"face"}, FACE)
     assert result.source == "offline_copy"
     assert result.decision.allowed
-    assert [n.code.value for n in result.decision.notices] == ["offline_copy"]
+    # a new client has measured no registry time: judged on the rig clock, and it says so
+    assert [n.code.value for n in result.decision.notices] == ["offline_copy", "clock_not_verified"]
 
 
 def test_stale_copy_is_refused(live: LiveRegistry, proxy: TamperingProxy) -> None:
