@@ -33,7 +33,7 @@ from agent.faces.store import TemplateStore
 from agent.faces.subprocess_identifier import SubprocessIdentifier
 from agent.gate.base import CaptureGate
 from agent.gate.factory import build_gate
-from agent.gate.models import GateStatus
+from agent.gate.models import SYSTEM_CLOCK, Clock, GateStatus
 from agent.records.outbox import OutboxCounts
 from agent.records.recorder import SessionRecorder, http_uploader_from_settings
 from agent.registry_client.client import RegistryClient
@@ -51,6 +51,29 @@ log = logging.getLogger(__name__)
 ROSTER_RETRY_S = 5.0
 ROSTER_REFRESH_S = 60.0
 
+WallClock = Callable[[], datetime]
+"""The rig's wall clock (aware UTC). One is injected into every part that reads wall time."""
+
+
+def system_wall_clock() -> datetime:
+    """``datetime.now(UTC)``: the rig's real wall clock."""
+    return datetime.now(UTC)
+
+
+class _GateClock:
+    """The gate's two clocks: the real monotonic clock and the rig's (injected) wall clock."""
+
+    def __init__(self, wall: WallClock) -> None:
+        self._wall = wall
+
+    def monotonic(self) -> float:
+        """``time.monotonic()`` (leases are timed on it; skewing the wall clock never touches it)."""
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        """The rig's wall clock."""
+        return self._wall()
+
 
 class FallbackRefusedError(ScanGateError):
     """The badge code and PIN were not accepted by the registry."""
@@ -67,7 +90,7 @@ class RegistryConsentService:
     ) -> ConsentAnswer:
         """Fetch, verify and judge the performer's consent (see :class:`ConsentLookup`)."""
         result = self._lookup.check(performer_id, capture_types, method)
-        check = dataclasses.replace(result.consent_check(), source=result.source)
+        check = dataclasses.replace(result.consent_check(), source=result.source, clock=result.clock)
         return ConsentAnswer(check=check, record=result.consent)
 
 
@@ -126,8 +149,10 @@ class Rig:
         poller: RevocationPoller | None,
         roster_loader: Callable[[], Roster],
         identifier: SubprocessIdentifier,
+        clock: WallClock = system_wall_clock,
     ) -> None:
         self.config = config
+        self.clock = clock
         self.recorder = recorder
         self.gate = gate
         self.camera = camera
@@ -145,18 +170,28 @@ class Rig:
         )
 
     @classmethod
-    def from_config(cls, config: ScanGateConfig, *, camera: CameraWorker | None = None) -> Rig:
+    def from_config(
+        cls, config: ScanGateConfig, *, camera: CameraWorker | None = None, clock: WallClock | None = None
+    ) -> Rig:
         """Assemble (but do not start) a rig; raises ScanGateError naming what is wrong.
 
         Args:
             config: the rig's configuration.
             camera: a camera worker to use instead of the configured source (benchmarks).
+            clock: the rig's wall clock (aware UTC), given to every part that reads wall time:
+                the registry client (which measures it against the registry's signed time),
+                the session controller, the gate and the frame timestamps. Default: the system
+                clock. Rehearsals inject a skewed one, e.g. ``lambda: datetime.now(UTC) -
+                timedelta(hours=48)``: every consent is then refused with ``clock_skew``.
+                (Session-log timestamps still come from the system clock.)
         """
+        wall = clock or system_wall_clock
+        gate_clock: Clock = SYSTEM_CLOCK if clock is None else _GateClock(wall)
         # Until the rig owns them, parts already opened (log lock, registry session) are
         # closed again if a later part cannot be built.
         with contextlib.ExitStack() as cleanup:
             rig_id, production_id = config.rig.rig_id, config.rig.production_id
-            client = RegistryClient(config.registry) if config.registry.url else None
+            client = RegistryClient(config.registry, clock=wall) if config.registry.url else None
             if client is not None:
                 cleanup.callback(client.close)
             uploader = None
@@ -179,6 +214,7 @@ class Rig:
                 trusted_keys={signer.key_id: signer.public_key},
                 rig_id=rig_id,
                 frame_provider=latest_frame,
+                clock=gate_clock,
             )
             poller: RevocationPoller | None = None
 
@@ -218,6 +254,7 @@ class Rig:
                 records=recorder,
                 signer=signer,
                 fallback=fallback,
+                clock=wall,
             )
             # dlib holds the GIL while it works: identify in a child process so the camera,
             # the session engine and the screens never stall behind it.
@@ -240,6 +277,7 @@ class Rig:
                 poller=poller,
                 roster_loader=roster_source.load_roster,
                 identifier=identifier,
+                clock=wall,
             )
             cleanup.pop_all()
         return rig
@@ -318,7 +356,7 @@ class Rig:
     def _on_recognition(self, result: RecognitionResult) -> None:  # recognition thread
         # Judge presence from when the camera took the frame, not when the analysis finished.
         age = max(0.0, time.monotonic() - result.frame_captured_at)
-        self.controller.on_frame(result.analysis, datetime.now(UTC) - timedelta(seconds=age))
+        self.controller.on_frame(result.analysis, self.clock() - timedelta(seconds=age))
 
     def _load_roster_once(self) -> bool:
         try:

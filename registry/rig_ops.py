@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from agent.signing import Signer
 from agent.wire import (
     FACE_MODEL,
+    TIME_STATEMENT,
     WIRE_VERSION,
     CaptureType,
     Confirmation,
@@ -27,6 +29,7 @@ from agent.wire import (
     RevocationFeed,
     Roster,
     RosterEntry,
+    TimeStatement,
     format_utc,
     utc_now,
 )
@@ -104,24 +107,52 @@ class SignerCache:
             return self._signer
 
 
+def time_statement(nonce: str, signer: Signer) -> TimeStatement:
+    """The registry's time now, with the rig's nonce, signed by the active key (see agent.wire.registry_time).
+
+    Full microseconds (not the milliseconds stored elsewhere): the rig measures its offset from this.
+    """
+    payload = {
+        "wire_version": WIRE_VERSION,
+        "statement": TIME_STATEMENT,
+        "nonce": nonce,
+        "registry_time": datetime.now(UTC),
+    }
+    return TimeStatement.sign(payload, signer)
+
+
 def consent_list_json(
-    session: Session, performer_id: str, production_id: str, status: ConsentStatus | None
+    session: Session,
+    performer_id: str,
+    production_id: str,
+    status: ConsentStatus | None,
+    *,
+    nonce: str | None = None,
+    signer: Signer | None = None,
 ) -> bytes:
-    """The ConsentList body, built from the stored signed JSON without re-serialising records."""
+    """The ConsentList body, built from the stored signed JSON without re-serialising records.
+
+    With a rig's ``nonce`` (and the active ``signer``) the body carries ``time_statement``,
+    stamped after the records were read; without it the body is exactly what it was before
+    registry time existed.
+    """
     query = select(ConsentRow.record_json).where(
         ConsentRow.performer_id == performer_id, ConsentRow.production_id == production_id
     )
     if status is not None:
         query = query.where(ConsentRow.status == status.value)
     records = session.scalars(query.order_by(ConsentRow.version.desc())).all()
-    head = compact_json(
-        {
-            "wire_version": WIRE_VERSION,
-            "performer_id": performer_id,
-            "production_id": production_id,
-            "generated_at": format_utc(utc_now()),
-        }
-    )
+    members: dict[str, Any] = {
+        "wire_version": WIRE_VERSION,
+        "performer_id": performer_id,
+        "production_id": production_id,
+        "generated_at": format_utc(utc_now()),
+    }
+    if nonce is not None:
+        if signer is None:
+            raise ValueError("a time statement needs the active signer")
+        members["time_statement"] = time_statement(nonce, signer).wire_dict()
+    head = compact_json(members)
     return (head[:-1] + ',"consents":[' + ",".join(records) + "]}").encode("utf-8")
 
 

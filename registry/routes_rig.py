@@ -20,9 +20,11 @@ from agent.wire import (
     Health,
     Identifier,
     KeyList,
+    Nonce,
     RevocationFeed,
     Roster,
     SessionRecordReceipt,
+    TimeStatement,
     utc_now,
 )
 from registry.db import Database
@@ -40,6 +42,7 @@ from registry.rig_ops import (
     record_confirmation,
     require_production_access,
     revocation_feed,
+    time_statement,
     verify_fallback,
 )
 
@@ -100,6 +103,10 @@ RigDep = Annotated[Caller, Depends(rig_caller)]
 # pooled connection per request instead of two).
 RigCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_rig_bearer)]
 SignerDep = Annotated[SignerCache, Depends(signer_cache)]
+NONCE_DESCRIPTION = (
+    "A fresh random value (22-86 base64url characters) chosen by the rig for this request;"
+    " the answer's signed time statement echoes it, so it cannot be an old statement replayed."
+)
 
 
 @router.get("/health", response_model=Health, tags=["public"], summary="Registry health (no token needed)")
@@ -138,21 +145,45 @@ def roster(production_id: Identifier, credentials: RigCredentials, db: DbDep, si
         return build_roster(session, production_id, signers.current(session))
 
 
+@router.get("/time", response_model=TimeStatement, tags=["rig"], summary="The registry's signed time")
+def registry_time(
+    credentials: RigCredentials,
+    db: DbDep,
+    signers: SignerDep,
+    nonce: Annotated[Nonce, Query(description=NONCE_DESCRIPTION)],
+) -> TimeStatement:
+    """The registry's current time and the rig's nonce, signed by the active key.
+
+    Rigs call it periodically to measure their clock offset; consent windows are judged on
+    registry time, and a rig clock too far off locks capture (`clock_skew`).
+    """
+    with db.read() as session:
+        caller_in(session, credentials, "rig")
+        signer = signers.current(session)
+    return time_statement(nonce, signer)
+
+
 @router.get("/consents", response_model=ConsentList, tags=["rig"], summary="Signed consent records")
 def consents(
     credentials: RigCredentials,
     db: DbDep,
+    signers: SignerDep,
     performer_id: Annotated[Identifier, Query(description="The performer.")],
     production_id: Annotated[Identifier, Query(description="The production (must be the rig's).")],
     status: Annotated[ConsentStatus | None, Query(description="Only records with this status.")] = None,
+    nonce: Annotated[
+        Nonce | None, Query(description=NONCE_DESCRIPTION + " With it, the answer has a time_statement.")
+    ] = None,
 ) -> Response:
     """Every consent record of the performer for the production, newest version first.
 
-    An empty list means no consent: capture must stay locked.
+    An empty list means no consent: capture must stay locked. With ``nonce``, the answer
+    carries the registry's signed time (``time_statement``), on which the rig judges it.
     """
     with db.read() as session:
         require_production_access(caller_in(session, credentials, "rig"), production_id)
-        body = consent_list_json(session, performer_id, production_id, status)
+        signer = signers.current(session) if nonce is not None else None
+        body = consent_list_json(session, performer_id, production_id, status, nonce=nonce, signer=signer)
     return Response(body, media_type="application/json")
 
 

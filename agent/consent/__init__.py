@@ -5,8 +5,10 @@ design is evaluated and every failing one is listed with a stable code and a
 plain-language message (docs/consent-policy.md).
 """
 
+from agent.clock import ClockReading, ClockSource
 from agent.consent.adapter import to_consent_check
 from agent.consent.model import (
+    DEFAULT_MAX_CLOCK_SKEW,
     Decision,
     Notice,
     NoticeCode,
@@ -20,7 +22,10 @@ from agent.consent.model import (
 from agent.consent.policy import RULES, evaluate
 
 __all__ = [
+    "DEFAULT_MAX_CLOCK_SKEW",
     "RULES",
+    "ClockReading",
+    "ClockSource",
     "Decision",
     "Notice",
     "NoticeCode",

@@ -14,7 +14,11 @@ from enum import StrEnum
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from agent.clock import ClockReading
 from agent.session.model import IdentificationMethod
+
+DEFAULT_MAX_CLOCK_SKEW = timedelta(seconds=60)
+"""How far the rig clock may be from registry time before consent is refused (``clock_skew``)."""
 
 
 class ReasonCode(StrEnum):
@@ -28,6 +32,7 @@ class ReasonCode(StrEnum):
     REVOKED = "revoked"
     SUPERSEDED = "superseded"
     CACHE_STALE = "cache_stale"
+    CLOCK_SKEW = "clock_skew"
     PERFORMER_MISMATCH = "performer_mismatch"
     PRODUCTION_MISMATCH = "production_mismatch"
     CAPTURE_TYPE_NOT_PERMITTED = "capture_type_not_permitted"
@@ -50,6 +55,8 @@ class NoticeCode(StrEnum):
     """Information about a decision that does not block it."""
 
     OFFLINE_COPY = "offline_copy"
+    OFFLINE_CLOCK = "offline_clock"
+    CLOCK_NOT_VERIFIED = "clock_not_verified"
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,12 @@ class PolicyContext:
         cached_at: when the record was fetched, if it comes from the offline
             copy (None: fetched from the registry just now).
         max_staleness: the oldest offline copy that may be used.
+        clock: the rig clock's measured offset from registry time (None: not
+            measured, e.g. judged from the offline copy after a restart). The
+            ``now`` given to :func:`~agent.consent.policy.evaluate` is then
+            registry time (rig time + offset).
+        max_clock_skew: the largest offset (and measurement uncertainty) accepted;
+            beyond it the decision refuses with ``clock_skew``.
     """
 
     production_id: str
@@ -115,6 +128,8 @@ class PolicyContext:
     guardian_co_confirmation_available: bool = False
     cached_at: datetime | None = None
     max_staleness: timedelta = timedelta(0)
+    clock: ClockReading | None = None
+    max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW
 
 
 @dataclass(frozen=True)

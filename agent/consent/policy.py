@@ -140,6 +140,41 @@ def _cache_reasons(context: PolicyContext, now: datetime) -> list[Reason]:
     return []
 
 
+def rule_clock(_consent: ConsentRecord, context: PolicyContext, _now: datetime) -> list[Reason]:
+    """The rig clock is within ``max_clock_skew`` of registry time, measured at least that precisely."""
+    return _clock_reasons(context)
+
+
+def _clock_reasons(context: PolicyContext) -> list[Reason]:
+    reading, limit = context.clock, context.max_clock_skew
+    if reading is None:
+        return []
+    measured = f"measured offset {reading.offset_s:+.1f} s ± {reading.uncertainty_s:.3f} s"
+    if abs(reading.offset) > limit:
+        direction = "behind" if reading.offset_s > 0 else "ahead of"
+        return [
+            Reason(
+                ReasonCode.CLOCK_SKEW,
+                f"This rig's clock is {_duration(abs(reading.offset))} {direction} the registry's"
+                f" ({measured}; at most {_duration(limit)} is allowed). Consent is judged on the"
+                " registry's time, but a rig whose clock is this far off cannot be trusted to time"
+                " captures and records: set the rig's clock right (turn on NTP, e.g."
+                " `timedatectl set-ntp true`) and look the consent up again.",
+            )
+        ]
+    if timedelta(seconds=reading.uncertainty_s) > limit:
+        return [
+            Reason(
+                ReasonCode.CLOCK_SKEW,
+                f"The registry's time could not be measured precisely enough: the round trip took"
+                f" {reading.rtt_s:.1f} s, so this rig's clock is known only to ± {reading.uncertainty_s:.1f} s"
+                f" ({measured}; at most {_duration(limit)} is allowed). Check the network to the"
+                " registry and look the consent up again.",
+            )
+        ]
+    return []
+
+
 def rule_performer(consent: ConsentRecord, context: PolicyContext, _now: datetime) -> list[Reason]:
     """The consent belongs to the performer identified at the rig."""
     if consent.performer.performer_id == context.performer_id:
@@ -292,6 +327,7 @@ RULES: tuple[Rule, ...] = (
     rule_status,
     rule_not_revoked,
     rule_cache_fresh,
+    rule_clock,
     rule_performer,
     rule_production,
     rule_capture_types,
@@ -303,6 +339,28 @@ RULES: tuple[Rule, ...] = (
     rule_biometric,
 )
 """Every rule, in the order their reasons are listed."""
+
+
+def _clock_notices(context: PolicyContext) -> list[Notice]:
+    reading = context.clock
+    if reading is not None and reading.source == "offline_last_known":
+        return [
+            Notice(
+                NoticeCode.OFFLINE_CLOCK,
+                "Judged on the registry's time carried forward from its last signed statement,"
+                f" {_duration(timedelta(seconds=reading.age_s))} ago (rig clock offset"
+                f" {reading.offset_s:+.1f} s).",
+            )
+        ]
+    if reading is None and context.cached_at is not None:
+        return [
+            Notice(
+                NoticeCode.CLOCK_NOT_VERIFIED,
+                "No registry time could be measured recently, so the saved copy is judged on this"
+                " rig's own clock (its age is checked against the registry time it was fetched at).",
+            )
+        ]
+    return []
 
 
 # --- evaluation ----------------------------------------------------------------------------------
@@ -324,6 +382,7 @@ def evaluate(consent: ConsentRecord | None, context: PolicyContext, now: datetim
                 " production. Nothing may be captured.",
             ),
             *_cache_reasons(context, now),
+            *_clock_reasons(context),
         ]
         return Decision(allowed=False, reasons=tuple(reasons))
     reasons = []
@@ -349,6 +408,7 @@ def evaluate(consent: ConsentRecord | None, context: PolicyContext, now: datetim
                 f"The registry could not be reached; this is the copy saved {_when(context.cached_at)}.",
             )
         )
+    notices.extend(_clock_notices(context))
     signature_ok = not seen & {
         ReasonCode.SIGNATURE_UNKNOWN_KEY,
         ReasonCode.SIGNATURE_INVALID,

@@ -159,10 +159,18 @@ class RegistryClock(StrictModel):
         description="Registry time minus rig time, in seconds (3 decimals); positive: the rig is slow."
     )
     uncertainty_s: float = Field(ge=0, description="Half the round trip of the measurement, in seconds.")
-    measured_at: UtcTimestamp = Field(description="When (rig clock) the offset was measured.")
+    rtt_s: float = Field(
+        ge=0, description="Round trip of the measuring request (rig monotonic clock), seconds."
+    )
+    measured_at: UtcTimestamp = Field(description="The registry's signed time in the measuring answer.")
     source: Literal["registry", "offline_last_known"] = Field(
         description="'registry': measured for this session; 'offline_last_known': the last offset measured."
     )
+    registry_key_id: str = Field(
+        pattern=r"^ed25519:[0-9a-f]{32}$",
+        description="The registry key whose signature on the time statement verified.",
+    )
+    age_s: float = Field(ge=0, description="Seconds between the measurement and its use (0 when fresh).")
 
 
 class Confirmation(StrictModel):

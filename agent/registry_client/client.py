@@ -6,6 +6,12 @@ and the key trust resolved from the pinned key ids. Every answer is validated
 against the wire schema; signed objects are verified against pinned keys only
 (the consent policy verifies consent records itself, so that rule can never be
 skipped; :meth:`RegistryClient.roster` verifies the roster).
+
+Registry time: consent lookups (:meth:`RegistryClient.timed_consents`) and
+:meth:`RegistryClient.measure_clock` send a fresh nonce, verify the registry's
+signed time statement and measure the rig clock's offset from it (see
+:mod:`agent.registry_client.clock`); the last measurement is kept for offline
+decisions (:meth:`RegistryClient.last_clock_reading`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ from datetime import datetime
 
 import requests
 
+from agent.consent import ClockReading
 from agent.registry_client.cache import OfflineCache, OfflineCacheError
+from agent.registry_client.clock import (
+    ClockKeeper,
+    ClockMeasurement,
+    measurement_from,
+    new_nonce,
+    verify_time_statement,
+)
 from agent.registry_client.errors import RegistryProtocolError, RegistryUnavailableError
 from agent.registry_client.settings import RegistrySettings
 from agent.registry_client.transport import Transport
@@ -32,6 +46,7 @@ from agent.wire import (
     KeyList,
     RevocationFeed,
     Roster,
+    TimeStatement,
     utc_now,
 )
 
@@ -60,13 +75,26 @@ class RegistryClient:
         *,
         cache: OfflineCache | None = None,
         clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """Create the client (no request is made yet).
+
+        Args:
+            settings: the ``[registry]`` settings.
+            session: a requests.Session to use (tests); a new one by default.
+            cache: the offline cache; by default the one under ``settings.cache_dir``.
+            clock: the rig's wall clock (UTC). It is measured against registry time and never
+                trusted alone for consent decisions; inject a skewed one to rehearse clock faults.
+            monotonic: the rig's monotonic clock (round trips, age of the last measurement).
+        """
         self.settings = settings
         self.transport = Transport(settings, session)
         self.cache = cache or OfflineCache(
             settings.cache_dir, consents=settings.offline_consents, roster=settings.cache_roster
         )
         self.clock = clock
+        self.monotonic = monotonic
+        self._clock_keeper = ClockKeeper(monotonic)
         self._lock = threading.Lock()
         self._trust: KeyTrust | None = None
         self._trust_loaded_at = 0.0
@@ -161,18 +189,89 @@ class RegistryClient:
     # --- rig endpoints ----------------------------------------------------------------------------
 
     def consents(self, performer_id: str, production_id: str) -> ConsentList:
-        """GET /v1/consents: every signed record of a performer for a production (not yet verified)."""
+        """GET /v1/consents: every signed record of a performer for a production (not yet verified).
+
+        The registry's time is measured with it (see :meth:`timed_consents`).
+        """
+        return self.timed_consents(performer_id, production_id)[0]
+
+    def timed_consents(self, performer_id: str, production_id: str) -> tuple[ConsentList, ClockMeasurement]:
+        """GET /v1/consents with a nonce: the records and the clock measurement of this very answer.
+
+        Raises (besides the usual):
+            RegistryTimeError: the answer's time statement is missing, for another nonce or not
+                verifiable against the trusted keys.
+        """
         path = "/v1/consents"
-        listing = self.transport.get(
-            ConsentList, path, {"performer_id": performer_id, "production_id": production_id}
-        )
+        where = f"GET {self.transport.base_url}{path}"
+        nonce = new_nonce()
+        params = {"performer_id": performer_id, "production_id": production_id, "nonce": nonce}
+        sent_at, sent_monotonic = self.clock(), self.monotonic()
+        listing = self.transport.get(ConsentList, path, params)
+        received_monotonic = self.monotonic()
         if (listing.performer_id, listing.production_id) != (performer_id, production_id):
             raise RegistryProtocolError(
                 f"asked for performer {performer_id!r} in production {production_id!r}, the registry"
                 f" answered about {listing.performer_id!r} in {listing.production_id!r}",
-                where=f"GET {self.transport.base_url}{path}",
+                where=where,
             )
-        return listing
+        measurement = self._measurement(
+            listing.time_statement, nonce, sent_at, sent_monotonic, received_monotonic, where
+        )
+        return listing, measurement
+
+    # --- registry time ----------------------------------------------------------------------------
+
+    def measure_clock(self) -> ClockReading:
+        """GET /v1/time: measure this rig clock's offset from the registry's signed time now.
+
+        Raises (besides the usual):
+            RegistryTimeError: the statement is for another nonce or not verifiable.
+        """
+        path = "/v1/time"
+        nonce = new_nonce()
+        sent_at, sent_monotonic = self.clock(), self.monotonic()
+        statement = self.transport.get(TimeStatement, path, {"nonce": nonce})
+        received_monotonic = self.monotonic()
+        where = f"GET {self.transport.base_url}{path}"
+        return self._measurement(statement, nonce, sent_at, sent_monotonic, received_monotonic, where).reading
+
+    def last_clock_reading(self, now: datetime | None = None) -> ClockReading | None:
+        """The last measurement carried forward to ``now`` (rig clock; default: the clock now).
+
+        Source ``offline_last_known``; None when nothing was measured by this client, or the
+        measurement is older than ``max_staleness_s`` (what the offline rules rely on at most).
+        """
+        rig_now = self.clock() if now is None else now
+        return self._clock_keeper.carried_forward(rig_now, self.settings.max_staleness_s)
+
+    def _measurement(
+        self,
+        statement: TimeStatement | None,
+        nonce: str,
+        sent_at: datetime,
+        sent_monotonic: float,
+        received_monotonic: float,
+        where: str,
+    ) -> ClockMeasurement:
+        trust = self.key_trust()
+        if (
+            statement is not None
+            and statement.signature.key_id not in trust.keys
+            and statement.signature.key_id in self.settings.pinned_key_ids
+        ):
+            trust = self.refresh_keys()  # a pinned key this rig has not seen listed yet (just rotated in)
+        key_id = verify_time_statement(statement, nonce, trust, where=where)
+        assert statement is not None  # verify_time_statement refuses None
+        measurement = measurement_from(
+            statement,
+            key_id=key_id,
+            sent_at=sent_at,
+            sent_monotonic=sent_monotonic,
+            received_monotonic=received_monotonic,
+        )
+        self._clock_keeper.record(measurement)
+        return measurement
 
     def roster(self, production_id: str) -> Roster:
         """GET /v1/productions/{id}/roster, verified against the pinned keys.

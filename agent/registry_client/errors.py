@@ -10,6 +10,9 @@ RegistryAuthError           HTTP 401/403: token unknown, revoked, or    re-provi
                             production                                  production_id
 RegistryProtocolError       not JSON, schema violation, oversized       refuse; report to the
                             answer, unexpected status or redirect       registry operator
+RegistryTimeError           (a RegistryProtocolError) the registry's    refuse; pin the active
+                            time statement is missing, unsigned, for    key / report to the
+                            another nonce, or not verifiable            registry operator
 RegistryTLSError            certificate not trusted / hostname wrong    refuse; fix ca_bundle
 agent.signing.SignatureError  bad signature or unpinned key             refuse
 ==========================  ==========================================  =====================
@@ -37,6 +40,13 @@ class RegistryAuthError(RegistryError):
 
 class RegistryProtocolError(RegistryError):
     """The registry's answer is not what the protocol allows: refuse it."""
+
+
+class RegistryTimeError(RegistryProtocolError):
+    """The registry's signed time statement is missing, replayed, forged or signed by an untrusted key.
+
+    Without a verified statement the rig cannot know registry time, so no consent is judged.
+    """
 
 
 class RegistryTLSError(RegistryError):

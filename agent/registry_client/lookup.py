@@ -9,11 +9,21 @@ the performer for the production. Each is evaluated; an allowed one wins
 (the highest version among them), then one that only needs the non-biometric
 fallback, otherwise the newest record's refusal is reported (all its reasons).
 
+Registry time: every decision is judged on registry time, i.e. the rig's
+clock plus the offset measured from the registry's signed time statement in
+the very answer judged (:attr:`LookupResult.clock`); an offset beyond
+``max_clock_skew_s`` is the refusal ``clock_skew``. ``fetched_at`` (also in the
+offline copy) is the registry's time of the answer.
+
 When the registry is unavailable and ``offline_consents`` is on, the saved
 copy is evaluated instead, with its age (the policy refuses a copy older than
-``max_staleness_s`` with ``cache_stale``). Auth and protocol errors never fall
-back to the copy: a registry that refuses this rig, or answers nonsense, must
-not be bypassed.
+``max_staleness_s`` with ``cache_stale``), on the last measured registry time
+carried forward on the monotonic clock when there is one no older than
+``max_staleness_s`` (clock source ``offline_last_known``), otherwise on the
+rig's clock (notice ``clock_not_verified``; see docs/consent-policy.md for why).
+Auth and protocol errors — a missing, replayed or forged time statement
+included — never fall back to the copy: a registry that refuses this rig, or
+answers nonsense, must not be bypassed.
 """
 
 from __future__ import annotations
@@ -24,25 +34,41 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from agent.consent import Decision, PolicyContext, ReasonCode, evaluate, to_consent_check
+from agent.consent import ClockReading, Decision, PolicyContext, ReasonCode, evaluate, to_consent_check
 from agent.registry_client.cache import CachedConsents, OfflineCacheError
 from agent.registry_client.client import RegistryClient
 from agent.registry_client.errors import RegistryUnavailableError
 from agent.registry_client.trust import KeyTrust
 from agent.session.model import ConsentCheck, IdentificationMethod
-from agent.wire import ConsentRecord
+from agent.wire import ConsentRecord, TimeStatement
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LookupResult:
-    """A decision, the record it is about, and where the record came from."""
+    """A decision, the record it is about, where the record came from, and on which time it was judged.
+
+    Attributes:
+        decision: the policy's decision.
+        consent: the record it is about (None: no consent found).
+        source: ``registry`` (fetched now) or ``offline_copy``.
+        fetched_at: when the registry produced the records (registry time; for an old offline
+            copy written before registry time existed, the rig clock at the fetch).
+        judged_at: the instant the decision was judged at (registry time when ``clock`` is set,
+            otherwise the rig's clock).
+        clock: the rig clock's offset from registry time used for this decision; None only for
+            an offline copy judged without a recent measurement.
+        time_statement: the registry's signed time statement of this answer (None offline).
+    """
 
     decision: Decision
     consent: ConsentRecord | None
     source: Literal["registry", "offline_copy"]
     fetched_at: datetime
+    judged_at: datetime
+    clock: ClockReading | None
+    time_statement: TimeStatement | None
 
     def consent_check(self) -> ConsentCheck:
         """The session engine's view of this result."""
@@ -90,10 +116,15 @@ class ConsentLookup:
         identification_method: IdentificationMethod,
         now: datetime | None = None,
     ) -> LookupResult:
-        """Fetch, verify and judge the performer's consent.
+        """Fetch, verify and judge the performer's consent, on registry time.
+
+        Args:
+            now: the rig-clock instant to judge at (default: the client's clock now); it is
+                corrected by the measured offset like the clock itself.
 
         Raises:
             RegistryUnavailableError: the registry is down and there is no usable offline copy.
+            RegistryTimeError: the answer's time statement is missing, replayed or not verifiable.
             RegistryAuthError, RegistryProtocolError, RegistryTLSError: see RegistryClient.
         """
         settings = self.client.settings
@@ -101,10 +132,13 @@ class ConsentLookup:
         trust = self.client.key_trust()
         source: Literal["registry", "offline_copy"] = "registry"
         cached_at: datetime | None = None
+        statement: TimeStatement | None = None
+        reading: ClockReading | None
         try:
-            listing = self.client.consents(performer_id, self.production_id)
-            records = listing.consents
-            fetched_at = self.client.clock()
+            listing, measurement = self.client.timed_consents(performer_id, self.production_id)
+            records, statement, reading = listing.consents, measurement.statement, measurement.reading
+            fetched_at = statement.registry_time
+            rig_now = now or self.client.clock()
             try:
                 self.client.cache.save_consents(self.production_id, performer_id, records, fetched_at)
             except (OSError, OfflineCacheError) as exc:
@@ -113,7 +147,11 @@ class ConsentLookup:
             cached = self._offline_copy(performer_id, exc)
             records, fetched_at, cached_at = cached.records, cached.fetched_at, cached.fetched_at
             source = "offline_copy"
-        current = now or self.client.clock()
+            rig_now = now or self.client.clock()
+            reading = self.client.last_clock_reading(rig_now)
+            if reading is None:
+                log.warning("no recent registry time: judging the offline copy on the rig's clock")
+        current = reading.registry_time(rig_now) if reading is not None else rig_now
 
         def context_for(keys: KeyTrust) -> PolicyContext:
             return PolicyContext(
@@ -126,6 +164,8 @@ class ConsentLookup:
                 guardian_co_confirmation_available=self.guardian_co_confirmation_available,
                 cached_at=cached_at,
                 max_staleness=settings.max_staleness,
+                clock=reading,
+                max_clock_skew=settings.max_clock_skew,
             )
 
         decision, consent = choose(records, context_for(trust), current)
@@ -137,7 +177,15 @@ class ConsentLookup:
         ):
             # signed by a pinned key this rig has not seen listed yet (just rotated in): look again once
             decision, consent = choose(records, context_for(self.client.refresh_keys()), current)
-        return LookupResult(decision=decision, consent=consent, source=source, fetched_at=fetched_at)
+        return LookupResult(
+            decision=decision,
+            consent=consent,
+            source=source,
+            fetched_at=fetched_at,
+            judged_at=current,
+            clock=reading,
+            time_statement=statement,
+        )
 
     def _offline_copy(self, performer_id: str, cause: RegistryUnavailableError) -> CachedConsents:
         try:

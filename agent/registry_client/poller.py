@@ -5,7 +5,10 @@ cursor (all pages), hands the new entries to ``on_revoked`` (the controller
 turns each into a ``ConsentRevoked`` event) and saves the cursor together with
 every revoked id, so a restart neither re-reads the whole feed nor forgets a
 revocation. It also refreshes the registry keys and reports pinned keys that
-stopped being trusted to ``on_key_untrusted`` (→ ``RegistryKeyUntrusted``).
+stopped being trusted to ``on_key_untrusted`` (→ ``RegistryKeyUntrusted``),
+and measures the rig clock against the registry's signed time
+(``GET /v1/time``), so an offline decision has a recent offset to carry forward
+and the health panel can show it.
 
 Failures never stop the thread: they are logged, counted in :meth:`health`
 and retried with a backoff (1 s doubling, at most the poll interval).
@@ -21,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from agent.consent import ClockReading
 from agent.errors import ScanGateError
 from agent.registry_client.cache import OfflineCacheError, RevocationState
 from agent.registry_client.client import REVOCATION_PAGE, RegistryClient
@@ -43,6 +47,8 @@ class PollerHealth:
     last_success_at: datetime | None
     consecutive_failures: int
     last_error: str | None
+    clock: ClockReading | None = None
+    """The last clock measurement carried forward to now (None: none recent)."""
 
 
 class RevocationPoller:
@@ -119,6 +125,7 @@ class RevocationPoller:
                 last_success_at=self._last_success,
                 consecutive_failures=self._failures,
                 last_error=self._last_error,
+                clock=self.client.last_clock_reading(),
             )
 
     # --- polling ----------------------------------------------------------------------------------
@@ -126,9 +133,12 @@ class RevocationPoller:
     def poll_once(self) -> list[Revocation]:
         """Read the feed up to its end, deliver and persist new entries; returns them.
 
+        Then refreshes the keys and measures the clock offset.
+
         Raises:
             ScanGateError: the registry could not be read (nothing is lost: the
-                cursor only advances past entries that were delivered).
+                cursor only advances past entries that were delivered), or its
+                time statement was not verifiable (RegistryTimeError).
         """
         delivered: list[Revocation] = []
         for _ in range(MAX_PAGES_PER_POLL):
@@ -148,6 +158,7 @@ class RevocationPoller:
             if not feed.has_more:
                 break
         self._check_keys()
+        self.client.measure_clock()
         return delivered
 
     def _save(self, state: RevocationState) -> None:

@@ -10,7 +10,9 @@ default: no biometric data at rest).
 When the registry is unavailable and ``cache_roster`` is on, the saved roster
 is used if its signed ``generated_at`` is not older than ``max_staleness_s``
 (the signed time, not the unsigned file time, so an edited cache file cannot
-make an old roster look fresh).
+make an old roster look fresh), measured against registry time — the last
+clock measurement carried forward on the monotonic clock — when there is one,
+so a rig clock turned back cannot make it look fresh either.
 """
 
 from __future__ import annotations
@@ -99,7 +101,10 @@ class RegistryRosterSource:
             raise cause
         where = str(self.client.cache.directory / "roster")
         self.client.verify_roster(cached.roster, self.production_id, where=where)
-        age = self.client.clock() - cached.roster.generated_at
+        rig_now = self.client.clock()
+        reading = self.client.last_clock_reading(rig_now)
+        now = reading.registry_time(rig_now) if reading is not None else rig_now
+        age = now - cached.roster.generated_at
         if age > self.client.settings.max_staleness or age.total_seconds() < 0:
             raise RegistryUnavailableError(
                 f"{cause.what}; the saved roster is too old to use (generated {age} ago,"

@@ -145,6 +145,15 @@ class RegistrySettings(StrictModel):
         description="Oldest offline copy (seconds since it was fetched) that may still be used; older"
         " copies are refused with the reason 'cache_stale'.",
     )
+    max_clock_skew_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Largest offset (seconds) between this rig's clock and the registry's signed time"
+        " that is accepted. Consent is always judged on registry time; beyond this limit (or when the"
+        " measurement's round trip is too slow to tell) every consent is refused with 'clock_skew'"
+        " until the rig's clock is fixed (NTP).",
+    )
     cache_roster: bool = Field(
         False,
         description="Also keep the roster (face templates, i.e. biometric data) on disk for offline"
@@ -188,6 +197,11 @@ class RegistrySettings(StrictModel):
     def max_staleness(self) -> timedelta:
         """``max_staleness_s`` as a timedelta."""
         return timedelta(seconds=self.max_staleness_s)
+
+    @property
+    def max_clock_skew(self) -> timedelta:
+        """``max_clock_skew_s`` as a timedelta."""
+        return timedelta(seconds=self.max_clock_skew_s)
 
     def resolve_token(self) -> str | None:
         """The bearer token from token, token_file or $token_env; None when none is set.

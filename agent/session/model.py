@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from agent.clock import ClockReading
+
 
 class Phase(enum.Enum):
     """Where a session is. Capture is unlocked in ``UNLOCKED`` and nowhere else."""
@@ -90,17 +92,6 @@ class ConsentTerms:
     valid_until: datetime
     minor: bool
     registry_key_id: str
-
-
-@dataclass(frozen=True)
-class ClockReading:
-    """The rig clock's offset from the registry's signed time (registry time − rig time)."""
-
-    offset_s: float
-    uncertainty_s: float
-    measured_at: datetime
-    source: str = "registry"
-    """'registry' (measured with this answer) or 'offline_last_known'."""
 
 
 @dataclass(frozen=True)

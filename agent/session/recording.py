@@ -88,8 +88,11 @@ def build_record_draft(
         {
             "offset_s": round(clock.offset_s, 3),
             "uncertainty_s": round(clock.uncertainty_s, 3),
+            "rtt_s": round(clock.rtt_s, 3),
             "measured_at": utc_timestamp(clock.measured_at),
             "source": clock.source,
+            "registry_key_id": clock.registry_key_id,
+            "age_s": round(clock.age_s, 3),
         }
         if clock is not None
         else None

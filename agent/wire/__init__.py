@@ -3,8 +3,8 @@
 Strict pydantic models for every message between a rig and the consent
 registry: unknown members and wrong types are rejected with a clear error, and
 every field is described (the registry's OpenAPI document is generated from
-these models). Signed objects (consent records, rosters, checkpoints) use the
-agent.signing scheme; see docs/registry.md for the protocol.
+these models). Signed objects (consent records, rosters, checkpoints, time
+statements) use the agent.signing scheme; see docs/registry.md for the protocol.
 """
 
 from agent.wire.base import (
@@ -48,6 +48,7 @@ from agent.wire.registry_info import (
     Revocation,
     RevocationFeed,
 )
+from agent.wire.registry_time import TIME_STATEMENT, Nonce, TimeStatement
 from agent.wire.roster import ENCODING_LENGTH, FACE_MODEL, FaceTemplate, Roster, RosterEntry
 from agent.wire.session_records import Checkpoint, RecordIntake, SessionRecordEnvelope, SessionRecordReceipt
 
@@ -55,6 +56,7 @@ __all__ = [
     "CONSENT_SCHEMA",
     "ENCODING_LENGTH",
     "FACE_MODEL",
+    "TIME_STATEMENT",
     "WIRE_VERSION",
     "CaptureType",
     "Checkpoint",
@@ -77,6 +79,7 @@ __all__ = [
     "KeyId",
     "KeyList",
     "KeyStatus",
+    "Nonce",
     "Performer",
     "Production",
     "PublicKeyB64",
@@ -91,6 +94,7 @@ __all__ = [
     "SessionRecordReceipt",
     "Sha256Hex",
     "SignedWireModel",
+    "TimeStatement",
     "UtcDateTime",
     "WireDate",
     "WireEnvelope",

@@ -19,6 +19,7 @@ from agent.wire.base import (
     WireEnvelope,
     WireModel,
 )
+from agent.wire.registry_time import TimeStatement
 
 CONSENT_SCHEMA: Literal["scangate.consent/1"] = "scangate.consent/1"
 
@@ -206,3 +207,8 @@ class ConsentList(WireEnvelope):
         description="Signed records, newest version first (all statuses unless filtered)."
     )
     generated_at: UtcDateTime = Field(description="When the registry produced this answer.")
+    time_statement: TimeStatement | None = Field(
+        None,
+        description="The registry's signed time, bound to the request's 'nonce' query parameter;"
+        " present exactly when the request carried a nonce (a rig judges consent on this time).",
+    )

@@ -26,7 +26,10 @@ class Health(WireEnvelope):
     status: Literal["ok"] = Field(description="'ok' when the registry and its database answer.")
     service: Literal["scangate-registry"] = Field(description="Which service answered.")
     software_version: str = Field(description="Version of the registry software.")
-    time: UtcDateTime = Field(description="The registry's clock (lets a rig detect clock skew).")
+    time: UtcDateTime = Field(
+        description="The registry's clock, unsigned and for people only; rigs measure their clock"
+        " offset from the signed time statement of GET /v1/time or of a consent lookup."
+    )
     active_key_id: KeyId = Field(description="Key id currently signing consents, rosters and checkpoints.")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from agent.consent import (
+    ClockReading,
     Decision,
     NoticeCode,
     ReasonCode,
@@ -79,6 +80,19 @@ def test_valid_consent_is_allowed_with_nothing_to_add() -> None:
             {"cached_at": NOW + timedelta(minutes=1), "max_staleness": timedelta(minutes=15)},
             "cache_stale",
         ),
+        (
+            {},
+            {
+                "clock": ClockReading(
+                    offset_s=-61.0,
+                    rtt_s=0.01,
+                    measured_at=NOW,
+                    source="registry",
+                    registry_key_id=REGISTRY_SIGNER.key_id,
+                )
+            },
+            "clock_skew",
+        ),
     ],
 )
 def test_each_rule_refuses_alone_with_its_code(
@@ -104,7 +118,8 @@ def test_boundaries_that_are_allowed() -> None:
     )
     for decision in (at_start, notice_exact, no_notice_rule, fresh_copy):
         assert decision.allowed, decision.explain()
-    assert [n.code for n in fresh_copy.notices] == [NoticeCode.OFFLINE_COPY]
+    # no registry time measured: the copy is judged on the rig clock, and the decision says so
+    assert [n.code for n in fresh_copy.notices] == [NoticeCode.OFFLINE_COPY, NoticeCode.CLOCK_NOT_VERIFIED]
 
 
 def test_tampered_record_fails_its_signature() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.consent import PolicyContext, evaluate
+from agent.consent import ClockReading, PolicyContext, evaluate
 from agent.session.model import IdentificationMethod
 from agent.signing import Signer
 from agent.wire import CaptureType, ConsentRecord
@@ -24,6 +24,24 @@ from tests.consent.factories import NOW, OTHER_SIGNER, REGISTRY_SIGNER, consent_
 
 CAPTURE_TYPES = [t.value for t in CaptureType]
 OFFSET = st.integers(min_value=-72 * 3600, max_value=72 * 3600).map(lambda s: timedelta(seconds=s))
+
+
+def clock_reading(offset_s: float, rtt_s: float = 0.01) -> ClockReading:
+    """A measured rig clock offset (registry time − rig time)."""
+    return ClockReading(
+        offset_s=offset_s,
+        rtt_s=rtt_s,
+        measured_at=NOW,
+        source="registry",
+        registry_key_id=REGISTRY_SIGNER.key_id,
+    )
+
+
+CLOCKS = st.none() | st.builds(
+    clock_reading,
+    st.floats(min_value=-300, max_value=300, allow_nan=False),
+    st.floats(min_value=0, max_value=300, allow_nan=False),
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,11 @@ def expected_failures(case: Case, now: datetime) -> set[str]:
         failing.add("revoked")
     if c.cached_at is not None and not timedelta(0) <= now - c.cached_at <= c.max_staleness:
         failing.add("cache_stale")
+    if (
+        c.clock is not None
+        and max(abs(c.clock.offset_s), c.clock.rtt_s / 2) > c.max_clock_skew.total_seconds()
+    ):
+        failing.add("clock_skew")
     if p["performer"]["performer_id"] != c.performer_id:
         failing.add("performer_mismatch")
     if p["production"]["production_id"] != c.production_id:
@@ -144,6 +167,8 @@ def cases(draw: st.DrawFn) -> Case:
         guardian_co_confirmation_available=draw(st.booleans()),
         cached_at=NOW - draw(OFFSET) if cached else None,
         max_staleness=timedelta(seconds=draw(st.integers(0, 48 * 3600))),
+        clock=draw(CLOCKS),
+        max_clock_skew=timedelta(seconds=draw(st.integers(1, 120))),
     )
     return Case(
         payload=draw(payloads()),
@@ -203,6 +228,7 @@ def allowed_cases(draw: st.DrawFn) -> Case:
         guardian_co_confirmation_available=minor or draw(st.booleans()),
         cached_at=NOW - staleness / 2 if cached else None,
         max_staleness=staleness,
+        clock=draw(st.none() | st.builds(clock_reading, st.floats(-59, 59), st.floats(0, 118))),
     )
     return Case(payload, REGISTRY_SIGNER, tamper=False, context=context)
 
@@ -242,6 +268,7 @@ MUTATIONS: dict[str, Callable[[Case], Case]] = {
     "revoked": _with_context(revoked_consent_ids=frozenset({"c-ada"})),
     "superseded": _with_payload(status="superseded", revoked_at=NOW),
     "cache_stale": _with_context(cached_at=NOW - timedelta(days=30)),
+    "clock_skew": _with_context(clock=clock_reading(-61.0)),
     "performer_mismatch": _with_context(performer_id="p-grace"),
     "production_mismatch": _with_context(production_id="other-film"),
     "capture_type_not_permitted": _unpermitted_request,

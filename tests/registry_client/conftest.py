@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,11 @@ class LiveRegistry:
         return RegistrySettings.model_validate(values)
 
     def client(self, url: str | None = None, **overrides: Any) -> RegistryClient:
-        return RegistryClient(self.settings(url, **overrides))
+        """A client of this registry; ``overrides`` are settings, plus optionally the rig's
+        ``clock`` (wall clock; skew it to test clock faults) and ``monotonic`` clock."""
+        clock: Callable[[], datetime] = overrides.pop("clock", utc_now)
+        monotonic: Callable[[], float] = overrides.pop("monotonic", time.monotonic)
+        return RegistryClient(self.settings(url, **overrides), clock=clock, monotonic=monotonic)
 
 
 @pytest.fixture

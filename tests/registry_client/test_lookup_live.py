@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from agent.registry_client.errors import RegistryTimeError
 from agent.registry_client.lookup import LookupResult
 from agent.session.model import IdentificationMethod
 from tests.registry_client.conftest import OTHER_PRODUCTION, PRODUCTION, LiveRegistry, lookup_for
@@ -20,9 +23,11 @@ def check(
     method: IdentificationMethod = FACE,
     *,
     url: str | None = None,
+    pinned_key_ids: tuple[str, ...] | None = None,
     **lookup_kwargs: Any,
 ) -> LookupResult:
-    with live.client(url) as client:
+    pins = {"pinned_key_ids": pinned_key_ids} if pinned_key_ids is not None else {}
+    with live.client(url, **pins) as client:
         return lookup_for(client, **lookup_kwargs).check(performer_id, capture_types or {"face"}, method)
 
 
@@ -123,14 +128,26 @@ def test_tampered_record_fails_its_signature(live: LiveRegistry) -> None:
 
 
 def test_consent_signed_by_an_unpinned_key_is_refused(live: LiveRegistry) -> None:
-    new_key = live.rotate_key()
+    unpinned = live.rotate_key()
     live.grant("p-grace", supersedes="c-p-grace", consent_id="c-grace-2")
-    result = check(live, "p-grace")
-    assert result.consent is not None and result.consent.consent_id == "c-grace-2"
-    assert result.consent.signature.key_id == new_key
-    assert_refused(result, "signature_unknown_key")
-    with live.client() as client:
+    active = live.rotate_key()  # signs the registry's time; pinned, unlike the consent's key
+    with live.client(pinned_key_ids=(live.key_id, active)) as client:
+        result = lookup_for(client).check("p-grace", {"face"}, FACE)
         trust = client.refresh_keys()
+    assert result.consent is not None and result.consent.consent_id == "c-grace-2"
+    assert result.consent.signature.key_id == unpinned
+    assert_refused(result, "signature_unknown_key")
+    assert unpinned in trust.unpinned
+
+
+def test_a_registry_signing_with_an_unpinned_active_key_locks_every_lookup(live: LiveRegistry) -> None:
+    """The active key signs the registry's time: a rig that does not pin it cannot judge any consent."""
+    new_key = live.rotate_key()
+    with live.client() as client:
+        with pytest.raises(RegistryTimeError) as caught:
+            lookup_for(client).check("p-ada", {"face"}, FACE)
+        trust = client.refresh_keys()
+    assert new_key in caught.value.what
     assert new_key in trust.unpinned
     assert not trust.active_key_pinned
 
@@ -139,7 +156,8 @@ def test_rotation_keeps_older_consents_valid_and_pinning_the_new_key_admits_new_
     live: LiveRegistry,
 ) -> None:
     new_key = live.rotate_key()
-    assert check(live, "p-ada").decision.allowed  # signed before the rotation by the (now retired) key
+    # signed before the rotation by the (now retired) key: still valid once the new key is pinned
+    assert check(live, "p-ada", pinned_key_ids=(live.key_id, new_key)).decision.allowed
     live.grant("p-grace", supersedes="c-p-grace", consent_id="c-grace-2")
     with live.client(pinned_key_ids=(live.key_id, new_key)) as client:
         result = lookup_for(client).check("p-grace", {"face"}, FACE)

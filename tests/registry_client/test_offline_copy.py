@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -57,7 +58,8 @@ def test_fresh_copy_is_used_while_the_registry_is_down_and_says_so(
         result = lookup_for(client).check("p-ada", {"face"}, FACE)
     assert result.source == "offline_copy"
     assert result.decision.allowed
-    assert [n.code.value for n in result.decision.notices] == ["offline_copy"]
+    # a new client has measured no registry time: judged on the rig clock, and it says so
+    assert [n.code.value for n in result.decision.notices] == ["offline_copy", "clock_not_verified"]
 
 
 def test_stale_copy_is_refused(live: LiveRegistry, proxy: TamperingProxy) -> None:
@@ -155,5 +157,23 @@ def test_stale_roster_copy_is_refused_by_its_signed_time(live: LiveRegistry, pro
     later = utc_now() + timedelta(hours=1)
     with live.client(proxy.url, cache_roster=True, max_staleness_s=600) as client:
         client.clock = lambda: later
+        with pytest.raises(RegistryUnavailableError, match="too old"):
+            RegistryRosterSource(client, PRODUCTION).load_roster()
+
+
+def test_saved_roster_age_is_judged_on_registry_time_not_the_rig_clock(
+    live: LiveRegistry, proxy: TamperingProxy
+) -> None:
+    """The rig clock stands still (or was turned back); the monotonic clock says 599.5 s went by."""
+    elapsed = [0.0]
+    frozen = utc_now() + timedelta(seconds=5)  # by the rig clock the roster stays 5 s old
+    settings: dict[str, object] = {"cache_roster": True, "max_staleness_s": 600}
+    monotonic = lambda: time.monotonic() + elapsed[0]  # noqa: E731
+    with live.client(proxy.url, clock=lambda: frozen, monotonic=monotonic, **settings) as client:
+        RegistryRosterSource(client, PRODUCTION).load_roster()
+        time.sleep(1.0)
+        client.measure_clock()  # as the poller does: registry time measured after the roster came
+        proxy.fault = Fault("status", "/v1/productions", status=503)
+        elapsed[0] = 599.5  # the measurement is still usable; the roster is > 600 s old
         with pytest.raises(RegistryUnavailableError, match="too old"):
             RegistryRosterSource(client, PRODUCTION).load_roster()

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from agent.registry_client.errors import RegistryUnavailableError
+from agent.registry_client.errors import RegistryTimeError, RegistryUnavailableError
 from agent.registry_client.poller import RevocationPoller
 from agent.wire import Revocation
 from tests.registry_client.conftest import LiveRegistry
@@ -131,7 +131,8 @@ def test_rotated_away_key_is_reported(live: LiveRegistry) -> None:
         poller.poll_once()
         assert client.trusted_key_ids() == {live.key_id}
         live.rotate_key()
-        poller.poll_once()
+        with pytest.raises(RegistryTimeError):  # the new active key signs the time; it is not pinned
+            poller.poll_once()
         assert sink.untrusted.get_nowait() == live.key_id
         assert client.trusted_key_ids() == frozenset()
 
@@ -141,6 +142,7 @@ def test_retired_but_still_trusted_key_is_not_reported(live: LiveRegistry) -> No
     with live.client() as client:
         poller = RevocationPoller(client, sink.on_revoked, on_key_untrusted=sink.on_key_untrusted)
         poller.poll_once()
-        live.rotate_key()
+        new_key = live.rotate_key()
+        client.settings = client.settings.model_copy(update={"pinned_key_ids": (live.key_id, new_key)})
         poller.poll_once()
     assert sink.untrusted.empty()
