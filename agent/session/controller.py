@@ -249,7 +249,8 @@ class SessionController:
         absence are judged from it, not from when the analysis finished. Frames keep
         their order with everything else in the queue; if the engine stalls, at most
         ``MAX_QUEUED_FRAMES`` wait (recognition delivers a few per second) and the
-        rest are dropped, which can only make the performer look absent (fail closed).
+        rest are dropped: fewer analysed frames can only end in a recognition stall
+        (fail closed), never in a made-up absence, which only frames showing nobody prove.
         """
         with self._frame_lock:
             if self._queued_frames >= MAX_QUEUED_FRAMES:

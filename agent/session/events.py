@@ -41,10 +41,19 @@ class UnknownSubject:
 
 
 @dataclass(frozen=True)
-class SubjectPresent:
-    """One face is in view (fallback sessions: presence without a face match)."""
+class FrameAnalysed:
+    """One camera frame of the session was analysed; ``at`` is when the camera took it.
+
+    Every analysed frame is one, whatever it showed: absence is judged on these
+    times (the frames showed nobody for long enough), never on when results arrive.
+    ``performer_id`` is the performer this single frame matched (None unless it
+    matched); ``subject_in_view`` means one face was in view, matched or not
+    (presence for badge + PIN sessions, whose performer is not on the face roster).
+    """
 
     at: datetime
+    performer_id: str | None = None
+    subject_in_view: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,7 +176,7 @@ Event = (
     SessionStarted
     | IdentityConfirmed
     | UnknownSubject
-    | SubjectPresent
+    | FrameAnalysed
     | FallbackRequested
     | ConsentChecked
     | ConsentRechecked

@@ -18,11 +18,11 @@ class FrameEvents:
     session started (its result may arrive after the start) gives no event and no
     vote, and the votes start afresh with every session. Then:
 
+    * ``FrameAnalysed`` for every frame, first: what this one frame showed, stamped with
+      the camera's time (presence and absence are judged on these);
     * ``IdentityConfirmed`` on every frame once ``votes_required`` consecutive frames
-      agree on one performer (each one also refreshes presence);
-    * ``UnknownSubject`` once ``votes_required`` consecutive frames show an unknown face;
-    * ``SubjectPresent`` for any frame with one subject in view (presence for
-      badge + PIN sessions, whose performer is not on the face roster).
+      agree on one performer;
+    * ``UnknownSubject`` once ``votes_required`` consecutive frames show an unknown face.
 
     Used only on the engine thread.
     """
@@ -41,9 +41,9 @@ class FrameEvents:
             self._unknown_streak = 0
         if session.started_at is None or at < session.started_at:
             return []  # no session, or a frame from before it: it must not vote for its performer
-        events: list[ev.Event] = []
-        if analysis.faces_found >= 1 and analysis.decision is not Decision.MULTIPLE_FACES:
-            events.append(ev.SubjectPresent(at))
+        subject_in_view = analysis.faces_found >= 1 and analysis.decision is not Decision.MULTIPLE_FACES
+        matched = analysis.performer_id if analysis.decision is Decision.MATCH else None
+        events: list[ev.Event] = [ev.FrameAnalysed(at, matched, subject_in_view)]
         state = self._voter.feed(analysis)
         if analysis.decision is Decision.UNKNOWN:
             self._unknown_streak += 1

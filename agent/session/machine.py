@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from agent.errors import ScanGateError
@@ -34,6 +34,16 @@ from agent.session.model import (
 )
 
 Result = tuple[SessionState, tuple[ev.Effect, ...]]
+ANALYSIS_LAG_ALLOWANCE = timedelta(seconds=2)
+"""How far, beyond the absence timeout, the analysed frames may lag behind the clock.
+
+Absence is judged on the camera times of analysed frames, so it can only be known
+once those frames are analysed. If the performer was last seen on a frame taken more
+than ``absence_timeout + ANALYSIS_LAG_ALLOWANCE`` ago and no analysed frame has shown
+them gone, the rig is not analysing frames in time: the session locks as
+``recognition_stalled`` (a fault). Measured with both cores busy: a result arrives
+0.3-0.9 s after its frame was taken, one every 0.3-0.6 s (docs/session.md).
+"""
 NOT_IDENTIFIED = "performer_not_identified"
 UNLOCK_REASON = "consent_confirmed"
 RECORD_WRITE_RETRIED = "record_write_retried"
@@ -78,7 +88,7 @@ def unlock_blockers(ctx: SessionContext, at: datetime, timing: Timing) -> list[L
         blockers.append(LockReason.CONSENT_REFUSED)
     fallback = identity.method is IdentificationMethod.FALLBACK_BADGE_PIN
     max_age = timing.fallback_identity_max_age if fallback else timing.identity_max_age
-    if at - identity.verified_at > max_age or at - ctx.last_seen_at > timing.absence_timeout:
+    if at - identity.verified_at > max_age or _presence_lapsed(ctx.last_seen_at, at, timing):
         blockers.append(LockReason.IDENTITY_STALE)
     if fallback and not identity.witness:
         blockers.append(LockReason.WITNESS_MISSING)
@@ -114,6 +124,11 @@ def outcome_of(ctx: SessionContext) -> Outcome:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _presence_lapsed(last_seen_at: datetime, at: datetime, timing: Timing) -> bool:
+    """No analysed frame taken in time shows the performer: the rig cannot vouch for presence."""
+    return at - last_seen_at > timing.absence_timeout + ANALYSIS_LAG_ALLOWANCE
 
 
 def _stay(state: SessionState, _event: ev.Event, _timing: Timing) -> Result:
@@ -215,16 +230,36 @@ def _identified(state: SessionState, event: ev.IdentityConfirmed, _t: Timing) ->
     assert current is not None  # every phase after IDENTIFYING has an identity
     if identity.performer_id != current.performer_id:
         return _close(state, event.at, LockReason.DIFFERENT_SUBJECT)
-    if current.method is IdentificationMethod.FACE and not fallback:
-        return SessionState(state.phase, replace(ctx, identity=identity, last_seen_at=event.at)), ()
-    return SessionState(state.phase, replace(ctx, last_seen_at=event.at)), ()
+    # Results can arrive out of order: an older frame never turns back the identity or presence.
+    seen = max(event.at, ctx.last_seen_at) if ctx.last_seen_at else event.at
+    newer = identity.verified_at >= current.verified_at
+    if current.method is IdentificationMethod.FACE and not fallback and newer:
+        return SessionState(state.phase, replace(ctx, identity=identity, last_seen_at=seen)), ()
+    return SessionState(state.phase, replace(ctx, last_seen_at=seen)), ()
 
 
-def _subject_present(state: SessionState, event: ev.SubjectPresent, _t: Timing) -> Result:
+def _frame_analysed(state: SessionState, event: ev.FrameAnalysed, timing: Timing) -> Result:
+    """Presence and absence, judged on the camera times of analysed frames.
+
+    A frame that shows the identified performer (face sessions: it matched them; badge +
+    PIN sessions: one face in view) refreshes presence. The performer is absent only when
+    an analysed frame taken more than ``absence_timeout`` after they were last seen still
+    does not show them. Late results therefore delay the verdict, never make it up; when
+    results stop coming, :func:`_tick` locks as a recognition stall instead.
+    """
     ctx = state.context
-    if ctx.identity is None or ctx.identity.method is not IdentificationMethod.FALLBACK_BADGE_PIN:
-        return state, ()  # face sessions count presence only from matching frames
-    return SessionState(state.phase, replace(ctx, last_seen_at=event.at)), ()
+    identity, last_seen = ctx.identity, ctx.last_seen_at
+    if identity is None or last_seen is None:
+        return state, ()  # nobody identified yet: nobody to be present
+    if identity.method is IdentificationMethod.FALLBACK_BADGE_PIN:
+        shows_performer = event.subject_in_view
+    else:
+        shows_performer = event.performer_id == identity.performer_id
+    if shows_performer:
+        return SessionState(state.phase, replace(ctx, last_seen_at=max(last_seen, event.at))), ()
+    if event.at - last_seen > timing.absence_timeout:
+        return _close(state, event.at, LockReason.PERFORMER_ABSENT)
+    return state, ()
 
 
 def _unknown_subject(state: SessionState, event: ev.UnknownSubject, _t: Timing) -> Result:
@@ -388,9 +423,15 @@ def _tick(state: SessionState, event: ev.Tick, timing: Timing) -> Result:
     if (
         ctx.identity is not None
         and ctx.last_seen_at is not None
-        and at - ctx.last_seen_at > timing.absence_timeout
+        and _presence_lapsed(ctx.last_seen_at, at, timing)
     ):
-        return _close(state, at, LockReason.PERFORMER_ABSENT)
+        # Absence is for analysed frames to show (_frame_analysed); none came in time to show it.
+        age = (at - ctx.last_seen_at).total_seconds()
+        detail = (
+            "the rig could not analyse camera frames in time to tell whether the performer is still"
+            f" there (last seen on a frame taken {age:.1f} s ago; the CPU may be overloaded)"
+        )
+        return _fault(state, at, "recognition", detail, LockReason.RECOGNITION_STALLED)
     return state, ()
 
 
@@ -437,7 +478,7 @@ def _on(phases: tuple[Phase, ...], event_type: type, handler: Callable[..., Resu
 _LATE_INPUTS: tuple[type, ...] = (
     ev.IdentityConfirmed,
     ev.GateUnlocked,
-    ev.SubjectPresent,
+    ev.FrameAnalysed,
     ev.UnknownSubject,
     ev.Tick,
     ev.PerformerStopped,
@@ -461,7 +502,7 @@ _on((Phase.IDLE,), ev.Fault, _idle_fault)
 # Active phases.
 _on(_ACTIVE, ev.IdentityConfirmed, _identified)
 _on(_ACTIVE, ev.UnknownSubject, _unknown_subject)
-_on(_ACTIVE, ev.SubjectPresent, _subject_present)
+_on(_ACTIVE, ev.FrameAnalysed, _frame_analysed)
 # Taps and clicks that race a phase change (double-clicked Start, a Confirm tap on terms that
 # are gone, a fallback request after the terms are shown) are ignored, not faults.
 _on(_ACTIVE, ev.SessionStarted, _stay)

@@ -219,10 +219,29 @@ def test_frames_taken_before_the_session_started_never_identify_its_performer(ha
 
 def test_performer_walking_away_relocks_and_says_why(harness: Harness) -> None:
     harness.unlock()
-    harness.feeding.clear()  # no more frames of the performer
-    harness.wait("the record", lambda s: s.last_record is not None)
+    harness.feeding.clear()  # the analysed frames show nobody from now on
+    empty = FrameAnalysis(decision=Decision.NO_FACE, reason="no face found in the frame")
+    while harness.controller.snapshot().last_record is None:
+        harness.controller.on_frame(empty)
+        time.sleep(0.1)
     record = harness.controller.snapshot().last_record or {}
     assert "performer_absent" in record["reason_codes"]  # type: ignore[operator]
+    assert harness.gate.status().locked
+
+
+def test_frames_that_stop_being_analysed_lock_as_a_recognition_stall(harness: Harness) -> None:
+    """No analysed frames at all is not 'the performer left': the record says the rig could not
+    analyse frames in time (a fault), and the technician's console says so."""
+    harness.unlock()
+    harness.feeding.clear()  # recognition stops delivering results
+    harness.wait("the fault", lambda s: s.phase is Phase.LOCKED_FAULT and s.last_record is not None)
+    snapshot = harness.controller.snapshot()
+    record: Any = snapshot.last_record
+    assert record["outcome"] == "fault"
+    assert "recognition_stalled" in record["reason_codes"]
+    assert "performer_absent" not in record["reason_codes"]
+    assert "could not analyse camera frames in time" in record["outcome_detail"]
+    assert "could not analyse camera frames in time" in snapshot.detail
     assert harness.gate.status().locked
 
 

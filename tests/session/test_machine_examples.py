@@ -117,7 +117,8 @@ def test_decline_writes_a_declined_record_and_never_unlocks() -> None:
         (ev.RegistryKeyUntrusted(at(3), "ed25519:" + "a" * 32), LockReason.REGISTRY_KEY_UNTRUSTED),
         (face(3, "perf-b"), LockReason.DIFFERENT_SUBJECT),
         (ev.UnknownSubject(at(3)), LockReason.UNKNOWN_SUBJECT),
-        (ev.Tick(at(4.5)), LockReason.PERFORMER_ABSENT),
+        (ev.FrameAnalysed(at(4.5)), LockReason.PERFORMER_ABSENT),  # a frame shows nobody, 3.5 s on
+        (ev.Tick(at(6.5)), LockReason.RECOGNITION_STALLED),  # no frame analysed in time to show it
         (ev.Fault(at(3), "camera", "unplugged"), LockReason.FAULT),
         (ev.GateLeaseLapsed(at(3)), LockReason.GATE_LEASE_LAPSED),
     ],
@@ -216,7 +217,7 @@ def test_transition_is_total_over_phases_and_events() -> None:
         ev.SessionStarted(at(0), "s", "t", TYPES),
         face(0),
         ev.UnknownSubject(at(0)),
-        ev.SubjectPresent(at(0)),
+        ev.FrameAnalysed(at(0)),
         ev.FallbackRequested(at(0)),
         ev.ConsentChecked(at(0), ConsentCheck(False, (("x", "y"),))),
         ev.ConsentRechecked(at(0), ConsentCheck(False, (("x", "y"),))),
@@ -259,7 +260,7 @@ def test_fallback_identity_needs_a_witness_and_presence() -> None:
         state,
         ev.IdentityConfirmed(at(1), unwitnessed),
         ev.ConsentChecked(at(1.2), ConsentCheck(True, (), terms())),
-        ev.SubjectPresent(at(1.5)),
+        ev.FrameAnalysed(at(1.5), subject_in_view=True),
     )
     state, effects = run(state, ev.PerformerConfirmed(at(2), TYPES))
     assert effects[0] == ev.LockGate(LockReason.WITNESS_MISSING)
@@ -272,11 +273,15 @@ def test_fallback_identity_needs_a_witness_and_presence() -> None:
         state,
         ev.IdentityConfirmed(at(1), witnessed),
         ev.ConsentChecked(at(1.2), ConsentCheck(True, (), terms())),
-        ev.SubjectPresent(at(1.5)),
+        ev.FrameAnalysed(at(1.5), subject_in_view=True),
         ev.PerformerConfirmed(at(2), TYPES),
     )
     assert state.phase is Phase.UNLOCKED
-    state, effects = run(state, ev.Tick(at(5)))
+    state, effects = run(state, ev.FrameAnalysed(at(4), subject_in_view=True), ev.Tick(at(5)))
+    assert state.phase is Phase.UNLOCKED and effects == []
+    state, effects = run(state, ev.FrameAnalysed(at(6), subject_in_view=False), ev.Tick(at(6.5)))
+    assert state.phase is Phase.UNLOCKED and effects == []  # nobody in view for only 2 s
+    state, effects = run(state, ev.FrameAnalysed(at(7.5), subject_in_view=False))
     assert effects[0] == ev.LockGate(LockReason.PERFORMER_ABSENT)
 
 

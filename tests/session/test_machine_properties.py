@@ -8,7 +8,10 @@ independently of the implementation:
 
 * the gate is unlocked exactly in phase UNLOCKED, and only ever becomes
   unlocked when every unlock condition holds at that moment;
-* while unlocked, no re-lock condition is pending;
+* while unlocked, no re-lock condition is pending (presence: a frame showing the
+  performer taken within the absence timeout + the analysis-lag allowance);
+* "performer absent" is only ever concluded from an analysed frame that did not show
+  the performer, taken more than the absence timeout after they were last seen;
 * every session ends in exactly one record, and no record is written outside a session.
 """
 
@@ -21,13 +24,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from agent.session import events as ev
-from agent.session.machine import _HANDLERS, IllegalTransitionError, transition
+from agent.session.machine import _HANDLERS, ANALYSIS_LAG_ALLOWANCE, IllegalTransitionError, transition
 from agent.session.model import (
     Capture,
     ConsentCheck,
     ConsentTerms,
     IdentificationMethod,
     Identity,
+    LockReason,
     Phase,
     SessionState,
     Timing,
@@ -75,6 +79,8 @@ class SessionMachine(RuleBasedStateMachine):
             # The controller turns a broken caller into a fault; the fault must be legal or a no-op.
             after, effects = transition(before, ev.Fault(self.now, "internal", "illegal event"), TIMING)
         for effect in effects:
+            if isinstance(effect, ev.LockGate) and effect.reason is LockReason.PERFORMER_ABSENT:
+                self.check_absence_was_seen(before, event)
             if isinstance(effect, ev.FetchConsent):
                 self.revoked_at_fetch = set(self.revoked)
             if isinstance(effect, ev.UnlockGate):
@@ -102,6 +108,18 @@ class SessionMachine(RuleBasedStateMachine):
         self.state = after
         self.machine_time = event.at
 
+    def check_absence_was_seen(self, before: SessionState, event: ev.Event) -> None:
+        """'Absent' only ever means an analysed frame, taken more than the absence timeout after the
+        performer was last seen, did not show them: never that results were late."""
+        assert isinstance(event, ev.FrameAnalysed), f"absence concluded from {type(event).__name__}"
+        ctx = before.context
+        assert ctx.identity is not None and ctx.last_seen_at is not None
+        if ctx.identity.method is IdentificationMethod.FACE:
+            assert event.performer_id != ctx.identity.performer_id
+        else:
+            assert not event.subject_in_view
+        assert event.at - ctx.last_seen_at > TIMING.absence_timeout
+
     def check_unlock_conditions(self, after: SessionState, event: ev.Event) -> None:
         ctx = after.context
         assert isinstance(event, ev.PerformerConfirmed)
@@ -110,7 +128,7 @@ class SessionMachine(RuleBasedStateMachine):
         terms = check.terms
         assert terms.performer_id == identity.performer_id
         assert ctx.last_seen_at is not None
-        assert self.now - ctx.last_seen_at <= TIMING.absence_timeout
+        assert self.now - ctx.last_seen_at <= TIMING.absence_timeout + ANALYSIS_LAG_ALLOWANCE
         if identity.method is IdentificationMethod.FACE:
             assert self.now - identity.verified_at <= TIMING.identity_max_age
         else:
@@ -143,7 +161,31 @@ class SessionMachine(RuleBasedStateMachine):
 
     @rule()
     def someone_in_view(self) -> None:
-        self.step(ev.SubjectPresent(self.now))
+        identity = self.state.context.identity
+        self.step(ev.FrameAnalysed(self.now, identity.performer_id if identity else None, True))
+
+    @rule(
+        performer=st.sampled_from((*PERFORMERS, None)),
+        in_view=st.booleans(),
+        taken_ago=st.floats(min_value=0, max_value=8),
+    )
+    def frame_analysed(self, performer: str | None, in_view: bool, taken_ago: float) -> None:
+        """A result of a frame the camera took ``taken_ago`` seconds ago (late, maybe out of order)."""
+        self.step(ev.FrameAnalysed(self.now - timedelta(seconds=taken_ago), performer, in_view))
+
+    @precondition(
+        lambda self: self.state.phase in (Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED)
+    )
+    @rule(lag=st.floats(min_value=0, max_value=4), period=st.floats(min_value=0.05, max_value=1.5))
+    def performer_walks_away(self, lag: float, period: float) -> None:
+        """Frames showing nobody, ``period`` apart, each analysed ``lag`` after the camera took it,
+        with the clock ticking in between: absent when they show it in time, else a stall."""
+        taken = self.now
+        while self.state.phase in (Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED):
+            taken += timedelta(seconds=period)
+            self.now = taken + timedelta(seconds=lag)
+            self.step(ev.Tick(self.now))
+            self.step(ev.FrameAnalysed(taken, None, False))
 
     @rule()
     def unknown_face(self) -> None:
@@ -328,7 +370,8 @@ class SessionMachine(RuleBasedStateMachine):
         assert terms.consent_id not in self.revoked
         assert terms.registry_key_id not in self.untrusted_keys
         assert not self.faulted_since_unlock
-        assert ctx.last_seen_at is not None and now - ctx.last_seen_at <= TIMING.absence_timeout
+        assert ctx.last_seen_at is not None
+        assert now - ctx.last_seen_at <= TIMING.absence_timeout + ANALYSIS_LAG_ALLOWANCE
 
     @invariant()
     def at_most_one_record_per_session(self) -> None:
