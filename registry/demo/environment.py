@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -37,6 +39,8 @@ BADGE_PIN = "2468"
 FRAME_SIZE = (1280, 720)
 STAND_IN_FPS = 25
 DEMO_MARKER = ".scangate-demo"
+GateBackendKind = Literal["builtin", "http_api"]
+"""Gate backends a demo rig can use: ScanGate's own stills, or the loopback gate API."""
 
 
 @dataclass
@@ -106,7 +110,13 @@ def _unrelated_template(seed_value: int = 7) -> list[float]:
 
 
 def prepare_demo(
-    out_dir: Path, *, enrol_stand_in: bool = True, biometric_consent: bool = True, fresh: bool = True
+    out_dir: Path,
+    *,
+    enrol_stand_in: bool = True,
+    biometric_consent: bool = True,
+    fresh: bool = True,
+    gate_backend: GateBackendKind = "builtin",
+    session_settings: Mapping[str, float] | None = None,
 ) -> DemoEnvironment:
     """Create (or refresh) a demo rig in ``out_dir`` and start its embedded registry.
 
@@ -119,6 +129,10 @@ def prepare_demo(
             the registry leaves them off the roster and the badge + PIN fallback
             identifies them (the 'fallback' scenario).
         fresh: remove the previous demo's registry database and session log first.
+        gate_backend: ``builtin`` (ScanGate captures stills itself) or ``http_api``
+            (capture software reports files through the loopback gate API, on a free port).
+        session_settings: ``[session]`` values to set beside the demo's own, e.g. a
+            short ``consent_max_age_s`` for the 'registry-lost-while-unlocked' rehearsal.
     """
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +152,7 @@ def prepare_demo(
             "sessions.jsonl.lock",
             "sessions.jsonl.open-session.json",
             "outbox.sqlite3",
+            "gate-api.token",
         ):
             (out_dir / stale).unlink(missing_ok=True)
         shutil.rmtree(out_dir / "cache", ignore_errors=True)
@@ -174,7 +189,8 @@ def prepare_demo(
         # Record uploads read the rig token from the environment (never from config files).
         os.environ["SCANGATE_REGISTRY_TOKEN"] = seeded.rig_token
         config_path = out_dir / "scangate.toml"
-        config_path.write_text(_config_text(registry.url, seeded.key_id), encoding="utf-8")
+        text = _config_text(registry.url, seeded.key_id, gate_backend, session_settings or {})
+        config_path.write_text(text, encoding="utf-8")
         config, _ = load_config(config_path)
     except BaseException:
         registry.stop()
@@ -182,7 +198,15 @@ def prepare_demo(
     return DemoEnvironment(out_dir, registry, seeded, config_path, config)
 
 
-def _config_text(registry_url: str, key_id: str) -> str:
+def _config_text(
+    registry_url: str, key_id: str, gate_backend: GateBackendKind, session_settings: Mapping[str, float]
+) -> str:
+    backend = (
+        '\n[gate.backend]\nkind = "http_api"\nport = 0\nauth_token_file = "gate-api.token"\n'
+        if gate_backend == "http_api"
+        else ""
+    )
+    session = "".join(f"{key} = {float(value)!r}\n" for key, value in session_settings.items())
     return f"""# Written by the ScanGate demo; every path is relative to this folder.
 [rig]
 rig_id = "{RIG_ID}"
@@ -210,7 +234,7 @@ revocation_poll_interval_s = 1.0
 
 [gate]
 capture_root = "captures"
-
+{backend}
 [records]
 log_path = "sessions.jsonl"
 key_path = "keys/rig-ed25519.pem"
@@ -224,4 +248,4 @@ url = "{registry_url}"
 [session]
 absence_timeout_s = 3.0
 unlock_timebox_s = 120.0
-"""
+{session}"""

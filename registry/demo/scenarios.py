@@ -10,105 +10,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from agent.gate.models import GateStatus
 from agent.records.keys import load_public_key_file, trusted_keys
 from agent.records.verify import verify_log
-from agent.rig import Rig
+from agent.rig import Rig, WallClock
 from agent.session.model import Phase
-from agent.session.snapshot import SessionSnapshot
-from registry.demo.environment import BADGE_CODE, BADGE_PIN, DemoEnvironment, prepare_demo
-
-TYPES = frozenset({"face", "facs_expressions"})
-STEP_TIMEOUT_S = 60.0
-
-
-@dataclass
-class Run:
-    """A scenario in progress: the rig, what was observed, and what went wrong."""
-
-    env: DemoEnvironment
-    rig: Rig
-    ever_unlocked: bool = False
-    problems: list[str] = field(default_factory=list)
-    facts: list[str] = field(default_factory=list)
-
-    def on_gate(self, status: GateStatus) -> None:
-        if not status.locked:
-            self.ever_unlocked = True
-
-    def wait(
-        self, what: str, predicate: Callable[[SessionSnapshot], bool], timeout: float = STEP_TIMEOUT_S
-    ) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self.rig.controller.snapshot()):
-                return True
-            time.sleep(0.02)
-        snap = self.rig.controller.snapshot()
-        self.problems.append(f"timed out waiting for {what} (phase {snap.phase.value}: {snap.detail})")
-        return False
-
-    def wait_phase(self, phase: Phase, timeout: float = STEP_TIMEOUT_S) -> bool:
-        return self.wait(f"phase {phase.value}", lambda s: s.phase is phase, timeout)
-
-    def gate_locked_within(self, start: float, timeout: float) -> float | None:
-        while time.monotonic() - start < timeout:
-            if self.rig.gate.status().locked:
-                return (time.monotonic() - start) * 1000
-            time.sleep(0.002)
-        return None
-
-    def last_record(self) -> dict[str, Any]:
-        return dict(self.rig.controller.snapshot().last_record or {})
-
-    def expect_record(self, outcome: str, *, codes: tuple[str, ...] = ()) -> dict[str, Any]:
-        record = self.last_record()
-        if record.get("outcome") != outcome:
-            self.problems.append(f"expected outcome {outcome!r}, record says {record.get('outcome')!r}")
-        for code in codes:
-            if code not in record.get("reason_codes", []):
-                self.problems.append(f"expected reason code {code!r} in {record.get('reason_codes')}")
-        self.facts.append(
-            f"record #{record.get('sequence')}: outcome {record.get('outcome')},"
-            f" reasons {record.get('reason_codes')}, files {len(record.get('captured_files', []))}"
-        )
-        return record
-
-    def expect_never_unlocked(self) -> None:
-        if self.ever_unlocked:
-            self.problems.append("the gate unlocked, but it must never unlock in this scenario")
-
-    def start_and_reach_terms(self) -> bool:
-        self.rig.controller.start_session("demo-technician", TYPES)
-        return self.wait_phase(Phase.AWAITING_CONFIRMATION)
-
-    def reach_unlock(self, confirmed: frozenset[str] = TYPES) -> bool:
-        """Start a session, wait for the terms, confirm ``confirmed`` and wait for the unlock."""
-        if not self.start_and_reach_terms():
-            return False
-        self.rig.controller.confirm(confirmed)
-        return self.wait_phase(Phase.UNLOCKED, 10)
-
-    def end_and_settle(self) -> None:
-        self.rig.controller.end_session()
-        self.wait_phase(Phase.IDLE, 15)
-
-
-def _capture(run: Run, capture_type: str, expected_total: int) -> None:
-    run.rig.controller.capture(capture_type)
-    run.wait(f"{expected_total} capture(s)", lambda s: s.captures >= expected_total, 15)
+from registry.demo.environment import BADGE_CODE, BADGE_PIN, prepare_demo
+from registry.demo.fault_scenarios import FAULT_REHEARSALS
+from registry.demo.rehearsal import STEP_TIMEOUT_S, TYPES, Rehearsal, Run, capture_and_wait
 
 
 def scenario_confirm(run: Run) -> None:
     """The performer confirms; two captures; the technician ends the session."""
     if not run.reach_unlock():
         return
-    _capture(run, "face", 1)
-    _capture(run, "facs_expressions", 2)
+    capture_and_wait(run, "face", 1)
+    capture_and_wait(run, "facs_expressions", 2)
     run.end_and_settle()
     record = run.expect_record("captured")
     if len(record.get("captured_files", [])) != 2:
@@ -119,7 +38,7 @@ def scenario_narrow(run: Run) -> None:
     """The performer removes FACS expressions; only face captures are possible."""
     if not run.reach_unlock(frozenset({"face"})):
         return
-    _capture(run, "face", 1)
+    capture_and_wait(run, "face", 1)
     run.rig.controller.capture("facs_expressions")  # refused by the gate: not confirmed
     time.sleep(0.5)
     if run.rig.controller.snapshot().captures != 1:
@@ -145,7 +64,7 @@ def scenario_stop_midway(run: Run) -> None:
     """The performer taps STOP while capture is unlocked."""
     if not run.reach_unlock():
         return
-    _capture(run, "face", 1)
+    capture_and_wait(run, "face", 1)
     start = time.monotonic()
     run.rig.controller.stop_capture()
     latency = run.gate_locked_within(start, 2.0)
@@ -233,7 +152,7 @@ def scenario_fallback(run: Run) -> None:
     run.rig.controller.confirm(TYPES)
     if not run.wait_phase(Phase.UNLOCKED, 10):
         return
-    _capture(run, "face", 1)
+    capture_and_wait(run, "face", 1)
     run.end_and_settle()
     record = run.expect_record("captured")
     identification = record.get("identification") or {}
@@ -243,34 +162,53 @@ def scenario_fallback(run: Run) -> None:
         run.problems.append(f"expected a witnessed badge + PIN identification, got {identification}")
 
 
-SCENARIOS: dict[str, Callable[[Run], None]] = {
-    "confirm": scenario_confirm,
-    "narrow": scenario_narrow,
-    "decline": scenario_decline,
-    "stop-midway": scenario_stop_midway,
-    "impostor": scenario_impostor,
-    "revoked": scenario_revoked,
-    "registry-down": scenario_registry_down,
-    "gate-crash": scenario_gate_crash,
-    "fallback": scenario_fallback,
+REHEARSALS: dict[str, Rehearsal] = {
+    "confirm": Rehearsal(scenario_confirm),
+    "narrow": Rehearsal(scenario_narrow),
+    "decline": Rehearsal(scenario_decline),
+    "stop-midway": Rehearsal(scenario_stop_midway),
+    "impostor": Rehearsal(scenario_impostor, enrol_stand_in=False),
+    "revoked": Rehearsal(scenario_revoked),
+    "registry-down": Rehearsal(scenario_registry_down),
+    "gate-crash": Rehearsal(scenario_gate_crash),
+    "fallback": Rehearsal(scenario_fallback, biometric_consent=False),
+    **FAULT_REHEARSALS,
 }
+SCENARIOS: dict[str, Callable[[Run], None]] = {name: r.play for name, r in REHEARSALS.items()}
+"""Every rehearsal's script by name (``scangate demo --headless --scenario NAME``)."""
+
+
+def _rig_clock(rehearsal: Rehearsal) -> WallClock | None:
+    offset = rehearsal.rig_clock_offset
+    if not offset:
+        return None
+    return lambda: datetime.now(UTC) + offset
 
 
 def run_headless(scenario: str, out_dir: Path, *, echo: Callable[[str], None] = print) -> int:
     """Play ``scenario`` against a fresh demo rig in ``out_dir``; 0 when it behaved as expected."""
-    play = SCENARIOS[scenario]
+    rehearsal = REHEARSALS[scenario]
     env = prepare_demo(
-        out_dir, enrol_stand_in=scenario != "impostor", biometric_consent=scenario != "fallback"
+        out_dir,
+        enrol_stand_in=rehearsal.enrol_stand_in,
+        biometric_consent=rehearsal.biometric_consent,
+        gate_backend=rehearsal.gate_backend,
+        session_settings=rehearsal.session_settings,
     )
     run: Run | None = None
+    facts: list[str] = []
+    problems: list[str] = []
     try:
-        rig = Rig.from_config(env.config)
-        run = Run(env, rig)
+        if rehearsal.before_rig is not None:
+            rehearsal.before_rig(env, facts, problems)
+        rig = Rig.from_config(env.config, clock=_rig_clock(rehearsal))
+        run = Run(env, rig, problems=problems, facts=facts)
         rig.gate.add_status_listener(run.on_gate)
         try:
             rig.start()  # inside: a rig that fails half-way through starting is stopped again
-            run.wait("the roster", lambda _s: rig.health().roster_size > 0 or scenario == "fallback", 30)
-            play(run)
+            has_roster = rehearsal.biometric_consent  # the fallback stand-in is on no roster
+            run.wait("the roster", lambda _s: rig.health().roster_size > 0 or not has_roster, 30)
+            rehearsal.play(run)
         finally:
             rig.stop()
     finally:

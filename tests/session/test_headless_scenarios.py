@@ -15,7 +15,7 @@ import pytest
 from agent.cli.main import main
 from registry.demo import SCENARIOS, run_headless
 
-NEVER_UNLOCKS = {"decline", "impostor", "revoked", "registry-down"}
+NEVER_UNLOCKS = {"decline", "impostor", "revoked", "registry-down", "clock-skew", "crash-after-capture"}
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))

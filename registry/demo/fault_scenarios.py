@@ -1,0 +1,246 @@
+"""Rehearsals of what an outside tester tries: bad capture reports, a crash, a lost registry, a wrong clock.
+
+Each is played headless like the others (``scangate demo --headless --scenario NAME``)
+and passes only when the gate and the signed record behave as the design says:
+
+- ``capture-out-of-scope``: capture software reports, through the gate API, a file of a
+  capture type the performer did not grant and one whose hash does not match: both are
+  answered 409 and quarantined, and the record lists them as flagged, never as clean.
+- ``capture-outside-folder``: reports of files outside the capture folder (the rig's own
+  token file through ``..``, and ``/etc/hostname``) are answered 403 unread and recorded.
+- ``crash-after-capture``: an agent process is killed (SIGKILL) right after a capture; the
+  next start writes a recovery record that lists the capture, the consent and the
+  identification from the journal.
+- ``registry-lost-while-unlocked``: the registry goes away while capture is unlocked;
+  capture locks as ``registry_unreachable`` within ``consent_max_age_s``.
+- ``clock-skew``: the rig clock runs 48 h slow; the registry's signed time exposes it,
+  nothing unlocks and the refusal names ``clock_skew``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from agent.gate.http_api import HttpApiGate
+from agent.gate.settings import HttpApiGateSettings
+from agent.session.model import Phase
+from registry.demo.crash_child import CAPTURED_LINE, UNLOCKED_LINE
+from registry.demo.environment import DemoEnvironment
+from registry.demo.rehearsal import STEP_TIMEOUT_S, TYPES, Rehearsal, Run, capture_and_wait
+
+REGISTRY_LOST_MAX_AGE_S = 6.0
+"""``consent_max_age_s`` for the 'registry-lost-while-unlocked' rehearsal (30 s by default)."""
+REGISTRY_LOST_RECHECK_S = 1.0
+RIG_CLOCK_SLOW = timedelta(hours=48)
+CHILD_TIMEOUT_S = 120.0
+
+
+class _CaptureSoftware:
+    """What third-party capture software does with the gate API: ask, write, report."""
+
+    def __init__(self, run: Run) -> None:
+        gate = run.rig.gate
+        settings = run.rig.config.gate.backend
+        if not isinstance(gate, HttpApiGate) or not isinstance(settings, HttpApiGateSettings):
+            raise TypeError("this rehearsal needs the http_api gate backend")
+        self.url = gate.url
+        token = settings.auth_token_file.read_text(encoding="ascii").strip()
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.folder = Path(run.rig.config.gate.capture_root) / "incoming"
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def gate(self) -> dict[str, Any]:
+        answer = requests.get(f"{self.url}/v1/gate", headers=self.headers, timeout=5)
+        answer.raise_for_status()
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def write(self, name: str, content: bytes) -> Path:
+        path = self.folder / name
+        path.write_bytes(content)
+        return path
+
+    def report(self, path: str, *, capture_type: str, sha256: str | None, session_id: str | None) -> int:
+        body = {"path": path, "capture_type": capture_type, "sha256": sha256, "session_id": session_id}
+        answer = requests.post(f"{self.url}/v1/captures", json=body, headers=self.headers, timeout=5)
+        return answer.status_code
+
+
+def _flagged_files(run: Run, record: dict[str, Any], expected: int) -> list[dict[str, Any]]:
+    files: list[dict[str, Any]] = list(record.get("captured_files", []))
+    flagged = [f for f in files if f.get("quarantined") or f.get("flag_reason")]
+    if len(flagged) != expected:
+        run.problems.append(
+            f"expected {expected} flagged file(s) in the record, found {len(flagged)}: {files}"
+        )
+    if "capture_flagged" not in record.get("reason_codes", []):
+        run.problems.append(
+            f"the record's reasons do not name the flagged captures: {record.get('reason_codes')}"
+        )
+    return flagged
+
+
+def scenario_capture_out_of_scope(run: Run) -> None:
+    """Face only is granted; the software reports a FACS file and a file with a wrong hash."""
+    if not run.reach_unlock(frozenset({"face"})):
+        return
+    software = _CaptureSoftware(run)
+    session_id = software.gate().get("session_id")
+    good = software.write("face-001.png", b"face still")
+    codes = [
+        software.report(str(good), capture_type="face", sha256=_sha(good), session_id=session_id),
+        software.report(
+            str(software.write("facs-001.png", b"facs still")),
+            capture_type="facs_expressions",
+            sha256=None,
+            session_id=session_id,
+        ),
+        software.report(
+            str(software.write("face-002.png", b"face still, altered")),
+            capture_type="face",
+            sha256="0" * 64,
+            session_id=session_id,
+        ),
+    ]
+    run.facts.append(f"gate API answered {codes} (clean, type not granted, wrong hash)")
+    if codes != [200, 409, 409]:
+        run.problems.append(f"expected the gate API to answer [200, 409, 409], got {codes}")
+    run.wait("3 captures", lambda s: s.captures >= 3, 15)
+    run.end_and_settle()
+    record = run.expect_record("captured")
+    for entry in _flagged_files(run, record, 2):
+        if not entry.get("quarantined"):
+            run.problems.append(f"a flagged file was not quarantined: {entry}")
+    types = sorted(str(f.get("capture_type")) for f in record.get("captured_files", []))
+    if types != ["face", "face", "facs_expressions"]:
+        run.problems.append(f"the record does not give every file's capture type: {types}")
+
+
+def scenario_capture_outside_folder(run: Run) -> None:
+    """The software reports the rig's token file (through '..') and a system file."""
+    if not run.reach_unlock():
+        return
+    software = _CaptureSoftware(run)
+    session_id = software.gate().get("session_id")
+    sneaky = f"{software.folder.parent}/../registry.token"
+    codes = [
+        software.report(sneaky, capture_type="face", sha256=None, session_id=session_id),
+        software.report("/etc/hostname", capture_type="face", sha256=None, session_id=session_id),
+    ]
+    run.facts.append(f"gate API answered {codes} for files outside the capture folder")
+    if codes != [403, 403]:
+        run.problems.append(f"expected the gate API to refuse both reports with 403, got {codes}")
+    run.wait("2 capture attempts", lambda s: s.captures >= 2, 15)
+    run.end_and_settle()
+    record = run.expect_record("refused")
+    for entry in _flagged_files(run, record, 2):
+        if entry.get("sha256") is not None or "refused" not in str(entry.get("flag_reason")):
+            run.problems.append(f"a file outside the capture folder was read or not named refused: {entry}")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_crashing_agent(env: DemoEnvironment, facts: list[str], problems: list[str]) -> None:
+    """Run an agent process to its first capture, then kill it with SIGKILL."""
+    command = [sys.executable, "-m", "registry.demo.crash_child", str(env.config_path)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert child.stdout is not None
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    seen: list[str] = []
+    try:
+        while time.monotonic() < deadline and CAPTURED_LINE not in seen:
+            line = child.stdout.readline().strip()
+            if not line and child.poll() is not None:
+                break
+            seen.append(line.split(" ", 1)[0])
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    if UNLOCKED_LINE not in seen or CAPTURED_LINE not in seen:
+        problems.append(f"the agent process never got to a capture (it said {seen}, rc {child.returncode})")
+    else:
+        facts.append(f"agent process {child.pid} unlocked, captured, and was killed with SIGKILL")
+
+
+def scenario_crash_after_capture(run: Run) -> None:
+    """After the SIGKILL, this rig's start wrote the recovery record from the journal."""
+    record = run.last_record()
+    if "agent_stopped_mid_session" not in record.get("reason_codes", []):
+        run.problems.append(
+            f"no recovery record for the killed agent's session: {record.get('reason_codes')}"
+        )
+    files = record.get("captured_files", [])
+    if len(files) != 1 or files[0].get("sha256") is None:
+        run.problems.append(f"the recovery record does not list the capture: {files}")
+    if not (record.get("consent") or {}).get("consent_id"):
+        run.problems.append("the recovery record has no consent reference")
+    if (record.get("identification") or {}).get("method") != "face":
+        run.problems.append(f"the recovery record has no identification: {record.get('identification')}")
+    run.facts.append(
+        f"recovery record #{record.get('sequence')}: outcome {record.get('outcome')},"
+        f" reasons {record.get('reason_codes')}, files {len(files)}"
+    )
+
+
+def scenario_registry_lost_while_unlocked(run: Run) -> None:
+    """The registry stops while capture is unlocked: capture locks within the maximum age."""
+    if not run.reach_unlock():
+        return
+    capture_and_wait(run, "face", 1)
+    run.env.registry.stop()
+    start = time.monotonic()
+    limit = REGISTRY_LOST_MAX_AGE_S + REGISTRY_LOST_RECHECK_S + 1.0
+    locked_ms = run.gate_locked_within(start, limit + 5.0)
+    run.facts.append(
+        f"registry stopped → gate locked in {locked_ms:.0f} ms (max age {REGISTRY_LOST_MAX_AGE_S:g} s)"
+        if locked_ms is not None
+        else "registry stopped → gate never locked"
+    )
+    if locked_ms is None or locked_ms > limit * 1000:
+        run.problems.append(
+            f"capture must lock within {limit:g} s of losing the registry, took {locked_ms} ms"
+        )
+    run.wait("the record", lambda s: s.last_record is not None and s.phase is not Phase.UNLOCKED, 15)
+    run.end_and_settle()
+    run.expect_record("captured", codes=("registry_unreachable",))
+
+
+def scenario_clock_skew(run: Run) -> None:
+    """The rig clock is 48 h slow: the registry's signed time refuses every consent."""
+    run.rig.controller.start_session("demo-technician", TYPES)
+    run.wait("the refusal record", lambda s: s.last_record is not None, STEP_TIMEOUT_S)
+    record = run.expect_record("refused", codes=("clock_skew",))
+    clock = record.get("registry_clock") or {}
+    offset = clock.get("offset_s")
+    run.facts.append(f"measured rig clock offset {offset} s (rig clock set {RIG_CLOCK_SLOW} slow)")
+    if not isinstance(offset, float) or abs(offset - RIG_CLOCK_SLOW.total_seconds()) > 5:
+        run.problems.append(f"the record does not state the measured clock offset: {clock}")
+    run.expect_never_unlocked()
+
+
+FAULT_REHEARSALS: dict[str, Rehearsal] = {
+    "capture-out-of-scope": Rehearsal(scenario_capture_out_of_scope, gate_backend="http_api"),
+    "capture-outside-folder": Rehearsal(scenario_capture_outside_folder, gate_backend="http_api"),
+    "crash-after-capture": Rehearsal(scenario_crash_after_capture, before_rig=run_crashing_agent),
+    "registry-lost-while-unlocked": Rehearsal(
+        scenario_registry_lost_while_unlocked,
+        session_settings={
+            "consent_max_age_s": REGISTRY_LOST_MAX_AGE_S,
+            "consent_recheck_interval_s": REGISTRY_LOST_RECHECK_S,
+        },
+    ),
+    "clock-skew": Rehearsal(scenario_clock_skew, rig_clock_offset=-RIG_CLOCK_SLOW),
+}
+"""The rehearsals of issue 9's findings, by name."""
