@@ -13,7 +13,6 @@ technician's health panel.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import threading
 import time
@@ -90,8 +89,7 @@ class RegistryConsentService:
     ) -> ConsentAnswer:
         """Fetch, verify and judge the performer's consent (see :class:`ConsentLookup`)."""
         result = self._lookup.check(performer_id, capture_types, method)
-        check = dataclasses.replace(result.consent_check(), source=result.source, clock=result.clock)
-        return ConsentAnswer(check=check, record=result.consent)
+        return ConsentAnswer(check=result.consent_check(), record=result.consent)
 
 
 class RegistryFallbackVerifier:

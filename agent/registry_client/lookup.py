@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -71,8 +71,17 @@ class LookupResult:
     time_statement: TimeStatement | None
 
     def consent_check(self) -> ConsentCheck:
-        """The session engine's view of this result."""
-        return to_consent_check(self.decision, self.consent)
+        """The session engine's view of this result, on the rig's clock.
+
+        The engine times the end of the consent window with the rig clock it runs on, so the
+        window's end (registry time) is moved onto that clock by the measured offset; the check
+        carries the reading and where the answer came from.
+        """
+        check = to_consent_check(self.decision, self.consent)
+        terms = check.terms
+        if terms is not None and self.clock is not None:
+            terms = replace(terms, valid_until=terms.valid_until - self.clock.offset)
+        return replace(check, terms=terms, source=self.source, clock=self.clock)
 
 
 def _rank(decision: Decision, consent: ConsentRecord) -> tuple[int, int, datetime]:

@@ -102,6 +102,23 @@ def test_a_skew_within_the_limit_is_corrected_not_refused(live: LiveRegistry) ->
     assert allowed.judged_at == pytest.approx(utc_now(), abs=timedelta(seconds=5))
 
 
+def test_the_engine_times_the_consent_window_on_registry_time(live: LiveRegistry) -> None:
+    """The engine re-locks at the end of the consent window by the rig clock it runs on; the
+    window it gets must be the registry-time window moved onto that clock, with the offset and
+    source of the answer."""
+    slow = -50 * timedelta(seconds=1)  # within the default 60 s limit
+    result = check(live, "p-ada", clock_skew=slow)
+    assert result.decision.allowed, result.decision.explain()
+    engine = result.consent_check()
+    assert result.consent is not None and engine.terms is not None and result.clock is not None
+    assert engine.terms.valid_until == result.consent.valid_until - result.clock.offset
+    assert engine.terms.valid_until == pytest.approx(
+        result.consent.valid_until + slow, abs=timedelta(seconds=2)
+    )
+    assert engine.clock == result.clock
+    assert engine.source == "registry"
+
+
 def test_a_correct_rig_clock_is_measured_and_allowed(live: LiveRegistry) -> None:
     result = check(live, "p-ada", clock_skew=timedelta(0))
     assert result.decision.allowed, result.decision.explain()
