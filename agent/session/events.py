@@ -48,12 +48,15 @@ class FrameAnalysed:
     times (the frames showed nobody for long enough), never on when results arrive.
     ``performer_id`` is the performer this single frame matched (None unless it
     matched); ``subject_in_view`` means one face was in view, matched or not
-    (presence for badge + PIN sessions, whose performer is not on the face roster).
+    (presence for badge + PIN sessions, whose performer is not on the face roster);
+    ``several_subjects`` means several faces of comparable size were in view, so the frame
+    could not show which one is the performer.
     """
 
     at: datetime
     performer_id: str | None = None
     subject_in_view: bool = False
+    several_subjects: bool = False
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ class FrameEvents:
             return []  # no session, or a frame from before it: it must not vote for its performer
         subject_in_view = analysis.faces_found >= 1 and analysis.decision is not Decision.MULTIPLE_FACES
         matched = analysis.performer_id if analysis.decision is Decision.MATCH else None
-        events: list[ev.Event] = [ev.FrameAnalysed(at, matched, subject_in_view)]
+        several = analysis.decision is Decision.MULTIPLE_FACES
+        events: list[ev.Event] = [ev.FrameAnalysed(at, matched, subject_in_view, several)]
         state = self._voter.feed(analysis)
         if analysis.decision is Decision.UNKNOWN:
             self._unknown_streak += 1

@@ -258,7 +258,9 @@ def _frame_analysed(state: SessionState, event: ev.FrameAnalysed, timing: Timing
     if shows_performer:
         return SessionState(state.phase, replace(ctx, last_seen_at=max(last_seen, event.at))), ()
     if event.at - last_seen > timing.absence_timeout:
-        return _close(state, event.at, LockReason.PERFORMER_ABSENT)
+        # Say what the frames showed: nobody usable, or several people none of whom is confirmed.
+        reason = LockReason.MULTIPLE_SUBJECTS if event.several_subjects else LockReason.PERFORMER_ABSENT
+        return _close(state, event.at, reason)
     return state, ()
 
 

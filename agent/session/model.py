@@ -39,6 +39,7 @@ class LockReason(enum.Enum):
     """Why the gate was locked (or never unlocked). Stable codes for records."""
 
     PERFORMER_ABSENT = "performer_absent"
+    MULTIPLE_SUBJECTS = "multiple_subjects"
     RECOGNITION_STALLED = "recognition_stalled"
     DIFFERENT_SUBJECT = "different_subject"
     UNKNOWN_SUBJECT = "unknown_subject"

@@ -33,6 +33,7 @@ _LOCK_STATE = {
 
 _REASON_TEXT = {
     "performer_absent": "the performer left the camera's view",
+    "multiple_subjects": "several people are in view and the performer cannot be confirmed",
     "recognition_stalled": "the rig could not analyse camera frames in time",
     "different_subject": "a different person is in front of the camera",
     "unknown_subject": "an unrecognised face is in front of the camera",

@@ -226,3 +226,12 @@ def test_an_older_result_arriving_after_a_newer_one_turns_nothing_back() -> None
         assert effects == () and state.phase is Phase.UNLOCKED
     assert state.context.last_seen_at == seen
     assert state.context.identity is not None and state.context.identity.verified_at == verified
+
+
+def test_a_second_person_stepping_in_is_named_as_such_not_as_the_performer_leaving() -> None:
+    """From second 20 every frame shows two comparable faces: the performer can no longer be
+    confirmed, and the record must say why (several people in view), not that they left."""
+    rig = SimulatedRig(lambda t: PRESENT if t < 20.0 else GLITCH, constant(0.3)).run(40)
+    assert rig.lock_reasons == ["multiple_subjects"]
+    locked_at, _ = rig.locks[0]
+    assert 20.0 + 3.0 < locked_at <= 20.0 + 3.0 + 2 * 0.3 + TICK_S
