@@ -32,6 +32,7 @@ import os
 import secrets
 import socket
 import stat
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -127,7 +128,7 @@ class HttpApiGate(CaptureGate):
             load_or_create_token(self._settings.auth_token_file) if self._settings.require_auth else None
         )
         handler = type("GateApiHandler", (_Handler,), {"gate": self})
-        server_class = _IPv6Server if ":" in self._settings.host else ThreadingHTTPServer
+        server_class = _IPv6Server if ":" in self._settings.host else _GateApiServer
         try:
             server = server_class((self._settings.host, self._settings.port), handler)
         except OSError as exc:
@@ -227,7 +228,18 @@ class HttpApiGate(CaptureGate):
         return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), self._auth_token.encode())
 
 
-class _IPv6Server(ThreadingHTTPServer):
+class _GateApiServer(ThreadingHTTPServer):
+    """The API's server: a client that drops its connection gets one log line, not a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.info("gate API client %s dropped its connection: %s", client_address[0], error)
+            return
+        log.error("gate API request from %s failed", client_address[0], exc_info=error)
+
+
+class _IPv6Server(_GateApiServer):
     address_family = socket.AF_INET6
 
 

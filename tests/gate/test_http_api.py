@@ -6,6 +6,8 @@ import hashlib
 import os
 import socket
 import stat
+import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -248,3 +250,19 @@ def test_a_path_that_is_not_a_file_inside_the_capture_folders_is_refused_unread(
     assert body["sha256"] is None and body["quarantined"] is False
     assert recorder.events[0].path == str(reported), "the attempt is reported to the session"
     assert secret.read_text() == "rig token", "nothing outside the capture folders is moved"
+
+
+def test_a_client_that_resets_its_connection_prints_no_traceback(
+    gate: HttpApiGate, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Capture software that crashes mid-request must not spray a traceback over the rig's
+    console or log; the API goes on answering."""
+    host, port = gate.url.removeprefix("http://").rsplit(":", 1)
+    for _ in range(3):
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"GET /v1/ga")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST on close
+    time.sleep(0.3)
+    assert requests.get(f"{gate.url}/v1/health", timeout=5).status_code == 401  # still answering
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err + captured.out
