@@ -11,6 +11,12 @@ lowercase hex SHA-256; distances are numbers rounded to 4 decimals; optional
 sub-objects are ``null`` when the session ended before that stage (a refusal
 before identification has no ``performer``). The full field reference is in
 docs/records.md.
+
+Drafts are forgiving where the writer can make them exact (distances are
+rounded, absent members take their defaults). A stored record is read strictly
+(:func:`parse_record`, :func:`schema_problem_in_json`): no coercion, every
+member of its version present at every depth, real dates, distances that
+already have at most 4 decimals.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from agent.records.errors import RecordValidationError
 from agent.settings_base import StrictModel
@@ -37,9 +43,20 @@ _HEX64_PATTERN = r"^[0-9a-f]{64}$"
 _CODE_PATTERN = r"^[a-z][a-z0-9_.-]*$"
 _UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
+
+def _real_instant(text: str) -> str:
+    """``text`` (already of the timestamp's shape) if it names a real instant: no 2025-02-30, no 24:00."""
+    try:
+        parse_timestamp(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a real date and time (RFC 3339, UTC)") from None
+    return text
+
+
 UtcTimestamp = Annotated[
     str,
     Field(pattern=_TIMESTAMP_PATTERN, description="UTC time, RFC 3339 with milliseconds and 'Z'."),
+    AfterValidator(_real_instant),
 ]
 Sha256Hex = Annotated[str, Field(pattern=_HEX64_PATTERN, description="Lowercase hex SHA-256.")]
 ReasonCode = Annotated[
@@ -49,11 +66,25 @@ CaptureType = Annotated[str, Field(min_length=1, max_length=64, description="A c
 RecordId = Annotated[str, Field(pattern=_UUID_PATTERN, description="Lowercase UUID in canonical text form.")]
 
 
+DISTANCE_DECIMALS = 4
+
+
 def _round4(value: float) -> float:
-    return round(value, 4)
+    return round(value, DISTANCE_DECIMALS)
+
+
+def _four_decimals_at_most(value: float) -> float:
+    if round(value, DISTANCE_DECIMALS) != value:
+        raise ValueError(
+            f"{value!r} has more than {DISTANCE_DECIMALS} decimals (distances are rounded when written)"
+        )
+    return value
 
 
 Distance = Annotated[float, AfterValidator(_round4)]
+"""A face distance in a draft: rounded to 4 decimals, as the record stores it."""
+StoredDistance = Annotated[float, AfterValidator(_four_decimals_at_most)]
+"""A face distance read from a record: must already have at most 4 decimals."""
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -120,6 +151,17 @@ class Identification(StrictModel):
     liveness: LivenessResult | None = Field(None, description="Liveness challenge result, if one was run.")
     witness_technician_id: str | None = Field(
         None, max_length=128, description="Technician who witnessed a fallback identification."
+    )
+
+
+class StoredIdentification(Identification):
+    """:class:`Identification` as read from a signed record: distances are not rounded but checked."""
+
+    distance: StoredDistance | None = Field(
+        ge=0, description="Face distance to the best template (4 decimals); null when not a face match."
+    )
+    margin: StoredDistance | None = Field(
+        ge=0, description="Distance gap between best and second-best performer (4 decimals)."
     )
 
 
@@ -318,31 +360,65 @@ class SessionRecord(RecordDraft):
     agent_version: str = Field(min_length=1, max_length=64, description="ScanGate version that wrote it.")
     signature: Signature = Field(description="Rig key's Ed25519 signature over the rest of the record.")
 
+    identification: StoredIdentification | None = Field(description="How the performer was identified.")
+
     @model_validator(mode="after")
     def _members_of_its_version(self) -> SessionRecord:
-        """Version 2 members are present in every version 2 record and absent from version 1 ones."""
-        current = self.schema_version == SCHEMA_VERSION
-        wrong: list[str] = []
+        """Every member of the record's version is present, at every depth; no member of a later version is.
 
-        def check(model: StrictModel, names: tuple[str, ...], where: str) -> None:
-            for name in names:
-                present = name in model.model_fields_set
-                if current and not present:
-                    wrong.append(f"{where}{name} is missing")
-                elif not current and present and name in _V2_ONLY:
-                    wrong.append(f"{where}{name} is not a member of {self.schema_version}")
-
-        check(self, ("registry_clock",), "")
-        for index, captured in enumerate(self.captured_files):
-            check(captured, ("capture_type", "quarantined", "flag_reason"), f"captured_files.{index}.")
-        if self.consent is not None:
-            check(self.consent, ("source", "status_confirmed_at"), "consent.")
-        if wrong:
-            raise ValueError("; ".join(wrong))
+        A stored record never relies on a default: a member the writer always writes
+        that is missing means the record was not written by a conforming writer.
+        """
+        problems: list[str] = []
+        _check_members(self, "", self.schema_version != SCHEMA_VERSION, problems)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
-_V2_ONLY = frozenset({"registry_clock", "capture_type", "flag_reason", "source", "status_confirmed_at"})
+def _check_members(model: BaseModel, where: str, version_1: bool, problems: list[str]) -> None:
+    later = _V2_ONLY.get(type(model), frozenset())
+    for name in type(model).model_fields:
+        present = name in model.model_fields_set
+        if version_1 and name in later:
+            if present:
+                problems.append(f"{where}{name}: not a member of scangate.session-record/1")
+            continue
+        if not present:
+            problems.append(
+                f"{where}{name}: member is missing (every member is always present; null when it does not apply)"
+            )
+            continue
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            _check_members(value, f"{where}{name}.", version_1, problems)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    _check_members(item, f"{where}{name}.{index}.", version_1, problems)
+
+
+_V2_ONLY: dict[type[BaseModel], frozenset[str]] = {
+    SessionRecord: frozenset({"registry_clock"}),
+    ConsentRef: frozenset({"source", "status_confirmed_at"}),
+    CapturedFile: frozenset({"capture_type", "flag_reason"}),
+}
+"""Members of version 2 that a version 1 record does not have, by the model they belong to."""
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"]
+        if err["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
+        elif err["type"] == "missing":
+            message = "member is missing"
+        problems.append(
+            message if not where and err["type"] == "value_error" else f"{where or '(record)'}: {message}"
+        )
+    return "; ".join(problems)
 
 
 def parse_record(obj: dict[str, Any], *, where: str | None = None) -> SessionRecord:
@@ -352,26 +428,24 @@ def parse_record(obj: dict[str, Any], *, where: str | None = None) -> SessionRec
         RecordValidationError: listing each field that does not conform.
     """
     try:
-        return SessionRecord.model_validate(obj)
+        return SessionRecord.model_validate(obj, strict=True)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(record)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise RecordValidationError(f"not a valid session record: {problems}", where=where) from None
+        raise RecordValidationError(f"not a valid session record: {_describe(exc)}", where=where) from None
 
 
 def schema_problem_in_json(data: bytes) -> str | None:
     """Why the JSON text of a record does not fit the schema, or None if it does.
 
-    Validates the text directly (pydantic's JSON mode): about twice as fast as
-    validating the decoded object, which matters when verifying long logs.
+    Strict, as signed evidence is read: no coercion (``"false"`` is not a boolean,
+    ``"5"`` not an integer), no defaults (a missing member is named), real dates
+    only, distances with at most 4 decimals. Validates the text directly
+    (pydantic's JSON mode): about twice as fast as validating the decoded
+    object, which matters when verifying long logs.
     """
     try:
-        SessionRecord.model_validate_json(data)
+        SessionRecord.model_validate_json(data, strict=True)
     except ValidationError as exc:
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(record)'}: {err['msg']}" for err in exc.errors()
-        )
+        return _describe(exc)
     return None
 
 

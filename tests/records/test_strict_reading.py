@@ -1,0 +1,180 @@
+"""Signed records are read exactly as docs/records.md defines them: no coercion, no defaults.
+
+Each case appends one validly signed, correctly chained record that breaks one rule of the
+format, and checks that ``scangate verify`` names that record and that member as a
+``malformed_record`` problem (exit status 1), never a traceback and never "intact".
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.cli.main import main
+from agent.records.chain import ChainChecker, ChainIssue
+from agent.records.keys import RigKey, public_key_pem
+from agent.records.linecheck import check_line
+from agent.signing import canonical_json, object_hash_hex
+
+Change = Callable[[dict[str, Any]], None]
+
+
+def _parent_and_key(path: str) -> tuple[list[str], str]:
+    *parents, last = path.split(".")
+    return parents, last
+
+
+def _walk(record: dict[str, Any], parents: list[str]) -> Any:
+    value: Any = record
+    for step in parents:
+        value = value[int(step)] if isinstance(value, list) else value[step]
+    return value
+
+
+def drop(path: str) -> Change:
+    def change(record: dict[str, Any]) -> None:
+        parents, key = _parent_and_key(path)
+        del _walk(record, parents)[key]
+
+    return change
+
+
+def put(path: str, value: Any) -> Change:
+    def change(record: dict[str, Any]) -> None:
+        parents, key = _parent_and_key(path)
+        _walk(record, parents)[key] = value
+
+    return change
+
+
+def as_version_1(record: dict[str, Any]) -> None:
+    """The record as a version 1 writer would have written it (no v2 members)."""
+    record["schema_version"] = "scangate.session-record/1"
+    del record["registry_clock"]
+    del record["consent"]["source"], record["consent"]["status_confirmed_at"]
+    for entry in record["captured_files"]:
+        del entry["capture_type"], entry["flag_reason"]
+
+
+def _append_signed(log: Path, rig_key: RigKey, *changes: Change) -> int:
+    """Append a re-signed copy of the last record, chained after it, with ``changes``; its sequence."""
+    lines = log.read_bytes().splitlines()
+    last = json.loads(lines[-1])
+    record = copy.deepcopy(last)
+    record.update(
+        sequence=last["sequence"] + 1, previous_hash=object_hash_hex(last), record_id=str(uuid.uuid4())
+    )
+    del record["signature"]
+    for change in changes:
+        change(record)
+    lines.append(canonical_json(rig_key.signer.sign_into(record)))
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    return int(record["sequence"])
+
+
+def _verify(log: Path, rig_key: RigKey, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    pem = log.parent / "rig-public.pem"
+    pem.write_text(public_key_pem(rig_key.public_key))
+    capsys.readouterr()
+    status = main(["verify", str(log), "--key", str(pem), "--json"])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return status, json.loads(captured.out)
+
+
+LOOSE_RECORDS: list[tuple[str, list[Change], str]] = [
+    ("missing technician", [drop("technician")], "technician"),
+    ("missing record_id", [drop("record_id")], "record_id"),
+    ("missing nested member", [drop("performer.minor")], "performer.minor"),
+    ("missing liveness", [drop("identification.liveness")], "identification.liveness"),
+    ("missing log_recovery", [drop("log_recovery")], "log_recovery"),
+    ("boolean as a string", [put("performer.minor", "false")], "performer.minor"),
+    (
+        "capture flag as a string",
+        [put("captured_files.0.within_unlock_window", "true")],
+        "captured_files.0.within_unlock_window",
+    ),
+    ("integer as a string", [put("consent.version", "5")], "consent.version"),
+    ("size as a string", [put("captured_files.0.size_bytes", "5")], "captured_files.0.size_bytes"),
+    ("no such date", [put("written_at", "2025-02-30T09:00:00.000Z")], "written_at"),
+    ("no such hour", [put("confirmation.at", "2025-03-01T24:00:00.000Z")], "confirmation.at"),
+    ("distance with 5 decimals", [put("identification.distance", 0.12345)], "identification.distance"),
+    ("margin with 5 decimals", [put("identification.margin", 0.14215)], "identification.margin"),
+    ("version 1 missing technician", [as_version_1, drop("technician")], "technician"),
+    ("version 1 boolean as a string", [as_version_1, put("performer.minor", "false")], "performer.minor"),
+    ("version 1 no such date", [as_version_1, put("ended_at", "2025-04-31T09:05:01.000Z")], "ended_at"),
+    (
+        "version 1 missing quarantined",
+        [as_version_1, drop("captured_files.0.quarantined")],
+        "captured_files.0.quarantined",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "member"), [pytest.param(c, m, id=name) for name, c, m in LOOSE_RECORDS])
+def test_a_signed_record_looser_than_the_format_is_named_with_its_member(
+    written_log: Path, rig_key: RigKey, capsys: pytest.CaptureFixture[str], changes: list[Change], member: str
+) -> None:
+    sequence = _append_signed(written_log, rig_key, *changes)
+    status, verdict = _verify(written_log, rig_key, capsys)
+    assert status == 1 and verdict["intact"] is False
+    assert [(p["code"], p["line"], p["sequence"]) for p in verdict["problems"]] == [
+        ("malformed_record", 13, sequence)
+    ]
+    message = verdict["problems"][0]["message"]
+    assert f"record {sequence}" in message and member in message
+
+
+def test_a_version_1_record_that_follows_its_format_still_verifies(
+    written_log: Path, rig_key: RigKey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _append_signed(written_log, rig_key, as_version_1)
+    status, verdict = _verify(written_log, rig_key, capsys)
+    assert (status, verdict["problems"]) == (0, [])
+
+
+def test_distances_written_with_float_noise_are_stored_with_four_decimals(
+    written_log: Path, rig_key: RigKey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the factories give distances like 0.3187 + 3/1000 = 0.32170000000000004: the writer rounds them
+    distances = [
+        json.loads(line)["identification"]["distance"] for line in written_log.read_bytes().splitlines()
+    ]
+    assert all(distance == round(distance, 4) for distance in distances)
+    assert _verify(written_log, rig_key, capsys)[0] == 0
+
+
+# -- the same sequence number, far apart -----------------------------------------------------------
+
+
+def _chain_issues(
+    lines: list[bytes], rig_key: RigKey, window: int
+) -> list[tuple[str, int | None, int | None]]:
+    issues: list[ChainIssue] = []
+    checker = ChainChecker(issues.append, window=window)
+    for number, data in enumerate(lines, start=1):
+        result = check_line(number, data, True, {rig_key.key_id: rig_key.public_key})
+        assert result.placed
+        checker.add(result)
+    checker.finish()
+    return [(issue.code, issue.line, issue.sequence) for issue in issues]
+
+
+def test_a_second_signed_record_for_a_sequence_is_a_conflict_however_far_away(
+    written_log: Path, rig_key: RigKey
+) -> None:
+    lines = written_log.read_bytes().splitlines()
+    fork = rig_key.signer.sign_into({**json.loads(lines[1]), "outcome_detail": "second history"})
+    # the window of full entries is 4 records; the fork comes 10 records after the original
+    assert _chain_issues([*lines, canonical_json(fork)], rig_key, window=4) == [("conflicting_record", 13, 2)]
+
+
+def test_a_byte_identical_repeat_far_away_is_a_duplicate(written_log: Path, rig_key: RigKey) -> None:
+    lines = written_log.read_bytes().splitlines()
+    assert _chain_issues([*lines, lines[1]], rig_key, window=4) == [("duplicated_record", 13, 2)]
