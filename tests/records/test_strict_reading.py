@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from agent.cli.main import main
-from agent.records.chain import ChainChecker, ChainIssue
+from agent.records.chain import ChainChecker, ChainIssue, _HashBook
 from agent.records.keys import RigKey, public_key_pem
 from agent.records.linecheck import check_line
 from agent.signing import canonical_json, object_hash_hex
@@ -178,3 +178,14 @@ def test_a_second_signed_record_for_a_sequence_is_a_conflict_however_far_away(
 def test_a_byte_identical_repeat_far_away_is_a_duplicate(written_log: Path, rig_key: RigKey) -> None:
     lines = written_log.read_bytes().splitlines()
     assert _chain_issues([*lines, lines[1]], rig_key, window=4) == [("duplicated_record", 13, 2)]
+
+
+def test_the_hash_book_keeps_every_sequence_through_gaps_and_far_jumps() -> None:
+    book = _HashBook()
+    sequences = [1, 2, 3, 10, 9, 5_000_000, 5_000_001, 4, 2**53 - 1, 11]
+    for sequence in sequences:
+        book.put(sequence, sequence.to_bytes(32, "big"), authentic=sequence != 9)
+    for sequence in sequences:
+        assert book.get(sequence) == (sequence.to_bytes(32, "big"), sequence != 9)
+    for absent in (0, 5, 8, 12, 4_999_999, 5_000_002, 2**53 - 2):
+        assert book.get(absent) is None
