@@ -67,24 +67,30 @@ RecordId = Annotated[str, Field(pattern=_UUID_PATTERN, description="Lowercase UU
 
 
 DISTANCE_DECIMALS = 4
+SECONDS_DECIMALS = 3
 
 
-def _round4(value: float) -> float:
-    return round(value, DISTANCE_DECIMALS)
+def _rounded(decimals: int) -> AfterValidator:
+    return AfterValidator(lambda value: round(value, decimals))
 
 
-def _four_decimals_at_most(value: float) -> float:
-    if round(value, DISTANCE_DECIMALS) != value:
-        raise ValueError(
-            f"{value!r} has more than {DISTANCE_DECIMALS} decimals (distances are rounded when written)"
-        )
-    return value
+def _at_most(decimals: int, what: str) -> AfterValidator:
+    def check(value: float) -> float:
+        if round(value, decimals) != value:
+            raise ValueError(f"{value!r} has more than {decimals} decimals ({what} are rounded when written)")
+        return value
+
+    return AfterValidator(check)
 
 
-Distance = Annotated[float, AfterValidator(_round4)]
+Distance = Annotated[float, _rounded(DISTANCE_DECIMALS)]
 """A face distance in a draft: rounded to 4 decimals, as the record stores it."""
-StoredDistance = Annotated[float, AfterValidator(_four_decimals_at_most)]
+StoredDistance = Annotated[float, _at_most(DISTANCE_DECIMALS, "distances")]
 """A face distance read from a record: must already have at most 4 decimals."""
+Seconds = Annotated[float, _rounded(SECONDS_DECIMALS)]
+"""A registry-clock duration in a draft: rounded to 3 decimals (milliseconds)."""
+StoredSeconds = Annotated[float, _at_most(SECONDS_DECIMALS, "registry_clock seconds")]
+"""A registry-clock duration read from a record: must already have at most 3 decimals."""
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -197,12 +203,14 @@ class ConsentRef(StrictModel):
 class RegistryClock(StrictModel):
     """The rig clock's offset from the registry's signed time, as measured for this session."""
 
-    offset_s: float = Field(
+    offset_s: Seconds = Field(
         description="Registry time minus rig time, in seconds (3 decimals); positive: the rig is slow."
     )
-    uncertainty_s: float = Field(ge=0, description="Half the round trip of the measurement, in seconds.")
-    rtt_s: float = Field(
-        ge=0, description="Round trip of the measuring request (rig monotonic clock), seconds."
+    uncertainty_s: Seconds = Field(
+        ge=0, description="Half the round trip of the measurement, in seconds (3 decimals)."
+    )
+    rtt_s: Seconds = Field(
+        ge=0, description="Round trip of the measuring request (rig monotonic clock), seconds (3 decimals)."
     )
     measured_at: UtcTimestamp = Field(description="The registry's signed time in the measuring answer.")
     source: Literal["registry", "offline_last_known"] = Field(
@@ -212,7 +220,26 @@ class RegistryClock(StrictModel):
         pattern=r"^ed25519:[0-9a-f]{32}$",
         description="The registry key whose signature on the time statement verified.",
     )
-    age_s: float = Field(ge=0, description="Seconds between the measurement and its use (0 when fresh).")
+    age_s: Seconds = Field(
+        ge=0, description="Seconds between the measurement and its use (3 decimals; 0 when fresh)."
+    )
+
+
+class StoredRegistryClock(RegistryClock):
+    """:class:`RegistryClock` as read from a signed record: seconds are not rounded but checked."""
+
+    offset_s: StoredSeconds = Field(
+        description="Registry time minus rig time, in seconds (3 decimals); positive: the rig is slow."
+    )
+    uncertainty_s: StoredSeconds = Field(
+        ge=0, description="Half the round trip of the measurement, in seconds (3 decimals)."
+    )
+    rtt_s: StoredSeconds = Field(
+        ge=0, description="Round trip of the measuring request (rig monotonic clock), seconds (3 decimals)."
+    )
+    age_s: StoredSeconds = Field(
+        ge=0, description="Seconds between the measurement and its use (3 decimals; 0 when fresh)."
+    )
 
 
 class Confirmation(StrictModel):
@@ -361,6 +388,10 @@ class SessionRecord(RecordDraft):
     signature: Signature = Field(description="Rig key's Ed25519 signature over the rest of the record.")
 
     identification: StoredIdentification | None = Field(description="How the performer was identified.")
+    registry_clock: StoredRegistryClock | None = Field(
+        None,  # absent from version 1 records; _members_of_its_version requires it in version 2
+        description="The rig clock's measured offset from registry time; null if never measured.",
+    )
 
     @model_validator(mode="after")
     def _members_of_its_version(self) -> SessionRecord:

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from agent.cli.main import main
 from agent.records.chain import ChainChecker, ChainIssue, _HashBook
 from agent.records.keys import RigKey, public_key_pem
 from agent.records.linecheck import check_line
 from agent.signing import canonical_json, object_hash_hex
+from agent.wire.session_records import Checkpoint, SessionRecordEnvelope
 
 Change = Callable[[dict[str, Any]], None]
 
@@ -88,6 +90,20 @@ def _verify(log: Path, rig_key: RigKey, capsys: pytest.CaptureFixture[str]) -> t
     return status, json.loads(captured.out)
 
 
+def clock(**changes: Any) -> dict[str, Any]:
+    """A registry_clock member as the writer fills it (seconds rounded to 3 decimals)."""
+    return {
+        "offset_s": 2.125,
+        "uncertainty_s": 0.004,
+        "rtt_s": 0.008,
+        "measured_at": "2025-03-01T09:00:03.000Z",
+        "source": "registry",
+        "registry_key_id": "ed25519:" + "1" * 32,
+        "age_s": 0,
+        **changes,
+    }
+
+
 LOOSE_RECORDS: list[tuple[str, list[Change], str]] = [
     ("missing technician", [drop("technician")], "technician"),
     ("missing record_id", [drop("record_id")], "record_id"),
@@ -106,6 +122,16 @@ LOOSE_RECORDS: list[tuple[str, list[Change], str]] = [
     ("no such hour", [put("confirmation.at", "2025-03-01T24:00:00.000Z")], "confirmation.at"),
     ("distance with 5 decimals", [put("identification.distance", 0.12345)], "identification.distance"),
     ("margin with 5 decimals", [put("identification.margin", 0.14215)], "identification.margin"),
+    (
+        "clock offset with 4 decimals",
+        [put("registry_clock", clock(offset_s=2.1255))],
+        "registry_clock.offset_s",
+    ),
+    (
+        "clock age missing",
+        [put("registry_clock", {k: v for k, v in clock().items() if k != "age_s"})],
+        "registry_clock.age_s",
+    ),
     ("version 1 missing technician", [as_version_1, drop("technician")], "technician"),
     ("version 1 boolean as a string", [as_version_1, put("performer.minor", "false")], "performer.minor"),
     ("version 1 no such date", [as_version_1, put("ended_at", "2025-04-31T09:05:01.000Z")], "ended_at"),
@@ -131,10 +157,18 @@ def test_a_signed_record_looser_than_the_format_is_named_with_its_member(
     assert f"record {sequence}" in message and member in message
 
 
-def test_a_version_1_record_that_follows_its_format_still_verifies(
-    written_log: Path, rig_key: RigKey, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param([as_version_1], id="version 1"),
+        pytest.param([put("registry_clock", clock())], id="registry clock"),
+        pytest.param([put("identification.distance", 0)], id="distance 0"),
+    ],
+)
+def test_a_record_that_follows_its_format_verifies(
+    written_log: Path, rig_key: RigKey, capsys: pytest.CaptureFixture[str], changes: list[Change]
 ) -> None:
-    _append_signed(written_log, rig_key, as_version_1)
+    _append_signed(written_log, rig_key, *changes)
     status, verdict = _verify(written_log, rig_key, capsys)
     assert (status, verdict["problems"]) == (0, [])
 
@@ -189,3 +223,33 @@ def test_the_hash_book_keeps_every_sequence_through_gaps_and_far_jumps() -> None
         assert book.get(sequence) == (sequence.to_bytes(32, "big"), sequence != 9)
     for absent in (0, 5, 8, 12, 4_999_999, 5_000_002, 2**53 - 2):
         assert book.get(absent) is None
+
+
+# -- sequence numbers start at 1 everywhere ----------------------------------------------------------
+
+
+def _checkpoint(sequence: int) -> dict[str, Any]:
+    return {
+        "rig_id": "stage4-facs-booth",
+        "first_sequence": sequence,
+        "sequence": sequence,
+        "record_hash": "a" * 64,
+        "records_held": 1,
+        "issued_at": "2025-03-01T12:00:00Z",
+    }
+
+
+def test_sequence_numbers_start_at_1_in_every_model_that_carries_one(rig_key: RigKey) -> None:
+    assert Checkpoint.sign(_checkpoint(1), rig_key.signer).sequence == 1
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        Checkpoint.sign(_checkpoint(0), rig_key.signer)
+    envelope = {
+        "schema_version": "scangate.session-record/2",
+        "rig_id": "stage4-facs-booth",
+        "sequence": 0,
+        "previous_hash": None,
+        "signature": rig_key.signer.sign({"a": 1}).model_dump(),
+    }
+    with pytest.raises(ValidationError) as raised:
+        SessionRecordEnvelope.model_validate(envelope)
+    assert {str(error["loc"][0]) for error in raised.value.errors()} == {"sequence", "previous_hash"}
