@@ -11,8 +11,11 @@ wrong with the *order* of records, each problem once:
 - a record whose ``previous_hash`` is not the hash of the record before it,
   when neither is already reported as modified: ``broken_chain``.
 
-Memory stays bounded on long logs: hashes of the last ``window`` records are
-kept (reorders and duplicates are local in practice) and gaps are kept as ranges.
+Memory stays small on long logs: full entries (hash, line, authenticity) of the
+last ``window`` records are kept for the messages and the hash links, gaps are
+kept as ranges, and the record hash of *every* sequence number is kept as 32
+raw bytes (:class:`_HashBook`; 3.2 MB per 100,000 records, measured), so a second record
+at a used sequence number is told apart from a repeat however far away it is.
 """
 
 from __future__ import annotations
@@ -77,6 +80,58 @@ class _Gaps:
         return iter(self._ranges)
 
 
+class _HashBook:
+    """The record hash of every sequence number seen, 32 bytes each.
+
+    Logs are written 1, 2, 3, ...: the hashes of a run of sequence numbers are
+    packed into one bytearray (32 bytes per record, no per-entry objects). A
+    short jump forward is padded with empty slots, which a reordered record may
+    fill later; a far jump (a forged or damaged sequence number) starts a new run.
+    """
+
+    _EMPTY = bytes(32)
+    MAX_PADDING = 4096
+    """Largest gap padded inside a run (128 KiB of empty slots)."""
+
+    def __init__(self) -> None:
+        self._bases: list[int] = []
+        self._runs: list[bytearray] = []
+        self._first_not_authentic: set[int] = set()
+
+    def _run_at(self, sequence: int) -> int:
+        """Index of the run with the highest base at or below ``sequence``; -1 if none."""
+        return bisect.bisect_right(self._bases, sequence) - 1
+
+    def get(self, sequence: int) -> tuple[bytes, bool] | None:
+        """(hash, authentic) of the first record seen at ``sequence``, or None."""
+        index = self._run_at(sequence)
+        if index < 0:
+            return None
+        offset = (sequence - self._bases[index]) * 32
+        digest = bytes(self._runs[index][offset : offset + 32])
+        if len(digest) < 32 or digest == self._EMPTY:
+            return None
+        return digest, sequence not in self._first_not_authentic
+
+    def put(self, sequence: int, digest: bytes, authentic: bool) -> None:
+        """Keep the hash of the first record seen at ``sequence``."""
+        if not authentic:
+            self._first_not_authentic.add(sequence)
+        index = self._run_at(sequence)
+        if index >= 0:
+            run = self._runs[index]
+            offset = (sequence - self._bases[index]) * 32
+            if offset < len(run):
+                run[offset : offset + 32] = digest
+                return
+            padding = (offset - len(run)) // 32
+            if padding <= self.MAX_PADDING:  # the next run's base is above sequence, so no overlap
+                run += self._EMPTY * padding + digest
+                return
+        self._bases.insert(index + 1, sequence)
+        self._runs.insert(index + 1, bytearray(digest))
+
+
 class ChainChecker:
     """Streaming sequence and hash-chain checks over placed records."""
 
@@ -85,6 +140,7 @@ class ChainChecker:
         self._window = window
         self._seen: OrderedDict[int, _Seen] = OrderedDict()
         self._gaps = _Gaps()
+        self._hashes = _HashBook()
         self._waiting_for_parent: dict[int, tuple[str, int, int, bool]] = {}
         self.max_sequence = 0
         self.max_sequence_line = 0
@@ -115,12 +171,7 @@ class ChainChecker:
                     result,
                 )
             else:
-                self._issue(
-                    "duplicated_record",
-                    f"sequence {sequence} appears again, long after its first occurrence (beyond the"
-                    f" last {self._window} records this check compares)",
-                    result,
-                )
+                self._repeat_beyond_window(result)
                 return
         else:
             if sequence > self.max_sequence + 1:
@@ -148,8 +199,32 @@ class ChainChecker:
             )
         # else: the copy that fails its signature is already reported by the line checks
 
+    def _repeat_beyond_window(self, result: LineResult) -> None:
+        assert result.sequence is not None and result.record_hash is not None
+        first = self._hashes.get(result.sequence)
+        if first is None:  # not reachable: every sequence up to the highest is seen or a gap
+            return
+        digest, first_authentic = first
+        if digest == bytes.fromhex(result.record_hash):
+            self._issue(
+                "duplicated_record",
+                f"record {result.sequence} appears again at line {result.line}, long after its first"
+                f" occurrence (more than {self._window} records earlier)",
+                result,
+            )
+        elif first_authentic and result.authentic:
+            self._issue(
+                "conflicting_record",
+                f"two different records carry sequence {result.sequence} (line {result.line} and one more"
+                f" than {self._window} records earlier), both validly signed: the log was rewritten by"
+                " someone holding the key",
+                result,
+            )
+        # else: the copy that fails its signature is already reported by the line checks
+
     def _store(self, result: LineResult) -> None:
         assert result.sequence is not None and result.record_hash is not None
+        self._hashes.put(result.sequence, bytes.fromhex(result.record_hash), result.authentic)
         self._seen[result.sequence] = _Seen(result.record_hash, result.line, result.authentic)
         if len(self._seen) > self._window:
             self._seen.popitem(last=False)

@@ -11,16 +11,24 @@ lowercase hex SHA-256; distances are numbers rounded to 4 decimals; optional
 sub-objects are ``null`` when the session ended before that stage (a refusal
 before identification has no ``performer``). The full field reference is in
 docs/records.md.
+
+Drafts are forgiving where the writer can make them exact (distances are
+rounded, absent members take their defaults). A stored record is read strictly
+(:func:`parse_record`, :func:`schema_problem_in_json`): no coercion, every
+member of its version present at every depth, real dates, distances that
+already have at most 4 decimals.
 """
 
 from __future__ import annotations
 
+import functools
+import typing
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from agent.records.errors import RecordValidationError
 from agent.settings_base import StrictModel
@@ -37,9 +45,20 @@ _HEX64_PATTERN = r"^[0-9a-f]{64}$"
 _CODE_PATTERN = r"^[a-z][a-z0-9_.-]*$"
 _UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
+
+def _real_instant(text: str) -> str:
+    """``text`` (already of the timestamp's shape) if it names a real instant: no 2025-02-30, no 24:00."""
+    try:
+        datetime.fromisoformat(text)  # C-fast; the pattern has already fixed the shape
+    except ValueError:
+        raise ValueError(f"{text!r} is not a real date and time (RFC 3339, UTC)") from None
+    return text
+
+
 UtcTimestamp = Annotated[
     str,
     Field(pattern=_TIMESTAMP_PATTERN, description="UTC time, RFC 3339 with milliseconds and 'Z'."),
+    AfterValidator(_real_instant),
 ]
 Sha256Hex = Annotated[str, Field(pattern=_HEX64_PATTERN, description="Lowercase hex SHA-256.")]
 ReasonCode = Annotated[
@@ -49,11 +68,31 @@ CaptureType = Annotated[str, Field(min_length=1, max_length=64, description="A c
 RecordId = Annotated[str, Field(pattern=_UUID_PATTERN, description="Lowercase UUID in canonical text form.")]
 
 
-def _round4(value: float) -> float:
-    return round(value, 4)
+DISTANCE_DECIMALS = 4
+SECONDS_DECIMALS = 3
 
 
-Distance = Annotated[float, AfterValidator(_round4)]
+def _rounded(decimals: int) -> AfterValidator:
+    return AfterValidator(lambda value: round(value, decimals))
+
+
+def _at_most(decimals: int, what: str) -> AfterValidator:
+    def check(value: float) -> float:
+        if round(value, decimals) != value:
+            raise ValueError(f"{value!r} has more than {decimals} decimals ({what} are rounded when written)")
+        return value
+
+    return AfterValidator(check)
+
+
+Distance = Annotated[float, _rounded(DISTANCE_DECIMALS)]
+"""A face distance in a draft: rounded to 4 decimals, as the record stores it."""
+StoredDistance = Annotated[float, _at_most(DISTANCE_DECIMALS, "distances")]
+"""A face distance read from a record: must already have at most 4 decimals."""
+Seconds = Annotated[float, _rounded(SECONDS_DECIMALS)]
+"""A registry-clock duration in a draft: rounded to 3 decimals (milliseconds)."""
+StoredSeconds = Annotated[float, _at_most(SECONDS_DECIMALS, "registry_clock seconds")]
+"""A registry-clock duration read from a record: must already have at most 3 decimals."""
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -123,6 +162,17 @@ class Identification(StrictModel):
     )
 
 
+class StoredIdentification(Identification):
+    """:class:`Identification` as read from a signed record: distances are not rounded but checked."""
+
+    distance: StoredDistance | None = Field(
+        ge=0, description="Face distance to the best template (4 decimals); null when not a face match."
+    )
+    margin: StoredDistance | None = Field(
+        ge=0, description="Distance gap between best and second-best performer (4 decimals)."
+    )
+
+
 class ConsentRef(StrictModel):
     """The registry consent the session relied on (reference, not a copy)."""
 
@@ -155,12 +205,14 @@ class ConsentRef(StrictModel):
 class RegistryClock(StrictModel):
     """The rig clock's offset from the registry's signed time, as measured for this session."""
 
-    offset_s: float = Field(
+    offset_s: Seconds = Field(
         description="Registry time minus rig time, in seconds (3 decimals); positive: the rig is slow."
     )
-    uncertainty_s: float = Field(ge=0, description="Half the round trip of the measurement, in seconds.")
-    rtt_s: float = Field(
-        ge=0, description="Round trip of the measuring request (rig monotonic clock), seconds."
+    uncertainty_s: Seconds = Field(
+        ge=0, description="Half the round trip of the measurement, in seconds (3 decimals)."
+    )
+    rtt_s: Seconds = Field(
+        ge=0, description="Round trip of the measuring request (rig monotonic clock), seconds (3 decimals)."
     )
     measured_at: UtcTimestamp = Field(description="The registry's signed time in the measuring answer.")
     source: Literal["registry", "offline_last_known"] = Field(
@@ -170,7 +222,26 @@ class RegistryClock(StrictModel):
         pattern=r"^ed25519:[0-9a-f]{32}$",
         description="The registry key whose signature on the time statement verified.",
     )
-    age_s: float = Field(ge=0, description="Seconds between the measurement and its use (0 when fresh).")
+    age_s: Seconds = Field(
+        ge=0, description="Seconds between the measurement and its use (3 decimals; 0 when fresh)."
+    )
+
+
+class StoredRegistryClock(RegistryClock):
+    """:class:`RegistryClock` as read from a signed record: seconds are not rounded but checked."""
+
+    offset_s: StoredSeconds = Field(
+        description="Registry time minus rig time, in seconds (3 decimals); positive: the rig is slow."
+    )
+    uncertainty_s: StoredSeconds = Field(
+        ge=0, description="Half the round trip of the measurement, in seconds (3 decimals)."
+    )
+    rtt_s: StoredSeconds = Field(
+        ge=0, description="Round trip of the measuring request (rig monotonic clock), seconds (3 decimals)."
+    )
+    age_s: StoredSeconds = Field(
+        ge=0, description="Seconds between the measurement and its use (3 decimals; 0 when fresh)."
+    )
 
 
 class Confirmation(StrictModel):
@@ -318,31 +389,92 @@ class SessionRecord(RecordDraft):
     agent_version: str = Field(min_length=1, max_length=64, description="ScanGate version that wrote it.")
     signature: Signature = Field(description="Rig key's Ed25519 signature over the rest of the record.")
 
+    identification: StoredIdentification | None = Field(description="How the performer was identified.")
+    registry_clock: StoredRegistryClock | None = Field(
+        None,  # absent from version 1 records; _members_of_its_version requires it in version 2
+        description="The rig clock's measured offset from registry time; null if never measured.",
+    )
+
     @model_validator(mode="after")
     def _members_of_its_version(self) -> SessionRecord:
-        """Version 2 members are present in every version 2 record and absent from version 1 ones."""
-        current = self.schema_version == SCHEMA_VERSION
-        wrong: list[str] = []
+        """Every member of the record's version is present, at every depth; no member of a later version is.
 
-        def check(model: StrictModel, names: tuple[str, ...], where: str) -> None:
-            for name in names:
-                present = name in model.model_fields_set
-                if current and not present:
-                    wrong.append(f"{where}{name} is missing")
-                elif not current and present and name in _V2_ONLY:
-                    wrong.append(f"{where}{name} is not a member of {self.schema_version}")
-
-        check(self, ("registry_clock",), "")
-        for index, captured in enumerate(self.captured_files):
-            check(captured, ("capture_type", "quarantined", "flag_reason"), f"captured_files.{index}.")
-        if self.consent is not None:
-            check(self.consent, ("source", "status_confirmed_at"), "consent.")
-        if wrong:
-            raise ValueError("; ".join(wrong))
+        A stored record never relies on a default: a member the writer always writes
+        that is missing means the record was not written by a conforming writer.
+        """
+        problems: list[str] = []
+        _check_members(self, "", self.schema_version != SCHEMA_VERSION, problems)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
-_V2_ONLY = frozenset({"registry_clock", "capture_type", "flag_reason", "source", "status_confirmed_at"})
+def _check_members(model: BaseModel, where: str, version_1: bool, problems: list[str]) -> None:
+    # Runs for every record verify reads: compare whole sets, spell out only a mismatch.
+    cls = type(model)
+    expected = _members(cls, version_1)
+    present = model.model_fields_set
+    if present != expected:
+        problems.extend(
+            f"{where}{name}: member is missing (every member is always present; null when it does not apply)"
+            for name in cls.model_fields
+            if name in expected and name not in present
+        )
+        problems.extend(
+            f"{where}{name}: not a member of scangate.session-record/1"
+            for name in cls.model_fields
+            if name in present and name not in expected
+        )
+    for name in _nested_fields(cls):
+        value = getattr(model, name, None)
+        if isinstance(value, BaseModel):
+            _check_members(value, f"{where}{name}.", version_1, problems)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    _check_members(item, f"{where}{name}.{index}.", version_1, problems)
+
+
+@functools.cache
+def _members(cls: type[BaseModel], version_1: bool) -> frozenset[str]:
+    """The members a stored object of model ``cls`` has in its record version."""
+    later = _V2_ONLY.get(cls, frozenset()) if version_1 else frozenset()
+    return frozenset(cls.model_fields) - later
+
+
+@functools.cache
+def _nested_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    """Fields of ``cls`` that can hold a model (directly, optionally, or in a list)."""
+
+    def holds_model(annotation: Any) -> bool:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return True
+        return any(holds_model(arg) for arg in typing.get_args(annotation))
+
+    return tuple(name for name, field in cls.model_fields.items() if holds_model(field.annotation))
+
+
+_V2_ONLY: dict[type[BaseModel], frozenset[str]] = {
+    SessionRecord: frozenset({"registry_clock"}),
+    ConsentRef: frozenset({"source", "status_confirmed_at"}),
+    CapturedFile: frozenset({"capture_type", "flag_reason"}),
+}
+"""Members of version 2 that a version 1 record does not have, by the model they belong to."""
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"]
+        if err["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
+        elif err["type"] == "missing":
+            message = "member is missing"
+        problems.append(
+            message if not where and err["type"] == "value_error" else f"{where or '(record)'}: {message}"
+        )
+    return "; ".join(problems)
 
 
 def parse_record(obj: dict[str, Any], *, where: str | None = None) -> SessionRecord:
@@ -352,26 +484,24 @@ def parse_record(obj: dict[str, Any], *, where: str | None = None) -> SessionRec
         RecordValidationError: listing each field that does not conform.
     """
     try:
-        return SessionRecord.model_validate(obj)
+        return SessionRecord.model_validate(obj, strict=True)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(record)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise RecordValidationError(f"not a valid session record: {problems}", where=where) from None
+        raise RecordValidationError(f"not a valid session record: {_describe(exc)}", where=where) from None
 
 
 def schema_problem_in_json(data: bytes) -> str | None:
     """Why the JSON text of a record does not fit the schema, or None if it does.
 
-    Validates the text directly (pydantic's JSON mode): about twice as fast as
-    validating the decoded object, which matters when verifying long logs.
+    Strict, as signed evidence is read: no coercion (``"false"`` is not a boolean,
+    ``"5"`` not an integer), no defaults (a missing member is named), real dates
+    only, distances with at most 4 decimals. Validates the text directly
+    (pydantic's JSON mode): about twice as fast as validating the decoded
+    object, which matters when verifying long logs.
     """
     try:
-        SessionRecord.model_validate_json(data)
+        SessionRecord.model_validate_json(data, strict=True)
     except ValidationError as exc:
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(record)'}: {err['msg']}" for err in exc.errors()
-        )
+        return _describe(exc)
     return None
 
 

@@ -34,9 +34,11 @@ class SessionRecordEnvelope(WireModel):
     rig_id: Identifier = Field(
         description="The rig that wrote the record (must match the bearer token's rig)."
     )
-    sequence: StrictInt = Field(ge=0, le=2**53 - 1, description="Position of the record in the rig's log.")
-    previous_hash: Sha256Hex | None = Field(
-        description="object_hash_hex of the previous record in the rig's log; null for the first."
+    sequence: StrictInt = Field(
+        ge=1, le=2**53 - 1, description="Position of the record in the rig's log: 1, 2, 3, ... with no gaps."
+    )
+    previous_hash: Sha256Hex = Field(
+        description="object_hash_hex of the previous record in the rig's log; 64 zeros for sequence 1."
     )
     signature: Signature = Field(description="The rig key's signature over every other member.")
 
@@ -50,9 +52,11 @@ class Checkpoint(SignedWireModel):
     """
 
     rig_id: Identifier = Field(description="The rig whose log this is.")
-    first_sequence: StrictInt = Field(ge=0, description="Sequence of the first record the registry holds.")
+    first_sequence: StrictInt = Field(
+        ge=1, description="Sequence of the first record the registry holds (sequences start at 1)."
+    )
     sequence: StrictInt = Field(
-        ge=0, description="Highest sequence of the contiguous run from first_sequence."
+        ge=1, description="Highest sequence of the contiguous run from first_sequence."
     )
     record_hash: Sha256Hex = Field(description="object_hash_hex of the record at 'sequence'.")
     records_held: StrictInt = Field(ge=1, description="How many records of this rig the registry holds.")

@@ -10,7 +10,9 @@ failing the page.
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -80,6 +82,49 @@ def test_a_signed_record_outside_the_schema_is_refused_naming_the_member(
     before = registry.snapshot()
     body = assert_error(registry.post("/v1/session-records", json=record), 422, "validation_failed")
     assert where in body.error.message
+    assert registry.snapshot() == before
+
+
+def _without_technician(record: dict[str, Any]) -> None:
+    del record["technician"]
+
+
+def _boolean_as_string(record: dict[str, Any]) -> None:
+    record["performer"]["minor"] = "false"
+
+
+def _integer_as_string(record: dict[str, Any]) -> None:
+    record["consent"]["version"] = "5"
+
+
+def _no_such_date(record: dict[str, Any]) -> None:
+    record["written_at"] = "2025-02-30T09:00:00.000Z"
+
+
+def _five_decimals(record: dict[str, Any]) -> None:
+    record["identification"]["distance"] = 0.12345
+
+
+@pytest.mark.parametrize(
+    ("loosen", "where"),
+    [
+        (_without_technician, "technician"),
+        (_boolean_as_string, "performer.minor"),
+        (_integer_as_string, "consent.version"),
+        (_no_such_date, "written_at"),
+        (_five_decimals, "identification.distance"),
+    ],
+)
+def test_a_signed_record_looser_than_the_format_is_refused_naming_the_member(
+    registry: Registry, loosen: Callable[[dict[str, Any]], None], where: str
+) -> None:
+    body = copy.deepcopy(signed_chain(registry.rig_signer, 1)[0])
+    del body["signature"]
+    loosen(body)
+    record = registry.rig_signer.sign_into(body)
+    before = registry.snapshot()
+    answer = assert_error(registry.post("/v1/session-records", json=record), 422, "validation_failed")
+    assert where in answer.error.message
     assert registry.snapshot() == before
 
 
