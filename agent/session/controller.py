@@ -30,7 +30,7 @@ from typing import Any
 from agent.errors import ScanGateError
 from agent.faces.identifier import FrameAnalysis
 from agent.gate.base import CaptureGate
-from agent.gate.errors import GateFaultError
+from agent.gate.errors import CaptureNotKeptError, GateFaultError
 from agent.gate.models import CaptureEvent, GateStatus, UnlockGrant
 from agent.gate.token import mint_capture_token
 from agent.session import events as ev
@@ -222,6 +222,8 @@ class SessionController:
         def trigger() -> None:
             try:
                 self._gate.capture(capture_type)
+            except CaptureNotKeptError as exc:
+                self._note_later(f"Capture made but not kept safely: {exc.what}")
             except ScanGateError as exc:
                 self._note_later(f"Capture refused: {exc.what}")
 
@@ -462,21 +464,33 @@ class SessionController:
         self._lookups.submit(check)
 
     def _on_capture(self, event: CaptureEvent) -> None:
-        """On the gate's thread, before the gate acknowledges the capture: journal it durably."""
+        """On the gate's thread, before the gate acknowledges the capture: journal it durably.
+
+        Raises:
+            CaptureNotKeptError: it could not be journaled (a crash could lose it). The gate then
+                locks before acknowledging; the capture still reaches the record, which is a fault
+                naming the journal (the capture is queued first, so the fault's record lists it).
+        """
         capture = capture_from_event(event)
         try:
             self._keeper.capture(capture)
-        except OSError as exc:
-            log.error("cannot journal capture %s: %s", capture.name, exc)
-            detail = f"a capture could not be journaled ({exc.strerror or exc}); a crash could lose it"
-            self._put(lambda at: ev.Fault(at, "records", detail))
+        except Exception as exc:  # whatever failed, the capture is not safe from a crash
+            log.exception("cannot journal capture %s", capture.name)
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            problem = (
+                f"the open-session journal could not be written for a capture ({why}); a crash could lose it"
+            )
+            self._put(lambda at: self._capture_arrived(capture, at))
+            self._put(lambda at: ev.Fault(at, "records", problem))
+            raise CaptureNotKeptError(problem) from None
         self._put(lambda at: self._capture_arrived(capture, at))
 
     def _capture_arrived(self, capture: Capture, at: datetime) -> ev.Event | None:
-        """A capture for the current session is an event; one for an already recorded session
-        gets a correction record (records are never rewritten)."""
-        owner = capture.session_id
-        if owner is None or owner == self._state.context.session_id or owner not in self._recorded:
+        """A capture for the session being recorded is an event; one for an already recorded session
+        (also the faulted one still on screen) gets a correction record (records are never rewritten)."""
+        owner, ctx = capture.session_id, self._state.context
+        recording = owner == ctx.session_id and not ctx.record_written
+        if owner is None or recording or owner not in self._recorded:
             return ev.CaptureRecorded(at, capture)
         draft, stored = self._recorded[owner]
         correction = build_correction_draft(draft, stored, capture)
