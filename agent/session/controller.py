@@ -39,7 +39,7 @@ from agent.session.consent_checks import ConsentChecks, ConsentCheckWiring
 from agent.session.evidence import JournalKeeper
 from agent.session.frames import FrameEvents
 from agent.session.journal import SessionJournal
-from agent.session.lease import LeaseRenewal, lapse_of
+from agent.session.lease import LeaseRenewal, lapse_of, lapse_seen_now
 from agent.session.machine import IllegalTransitionError, transition
 from agent.session.model import Capture, IdentificationMethod, Identity, Phase, SessionState, Timing
 from agent.session.ports import ConsentService, FallbackVerifier, RecordSink
@@ -312,7 +312,7 @@ class SessionController:
         before judging anything else: the lock, not a late frame or tick, ended the unlock."""
         if self._state.phase is not Phase.UNLOCKED:
             return
-        lapse = lapse_of(self._gate.status())
+        lapse = lapse_seen_now(self._gate)
         if lapse is not None:
             self._lease.stopped()
             self._dispatch(lapse, lapse.at)

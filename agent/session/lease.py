@@ -10,6 +10,7 @@ waiting, such as frames seen meanwhile, are judged before it, at their own times
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
@@ -31,6 +32,22 @@ def lapse_of(status: GateStatus) -> ev.GateLeaseLapsed | None:
     if not status.locked or status.lock_cause not in LAPSE_CAUSES:
         return None
     return ev.GateLeaseLapsed(status.changed_at, token_expired=status.lock_cause == "token_expired")
+
+
+def lapse_seen_now(gate: CaptureGate) -> ev.GateLeaseLapsed | None:
+    """The lapse of the gate's lease if it has run out, even if the gate's watchdog has not locked yet.
+
+    After this process was frozen or starved, its threads resume in any order: the engine may run
+    before the watchdog and find the gate still "unlocked" with a lease that ran out long ago.
+    Renewing is then refused and locks the gate, stamped when the lease ran out.
+    """
+    status = gate.status()
+    remaining = status.lease_expires_in_s
+    if not status.locked and remaining is not None and remaining <= 0:
+        with contextlib.suppress(ScanGateError):  # the lapse (or a peer fault) is now in the status
+            gate.renew()
+        status = gate.status()
+    return lapse_of(status)
 
 
 class LeaseRenewal:

@@ -249,6 +249,28 @@ def test_frames_that_stop_being_analysed_lock_as_a_recognition_stall(harness: Ha
     assert harness.gate.status().locked
 
 
+def test_a_lease_that_ran_out_before_the_watchdog_locked_is_judged_before_anything_else(
+    harness: Harness,
+) -> None:
+    """After the whole agent was frozen (SIGSTOP) its threads resume in any order; if the engine
+    runs before the gate's watchdog, the gate still says unlocked with a lease that ran out long ago,
+    and no frame was analysed meanwhile. That is a lapsed lease, not a recognition stall (the
+    end-to-end version with a real frozen process is tests/session/test_frozen_agent.py)."""
+    harness.unlock()
+    harness.gate._stop.set()  # the watchdog (and health) threads stop: the engine sees the lapse first
+    harness.gate._wake.set()
+    harness.feeding.clear()  # no frames are analysed (the camera is frozen too)
+    stalled_at = datetime.now(UTC)
+    harness.controller._lease.stopped()  # and no renewals: the lease runs out while the engine ticks
+    harness.wait("the fault record", lambda s: s.phase is Phase.LOCKED_FAULT and s.last_record is not None)
+    record: Any = harness.controller.snapshot().last_record
+    assert record["reason_codes"][0] == "gate_lease_lapsed", record["outcome_detail"]
+    assert "recognition_stalled" not in record["reason_codes"]
+    lease = timedelta(seconds=harness.env.config.gate.lease_seconds)
+    locked_at = datetime.fromisoformat(record["gate_events"][-1]["at"].replace("Z", "+00:00"))
+    assert stalled_at - lease <= locked_at <= stalled_at + lease + timedelta(seconds=0.5)
+
+
 def test_a_capture_reported_after_the_record_gets_a_correction_record(
     harness: Harness, tmp_path: Path
 ) -> None:
