@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.errors import ScanGateError
 from agent.gate.errors import (
+    CaptureNotKeptError,
     CaptureRefusedError,
     CaptureTokenError,
     GateFaultError,
@@ -275,6 +276,8 @@ class CaptureGate(ABC):
         Raises:
             CaptureRefusedError: locked, lease lapsed, faulted, or type not granted.
             GateFaultError: the peer failed (the gate is now faulted and locked).
+            CaptureNotKeptError: the capture was made but could not be kept safely (the gate is
+                now locked; see :meth:`_emit`).
         """
         self._authorise_capture(capture_type)
         try:
@@ -284,8 +287,12 @@ class CaptureGate(ABC):
         except Exception as exc:
             self._fault(exc, during="capture")
             raise GateFaultError(f"{self.backend_name} capture failed: {self._last_error}") from None
-        for event in events:
-            self._emit(event)
+        problems = [problem for problem in map(self._emit, events) if problem is not None]
+        if problems:
+            raise CaptureNotKeptError(
+                f"the capture was made but not kept safely: {'; '.join(problems)}; capture is locked",
+                hint="keep the files; the session record lists them and says what failed",
+            )
         return events
 
     def status(self) -> GateStatus:
@@ -518,8 +525,18 @@ class CaptureGate(ABC):
             extra_flag=extra_flag,
         )
 
-    def _emit(self, event: CaptureEvent) -> None:
-        self._listeners.capture(event)
+    def _emit(self, event: CaptureEvent) -> str | None:
+        """Hand a capture to the listeners before it is acknowledged; None when it was kept.
+
+        A capture a listener could not keep (its journal entry failed: a crash could lose it)
+        locks the gate before this returns, so no further capture is authorised and the
+        acknowledgement can say so. Returns why it was not kept.
+        """
+        problem = self._listeners.capture(event)
+        if problem is not None:
+            log.error("%s capture not kept safely: %s; locking", self.backend_name, problem)
+            self.lock(f"locked: a capture could not be kept safely ({problem})")
+        return problem
 
     def _notify_status(self) -> None:
         self._listeners.status(self.status())

@@ -32,5 +32,10 @@ class CaptureTokenError(GateError):
     """A capture token is malformed, expired, not yet valid, or its signature does not verify."""
 
 
+class CaptureNotKeptError(GateError):
+    """A capture was made, but its evidence could not be kept safely (e.g. its journal entry could not
+    be written, so a crash could lose it). The gate locked before the capture was acknowledged."""
+
+
 class QuarantineError(GateError):
     """A file captured outside an unlock window could not be moved into quarantine."""

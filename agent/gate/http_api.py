@@ -11,6 +11,8 @@ The capture software asks before every capture and reports every file after::
                           403 + event (not a regular file inside the capture folders: refused
                                        unread, recorded as a refused capture)
                           422 + event (no such file: recorded and flagged)
+                          503 + error (the capture could not be kept safely, e.g. its
+                                       journal entry failed: the gate is locked)
     GET  /v1/health    -> {"ok": true, "backend": "http_api", "healthy": bool}
 
 ``allowed`` is computed at request time from the lease expiry, so it turns
@@ -42,7 +44,7 @@ from typing import Any, ClassVar
 from pydantic import Field, ValidationError
 
 from agent.gate.base import CaptureGate
-from agent.gate.errors import CaptureRefusedError, GateFaultError
+from agent.gate.errors import CaptureNotKeptError, CaptureRefusedError, GateFaultError
 from agent.gate.models import CaptureEvent
 from agent.gate.settings import HttpApiGateSettings
 from agent.gate.token import SESSION_ID_PATTERN, CaptureToken
@@ -190,6 +192,9 @@ class HttpApiGate(CaptureGate):
         A report whose path is not a regular file inside the configured capture
         folders is refused unread (no hash, no move): the event says why, and the
         session's record lists the attempt.
+
+        Raises:
+            CaptureNotKeptError: the session could not keep the capture safely (the gate is locked).
         """
         arrived = self._clock.monotonic()
         path, refusal = confined_capture_path(report.path, self._capture_dirs)
@@ -208,7 +213,9 @@ class HttpApiGate(CaptureGate):
         )
         if event.path is None:
             event = event.model_copy(update={"path": report.path})
-        self._emit(event)  # the session journals it durably before this returns
+        problem = self._emit(event)  # the session journals it durably before this returns
+        if problem is not None:
+            raise CaptureNotKeptError(f"the capture was not kept safely: {problem}; capture is locked")
         return event
 
     def _types_granted_at(self, moment: float, session_id: str | None) -> tuple[str, ...] | None:
@@ -285,7 +292,11 @@ class _Handler(BaseHTTPRequestHandler):
                 HTTPStatus.UNPROCESSABLE_ENTITY, {"error": "invalid capture report", "problems": problems}
             )
             return
-        event = self.gate.report_capture(report)
+        try:
+            event = self.gate.report_capture(report)
+        except CaptureNotKeptError as exc:
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, {"error": exc.what})
+            return
         if event.sha256 is None and "refused:" in (event.flag_reason or ""):
             code = HTTPStatus.FORBIDDEN
         elif event.sha256 is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from agent.gate.errors import CaptureNotKeptError
 from agent.gate.models import CaptureEvent, GateStatus
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,12 @@ class GateListeners:
         """Call ``listener`` with every status snapshot."""
         self._status.append(listener)
 
-    def capture(self, event: CaptureEvent) -> None:
-        """Hand ``event`` to every capture listener; a flagged capture is also logged."""
+    def capture(self, event: CaptureEvent) -> str | None:
+        """Hand ``event`` to every capture listener; a flagged capture is also logged.
+
+        Returns why the capture's evidence was not kept (a listener raised), or None: a listener
+        keeps it durably before this returns, so one that fails means a crash could lose it.
+        """
         if event.flag_reason:
             log.warning(
                 "%s capture flagged: %s (%s)",
@@ -39,11 +44,16 @@ class GateListeners:
                 event.flag_reason,
                 event.path or event.photo_id,
             )
+        problems: list[str] = []
         for listener in list(self._capture):
             try:
                 listener(event)
-            except Exception:
+            except CaptureNotKeptError as exc:
+                problems.append(exc.what)
+            except Exception as exc:
                 log.exception("capture listener failed")
+                problems.append(f"a capture listener failed: {exc}")
+        return "; ".join(problems) or None
 
     def status(self, status: GateStatus) -> None:
         """Hand ``status`` to every status listener."""

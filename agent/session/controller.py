@@ -30,26 +30,26 @@ from typing import Any
 from agent.errors import ScanGateError
 from agent.faces.identifier import FrameAnalysis
 from agent.gate.base import CaptureGate
-from agent.gate.errors import GateFaultError, LeaseExpiredError
+from agent.gate.errors import CaptureNotKeptError, GateFaultError
 from agent.gate.models import CaptureEvent, GateStatus, UnlockGrant
 from agent.gate.token import mint_capture_token
 from agent.session import events as ev
+from agent.session.board import SnapshotBoard, SnapshotListener
+from agent.session.consent_checks import ConsentChecks, ConsentCheckWiring
 from agent.session.evidence import JournalKeeper
 from agent.session.frames import FrameEvents
 from agent.session.journal import SessionJournal
+from agent.session.lease import LeaseRenewal, lapse_of, lapse_seen_now
 from agent.session.machine import IllegalTransitionError, transition
 from agent.session.model import Capture, IdentificationMethod, Identity, Phase, SessionState, Timing
-from agent.session.ports import ConsentAnswer, ConsentService, FallbackVerifier, RecordSink
+from agent.session.ports import ConsentService, FallbackVerifier, RecordSink
 from agent.session.recording import build_correction_draft, build_record_draft, capture_from_event
-from agent.session.snapshot import SessionSnapshot, describe, snapshot_of
+from agent.session.snapshot import SessionSnapshot, describe
 from agent.signing import Signer, object_hash_hex
-from agent.wire.consent import ConsentRecord
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-SnapshotListener = Callable[[SessionSnapshot], None]
-MAX_EVENT_LINES = 200
 MAX_REMEMBERED_SESSIONS = 20
 MAX_QUEUED_FRAMES = 64
 
@@ -101,7 +101,6 @@ class SessionController:
     ) -> None:
         self.settings = settings
         self._gate = gate
-        self._consent = consent
         self._records = records
         self._signer = signer
         self._fallback = fallback
@@ -113,24 +112,22 @@ class SessionController:
         self._urgent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scangate-stop")
         self._triggers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scangate-capture")
         self._frame_events = FrameEvents(settings.votes_required)
-        self._consent_record: ConsentRecord | None = None
+        self._consent_checks = ConsentChecks(
+            ConsentCheckWiring(consent, self._lookups, lambda: self._state, self._put, self._note, clock),
+            settings.timing.consent_recheck_interval,
+        )
         self._queued_frames = 0
         self._frame_lock = threading.Lock()
         self._next_record_attempt: datetime | None = None
-        self._last_renew: datetime | None = None
+        self._lease = LeaseRenewal(gate, settings.renew_interval, self._put_at)
         self._last_record: dict[str, Any] | None = None
         self._last_record_hash: str | None = None  # hashed once here, not on every snapshot
         # Recently recorded sessions (session id → draft, stored record), for corrections.
         self._recorded: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-        self._events: list[tuple[datetime, str]] = []
-        self._listeners: list[SnapshotListener] = []
-        self._snapshot_lock = threading.Lock()
-        self._snapshot = self._make_snapshot()
+        self._board = SnapshotBoard(clock, self._state)
         self._thread = threading.Thread(target=self._run, name="scangate-session", daemon=True)
         journal = SessionJournal(settings.journal_path) if settings.journal_path else None
         self._keeper = JournalKeeper(journal, settings.production_id)
-        self._recheck_started: datetime | None = None
-        self._recheck_in_flight = False
         gate.add_capture_listener(self._on_capture)
         gate.add_status_listener(self._on_gate_status)
 
@@ -169,12 +166,11 @@ class SessionController:
 
     def add_listener(self, listener: SnapshotListener) -> None:
         """Call ``listener`` (on the engine thread) with a snapshot after every change."""
-        self._listeners.append(listener)
+        self._board.add_listener(listener)
 
     def snapshot(self) -> SessionSnapshot:
         """The latest snapshot (any thread)."""
-        with self._snapshot_lock:
-            return self._snapshot
+        return self._board.latest()
 
     # ----------------------------------------------------------------- commands
 
@@ -226,6 +222,8 @@ class SessionController:
         def trigger() -> None:
             try:
                 self._gate.capture(capture_type)
+            except CaptureNotKeptError as exc:
+                self._note_later(f"Capture made but not kept safely: {exc.what}")
             except ScanGateError as exc:
                 self._note_later(f"Capture refused: {exc.what}")
 
@@ -275,6 +273,10 @@ class SessionController:
     def _put(self, make: Callable[[datetime], ev.Event | None]) -> None:
         self._inbox.put(_Command(make, self._clock()))
 
+    def _put_at(self, make: Callable[[datetime], ev.Event | None], at: datetime) -> None:
+        """Queue an input stamped at ``at`` (when it happened, not when it was queued)."""
+        self._inbox.put(_Command(make, at))
+
     def _note_later(self, text: str) -> None:
         """Add a line to the session's event list from any thread (the engine thread appends it)."""
         self._put(lambda at: self._note(text, at))
@@ -284,25 +286,6 @@ class SessionController:
     ) -> Callable[[datetime], ev.Event | None]:
         """Drop an asynchronous answer if its session is over by the time it arrives."""
         return lambda at: make(at) if self._state.context.session_id == session_id else None
-
-    def _for_lookup(
-        self, request: tuple[str, str, IdentificationMethod], make: Callable[[datetime], ev.Event]
-    ) -> Callable[[datetime], ev.Event | None]:
-        """Drop a consent lookup's answer unless the session still waits for that very lookup
-        (session, performer, method): after a switch to badge + PIN, an earlier lookup's answer
-        is about another person or another identification method."""
-
-        def current(at: datetime) -> ev.Event | None:
-            ctx = self._state.context
-            identity = ctx.identity
-            waiting = (
-                self._state.phase is Phase.CHECKING_CONSENT
-                and identity is not None
-                and (ctx.session_id, identity.performer_id, identity.method) == request
-            )
-            return make(at) if waiting else None
-
-        return current
 
     def _run(self) -> None:
         while True:
@@ -329,11 +312,10 @@ class SessionController:
         before judging anything else: the lock, not a late frame or tick, ended the unlock."""
         if self._state.phase is not Phase.UNLOCKED:
             return
-        status = self._gate.status()
-        if status.locked and status.lock_cause in ("lease_lapsed", "token_expired"):
-            self._last_renew = None
-            lapse = ev.GateLeaseLapsed(status.changed_at, token_expired=status.lock_cause == "token_expired")
-            self._dispatch(lapse, status.changed_at)
+        lapse = lapse_seen_now(self._gate)
+        if lapse is not None:
+            self._lease.stopped()
+            self._dispatch(lapse, lapse.at)
 
     def _dispatch(self, event: ev.Event, at: datetime, depth: int = 0) -> None:
         before = self._state
@@ -361,19 +343,19 @@ class SessionController:
 
     def _journal_transition(self, before: SessionState, after: SessionState, at: datetime) -> None:
         if after.phase is Phase.IDENTIFYING and before.phase is Phase.IDLE:
-            self._recheck_started = None
+            self._consent_checks.session_opened()
         try:
-            self._keeper.after_transition(before, after, self._consent_record, at)
+            self._keeper.after_transition(before, after, self._consent_checks.record, at)
         except OSError as exc:
             # Without the journal a crash would lose this session's evidence: capture must not go on.
             log.error("cannot write the open-session journal: %s", exc)
             if after.phase in (Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED):
                 detail = f"the open-session journal cannot be written ({exc.strerror or exc})"
-                self._inbox.put(_Command(lambda when: ev.Fault(when, "records", detail), at))
+                self._put_at(lambda when: ev.Fault(when, "records", detail), at)
 
     def _execute(self, effect: ev.Effect, at: datetime) -> None:
         if isinstance(effect, ev.LockGate):
-            self._last_renew = None
+            self._lease.stopped()
             status = self._gate.lock(effect.reason.value)
             if status.peer_locked is False:
                 raise GateFaultError(
@@ -383,7 +365,7 @@ class SessionController:
         elif isinstance(effect, ev.UnlockGate):
             self._unlock(effect, at)
         elif isinstance(effect, ev.FetchConsent):
-            self._fetch_consent(effect.performer_id)
+            self._consent_checks.fetch(effect.performer_id)
         elif isinstance(effect, ev.WriteRecord):
             self._write_record(at)
         elif isinstance(effect, ev.RequestFallback):
@@ -405,62 +387,8 @@ class SessionController:
             now=at,
         )
         self._gate.unlock(UnlockGrant(token=token, lease_seconds=self.settings.lease_seconds))
-        self._last_renew = at
+        self._lease.started(at)
         self._dispatch(ev.GateUnlocked(at), at)
-
-    def _fetch_consent(self, performer_id: str) -> None:
-        ctx = self._state.context
-        session_id, types = ctx.session_id, ctx.requested_capture_types
-        method = ctx.identity.method if ctx.identity else IdentificationMethod.FACE
-        request = (session_id, performer_id, method)
-
-        def lookup() -> None:
-            asked_at = self._clock()
-            try:
-                result: ConsentAnswer = self._consent.lookup(performer_id, types, method)
-                result = replace(result, check=replace(result.check, asked_at=asked_at))
-            except Exception as exc:
-                detail = (
-                    exc.what
-                    if isinstance(exc, ScanGateError)
-                    else f"consent lookup failed unexpectedly: {exc}"
-                )
-                self._put(self._for_lookup(request, lambda at: ev.Fault(at, "registry", detail)))
-                return
-            self._put(self._for_lookup(request, lambda at: self._consent_answer(result, at)))
-
-        self._lookups.submit(lookup)
-
-    def _recheck_consent(self, at: datetime) -> None:
-        """Ask the registry again about the consent the session relies on (terms shown, or unlocked)."""
-        ctx = self._state.context
-        if ctx.identity is None:
-            return
-        session_id, types = ctx.session_id, ctx.requested_capture_types
-        performer_id, method = ctx.identity.performer_id, ctx.identity.method
-        self._recheck_started, self._recheck_in_flight = at, True
-
-        def recheck() -> None:
-            asked_at = self._clock()
-            try:
-                result = self._consent.lookup(performer_id, types, method)
-                check = replace(result.check, asked_at=asked_at)
-                self._put(self._for_session(session_id, lambda when: ev.ConsentRechecked(when, check)))
-            except Exception as exc:  # the maximum age decides; the technician is told why
-                what = exc.what if isinstance(exc, ScanGateError) else str(exc)
-                self._note_later(f"Consent re-check failed: {what}")
-            finally:
-                self._recheck_in_flight = False
-
-        self._lookups.submit(recheck)
-
-    def _consent_answer(self, result: ConsentAnswer, at: datetime) -> ev.Event:
-        # Unverified content (bad signature, unknown key) is never shown or recorded.
-        self._consent_record = result.record if result.check.terms is not None else None
-        if not result.check.allowed:
-            for code, message in result.check.reasons:
-                self._note(f"Consent refused ({code}): {message}", at)
-        return ev.ConsentChecked(at, result.check)
 
     @property
     def _record_pending(self) -> bool:
@@ -474,7 +402,7 @@ class SessionController:
             draft = build_record_draft(
                 ctx,
                 production_id=self.settings.production_id,
-                consent=self._consent_record,
+                consent=self._consent_checks.record,
                 ended_at=at,
             )
             stored = dict(self._records.append(draft))
@@ -486,41 +414,13 @@ class SessionController:
         self._keeper.clear()
         self._remember_record(ctx.session_id, draft, stored)
         self._note(f"Session record #{stored.get('sequence')} written ({ctx.session_id[:8]})", at)
-        self._consent_record = None
+        self._consent_checks.record = None
         self._dispatch(ev.RecordWritten(at), at)
 
     def _housekeeping(self, at: datetime) -> None:
-        phase = self._state.phase
-        renew_due = self._last_renew is not None and (
-            (at - self._last_renew).total_seconds() >= self.settings.renew_interval
-        )
-        recheck_due = self._recheck_started is None or (
-            at - self._recheck_started >= self.settings.timing.consent_recheck_interval
-        )
-        if (
-            phase in (Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED)
-            and recheck_due
-            and not self._recheck_in_flight
-        ):
-            self._recheck_consent(at)
-        if phase is Phase.UNLOCKED and renew_due:
-            try:
-                self._gate.renew()
-                self._last_renew = at
-            except ScanGateError as exc:
-                # Queue the lapse stamped when the gate actually locked: inputs that were already
-                # waiting (frames seen meanwhile) must be judged before it, at their own times.
-                self._last_renew = None
-                locked = self._gate.status()
-                locked_at = locked.changed_at
-                if isinstance(exc, LeaseExpiredError):
-                    expired = locked.lock_cause == "token_expired"
-                    self._inbox.put(
-                        _Command(lambda when: ev.GateLeaseLapsed(when, token_expired=expired), locked_at)
-                    )
-                else:
-                    detail = f"renewing the lease failed: {exc.what}"
-                    self._inbox.put(_Command(lambda when: ev.Fault(when, "gate", detail), locked_at))
+        self._consent_checks.recheck_if_due(at)
+        if self._state.phase is Phase.UNLOCKED:
+            self._lease.renew_if_due(at)
         due = self._next_record_attempt is None or at >= self._next_record_attempt
         if self._record_pending and due:
             try:
@@ -564,21 +464,33 @@ class SessionController:
         self._lookups.submit(check)
 
     def _on_capture(self, event: CaptureEvent) -> None:
-        """On the gate's thread, before the gate acknowledges the capture: journal it durably."""
+        """On the gate's thread, before the gate acknowledges the capture: journal it durably.
+
+        Raises:
+            CaptureNotKeptError: it could not be journaled (a crash could lose it). The gate then
+                locks before acknowledging; the capture still reaches the record, which is a fault
+                naming the journal (the capture is queued first, so the fault's record lists it).
+        """
         capture = capture_from_event(event)
         try:
             self._keeper.capture(capture)
-        except OSError as exc:
-            log.error("cannot journal capture %s: %s", capture.name, exc)
-            detail = f"a capture could not be journaled ({exc.strerror or exc}); a crash could lose it"
-            self._put(lambda at: ev.Fault(at, "records", detail))
+        except Exception as exc:  # whatever failed, the capture is not safe from a crash
+            log.exception("cannot journal capture %s", capture.name)
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            problem = (
+                f"the open-session journal could not be written for a capture ({why}); a crash could lose it"
+            )
+            self._put(lambda at: self._capture_arrived(capture, at))
+            self._put(lambda at: ev.Fault(at, "records", problem))
+            raise CaptureNotKeptError(problem) from None
         self._put(lambda at: self._capture_arrived(capture, at))
 
     def _capture_arrived(self, capture: Capture, at: datetime) -> ev.Event | None:
-        """A capture for the current session is an event; one for an already recorded session
-        gets a correction record (records are never rewritten)."""
-        owner = capture.session_id
-        if owner is None or owner == self._state.context.session_id or owner not in self._recorded:
+        """A capture for the session being recorded is an event; one for an already recorded session
+        (also the faulted one still on screen) gets a correction record (records are never rewritten)."""
+        owner, ctx = capture.session_id, self._state.context
+        recording = owner == ctx.session_id and not ctx.record_written
+        if owner is None or recording or owner not in self._recorded:
             return ev.CaptureRecorded(at, capture)
         draft, stored = self._recorded[owner]
         correction = build_correction_draft(draft, stored, capture)
@@ -605,18 +517,11 @@ class SessionController:
                 log.exception("the last session record could not be written before stopping")
 
     def _on_gate_status(self, status: GateStatus) -> None:
-        if status.lock_cause in ("lease_lapsed", "token_expired"):
-            expired = status.lock_cause == "token_expired"
+        lapse = lapse_of(status)
+        if lapse is not None:
             # Stamped when the gate locked, not when this engine (perhaps frozen meanwhile) gets to it.
-            self._inbox.put(
-                _Command(
-                    lambda at: (
-                        ev.GateLeaseLapsed(at, token_expired=expired)
-                        if self._state.phase is Phase.UNLOCKED
-                        else None
-                    ),
-                    status.changed_at,
-                )
+            self._put_at(
+                lambda at: replace(lapse, at=at) if self._state.phase is Phase.UNLOCKED else None, lapse.at
             )
         elif not status.healthy:
             reason = status.last_error or status.reason
@@ -633,30 +538,11 @@ class SessionController:
     # ----------------------------------------------------------------- snapshots
 
     def _note(self, text: str, at: datetime | None = None) -> None:
-        self._events.append((at or self._clock(), text))
-        del self._events[:-MAX_EVENT_LINES]
-
-    def _make_snapshot(self) -> SessionSnapshot:
-        return snapshot_of(
-            self._state,
-            self._consent_record,
-            self._last_record,
-            self._last_record_hash,
-            tuple(self._events),
-        )
+        self._board.note(text, at)
 
     def _publish(self) -> None:
-        snapshot = self._make_snapshot()
-        with self._snapshot_lock:
-            changed = snapshot != self._snapshot
-            self._snapshot = snapshot
-        if not changed:
-            return
-        for listener in self._listeners:
-            try:
-                listener(snapshot)
-            except Exception:
-                log.exception("snapshot listener failed")
+        record = self._consent_checks.record
+        self._board.publish(self._state, record, self._last_record, self._last_record_hash)
 
 
 def _sleep(seconds: float) -> None:

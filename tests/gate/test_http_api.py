@@ -17,8 +17,9 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.gate.base import CaptureGate
-from agent.gate.errors import CaptureRefusedError
+from agent.gate.errors import CaptureNotKeptError, CaptureRefusedError
 from agent.gate.http_api import HttpApiGate
+from agent.gate.models import CaptureEvent
 from agent.gate.settings import HttpApiGateSettings
 from agent.gate.token import verify_capture_token
 from tests.gate.conftest import MakeGrant, Recorder
@@ -109,6 +110,26 @@ def test_reported_file_inside_the_window_is_accepted(
     assert body["within_unlock_window"] is True and body["sha256"] == digest
     assert recorder.events[0].path == str(shot)
     assert shot.exists()
+
+
+def test_a_capture_the_session_cannot_keep_is_not_acknowledged_and_locks_the_gate(
+    gate: HttpApiGate, client: Client, make_grant: MakeGrant
+) -> None:
+    """The session journals every capture before the gate acknowledges it; when that fails
+    (full disk), the capture software must not get a 200 and the gate must already be locked."""
+
+    def journal_full(_event: CaptureEvent) -> None:
+        raise CaptureNotKeptError("the open-session journal could not be written (No space left on device)")
+
+    gate.add_capture_listener(journal_full)
+    gate.unlock(make_grant())
+    shot = gate.session_dir("session-1") / "img_0003.cr3"
+    shot.write_bytes(b"raw photo")
+    response = client.report(shot, sha256=hashlib.sha256(b"raw photo").hexdigest(), capture_type="face")
+    assert response.status_code == 503, response.text
+    assert "journal" in response.json()["error"]
+    assert gate.status().locked and client.gate()["allowed"] is False
+    assert shot.exists(), "the file is evidence: it stays where it is"
 
 
 def test_reported_file_after_lock_is_flagged_and_quarantined(

@@ -8,8 +8,10 @@ tests/gate/test_fail_closed.py (there is no capture hardware on this machine).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -29,6 +31,7 @@ from agent.records.recorder import SessionRecorder
 from agent.registry_client.client import RegistryClient
 from agent.registry_client.lookup import ConsentLookup
 from agent.rig import RegistryConsentService
+from agent.session import journal as journal_module
 from agent.session.controller import ControllerSettings, SessionController
 from agent.session.journal import SessionJournal
 from agent.session.model import ConsentCheck, IdentificationMethod, Phase, Timing
@@ -43,8 +46,9 @@ from tests.gate.test_fail_closed import SwitchablePeerGate
 class ReportingGate(SwitchablePeerGate):
     """The switchable rig, able to report a photo late, as capture software does."""
 
-    def report(self, event: CaptureEvent) -> None:
-        self._emit(event)
+    def report(self, event: CaptureEvent) -> str | None:
+        """Report ``event`` as capture software would; returns why it was not kept, or None (kept)."""
+        return self._emit(event)
 
 
 TYPES = frozenset({"face", "facs_expressions"})
@@ -245,6 +249,28 @@ def test_frames_that_stop_being_analysed_lock_as_a_recognition_stall(harness: Ha
     assert harness.gate.status().locked
 
 
+def test_a_lease_that_ran_out_before_the_watchdog_locked_is_judged_before_anything_else(
+    harness: Harness,
+) -> None:
+    """After the whole agent was frozen (SIGSTOP) its threads resume in any order; if the engine
+    runs before the gate's watchdog, the gate still says unlocked with a lease that ran out long ago,
+    and no frame was analysed meanwhile. That is a lapsed lease, not a recognition stall (the
+    end-to-end version with a real frozen process is tests/session/test_frozen_agent.py)."""
+    harness.unlock()
+    harness.gate._stop.set()  # the watchdog (and health) threads stop: the engine sees the lapse first
+    harness.gate._wake.set()
+    harness.feeding.clear()  # no frames are analysed (the camera is frozen too)
+    stalled_at = datetime.now(UTC)
+    harness.controller._lease.stopped()  # and no renewals: the lease runs out while the engine ticks
+    harness.wait("the fault record", lambda s: s.phase is Phase.LOCKED_FAULT and s.last_record is not None)
+    record: Any = harness.controller.snapshot().last_record
+    assert record["reason_codes"][0] == "gate_lease_lapsed", record["outcome_detail"]
+    assert "recognition_stalled" not in record["reason_codes"]
+    lease = timedelta(seconds=harness.env.config.gate.lease_seconds)
+    locked_at = datetime.fromisoformat(record["gate_events"][-1]["at"].replace("Z", "+00:00"))
+    assert stalled_at - lease <= locked_at <= stalled_at + lease + timedelta(seconds=0.5)
+
+
 def test_a_capture_reported_after_the_record_gets_a_correction_record(
     harness: Harness, tmp_path: Path
 ) -> None:
@@ -276,6 +302,78 @@ def test_a_capture_reported_after_the_record_gets_a_correction_record(
     assert correction["corrects_record_id"] == original["record_id"]
     assert correction["outcome"] == "captured"
     assert [f["name"] for f in correction["captured_files"]] == [str(photo)]
+
+
+def test_a_capture_the_journal_cannot_keep_locks_capture_and_the_record_says_so(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk under the open-session journal while unlocked: the capture the gate reports
+    cannot be journaled, so a crash could lose it. The gate must lock before the capture is
+    acknowledged, the acknowledgement must say the capture was not kept, and the record must
+    list the capture and name the journal as the fault."""
+    session_id = harness.unlock()
+
+    def disk_full(_fd: int, _data: bytes) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(journal_module, "write_all", disk_full)  # the journal's own writes only
+    photo = tmp_path / "IMG_0007.jpg"
+    photo.write_bytes(b"photo bytes")
+    problem = harness.gate.report(
+        CaptureEvent(
+            event_id="unjournaled-1",
+            source="switchable",
+            kind="file",
+            session_id=session_id,
+            path=str(photo),
+            sha256=hashlib.sha256(photo.read_bytes()).hexdigest(),
+            captured_at=datetime.now(UTC),
+            within_unlock_window=True,
+        )
+    )
+    locked_at_acknowledgement = harness.gate.status().locked
+    harness.wait("the fault record", lambda s: s.phase is Phase.LOCKED_FAULT and s.last_record is not None)
+    record: Any = harness.controller.snapshot().last_record
+    assert record["outcome"] == "captured", "a consented capture was made (and the record says so)"
+    assert "fault" in record["reason_codes"]
+    assert "open-session journal could not be written" in record["outcome_detail"]
+    assert [f["name"] for f in record["captured_files"]] == [str(photo)], "the capture happened"
+    assert harness.records()[-1]["record_id"] == record["record_id"]
+    assert locked_at_acknowledgement, "the gate was still unlocked when the capture was acknowledged"
+    assert problem is not None and "journal" in problem, "the capture was acknowledged as kept"
+    assert not harness.gate.armed
+
+
+def test_a_capture_reported_while_a_fault_awaits_acknowledgement_gets_a_correction_record(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """A faulted session stays on screen until the technician acknowledges it; capture software
+    may report a photo of it meanwhile (downloaded after the lock). Its record is already written,
+    so the photo needs a correction record, not a place in a context nobody records again."""
+    session_id = harness.unlock()
+    harness.controller.on_fault("camera", "injected fault")
+    harness.wait("the fault record", lambda s: s.phase is Phase.LOCKED_FAULT and s.last_record is not None)
+    photo = tmp_path / "IMG_0099.jpg"
+    photo.write_bytes(b"photo downloaded after the lock")
+    harness.gate.report(
+        CaptureEvent(
+            event_id="late-after-fault",
+            source="switchable",
+            kind="file",
+            session_id=session_id,
+            path=str(photo),
+            sha256=hashlib.sha256(photo.read_bytes()).hexdigest(),
+            captured_at=datetime.now(UTC),
+            within_unlock_window=True,
+        )
+    )
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and len(harness.records()) < 2:
+        time.sleep(0.02)
+    records = harness.records()
+    assert len(records) == 2, "the photo is in no record"
+    assert records[1]["corrects_record_id"] == records[0]["record_id"]
+    assert [f["name"] for f in records[1]["captured_files"]] == [str(photo)]
 
 
 def restart_agent(harness: Harness, journal: Path) -> None:
