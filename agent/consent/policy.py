@@ -141,7 +141,7 @@ def _cache_reasons(context: PolicyContext, now: datetime) -> list[Reason]:
 
 
 def rule_clock(_consent: ConsentRecord, context: PolicyContext, _now: datetime) -> list[Reason]:
-    """The rig clock is within ``max_clock_skew`` of registry time, measured at least that precisely."""
+    """The rig clock is surely within ``max_clock_skew`` of registry time: |offset| + uncertainty."""
     return _clock_reasons(context)
 
 
@@ -162,7 +162,8 @@ def _clock_reasons(context: PolicyContext) -> list[Reason]:
                 " `timedatectl set-ntp true`) and look the consent up again.",
             )
         ]
-    if timedelta(seconds=reading.uncertainty_s) > limit:
+    if abs(reading.offset) + timedelta(seconds=reading.uncertainty_s) > limit:
+        # Within the limit as measured, but not surely: the true offset may lie beyond it.
         return [
             Reason(
                 ReasonCode.CLOCK_SKEW,

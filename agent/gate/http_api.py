@@ -241,7 +241,7 @@ class _GateApiServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):
-            log.info("gate API client %s dropped its connection: %s", client_address[0], error)
+            log.warning("gate API client %s dropped its connection: %s", client_address[0], error)
             return
         log.error("gate API request from %s failed", client_address[0], exc_info=error)
 

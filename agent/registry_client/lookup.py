@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from agent.consent import ClockReading, Decision, PolicyContext, ReasonCode, evaluate, to_consent_check
@@ -74,13 +74,15 @@ class LookupResult:
         """The session engine's view of this result, on the rig's clock.
 
         The engine times the end of the consent window with the rig clock it runs on, so the
-        window's end (registry time) is moved onto that clock by the measured offset; the check
-        carries the reading and where the answer came from.
+        window's end (registry time) is moved onto that clock by the measured offset, and
+        earlier by the measurement's uncertainty (the window must surely still be open); the
+        check carries the reading and where the answer came from.
         """
         check = to_consent_check(self.decision, self.consent)
         terms = check.terms
         if terms is not None and self.clock is not None:
-            terms = replace(terms, valid_until=terms.valid_until - self.clock.offset)
+            earliest_end = terms.valid_until - self.clock.offset - timedelta(seconds=self.clock.uncertainty_s)
+            terms = replace(terms, valid_until=earliest_end)
         return replace(check, terms=terms, source=self.source, clock=self.clock)
 
 

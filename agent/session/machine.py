@@ -334,13 +334,19 @@ def _confirmed(state: SessionState, event: ev.PerformerConfirmed, timing: Timing
         return _close(state, event.at, blockers[0], refused)
     terms = ctx.consent.terms if ctx.consent else None
     assert terms is not None
-    deadline = min(event.at + timing.unlock_timebox, terms.valid_until)
+    timebox_end = event.at + timing.unlock_timebox
+    window_first = terms.valid_until <= timebox_end
     ctx = replace(
         ctx,
         unlocked_at=event.at,
-        unlock_deadline=deadline,
+        unlock_deadline=terms.valid_until if window_first else timebox_end,
+        unlock_deadline_reason=(
+            LockReason.CONSENT_WINDOW_ENDED if window_first else LockReason.UNLOCK_TIMEBOX_EXPIRED
+        ),
         unlock_identity=ctx.identity,
     )
+    deadline = ctx.unlock_deadline
+    assert deadline is not None
     return SessionState(Phase.UNLOCKED, ctx), (ev.UnlockGate(event.capture_types, deadline),)
 
 
@@ -380,9 +386,7 @@ def _key_untrusted(state: SessionState, event: ev.RegistryKeyUntrusted, _t: Timi
 def _lease_lapsed(state: SessionState, event: ev.GateLeaseLapsed, _t: Timing) -> Result:
     if event.token_expired and state.phase is Phase.UNLOCKED:
         # The token was minted to expire at the unlock deadline: the window ended, nothing failed.
-        terms = state.context.consent.terms if state.context.consent else None
-        window_ended = terms is not None and state.context.unlock_deadline == terms.valid_until
-        reason = LockReason.CONSENT_WINDOW_ENDED if window_ended else LockReason.UNLOCK_TIMEBOX_EXPIRED
+        reason = state.context.unlock_deadline_reason or LockReason.UNLOCK_TIMEBOX_EXPIRED
         return _close(state, event.at, reason)
     detail = "the gate lease lapsed (the agent did not renew it in time)"
     return _fault(state, event.at, "gate", detail, LockReason.GATE_LEASE_LAPSED)

@@ -92,6 +92,8 @@ class ConsentTerms:
     performer_id: str
     permitted_capture_types: frozenset[str]
     valid_until: datetime
+    """End of the consent window on the clock the engine runs on (the rig's): from a registry
+    answer, the signed end minus the measured offset and its uncertainty."""
     minor: bool
     registry_key_id: str
 
@@ -175,6 +177,8 @@ class SessionContext:
     untrusted_key_ids: frozenset[str] = frozenset()
     unlocked_at: datetime | None = None
     unlock_deadline: datetime | None = None
+    unlock_deadline_reason: LockReason | None = None
+    """What the unlock deadline is: the time-box's end or the consent window's end."""
     consent_confirmed_at: datetime | None = None
     """Last time the registry itself confirmed the consent (None: never, or offline copy only)."""
     consent_checked_at: datetime | None = None

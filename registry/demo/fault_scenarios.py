@@ -19,20 +19,23 @@ and passes only when the gate and the signed record behave as the design says:
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
 
 from agent.gate.http_api import HttpApiGate
 from agent.gate.settings import HttpApiGateSettings
+from agent.gate.windows import sha256_file
 from agent.session.model import Phase
 from registry.demo.crash_child import CAPTURED_LINE, UNLOCKED_LINE
 from registry.demo.environment import DemoEnvironment
@@ -59,18 +62,23 @@ class _CaptureSoftware:
         self.folder = Path(run.rig.config.gate.capture_root) / "incoming"
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def gate(self) -> dict[str, Any]:
+    def session_id(self, run: Run) -> str | None:
+        """The session the gate is unlocked for, asked as capture software asks (GET /v1/gate)."""
         answer = requests.get(f"{self.url}/v1/gate", headers=self.headers, timeout=5)
-        answer.raise_for_status()
-        body: dict[str, Any] = answer.json()
-        return body
+        if answer.status_code != 200 or not answer.json().get("allowed"):
+            run.problems.append(f"the gate API did not allow capture: {answer.status_code} {answer.text}")
+            return None
+        session_id = answer.json().get("session_id")
+        return session_id if isinstance(session_id, str) else None
 
     def write(self, name: str, content: bytes) -> Path:
+        """Write a "captured" file into the capture folder."""
         path = self.folder / name
         path.write_bytes(content)
         return path
 
     def report(self, path: str, *, capture_type: str, sha256: str | None, session_id: str | None) -> int:
+        """Report a file (POST /v1/captures); the HTTP status of the answer."""
         body = {"path": path, "capture_type": capture_type, "sha256": sha256, "session_id": session_id}
         answer = requests.post(f"{self.url}/v1/captures", json=body, headers=self.headers, timeout=5)
         return answer.status_code
@@ -95,10 +103,10 @@ def scenario_capture_out_of_scope(run: Run) -> None:
     if not run.reach_unlock(frozenset({"face"})):
         return
     software = _CaptureSoftware(run)
-    session_id = software.gate().get("session_id")
+    session_id = software.session_id(run)
     good = software.write("face-001.png", b"face still")
     codes = [
-        software.report(str(good), capture_type="face", sha256=_sha(good), session_id=session_id),
+        software.report(str(good), capture_type="face", sha256=sha256_file(good), session_id=session_id),
         software.report(
             str(software.write("facs-001.png", b"facs still")),
             capture_type="facs_expressions",
@@ -118,9 +126,13 @@ def scenario_capture_out_of_scope(run: Run) -> None:
     run.wait("3 captures", lambda s: s.captures >= 3, 15)
     run.end_and_settle()
     record = run.expect_record("captured")
+    expected_flags = {"facs-001.png": "was not granted", "face-002.png": "SHA-256 does not match"}
     for entry in _flagged_files(run, record, 2):
-        if not entry.get("quarantined"):
-            run.problems.append(f"a flagged file was not quarantined: {entry}")
+        name = Path(str(entry.get("name"))).name
+        if not entry.get("quarantined") or expected_flags.get(name, "?") not in str(entry.get("flag_reason")):
+            run.problems.append(
+                f"a flagged file is not quarantined with the reason it was refused for: {entry}"
+            )
     types = sorted(str(f.get("capture_type")) for f in record.get("captured_files", []))
     if types != ["face", "face", "facs_expressions"]:
         run.problems.append(f"the record does not give every file's capture type: {types}")
@@ -131,7 +143,7 @@ def scenario_capture_outside_folder(run: Run) -> None:
     if not run.reach_unlock():
         return
     software = _CaptureSoftware(run)
-    session_id = software.gate().get("session_id")
+    session_id = software.session_id(run)
     sneaky = f"{software.folder.parent}/../registry.token"
     codes = [
         software.report(sneaky, capture_type="face", sha256=None, session_id=session_id),
@@ -148,30 +160,49 @@ def scenario_capture_outside_folder(run: Run) -> None:
             run.problems.append(f"a file outside the capture folder was read or not named refused: {entry}")
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def run_crashing_agent(env: DemoEnvironment, facts: list[str], problems: list[str]) -> None:
-    """Run an agent process to its first capture, then kill it with SIGKILL."""
+    """Run an agent process to its first capture, then kill it (and its children) with SIGKILL."""
     command = [sys.executable, "-m", "registry.demo.crash_child", str(env.config_path)]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert child.stdout is not None
-    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    stderr_path = env.out_dir / "crashed-agent.stderr.txt"
     seen: list[str] = []
-    try:
-        while time.monotonic() < deadline and CAPTURED_LINE not in seen:
-            line = child.stdout.readline().strip()
-            if not line and child.poll() is not None:
-                break
-            seen.append(line.split(" ", 1)[0])
-    finally:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(10)
+    with (
+        stderr_path.open("w", encoding="utf-8") as stderr,
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True
+        ) as child,
+    ):
+        assert child.stdout is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        reader = threading.Thread(target=_read_lines, args=(child.stdout, lines), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + CHILD_TIMEOUT_S
+        try:
+            while CAPTURED_LINE not in seen and (left := deadline - time.monotonic()) > 0:
+                try:
+                    line = lines.get(timeout=left)
+                except queue.Empty:
+                    break
+                if line is None:  # the child closed its output: it exited
+                    break
+                seen.append(line.strip().split(" ", 1)[0])
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)  # the agent and its identification process
+            child.wait(10)
+        reader.join(5)
     if UNLOCKED_LINE not in seen or CAPTURED_LINE not in seen:
-        problems.append(f"the agent process never got to a capture (it said {seen}, rc {child.returncode})")
+        problems.append(
+            f"the agent process never got to a capture (it said {seen}, exit code {child.returncode};"
+            f" its errors are in {stderr_path})"
+        )
     else:
         facts.append(f"agent process {child.pid} unlocked, captured, and was killed with SIGKILL")
+
+
+def _read_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
 
 
 def scenario_crash_after_capture(run: Run) -> None:
@@ -199,8 +230,8 @@ def scenario_registry_lost_while_unlocked(run: Run) -> None:
     if not run.reach_unlock():
         return
     capture_and_wait(run, "face", 1)
+    start = time.monotonic()  # before stop(): it may wait for the server to shut down gracefully
     run.env.registry.stop()
-    start = time.monotonic()
     limit = REGISTRY_LOST_MAX_AGE_S + REGISTRY_LOST_RECHECK_S + 1.0
     locked_ms = run.gate_locked_within(start, limit + 5.0)
     run.facts.append(
@@ -214,7 +245,23 @@ def scenario_registry_lost_while_unlocked(run: Run) -> None:
         )
     run.wait("the record", lambda s: s.last_record is not None and s.phase is not Phase.UNLOCKED, 15)
     run.end_and_settle()
-    run.expect_record("captured", codes=("registry_unreachable",))
+    record = run.expect_record("captured", codes=("registry_unreachable",))
+    # The record itself must show the lock within the maximum age of the last confirmation.
+    confirmed = (record.get("consent") or {}).get("status_confirmed_at")
+    locks = [e["at"] for e in record.get("gate_events", []) if e.get("action") == "lock"]
+    if not isinstance(confirmed, str) or not locks:
+        run.problems.append(f"the record lacks the last confirmation or the lock: {confirmed}, {locks}")
+        return
+    stale_for = (_utc(locks[0]) - _utc(confirmed)).total_seconds()
+    run.facts.append(f"record: locked {stale_for:.2f} s after the registry last confirmed the consent")
+    if stale_for > REGISTRY_LOST_MAX_AGE_S + 0.5:
+        run.problems.append(
+            f"the lock came {stale_for:.2f} s after the last confirmation (max age {REGISTRY_LOST_MAX_AGE_S:g} s)"
+        )
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def scenario_clock_skew(run: Run) -> None:

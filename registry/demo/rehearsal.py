@@ -34,12 +34,14 @@ class Run:
     facts: list[str] = field(default_factory=list)
 
     def on_gate(self, status: GateStatus) -> None:
+        """Gate status listener: remembers whether the gate ever unlocked."""
         if not status.locked:
             self.ever_unlocked = True
 
     def wait(
         self, what: str, predicate: Callable[[SessionSnapshot], bool], timeout: float = STEP_TIMEOUT_S
     ) -> bool:
+        """Wait until ``predicate`` holds for the snapshot (a problem is noted on timeout)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate(self.rig.controller.snapshot()):
@@ -50,9 +52,11 @@ class Run:
         return False
 
     def wait_phase(self, phase: Phase, timeout: float = STEP_TIMEOUT_S) -> bool:
+        """Wait for the session to reach ``phase`` (a problem is noted if it does not)."""
         return self.wait(f"phase {phase.value}", lambda s: s.phase is phase, timeout)
 
     def gate_locked_within(self, start: float, timeout: float) -> float | None:
+        """Milliseconds from ``start`` (monotonic) until the gate reports locked; None if not within ``timeout``."""
         while time.monotonic() - start < timeout:
             if self.rig.gate.status().locked:
                 return (time.monotonic() - start) * 1000
@@ -60,9 +64,11 @@ class Run:
         return None
 
     def last_record(self) -> dict[str, Any]:
+        """The last record the controller wrote (empty if none)."""
         return dict(self.rig.controller.snapshot().last_record or {})
 
     def expect_record(self, outcome: str, *, codes: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Check the last record's outcome and reason codes (problems noted); returns the record."""
         record = self.last_record()
         if record.get("outcome") != outcome:
             self.problems.append(f"expected outcome {outcome!r}, record says {record.get('outcome')!r}")
@@ -76,10 +82,12 @@ class Run:
         return record
 
     def expect_never_unlocked(self) -> None:
+        """Note a problem if the gate ever unlocked."""
         if self.ever_unlocked:
             self.problems.append("the gate unlocked, but it must never unlock in this scenario")
 
     def start_and_reach_terms(self) -> bool:
+        """Start a session and wait until the terms are shown."""
         self.rig.controller.start_session("demo-technician", TYPES)
         return self.wait_phase(Phase.AWAITING_CONFIRMATION)
 
@@ -91,6 +99,7 @@ class Run:
         return self.wait_phase(Phase.UNLOCKED, 10)
 
     def end_and_settle(self) -> None:
+        """End the session as the technician and wait for the engine to be idle again."""
         self.rig.controller.end_session()
         self.wait_phase(Phase.IDLE, 15)
 

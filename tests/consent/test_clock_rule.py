@@ -52,6 +52,13 @@ def test_a_measurement_less_certain_than_the_limit_refuses() -> None:
     assert "round trip" in decision.reasons[0].message
 
 
+def test_an_offset_within_the_limit_but_not_surely_is_refused() -> None:
+    """59 s ± 7 s may be 66 s: the rig clock is within the limit only if offset + uncertainty is."""
+    decision = evaluate(signed_consent(), context(clock=reading(59.0, rtt_s=14.0), max_clock_skew=LIMIT), NOW)
+    assert decision.codes == ("clock_skew",)
+    assert "± 7.0 s" in decision.reasons[0].message
+
+
 def test_no_consent_and_a_skewed_clock_lists_both() -> None:
     decision = evaluate(None, context(clock=reading(3600.0), max_clock_skew=LIMIT), NOW)
     assert decision.codes == ("no_consent", "clock_skew")
