@@ -256,12 +256,17 @@ def _frame_analysed(state: SessionState, event: ev.FrameAnalysed, timing: Timing
     else:
         shows_performer = event.performer_id == identity.performer_id
     if shows_performer:
-        return SessionState(state.phase, replace(ctx, last_seen_at=max(last_seen, event.at))), ()
+        seen = replace(ctx, last_seen_at=max(last_seen, event.at), unseen_frames=(0, 0))
+        return SessionState(state.phase, seen), ()
+    frames, several = ctx.unseen_frames
+    ctx = replace(ctx, unseen_frames=(frames + 1, several + int(event.several_subjects)))
     if event.at - last_seen > timing.absence_timeout:
-        # Say what the frames showed: nobody usable, or several people none of whom is confirmed.
-        reason = LockReason.MULTIPLE_SUBJECTS if event.several_subjects else LockReason.PERFORMER_ABSENT
-        return _close(state, event.at, reason)
-    return state, ()
+        # Say what the frames showed: mostly nobody usable, or mostly several people none of whom
+        # could be confirmed as the performer.
+        frames, several = ctx.unseen_frames
+        reason = LockReason.MULTIPLE_SUBJECTS if 2 * several > frames else LockReason.PERFORMER_ABSENT
+        return _close(state, event.at, reason, ctx)
+    return SessionState(state.phase, ctx), ()
 
 
 def _unknown_subject(state: SessionState, event: ev.UnknownSubject, _t: Timing) -> Result:

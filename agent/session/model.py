@@ -165,6 +165,8 @@ class SessionContext:
     started_at: datetime | None = None
     identity: Identity | None = None
     last_seen_at: datetime | None = None
+    unseen_frames: tuple[int, int] = (0, 0)
+    """Analysed frames since the performer was last seen: (all, those with several faces)."""
     fallback_mode: bool = False
     consent: ConsentCheck | None = None
     confirmed_capture_types: frozenset[str] = frozenset()

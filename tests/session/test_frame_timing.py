@@ -235,3 +235,10 @@ def test_a_second_person_stepping_in_is_named_as_such_not_as_the_performer_leavi
     assert rig.lock_reasons == ["multiple_subjects"]
     locked_at, _ = rig.locks[0]
     assert 20.0 + 3.0 < locked_at <= 20.0 + 3.0 + 2 * 0.3 + TICK_S
+
+
+def test_a_performer_gone_for_the_timeout_is_absent_even_if_two_passers_by_end_it() -> None:
+    """The frames since the last sighting showed nobody; that the one frame concluding it shows two
+    people walking past does not make the reason 'several people in view'."""
+    rig = SimulatedRig(lambda t: PRESENT if t < 20.0 else GONE if t < 23.1 else GLITCH, constant(0.3)).run(40)
+    assert rig.lock_reasons == ["performer_absent"]
