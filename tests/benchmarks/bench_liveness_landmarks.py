@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from agent.faces.analysis import FaceAnalyser
+from agent.faces.analysis import FaceAnalyser, competing_faces
 from agent.faces.engine import FaceBox
 from agent.faces.imaging import RGBImage, load_image
 from agent.faces.settings import IdentificationSettings
@@ -294,8 +294,19 @@ def pair_cue(
 
 
 def subject_box(analyser: FaceAnalyser, frame: RGBImage) -> FaceBox | None:
+    """The subject's HOG box, or None when there is no face or (as the quality gate rules) several.
+
+    Without the multiple-faces rule a two-person photo lets the "largest face" switch people
+    between two frames, and two different faces are of course not one homography apart.
+    """
     found = analyser.detect(frame)
-    return max(found, key=lambda d: d.box.area).box if found else None
+    if not found:
+        return None
+    settings = analyser.settings
+    subject, rivals = competing_faces(
+        found, ratio=settings.competing_face_ratio, min_score=settings.min_rival_score
+    )
+    return None if rivals else subject.box
 
 
 # --- the genuine clip -------------------------------------------------------------------
@@ -551,6 +562,17 @@ def decision_table(turn_min: float, genuine: list[PairCue], attacks: dict[str, l
             passed = sum(1 for c in tried if accepted(c, threshold, turn_min))
             cells.append(f"{passed:4d}/{len(tried):<3d}{passed / max(1, len(tried)):6.1%}")
         print(f"      {threshold:6.3f} {bpcer:7.1%}" + "".join(f"{c:>16s}" for c in cells))
+    turned = [c.residual for c in genuine if accepted(c, 0.0, turn_min)]
+    for kind in ATTACK_KINDS:
+        passing = [c.residual for c in attacks[kind] if accepted(c, 0.0, turn_min)]
+        if turned and passing:
+            print(
+                f"      margin vs {kind:27s} among pairs passing the turn and presence gates:"
+                f" min genuine {min(turned):.4f} - max attack {max(passing):.4f} ({len(passing)} attacks)"
+                f" = {min(turned) - max(passing):+.4f}"
+            )
+        else:
+            print(f"      margin vs {kind:27s} no attack passes the turn and presence gates")
 
 
 def accepted(cue: PairCue, threshold: float, turn_min: float) -> bool:
@@ -727,7 +749,7 @@ def main(argv: list[str] | None = None) -> int:
                     attack_shift[kind].append(cue.nose_shift)
                     attack_presence.extend(s for s in (sa, sb) if s is not None)
         print(
-            f"  {kind:27s} {args.attacks_per_type} generated, {lost} lost (HOG found no face in a frame),"
+            f"  {kind:27s} {args.attacks_per_type} generated, {lost} lost (no face, or several, in a frame),"
             f" {len(used_people)} people; nose-offset change {quantiles(attack_shift[kind])}"
         )
     print(f"attacks took {time.perf_counter() - started:.0f} s")
