@@ -20,7 +20,8 @@ Face boxes always come from the project's own detector (dlib HOG via
     ``video/short_hamilton_clip.mp4`` (genuine: all pairs, and "turn" pairs whose nose
     offset changed) and for synthetic planar attacks (real photos warped through the
     homographies of a hand-held print: tilt about the vertical axis, the horizontal axis,
-    both with roll/translation/scale, hand shake, and a still), with min/p5/p50/p95/max,
+    both with roll/translation/scale, hand shake, a still, and a print curved into a cylinder
+    and tilted about the vertical axis), with min/p5/p50/p95/max,
     the margin between genuine turns and each attack type, and the error rates at the
     threshold that rejects every measured attack;
 (c) the eye-aspect-ratio series on the clip (blink dips relative to the track's own
@@ -363,6 +364,9 @@ class PrintPose:
     tx: float = 0.0
     ty: float = 0.0
     scale: float = 1.0
+    bend: float = 0.0
+    """Radius of a print curved about its vertical axis, in face heights: negative curls the
+    edges towards the camera (concave), positive away (convex); 0 is a flat print."""
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> npt.NDArray[np.float64]:
@@ -386,10 +390,70 @@ def print_homography(
     return intrinsics @ np.column_stack([rot[:, 0], rot[:, 1], translation]) @ to_plane
 
 
-def render(photo: RGBImage, homography: Any, background: RGBImage, rng: np.random.Generator) -> RGBImage:
-    """The print seen by the camera: warped photo over a background, slight blur and sensor noise."""
-    warped = cv2.warpPerspective(photo, homography, (FRAME_W, FRAME_H), flags=cv2.INTER_LINEAR)
-    mask = cv2.warpPerspective(np.ones(photo.shape[:2], np.uint8), homography, (FRAME_W, FRAME_H)) > 0
+def bent_print_maps(
+    photo_shape: tuple[int, ...],
+    face_centre: tuple[float, float],
+    face_height: float,
+    face_px: float,
+    pose: PrintPose,
+) -> tuple[Any, Any]:
+    """cv2.remap maps (frame pixel -> photo pixel) for a print curved into a cylinder about its vertical axis.
+
+    Each camera ray is intersected with the cylinder in the print's own coordinates; the arc
+    length along the cylinder and the height give the photo pixel. Pixels whose ray misses
+    the near half of the cylinder or the photo map to -1 (outside, so remap leaves them).
+    """
+    unit = face_px / (face_height * FOCAL_PX)
+    radius = abs(pose.bend) * face_height * unit
+    side = -1.0 if pose.bend < 0 else 1.0
+    rot = rotation(pose.yaw, pose.pitch, pose.roll)
+    depth = 1.0 / pose.scale
+    translation = np.array([pose.tx * depth / FOCAL_PX, pose.ty * depth / FOCAL_PX, depth])
+    xs, ys = np.meshgrid(np.arange(FRAME_W, dtype=np.float64), np.arange(FRAME_H, dtype=np.float64))
+    rays = np.stack([(xs - FRAME_W / 2) / FOCAL_PX, (ys - FRAME_H / 2) / FOCAL_PX, np.ones_like(xs)], axis=-1)
+    direction = rays @ rot  # R^T d for every ray
+    origin = -(rot.T @ translation)
+    centre_z = side * radius
+    a = direction[..., 0] ** 2 + direction[..., 2] ** 2
+    b = 2 * (direction[..., 0] * origin[0] + direction[..., 2] * (origin[2] - centre_z))
+    c = origin[0] ** 2 + (origin[2] - centre_z) ** 2 - radius**2
+    disc = b**2 - 4 * a * c
+    root = np.sqrt(np.maximum(disc, 0))
+    best = np.full(xs.shape, np.nan)
+    for s_ray in ((-b - root) / (2 * a), (-b + root) / (2 * a)):
+        z = s_ray * direction[..., 2] + origin[2]
+        near_half = side * (centre_z - z) > 0
+        take = (disc >= 0) & (s_ray > 0) & near_half & np.isnan(best)
+        best = np.where(take, s_ray, best)
+    local_x = best * direction[..., 0] + origin[0]
+    local_y = best * direction[..., 1] + origin[1]
+    local_z = best * direction[..., 2] + origin[2]
+    theta = np.arctan2(local_x, side * (centre_z - local_z))
+    map_x = radius * theta / unit + face_centre[0]
+    map_y = local_y / unit + face_centre[1]
+    inside = np.isfinite(map_x) & (map_x >= 0) & (map_x <= photo_shape[1] - 1)
+    inside &= np.isfinite(map_y) & (map_y >= 0) & (map_y <= photo_shape[0] - 1)
+    map_x = np.where(inside, map_x, -1).astype(np.float32)
+    map_y = np.where(inside, map_y, -1).astype(np.float32)
+    return map_x, map_y
+
+
+def warp_print(
+    photo: RGBImage, face_centre: tuple[float, float], face_height: float, face_px: float, pose: PrintPose
+) -> tuple[Any, Any]:
+    """The print as the camera sees it (flat: a homography; bent: a cylinder) and its mask."""
+    if pose.bend == 0.0:
+        homography = print_homography(face_centre, face_height, face_px, pose)
+        warped = cv2.warpPerspective(photo, homography, (FRAME_W, FRAME_H), flags=cv2.INTER_LINEAR)
+        mask = cv2.warpPerspective(np.ones(photo.shape[:2], np.uint8), homography, (FRAME_W, FRAME_H)) > 0
+        return warped, mask
+    map_x, map_y = bent_print_maps(photo.shape, face_centre, face_height, face_px, pose)
+    warped = cv2.remap(photo, map_x, map_y, cv2.INTER_LINEAR)
+    return warped, map_x >= 0
+
+
+def render(warped: Any, mask: Any, background: RGBImage, rng: np.random.Generator) -> RGBImage:
+    """The print over a background, slight blur and sensor noise."""
     frame = background.copy()
     frame[mask] = warped[mask]
     blurred = cv2.GaussianBlur(frame, (0, 0), 0.7)
@@ -406,6 +470,7 @@ def jitter(pose: PrintPose, rng: random.Random) -> PrintPose:
         tx=pose.tx + rng.gauss(0, 3.0),
         ty=pose.ty + rng.gauss(0, 3.0),
         scale=pose.scale * (1 + rng.gauss(0, 0.01)),
+        bend=pose.bend,
     )
 
 
@@ -446,6 +511,17 @@ def attack_poses(kind: str, rng: random.Random) -> tuple[PrintPose, PrintPose]:
             ty=u(-20, 20),
             scale=u(0.96, 1.04),
         )
+    elif kind == "print-bent-tilt":
+        bend = sign(rng) * u(0.8, 2.0)
+        start = PrintPose(yaw=u(-5, 5), pitch=u(-5, 5), roll=u(-5, 5), bend=bend)
+        end = PrintPose(
+            yaw=sign(rng) * u(15, 40),
+            pitch=u(-10, 10),
+            roll=u(-5, 5),
+            tx=u(-30, 30),
+            scale=u(0.9, 1.1),
+            bend=bend,
+        )
     elif kind == "still":
         start = PrintPose(yaw=u(-10, 10), pitch=u(-10, 10), roll=u(-5, 5))
         return start, start
@@ -460,6 +536,7 @@ ATTACK_KINDS = (
     "print-tilt-both+move",
     "print-shake",
     "still",
+    "print-bent-tilt",
 )
 
 
@@ -730,9 +807,7 @@ def main(argv: list[str] | None = None) -> int:
             centre = ((photo.box.left + photo.box.right) / 2, (photo.box.top + photo.box.bottom) / 2)
             background = make_background(np_rng)
             frames = [
-                render(
-                    photo.image, print_homography(centre, photo.box.height, face_px, pose), background, np_rng
-                )
+                render(*warp_print(photo.image, centre, photo.box.height, face_px, pose), background, np_rng)
                 for pose in attack_poses(kind, rng)
             ]
             found = [subject_box(analyser, f) for f in frames]
