@@ -1,0 +1,1 @@
+"""Liveness: evidence that the identified face belongs to a person in front of the camera."""
