@@ -19,13 +19,15 @@ from agent.wire.base import (
 
 
 class SessionRecordEnvelope(WireModel):
-    """The members of a signed session record that the registry checks on upload.
+    """The chain members of a signed session record, as the registry reads them on upload.
 
     ``POST /v1/session-records`` takes the rig's whole signed record (a JSON
-    object, as written to the rig's log). The record schema belongs to the
-    agent's records module; the registry validates only these members, verifies
-    the signature against the rig's registered public key, and stores the
-    record as received. Other members are allowed here (and only here).
+    object, as written to the rig's log). The registry checks its size and depth
+    limits (registry/json_limits.py), the whole record schema strictly (the same
+    reader as ``scangate verify``, agent/records/model.py), these members for the
+    chain, and the signature against the rig's registered public key; then it
+    stores the record as received. Other members are allowed in this model only
+    because the full schema is checked by that reader.
     """
 
     model_config = ConfigDict(extra="allow")
