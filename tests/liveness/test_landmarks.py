@@ -189,6 +189,7 @@ def test_model_version_names_the_file_hash(landmarker: FaceLandmarker) -> None:
     assert landmarker.model_version == "mediapipe-face_landmark@1055cb9d4a9c"
     assert len(landmarker.rigid_indices) == 92  # face oval, nose and both eyes of the 468
     assert {NOSE_TIP, RIGHT_EYE_OUTER, LEFT_EYE_OUTER} <= set(landmarker.rigid_indices)
+    assert "mediapipe" not in sys.modules  # only its files are read: its __init__ needs numpy<2
 
 
 def feed(challenge: Challenge, frames: list[FaceLandmarks]) -> Verdict:
