@@ -10,10 +10,21 @@ Usage (from the repository root, with only Python >= 3.11 and pip installed):
 The environment lives in ``.venv`` (override with $SCANGATE_VENV). Installing is
 skipped when pyproject.toml has not changed since the last successful install.
 
-Why this script and not a bare ``pip install``: face_recognition 1.3.0 declares
-a dependency on the source-only ``dlib`` distribution (a long compile needing
-cmake); we install it with ``--no-deps`` and take dlib from the ``dlib-bin``
-wheels, which pyproject.toml lists together with face_recognition's other needs.
+Why this script and not a bare ``pip install``: two packages must be installed
+with ``--no-deps`` (:data:`NO_DEPS_PACKAGES`), after the ordinary install of
+pyproject.toml, because their declared dependencies are wrong for us:
+
+- face_recognition 1.3.0 declares a dependency on the source-only ``dlib``
+  distribution (a long compile needing cmake); we take dlib from the ``dlib-bin``
+  wheels, which pyproject.toml lists together with face_recognition's other needs.
+- mediapipe 0.10.21 is the last release that ships the 468-point face landmark
+  model file (``mediapipe/modules/face_landmark/face_landmark.tflite``, Apache-2.0)
+  in its wheel. Its metadata pins ``numpy<2`` and ``protobuf<5`` and requires
+  ``opencv-contrib-python`` (a second OpenCV next to opencv-python-headless), which
+  we must not install. ScanGate never imports mediapipe: it only reads that model
+  file (located with importlib.metadata) and runs it with ``ai-edge-litert``, an
+  ordinary dependency in pyproject.toml. See docs/liveness-landmarks-study.md.
+  ``pip check`` therefore reports mediapipe's unmet requirements; that is expected.
 """
 
 from __future__ import annotations
@@ -27,7 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("SCANGATE_VENV", ROOT / ".venv"))
-FACE_RECOGNITION = "face_recognition==1.3.0"
+NO_DEPS_PACKAGES = ("face_recognition==1.3.0", "mediapipe==0.10.21")
+"""Installed with ``pip --no-deps`` after pyproject.toml (why: see the module docstring)."""
 
 
 def _venv_bin(name: str) -> Path:
@@ -44,7 +56,8 @@ def _run(*args: str | Path, env: dict[str, str] | None = None) -> None:
 
 def _install_fingerprint() -> str:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
-    digest.update(FACE_RECOGNITION.encode())
+    for requirement in NO_DEPS_PACKAGES:
+        digest.update(requirement.encode())
     return digest.hexdigest()
 
 
@@ -62,7 +75,7 @@ def ensure_environment() -> None:
         return
     _run(python, "-m", "pip", "install", "--upgrade", "--quiet", "pip")
     _run(python, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
-    _run(python, "-m", "pip", "install", "--quiet", "--no-deps", FACE_RECOGNITION)
+    _run(python, "-m", "pip", "install", "--quiet", "--no-deps", *NO_DEPS_PACKAGES)
     stamp.write_text(fingerprint)
 
 

@@ -67,10 +67,20 @@ class FaceLandmarks:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The decision limits; defaults are provisional until measured on real landmarks."""
+    """The decision limits (the cues' units: see :mod:`agent.liveness.geometry`).
+
+    The turn limits are measured with MediaPipe's 468-point model through
+    :mod:`agent.liveness.landmarks` (``docs/liveness-landmarks-study.md``, "The turn step
+    in the challenge's units"): ``min_turn`` = the study's 0.2 eye spans of nose movement
+    plus ``frontal_turn``, so that the turn from the frontal reference frame is at least
+    0.2 however that frame was turned; ``min_planarity_residual`` (over the outer eye
+    corner distance) lies between the flat prints' largest residual and the smallest
+    residual of a genuine turn that reaches ``min_turn``. The blink limits are still
+    provisional: no real blink has been measured. A rig calibrates its own.
+    """
 
     frontal_turn: float = 0.08
-    min_turn: float = 0.25
+    min_turn: float = 0.28
     min_planarity_residual: float = 0.06
     blink_dip: float = 0.35
     blink_recovery: float = 0.15
