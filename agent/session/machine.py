@@ -17,33 +17,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from agent.errors import ScanGateError
 from agent.session import events as ev
+from agent.session.conditions import (
+    ANALYSIS_LAG_ALLOWANCE,
+    consent_stale,
+    outcome_of,
+    presence_lapsed,
+    unlock_blockers,
+)
 from agent.session.model import (
     ConsentCheck,
     IdentificationMethod,
     LockReason,
-    Outcome,
     Phase,
     SessionContext,
     SessionState,
     Timing,
 )
 
-Result = tuple[SessionState, tuple[ev.Effect, ...]]
-ANALYSIS_LAG_ALLOWANCE = timedelta(seconds=2)
-"""How far, beyond the absence timeout, the analysed frames may lag behind the clock.
+__all__ = ["ANALYSIS_LAG_ALLOWANCE", "IllegalTransitionError", "outcome_of", "transition", "unlock_blockers"]
 
-Absence is judged on the camera times of analysed frames, so it can only be known
-once those frames are analysed. If the performer was last seen on a frame taken more
-than ``absence_timeout + ANALYSIS_LAG_ALLOWANCE`` ago and no analysed frame has shown
-them gone, the rig is not analysing frames in time: the session locks as
-``recognition_stalled`` (a fault). Measured with both cores busy: a result arrives
-0.3-0.9 s after its frame was taken, one every 0.3-0.6 s (docs/session.md).
-"""
+Result = tuple[SessionState, tuple[ev.Effect, ...]]
 NOT_IDENTIFIED = "performer_not_identified"
 UNLOCK_REASON = "consent_confirmed"
 RECORD_WRITE_RETRIED = "record_write_retried"
@@ -74,61 +72,7 @@ def transition(state: SessionState, event: ev.Event, timing: Timing) -> Result:
     return state, effects + more
 
 
-def unlock_blockers(ctx: SessionContext, at: datetime, timing: Timing) -> list[LockReason]:
-    """Every unlock condition that does not hold at ``at`` (empty: unlock allowed)."""
-    check = ctx.consent
-    terms = check.terms if check is not None else None
-    identity = ctx.identity
-    if identity is None or ctx.last_seen_at is None:
-        return [LockReason.IDENTITY_STALE]
-    if check is None or terms is None:
-        return [LockReason.CONSENT_REFUSED]
-    blockers: list[LockReason] = []
-    if not check.allowed or terms.performer_id != identity.performer_id:
-        blockers.append(LockReason.CONSENT_REFUSED)
-    fallback = identity.method is IdentificationMethod.FALLBACK_BADGE_PIN
-    max_age = timing.fallback_identity_max_age if fallback else timing.identity_max_age
-    if at - identity.verified_at > max_age or _presence_lapsed(ctx.last_seen_at, at, timing):
-        blockers.append(LockReason.IDENTITY_STALE)
-    if fallback and not identity.witness:
-        blockers.append(LockReason.WITNESS_MISSING)
-    if terms.consent_id in ctx.revoked_consent_ids:
-        blockers.append(LockReason.CONSENT_REVOKED)
-    if terms.registry_key_id in ctx.untrusted_key_ids:
-        blockers.append(LockReason.REGISTRY_KEY_UNTRUSTED)
-    if at >= terms.valid_until:
-        blockers.append(LockReason.CONSENT_WINDOW_ENDED)
-    if _consent_stale(ctx, at, timing):
-        blockers.append(LockReason.REGISTRY_UNREACHABLE)
-    scope = ctx.confirmed_capture_types
-    if (
-        ctx.confirmed_at is None
-        or not scope
-        or not scope <= (terms.permitted_capture_types & ctx.requested_capture_types)
-    ):
-        blockers.append(LockReason.SCOPE_INVALID)
-    if terms.minor and not ctx.guardian_co_confirmed:
-        blockers.append(LockReason.GUARDIAN_REQUIRED)
-    return sorted(set(blockers), key=lambda r: r.value)
-
-
-def outcome_of(ctx: SessionContext) -> Outcome:
-    """The outcome a session with this context ends with."""
-    if any(c.clean for c in ctx.captures):
-        return Outcome.CAPTURED
-    if ctx.fault_detail is not None:
-        return Outcome.FAULT
-    if ctx.declined:
-        return Outcome.DECLINED
-    return Outcome.REFUSED
-
-
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def _presence_lapsed(last_seen_at: datetime, at: datetime, timing: Timing) -> bool:
-    """No analysed frame taken in time shows the performer: the rig cannot vouch for presence."""
-    return at - last_seen_at > timing.absence_timeout + ANALYSIS_LAG_ALLOWANCE
 
 
 def _stay(state: SessionState, _event: ev.Event, _timing: Timing) -> Result:
@@ -188,12 +132,6 @@ def _refusal_reason(codes: tuple[str, ...]) -> LockReason:
     if "revoked" in codes or LockReason.CONSENT_REVOKED.value in codes:
         return LockReason.CONSENT_REVOKED
     return LockReason.CONSENT_REFUSED
-
-
-def _consent_stale(ctx: SessionContext, at: datetime, timing: Timing) -> bool:
-    """No answer vouched for the consent within the maximum age (registry lost, or too slow)."""
-    checked = ctx.consent_checked_at
-    return checked is not None and at - checked > timing.consent_max_age
 
 
 # --- handlers ----------------------------------------------------------------------------------
@@ -429,12 +367,12 @@ def _tick(state: SessionState, event: ev.Tick, timing: Timing) -> Result:
         return _close(state, at, LockReason.CONSENT_WINDOW_ENDED)
     if state.phase is Phase.UNLOCKED and ctx.unlock_deadline is not None and at >= ctx.unlock_deadline:
         return _close(state, at, LockReason.UNLOCK_TIMEBOX_EXPIRED)
-    if state.phase is Phase.UNLOCKED and _consent_stale(ctx, at, timing):
+    if state.phase is Phase.UNLOCKED and consent_stale(ctx, at, timing):
         return _close(state, at, LockReason.REGISTRY_UNREACHABLE)
     if (
         ctx.identity is not None
         and ctx.last_seen_at is not None
-        and _presence_lapsed(ctx.last_seen_at, at, timing)
+        and presence_lapsed(ctx.last_seen_at, at, timing)
     ):
         # Absence is for analysed frames to show (_frame_analysed); none came in time to show it.
         age = (at - ctx.last_seen_at).total_seconds()
