@@ -40,6 +40,8 @@ def unlock_blockers(ctx: SessionContext, at: datetime, timing: Timing) -> list[L
         blockers.append(LockReason.IDENTITY_STALE)
     if fallback and not identity.witness:
         blockers.append(LockReason.WITNESS_MISSING)
+    if timing.liveness_required and not fallback and not _live(ctx, at, timing):
+        blockers.append(LockReason.LIVENESS_MISSING)
     if terms.consent_id in ctx.revoked_consent_ids:
         blockers.append(LockReason.CONSENT_REVOKED)
     if terms.registry_key_id in ctx.untrusted_key_ids:
@@ -80,3 +82,17 @@ def consent_stale(ctx: SessionContext, at: datetime, timing: Timing) -> bool:
     """No answer vouched for the consent within the maximum age (registry lost, or too slow)."""
     checked = ctx.consent_checked_at
     return checked is not None and at - checked > timing.consent_max_age
+
+
+def _live(ctx: SessionContext, at: datetime, timing: Timing) -> bool:
+    """A passed challenge, by the identified performer, in this session, recent enough."""
+    outcome, identity = ctx.liveness, ctx.identity
+    return (
+        outcome is not None
+        and identity is not None
+        and outcome.passed
+        and outcome.performer_id == identity.performer_id
+        and ctx.started_at is not None
+        and outcome.completed_at >= ctx.started_at
+        and at - outcome.completed_at <= timing.liveness_max_age
+    )

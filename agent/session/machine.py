@@ -45,7 +45,14 @@ Result = tuple[SessionState, tuple[ev.Effect, ...]]
 NOT_IDENTIFIED = "performer_not_identified"
 UNLOCK_REASON = "consent_confirmed"
 RECORD_WRITE_RETRIED = "record_write_retried"
-_ACTIVE = (Phase.IDENTIFYING, Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED)
+_ACTIVE = (
+    Phase.IDENTIFYING,
+    Phase.CHALLENGING,
+    Phase.CHECKING_CONSENT,
+    Phase.AWAITING_CONFIRMATION,
+    Phase.UNLOCKED,
+)
+_BEFORE_TERMS = (Phase.IDENTIFYING, Phase.CHALLENGING, Phase.CHECKING_CONSENT)
 
 
 class IllegalTransitionError(ScanGateError):
@@ -151,7 +158,7 @@ def _start(state: SessionState, event: ev.SessionStarted, _t: Timing) -> Result:
     return SessionState(Phase.IDENTIFYING, ctx), ()
 
 
-def _identified(state: SessionState, event: ev.IdentityConfirmed, _t: Timing) -> Result:
+def _identified(state: SessionState, event: ev.IdentityConfirmed, timing: Timing) -> Result:
     ctx = state.context
     identity = event.identity
     fallback = identity.method is IdentificationMethod.FALLBACK_BADGE_PIN
@@ -163,7 +170,13 @@ def _identified(state: SessionState, event: ev.IdentityConfirmed, _t: Timing) ->
             # A frame taken before this session started (analysed late) never identifies its performer.
             return state, ()
         ctx = replace(ctx, identity=identity, last_seen_at=event.at)
+        if timing.liveness_required and not fallback:
+            # A face is evidence only once the person behind it has shown they are live.
+            ctx = replace(ctx, liveness_attempts=ctx.liveness_attempts + 1)
+            challenge = ev.StartChallenge(identity.performer_id, ctx.liveness_attempts)
+            return SessionState(Phase.CHALLENGING, ctx), (challenge,)
         return SessionState(Phase.CHECKING_CONSENT, ctx), (ev.FetchConsent(identity.performer_id),)
+
     current = ctx.identity
     assert current is not None  # every phase after IDENTIFYING has an identity
     if identity.performer_id != current.performer_id:
@@ -174,6 +187,24 @@ def _identified(state: SessionState, event: ev.IdentityConfirmed, _t: Timing) ->
     if current.method is IdentificationMethod.FACE and not fallback and newer:
         return SessionState(state.phase, replace(ctx, identity=identity, last_seen_at=seen)), ()
     return SessionState(state.phase, replace(ctx, last_seen_at=seen)), ()
+
+
+def _liveness_checked(state: SessionState, event: ev.LivenessChecked, timing: Timing) -> Result:
+    ctx = state.context
+    outcome = event.outcome
+    identity = ctx.identity
+    assert identity is not None  # CHALLENGING always has an identity
+    if outcome.performer_id != identity.performer_id or outcome.attempt != ctx.liveness_attempts:
+        return state, ()  # an answer about another face or an earlier attempt
+    ctx = replace(ctx, liveness=outcome)
+    if outcome.passed:
+        return SessionState(Phase.CHECKING_CONSENT, ctx), (ev.FetchConsent(identity.performer_id),)
+    if ctx.liveness_attempts <= timing.liveness_retries:
+        ctx = replace(ctx, liveness_attempts=ctx.liveness_attempts + 1)
+        return SessionState(Phase.CHALLENGING, ctx), (
+            ev.StartChallenge(identity.performer_id, ctx.liveness_attempts),
+        )
+    return _close(state, event.at, LockReason.LIVENESS_FAILED, ctx)
 
 
 def _frame_analysed(state: SessionState, event: ev.FrameAnalysed, timing: Timing) -> Result:
@@ -440,6 +471,7 @@ _LATE_INPUTS: tuple[type, ...] = (
     ev.ConsentRechecked,
     ev.PerformerConfirmed,
     ev.PerformerDeclined,
+    ev.LivenessChecked,
 )
 
 # IDLE: only a session start moves it; late inputs from a finished session are ignored.
@@ -455,14 +487,20 @@ _on(_ACTIVE, ev.FrameAnalysed, _frame_analysed)
 # Taps and clicks that race a phase change (double-clicked Start, a Confirm tap on terms that
 # are gone, a fallback request after the terms are shown) are ignored, not faults.
 _on(_ACTIVE, ev.SessionStarted, _stay)
-_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.PerformerConfirmed, _stay)
-_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.PerformerDeclined, _stay)
+_on(_BEFORE_TERMS, ev.PerformerConfirmed, _stay)
+_on(_BEFORE_TERMS, ev.PerformerDeclined, _stay)
 _on((Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.FallbackRequested, _stay)
-_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.FallbackRequested, _fallback)
+_on(_BEFORE_TERMS, ev.FallbackRequested, _fallback)
 _on((Phase.CHECKING_CONSENT,), ev.ConsentChecked, _consent_checked)
+_on((Phase.CHALLENGING,), ev.LivenessChecked, _liveness_checked)
+_on(tuple(p for p in _ACTIVE if p is not Phase.CHALLENGING), ev.LivenessChecked, _stay)
 _on((Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.ConsentRechecked, _rechecked)
-_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.ConsentRechecked, _stay)
-_on((Phase.IDENTIFYING, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.ConsentChecked, _stay)
+_on(_BEFORE_TERMS, ev.ConsentRechecked, _stay)
+_on(
+    (Phase.IDENTIFYING, Phase.CHALLENGING, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED),
+    ev.ConsentChecked,
+    _stay,
+)
 _on((Phase.AWAITING_CONFIRMATION,), ev.PerformerConfirmed, _confirmed)
 _on((Phase.UNLOCKED,), ev.PerformerConfirmed, _stay)  # a double tap
 _on((Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.PerformerDeclined, _declined)
@@ -473,7 +511,7 @@ _on(_ACTIVE, ev.RegistryKeyUntrusted, _key_untrusted)
 _on(_ACTIVE, ev.GateLeaseLapsed, _lease_lapsed)
 _on((Phase.UNLOCKED,), ev.GateUnlocked, _gate_unlocked)
 # A confirmation that arrives after the session re-locked (the gate has been locked again since).
-_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION), ev.GateUnlocked, _stay)
+_on((*_BEFORE_TERMS, Phase.AWAITING_CONFIRMATION), ev.GateUnlocked, _stay)
 _on(_ACTIVE, ev.CaptureRecorded, _captured)
 _on(_ACTIVE, ev.Fault, _faulted)
 _on(_ACTIVE, ev.Tick, _tick)
