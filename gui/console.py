@@ -52,7 +52,13 @@ _ANNOUNCED = (
     ),
     ("Badge/PIN refused", "Badge or PIN not accepted", "The performer can try again on the touchscreen."),
 )
-_ACTIVE = (Phase.IDENTIFYING, Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED)
+_ACTIVE = (
+    Phase.IDENTIFYING,
+    Phase.CHALLENGING,
+    Phase.CHECKING_CONSENT,
+    Phase.AWAITING_CONFIRMATION,
+    Phase.UNLOCKED,
+)
 
 
 @dataclass(frozen=True)

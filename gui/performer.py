@@ -31,6 +31,7 @@ FALLBACK_REFUSED_PREFIX = "Badge/PIN refused"
 _STATUS_TEXT = {
     Phase.IDLE: "CAPTURE LOCKED",
     Phase.IDENTIFYING: "CAPTURE LOCKED · IDENTIFYING",
+    Phase.CHALLENGING: "CAPTURE LOCKED · LIVENESS CHECK",
     Phase.CHECKING_CONSENT: "CAPTURE LOCKED · CHECKING CONSENT",
     Phase.AWAITING_CONFIRMATION: "CAPTURE LOCKED · WAITING FOR YOU",
     Phase.UNLOCKED: "CAPTURE ON",
@@ -219,6 +220,7 @@ class PerformerWindow(QWidget):
 def _tone(phase: Phase) -> str:
     return {
         Phase.IDENTIFYING: "checking",
+        Phase.CHALLENGING: "checking",
         Phase.CHECKING_CONSENT: "checking",
         Phase.AWAITING_CONFIRMATION: "awaiting",
         Phase.UNLOCKED: "unlocked",

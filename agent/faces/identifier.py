@@ -11,6 +11,7 @@ from agent.faces.engine import FaceBox, FaceEngine
 from agent.faces.imaging import RGBImage
 from agent.faces.roster import Roster, judge_match
 from agent.faces.settings import IdentificationSettings
+from agent.liveness.challenge import FaceLandmarks
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class FrameAnalysis:
     faces_found: int = 0
     sharpness: float | None = None
     timings: StageTimings = field(default_factory=StageTimings)
+    landmarks: FaceLandmarks | None = None
+    """The subject's facial landmarks, when the identification process measured them (liveness)."""
 
     @property
     def is_match(self) -> bool:

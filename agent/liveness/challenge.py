@@ -224,6 +224,12 @@ class Challenge:
             self.verdict = Verdict.PASSED
         return self.verdict
 
+    def pass_step_synthetically(self, at: datetime) -> Verdict:
+        """The demo's stand-in camera: mark the current step done without evidence (labelled so)."""
+        if self.current_step is None:
+            return self.verdict
+        return self._finish_step(at, True, "synthetic: the demo's stand-in camera cannot do this step", {})
+
     def start_next_step(self, at: datetime) -> None:
         """The screen shows the next prompt at ``at``: its time limit counts from there."""
         self._step_started = at

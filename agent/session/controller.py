@@ -33,6 +33,7 @@ from agent.gate.base import CaptureGate
 from agent.gate.errors import CaptureNotKeptError, GateFaultError
 from agent.gate.models import CaptureEvent, GateStatus, UnlockGrant
 from agent.gate.token import mint_capture_token
+from agent.liveness.challenge import Thresholds
 from agent.session import events as ev
 from agent.session.board import SnapshotBoard, SnapshotListener
 from agent.session.consent_checks import ConsentChecks, ConsentCheckWiring
@@ -40,6 +41,7 @@ from agent.session.evidence import JournalKeeper
 from agent.session.frames import FrameEvents
 from agent.session.journal import SessionJournal
 from agent.session.lease import LeaseRenewal, lapse_of, lapse_seen_now
+from agent.session.liveness_checks import LivenessChecks
 from agent.session.machine import IllegalTransitionError, transition
 from agent.session.model import Capture, IdentificationMethod, Identity, Phase, SessionState, Timing
 from agent.session.ports import ConsentService, FallbackVerifier, RecordSink
@@ -97,6 +99,7 @@ class SessionController:
         records: RecordSink,
         signer: Signer,
         fallback: FallbackVerifier | None = None,
+        liveness: LivenessChecks | None = None,
         clock: Clock = _utc_now,
     ) -> None:
         self.settings = settings
@@ -112,6 +115,9 @@ class SessionController:
         self._urgent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scangate-stop")
         self._triggers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scangate-capture")
         self._frame_events = FrameEvents(settings.votes_required)
+        if settings.timing.liveness_required and liveness is None:
+            raise ValueError("liveness is required but no way to run a challenge was given")
+        self._liveness = liveness or LivenessChecks("challenge", 2, Thresholds(), "none")
         self._consent_checks = ConsentChecks(
             ConsentCheckWiring(consent, self._lookups, lambda: self._state, self._put, self._note, clock),
             settings.timing.consent_recheck_interval,
@@ -364,7 +370,11 @@ class SessionController:
                 )
         elif isinstance(effect, ev.UnlockGate):
             self._unlock(effect, at)
+        elif isinstance(effect, ev.StartChallenge):
+            self._liveness.start(effect, at)
+            self._note(f"Liveness check for the performer (attempt {effect.attempt})", at)
         elif isinstance(effect, ev.FetchConsent):
+            self._liveness.stop()
             self._consent_checks.fetch(effect.performer_id)
         elif isinstance(effect, ev.WriteRecord):
             self._write_record(at)
@@ -419,6 +429,8 @@ class SessionController:
 
     def _housekeeping(self, at: datetime) -> None:
         self._consent_checks.recheck_if_due(at)
+        if self._state.phase is Phase.CHALLENGING and (expired := self._liveness.on_tick(at)) is not None:
+            self._dispatch(expired, at)
         if self._state.phase is Phase.UNLOCKED:
             self._lease.renew_if_due(at)
         due = self._next_record_attempt is None or at >= self._next_record_attempt
@@ -433,6 +445,10 @@ class SessionController:
             self._queued_frames -= 1
         for event in self._frame_events.events_for(analysis, seen_at, self._state.context):
             self._dispatch(event, seen_at)
+        if self._state.phase is Phase.CHALLENGING:
+            outcome = self._liveness.on_frame(analysis, seen_at)
+            if outcome is not None:
+                self._dispatch(outcome, seen_at)
 
     def _start_fallback_check(self, badge_code: str, pin: str, witness: str, at: datetime) -> None:
         """On the engine thread: bind the badge check to the current session, then run it."""

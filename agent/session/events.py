@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.session.model import Capture, ConsentCheck, Identity, LockReason, Outcome
+from agent.session.model import Capture, ConsentCheck, Identity, LivenessOutcome, LockReason, Outcome
 
 
 @dataclass(frozen=True)
@@ -175,8 +175,17 @@ class RecordWritten:
     at: datetime
 
 
+@dataclass(frozen=True)
+class LivenessChecked:
+    """A liveness challenge for the identified performer ended (passed or failed)."""
+
+    at: datetime
+    outcome: LivenessOutcome
+
+
 Event = (
     SessionStarted
+    | LivenessChecked
     | IdentityConfirmed
     | UnknownSubject
     | FrameAnalysed
@@ -214,6 +223,14 @@ class UnlockGate:
 
 
 @dataclass(frozen=True)
+class StartChallenge:
+    """Run a liveness challenge for the identified performer (``attempt`` counts from 1)."""
+
+    performer_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
 class FetchConsent:
     """Ask the registry for the performer's consent and evaluate it."""
 
@@ -237,4 +254,4 @@ class WriteRecord:
     outcome: Outcome
 
 
-Effect = LockGate | UnlockGate | FetchConsent | RequestFallback | PresentTerms | WriteRecord
+Effect = LockGate | UnlockGate | StartChallenge | FetchConsent | RequestFallback | PresentTerms | WriteRecord

@@ -17,37 +17,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from agent.errors import ScanGateError
 from agent.session import events as ev
+from agent.session.conditions import (
+    ANALYSIS_LAG_ALLOWANCE,
+    consent_stale,
+    outcome_of,
+    presence_lapsed,
+    unlock_blockers,
+)
 from agent.session.model import (
     ConsentCheck,
     IdentificationMethod,
     LockReason,
-    Outcome,
     Phase,
     SessionContext,
     SessionState,
     Timing,
 )
 
-Result = tuple[SessionState, tuple[ev.Effect, ...]]
-ANALYSIS_LAG_ALLOWANCE = timedelta(seconds=2)
-"""How far, beyond the absence timeout, the analysed frames may lag behind the clock.
+__all__ = ["ANALYSIS_LAG_ALLOWANCE", "IllegalTransitionError", "outcome_of", "transition", "unlock_blockers"]
 
-Absence is judged on the camera times of analysed frames, so it can only be known
-once those frames are analysed. If the performer was last seen on a frame taken more
-than ``absence_timeout + ANALYSIS_LAG_ALLOWANCE`` ago and no analysed frame has shown
-them gone, the rig is not analysing frames in time: the session locks as
-``recognition_stalled`` (a fault). Measured with both cores busy: a result arrives
-0.3-0.9 s after its frame was taken, one every 0.3-0.6 s (docs/session.md).
-"""
+Result = tuple[SessionState, tuple[ev.Effect, ...]]
 NOT_IDENTIFIED = "performer_not_identified"
 UNLOCK_REASON = "consent_confirmed"
 RECORD_WRITE_RETRIED = "record_write_retried"
-_ACTIVE = (Phase.IDENTIFYING, Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED)
+_ACTIVE = (
+    Phase.IDENTIFYING,
+    Phase.CHALLENGING,
+    Phase.CHECKING_CONSENT,
+    Phase.AWAITING_CONFIRMATION,
+    Phase.UNLOCKED,
+)
+_BEFORE_TERMS = (Phase.IDENTIFYING, Phase.CHALLENGING, Phase.CHECKING_CONSENT)
 
 
 class IllegalTransitionError(ScanGateError):
@@ -74,61 +79,7 @@ def transition(state: SessionState, event: ev.Event, timing: Timing) -> Result:
     return state, effects + more
 
 
-def unlock_blockers(ctx: SessionContext, at: datetime, timing: Timing) -> list[LockReason]:
-    """Every unlock condition that does not hold at ``at`` (empty: unlock allowed)."""
-    check = ctx.consent
-    terms = check.terms if check is not None else None
-    identity = ctx.identity
-    if identity is None or ctx.last_seen_at is None:
-        return [LockReason.IDENTITY_STALE]
-    if check is None or terms is None:
-        return [LockReason.CONSENT_REFUSED]
-    blockers: list[LockReason] = []
-    if not check.allowed or terms.performer_id != identity.performer_id:
-        blockers.append(LockReason.CONSENT_REFUSED)
-    fallback = identity.method is IdentificationMethod.FALLBACK_BADGE_PIN
-    max_age = timing.fallback_identity_max_age if fallback else timing.identity_max_age
-    if at - identity.verified_at > max_age or _presence_lapsed(ctx.last_seen_at, at, timing):
-        blockers.append(LockReason.IDENTITY_STALE)
-    if fallback and not identity.witness:
-        blockers.append(LockReason.WITNESS_MISSING)
-    if terms.consent_id in ctx.revoked_consent_ids:
-        blockers.append(LockReason.CONSENT_REVOKED)
-    if terms.registry_key_id in ctx.untrusted_key_ids:
-        blockers.append(LockReason.REGISTRY_KEY_UNTRUSTED)
-    if at >= terms.valid_until:
-        blockers.append(LockReason.CONSENT_WINDOW_ENDED)
-    if _consent_stale(ctx, at, timing):
-        blockers.append(LockReason.REGISTRY_UNREACHABLE)
-    scope = ctx.confirmed_capture_types
-    if (
-        ctx.confirmed_at is None
-        or not scope
-        or not scope <= (terms.permitted_capture_types & ctx.requested_capture_types)
-    ):
-        blockers.append(LockReason.SCOPE_INVALID)
-    if terms.minor and not ctx.guardian_co_confirmed:
-        blockers.append(LockReason.GUARDIAN_REQUIRED)
-    return sorted(set(blockers), key=lambda r: r.value)
-
-
-def outcome_of(ctx: SessionContext) -> Outcome:
-    """The outcome a session with this context ends with."""
-    if any(c.clean for c in ctx.captures):
-        return Outcome.CAPTURED
-    if ctx.fault_detail is not None:
-        return Outcome.FAULT
-    if ctx.declined:
-        return Outcome.DECLINED
-    return Outcome.REFUSED
-
-
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def _presence_lapsed(last_seen_at: datetime, at: datetime, timing: Timing) -> bool:
-    """No analysed frame taken in time shows the performer: the rig cannot vouch for presence."""
-    return at - last_seen_at > timing.absence_timeout + ANALYSIS_LAG_ALLOWANCE
 
 
 def _stay(state: SessionState, _event: ev.Event, _timing: Timing) -> Result:
@@ -190,12 +141,6 @@ def _refusal_reason(codes: tuple[str, ...]) -> LockReason:
     return LockReason.CONSENT_REFUSED
 
 
-def _consent_stale(ctx: SessionContext, at: datetime, timing: Timing) -> bool:
-    """No answer vouched for the consent within the maximum age (registry lost, or too slow)."""
-    checked = ctx.consent_checked_at
-    return checked is not None and at - checked > timing.consent_max_age
-
-
 # --- handlers ----------------------------------------------------------------------------------
 
 
@@ -213,7 +158,7 @@ def _start(state: SessionState, event: ev.SessionStarted, _t: Timing) -> Result:
     return SessionState(Phase.IDENTIFYING, ctx), ()
 
 
-def _identified(state: SessionState, event: ev.IdentityConfirmed, _t: Timing) -> Result:
+def _identified(state: SessionState, event: ev.IdentityConfirmed, timing: Timing) -> Result:
     ctx = state.context
     identity = event.identity
     fallback = identity.method is IdentificationMethod.FALLBACK_BADGE_PIN
@@ -225,7 +170,13 @@ def _identified(state: SessionState, event: ev.IdentityConfirmed, _t: Timing) ->
             # A frame taken before this session started (analysed late) never identifies its performer.
             return state, ()
         ctx = replace(ctx, identity=identity, last_seen_at=event.at)
+        if timing.liveness_required and not fallback:
+            # A face is evidence only once the person behind it has shown they are live.
+            ctx = replace(ctx, liveness_attempts=ctx.liveness_attempts + 1)
+            challenge = ev.StartChallenge(identity.performer_id, ctx.liveness_attempts)
+            return SessionState(Phase.CHALLENGING, ctx), (challenge,)
         return SessionState(Phase.CHECKING_CONSENT, ctx), (ev.FetchConsent(identity.performer_id),)
+
     current = ctx.identity
     assert current is not None  # every phase after IDENTIFYING has an identity
     if identity.performer_id != current.performer_id:
@@ -236,6 +187,24 @@ def _identified(state: SessionState, event: ev.IdentityConfirmed, _t: Timing) ->
     if current.method is IdentificationMethod.FACE and not fallback and newer:
         return SessionState(state.phase, replace(ctx, identity=identity, last_seen_at=seen)), ()
     return SessionState(state.phase, replace(ctx, last_seen_at=seen)), ()
+
+
+def _liveness_checked(state: SessionState, event: ev.LivenessChecked, timing: Timing) -> Result:
+    ctx = state.context
+    outcome = event.outcome
+    identity = ctx.identity
+    assert identity is not None  # CHALLENGING always has an identity
+    if outcome.performer_id != identity.performer_id or outcome.attempt != ctx.liveness_attempts:
+        return state, ()  # an answer about another face or an earlier attempt
+    ctx = replace(ctx, liveness=outcome)
+    if outcome.passed:
+        return SessionState(Phase.CHECKING_CONSENT, ctx), (ev.FetchConsent(identity.performer_id),)
+    if ctx.liveness_attempts <= timing.liveness_retries:
+        ctx = replace(ctx, liveness_attempts=ctx.liveness_attempts + 1)
+        return SessionState(Phase.CHALLENGING, ctx), (
+            ev.StartChallenge(identity.performer_id, ctx.liveness_attempts),
+        )
+    return _close(state, event.at, LockReason.LIVENESS_FAILED, ctx)
 
 
 def _frame_analysed(state: SessionState, event: ev.FrameAnalysed, timing: Timing) -> Result:
@@ -429,12 +398,12 @@ def _tick(state: SessionState, event: ev.Tick, timing: Timing) -> Result:
         return _close(state, at, LockReason.CONSENT_WINDOW_ENDED)
     if state.phase is Phase.UNLOCKED and ctx.unlock_deadline is not None and at >= ctx.unlock_deadline:
         return _close(state, at, LockReason.UNLOCK_TIMEBOX_EXPIRED)
-    if state.phase is Phase.UNLOCKED and _consent_stale(ctx, at, timing):
+    if state.phase is Phase.UNLOCKED and consent_stale(ctx, at, timing):
         return _close(state, at, LockReason.REGISTRY_UNREACHABLE)
     if (
         ctx.identity is not None
         and ctx.last_seen_at is not None
-        and _presence_lapsed(ctx.last_seen_at, at, timing)
+        and presence_lapsed(ctx.last_seen_at, at, timing)
     ):
         # Absence is for analysed frames to show (_frame_analysed); none came in time to show it.
         age = (at - ctx.last_seen_at).total_seconds()
@@ -502,6 +471,7 @@ _LATE_INPUTS: tuple[type, ...] = (
     ev.ConsentRechecked,
     ev.PerformerConfirmed,
     ev.PerformerDeclined,
+    ev.LivenessChecked,
 )
 
 # IDLE: only a session start moves it; late inputs from a finished session are ignored.
@@ -517,14 +487,20 @@ _on(_ACTIVE, ev.FrameAnalysed, _frame_analysed)
 # Taps and clicks that race a phase change (double-clicked Start, a Confirm tap on terms that
 # are gone, a fallback request after the terms are shown) are ignored, not faults.
 _on(_ACTIVE, ev.SessionStarted, _stay)
-_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.PerformerConfirmed, _stay)
-_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.PerformerDeclined, _stay)
+_on(_BEFORE_TERMS, ev.PerformerConfirmed, _stay)
+_on(_BEFORE_TERMS, ev.PerformerDeclined, _stay)
 _on((Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.FallbackRequested, _stay)
-_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.FallbackRequested, _fallback)
+_on(_BEFORE_TERMS, ev.FallbackRequested, _fallback)
 _on((Phase.CHECKING_CONSENT,), ev.ConsentChecked, _consent_checked)
+_on((Phase.CHALLENGING,), ev.LivenessChecked, _liveness_checked)
+_on(tuple(p for p in _ACTIVE if p is not Phase.CHALLENGING), ev.LivenessChecked, _stay)
 _on((Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.ConsentRechecked, _rechecked)
-_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT), ev.ConsentRechecked, _stay)
-_on((Phase.IDENTIFYING, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.ConsentChecked, _stay)
+_on(_BEFORE_TERMS, ev.ConsentRechecked, _stay)
+_on(
+    (Phase.IDENTIFYING, Phase.CHALLENGING, Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED),
+    ev.ConsentChecked,
+    _stay,
+)
 _on((Phase.AWAITING_CONFIRMATION,), ev.PerformerConfirmed, _confirmed)
 _on((Phase.UNLOCKED,), ev.PerformerConfirmed, _stay)  # a double tap
 _on((Phase.AWAITING_CONFIRMATION, Phase.UNLOCKED), ev.PerformerDeclined, _declined)
@@ -535,7 +511,7 @@ _on(_ACTIVE, ev.RegistryKeyUntrusted, _key_untrusted)
 _on(_ACTIVE, ev.GateLeaseLapsed, _lease_lapsed)
 _on((Phase.UNLOCKED,), ev.GateUnlocked, _gate_unlocked)
 # A confirmation that arrives after the session re-locked (the gate has been locked again since).
-_on((Phase.IDENTIFYING, Phase.CHECKING_CONSENT, Phase.AWAITING_CONFIRMATION), ev.GateUnlocked, _stay)
+_on((*_BEFORE_TERMS, Phase.AWAITING_CONFIRMATION), ev.GateUnlocked, _stay)
 _on(_ACTIVE, ev.CaptureRecorded, _captured)
 _on(_ACTIVE, ev.Fault, _faulted)
 _on(_ACTIVE, ev.Tick, _tick)

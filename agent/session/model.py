@@ -19,6 +19,7 @@ class Phase(enum.Enum):
 
     IDLE = "idle"
     IDENTIFYING = "identifying"
+    CHALLENGING = "challenging"
     CHECKING_CONSENT = "checking_consent"
     AWAITING_CONFIRMATION = "awaiting_confirmation"
     UNLOCKED = "unlocked"
@@ -58,6 +59,8 @@ class LockReason(enum.Enum):
     WITNESS_MISSING = "witness_missing"
     REGISTRY_UNREACHABLE = "registry_unreachable"
     CLOCK_SKEW = "clock_skew"
+    LIVENESS_FAILED = "liveness_failed"
+    LIVENESS_MISSING = "liveness_missing"
     FAULT = "fault"
 
 
@@ -153,6 +156,30 @@ class Timing:
     fallback_identity_max_age: timedelta = timedelta(minutes=5)
     consent_max_age: timedelta = timedelta(seconds=30)
     consent_recheck_interval: timedelta = timedelta(seconds=5)
+    liveness_required: bool = False
+    """A face identification unlocks only with a passed liveness challenge (``[liveness]``)."""
+    liveness_retries: int = 1
+    """How many more challenges a performer may try after a failed one."""
+    liveness_max_age: timedelta = timedelta(minutes=10)
+    """How long a passed challenge vouches for the identification."""
+
+
+@dataclass(frozen=True)
+class LivenessOutcome:
+    """How liveness was established (or not) for one identification, for the engine and the record.
+
+    ``method``: ``challenge`` (the performer did the steps in front of the camera) or
+    ``synthetic`` (the demo's stand-in camera: never evidence, always labelled).
+    ``steps`` holds (step, passed, reason, evidence) per step asked, in order.
+    """
+
+    performer_id: str
+    method: str
+    passed: bool
+    completed_at: datetime
+    attempt: int
+    steps: tuple[tuple[str, bool, str, tuple[tuple[str, float], ...]], ...] = ()
+    model: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,6 +195,8 @@ class SessionContext:
     unseen_frames: tuple[int, int] = (0, 0)
     """Analysed frames since the performer was last seen: (all, those with several faces)."""
     fallback_mode: bool = False
+    liveness: LivenessOutcome | None = None
+    liveness_attempts: int = 0
     consent: ConsentCheck | None = None
     confirmed_capture_types: frozenset[str] = frozenset()
     guardian_co_confirmed: bool = False

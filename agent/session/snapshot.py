@@ -24,6 +24,7 @@ class LockState(enum.Enum):
 _LOCK_STATE = {
     Phase.IDLE: LockState.LOCKED,
     Phase.IDENTIFYING: LockState.CHECKING,
+    Phase.CHALLENGING: LockState.CHECKING,
     Phase.CHECKING_CONSENT: LockState.CHECKING,
     Phase.AWAITING_CONFIRMATION: LockState.AWAITING_PERFORMER,
     Phase.UNLOCKED: LockState.UNLOCKED,
@@ -45,6 +46,8 @@ _REASON_TEXT = {
     "unlock_timebox_expired": "the unlock time limit ran out",
     "gate_lease_lapsed": "the capture gate was not renewed in time",
     "registry_unreachable": "the registry could not re-confirm the consent in time",
+    "liveness_failed": "the liveness check was not passed: the face may be a photo or a screen",
+    "liveness_missing": "the performer has not passed the liveness check",
     "clock_skew": "the rig's clock disagrees with the registry's; fix the rig's time",
     "registry_key_untrusted": "the registry's signing key is no longer trusted",
     "consent_refused": "no valid consent for this capture",

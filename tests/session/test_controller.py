@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent.faces.analysis import Decision
 from agent.faces.identifier import FrameAnalysis
 from agent.gate.models import CaptureEvent
+from agent.liveness.challenge import Thresholds
 from agent.records.recorder import SessionRecorder
 from agent.registry_client.client import RegistryClient
 from agent.registry_client.lookup import ConsentLookup
@@ -34,6 +35,7 @@ from agent.rig import RegistryConsentService
 from agent.session import journal as journal_module
 from agent.session.controller import ControllerSettings, SessionController
 from agent.session.journal import SessionJournal
+from agent.session.liveness_checks import LivenessChecks
 from agent.session.model import ConsentCheck, IdentificationMethod, Phase, Timing
 from agent.session.ports import ConsentAnswer
 from agent.session.snapshot import SessionSnapshot
@@ -104,10 +106,27 @@ def unlock_timebox_s(request: pytest.FixtureRequest) -> float:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, unlock_timebox_s: float) -> Iterator[Harness]:
+def liveness_method(request: pytest.FixtureRequest) -> str | None:
+    """The harness's liveness method (None: no challenge); tests override it indirectly."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture
+def harness(tmp_path: Path, unlock_timebox_s: float, liveness_method: str | None) -> Iterator[Harness]:
     env = prepare_demo(tmp_path / "demo")
     config = env.config
     session = config.session.model_copy(update={"unlock_timebox_s": unlock_timebox_s})
+    timing = replace(session.timing(), liveness_required=liveness_method is not None)
+    liveness = (
+        LivenessChecks(
+            "synthetic" if liveness_method == "synthetic" else "challenge",
+            2,
+            Thresholds(step_time_limit=timedelta(seconds=1)),
+            "test",
+        )
+        if liveness_method is not None
+        else None
+    )
     recorder = SessionRecorder.open(config.records, config.rig.rig_id)
     signer = recorder.key.signer
     gate = ReportingGate(trusted_keys={signer.key_id: signer.public_key}, capture_root=tmp_path / "captures")
@@ -120,7 +139,7 @@ def harness(tmp_path: Path, unlock_timebox_s: float) -> Iterator[Harness]:
         ControllerSettings(
             rig_id=config.rig.rig_id,
             production_id=config.rig.production_id,
-            timing=session.timing(),
+            timing=timing,
             lease_seconds=config.gate.lease_seconds,
             renew_interval=config.gate.renew_interval_seconds,
             journal_path=tmp_path / "open-session.json",
@@ -129,6 +148,7 @@ def harness(tmp_path: Path, unlock_timebox_s: float) -> Iterator[Harness]:
         consent=RegistryConsentService(lookup),
         records=recorder,
         signer=signer,
+        liveness=liveness,
     )
     controller.start()
     feeding = threading.Event()
@@ -581,3 +601,24 @@ def test_a_badge_check_that_crashes_is_reported_not_swallowed(tmp_path: Path) ->
     finally:
         controller.stop()
         gate.close()
+
+
+@pytest.mark.parametrize("liveness_method", ["synthetic"], indirect=True)
+def test_a_synthetic_challenge_passes_for_the_stand_in_and_unlocks(harness: Harness) -> None:
+    harness.controller.start_session("tech", TYPES)
+    harness.wait("the challenge", lambda s: s.phase is Phase.CHALLENGING)
+    harness.wait("terms", lambda s: s.phase is Phase.AWAITING_CONFIRMATION)
+    harness.controller.confirm(TYPES)
+    harness.wait("unlock", lambda s: s.phase is Phase.UNLOCKED)
+
+
+@pytest.mark.parametrize("liveness_method", ["challenge"], indirect=True)
+def test_a_rig_that_measures_no_landmarks_fails_the_challenge_and_never_unlocks(harness: Harness) -> None:
+    """The frames carry no landmarks: every step times out, the retry too, nothing unlocks."""
+    harness.controller.start_session("tech", TYPES)
+    harness.wait("the record", lambda s: s.last_record is not None)
+    record = harness.controller.snapshot().last_record or {}
+    assert record["outcome"] == "refused"
+    assert "liveness_failed" in record["reason_codes"]  # type: ignore[operator]
+    events: list[dict[str, Any]] = record["gate_events"]  # type: ignore[assignment]
+    assert not [e for e in events if e["action"] == "unlock"]

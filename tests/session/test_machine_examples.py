@@ -17,6 +17,7 @@ from agent.session.model import (
     ConsentTerms,
     IdentificationMethod,
     Identity,
+    LivenessOutcome,
     LockReason,
     Outcome,
     Phase,
@@ -233,6 +234,7 @@ def test_transition_is_total_over_phases_and_events() -> None:
         ev.Fault(at(0), "x", "y"),
         ev.Tick(at(0)),
         ev.RecordWritten(at(0)),
+        ev.LivenessChecked(at(0), LivenessOutcome("perf-a", "challenge", False, at(0), 1)),
     ]
     assert {type(s) for s in samples} == set(typing.get_args(ev.Event))
     base = awaiting().context
@@ -362,3 +364,72 @@ def test_terms_confirmed_after_the_consent_answer_went_stale_do_not_unlock() -> 
     state, effects = run(state, ev.PerformerConfirmed(at(40), TYPES))
     assert state.phase is Phase.CLOSING
     assert ev.LockGate(LockReason.REGISTRY_UNREACHABLE) in effects
+
+
+LIVE = Timing(timedelta(seconds=3), timedelta(seconds=10), timedelta(minutes=5), liveness_required=True)
+
+
+def live_run(state: SessionState, *events: ev.Event) -> tuple[SessionState, list[ev.Effect]]:
+    effects: list[ev.Effect] = []
+    for event in events:
+        state, produced = transition(state, event, LIVE)
+        effects.extend(produced)
+    return state, effects
+
+
+def liveness(
+    seconds: float, *, passed: bool, attempt: int = 1, performer: str = "perf-a"
+) -> ev.LivenessChecked:
+    outcome = LivenessOutcome(performer, "challenge", passed, at(seconds), attempt)
+    return ev.LivenessChecked(at(seconds), outcome)
+
+
+def test_with_liveness_on_a_face_goes_through_the_challenge_before_the_consent_is_fetched() -> None:
+    state, effects = live_run(SessionState(), ev.SessionStarted(at(0), "s-1", "tech", TYPES), face(1))
+    assert state.phase is Phase.CHALLENGING
+    assert effects == [ev.StartChallenge("perf-a", 1)]
+    state, effects = live_run(state, face(1.5), liveness(2, passed=True))
+    assert state.phase is Phase.CHECKING_CONSENT and effects == [ev.FetchConsent("perf-a")]
+    state, effects = live_run(
+        state,
+        ev.ConsentChecked(at(2.2), ConsentCheck(True, (), terms())),
+        face(2.5),
+        ev.PerformerConfirmed(at(3), TYPES),
+    )
+    assert state.phase is Phase.UNLOCKED
+    assert state.context.liveness is not None and state.context.liveness.passed
+
+
+def test_a_failed_challenge_may_be_retried_once_then_nothing_unlocks() -> None:
+    state, effects = live_run(
+        SessionState(),
+        ev.SessionStarted(at(0), "s-1", "tech", TYPES),
+        face(1),
+        liveness(4, passed=False),
+        face(4.5),
+        liveness(8, passed=False, attempt=2),
+        ev.RecordWritten(at(8.1)),
+    )
+    assert ev.StartChallenge("perf-a", 2) in effects
+    assert ev.LockGate(LockReason.LIVENESS_FAILED) in effects
+    assert not any(isinstance(e, (ev.UnlockGate, ev.FetchConsent)) for e in effects)
+    assert state.phase is Phase.IDLE
+
+
+def test_a_liveness_answer_for_another_face_or_an_old_attempt_is_ignored() -> None:
+    state, _ = live_run(SessionState(), ev.SessionStarted(at(0), "s-1", "tech", TYPES), face(1))
+    for stale in (liveness(2, passed=True, performer="perf-b"), liveness(2, passed=True, attempt=7)):
+        after, effects = live_run(state, stale)
+        assert after.phase is Phase.CHALLENGING and effects == []
+
+
+def test_without_a_passed_challenge_the_unlock_is_blocked_even_if_everything_else_holds() -> None:
+    state, _ = live_run(SessionState(), ev.SessionStarted(at(0), "s-1", "tech", TYPES), face(1))
+    # Force the phase past the challenge without a pass (as a buggy caller might).
+    forced = SessionState(
+        Phase.AWAITING_CONFIRMATION,
+        replace(state.context, consent=ConsentCheck(True, (), terms()), consent_checked_at=at(1.2)),
+    )
+    after, effects = live_run(forced, ev.PerformerConfirmed(at(2), TYPES))
+    assert not any(isinstance(e, ev.UnlockGate) for e in effects)
+    assert LockReason.LIVENESS_MISSING.value in after.context.refusal_codes

@@ -31,6 +31,7 @@ from agent.session.model import (
     ConsentTerms,
     IdentificationMethod,
     Identity,
+    LivenessOutcome,
     LockReason,
     Phase,
     SessionState,
@@ -41,6 +42,7 @@ TIMING = Timing(
     absence_timeout=timedelta(seconds=3),
     identity_max_age=timedelta(seconds=10),
     unlock_timebox=timedelta(seconds=60),
+    liveness_required=True,
 )
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 PERFORMERS = ("perf-a", "perf-b")
@@ -94,6 +96,7 @@ class SessionMachine(RuleBasedStateMachine):
             elif isinstance(effect, ev.WriteRecord):
                 assert before.phase in (
                     Phase.IDENTIFYING,
+                    Phase.CHALLENGING,
                     Phase.CHECKING_CONSENT,
                     Phase.AWAITING_CONFIRMATION,
                     Phase.UNLOCKED,
@@ -131,6 +134,11 @@ class SessionMachine(RuleBasedStateMachine):
         assert self.now - ctx.last_seen_at <= TIMING.absence_timeout + ANALYSIS_LAG_ALLOWANCE
         if identity.method is IdentificationMethod.FACE:
             assert self.now - identity.verified_at <= TIMING.identity_max_age
+            live = ctx.liveness
+            assert live is not None and live.passed, "a face unlocks only after a passed liveness challenge"
+            assert live.performer_id == identity.performer_id, "liveness of another face"
+            assert ctx.started_at is not None and live.completed_at >= ctx.started_at
+            assert self.now - live.completed_at <= TIMING.liveness_max_age
         else:
             assert identity.witness, "a fallback identity needs a technician witness"
             assert self.now - identity.verified_at <= TIMING.fallback_identity_max_age
@@ -187,6 +195,13 @@ class SessionMachine(RuleBasedStateMachine):
             self.step(ev.Tick(self.now))
             self.step(ev.FrameAnalysed(taken, None, False))
 
+    @rule(performer=st.sampled_from(PERFORMERS), passed=st.booleans(), attempt=st.integers(0, 3))
+    def liveness_result(self, performer: str, passed: bool, attempt: int) -> None:
+        """A challenge ends: for any face, any attempt, passed or not (the machine must sort it out)."""
+        self.now += timedelta(seconds=1)
+        outcome = LivenessOutcome(performer, "challenge", passed, self.now, attempt)
+        self.step(ev.LivenessChecked(self.now, outcome))
+
     @rule()
     def unknown_face(self) -> None:
         self.step(ev.UnknownSubject(self.now))
@@ -241,7 +256,10 @@ class SessionMachine(RuleBasedStateMachine):
         self.step(ev.ConsentChecked(self.now, check))
 
     @precondition(
-        lambda self: self.state.phase in (Phase.IDLE, Phase.IDENTIFYING, Phase.AWAITING_CONFIRMATION)
+        lambda self: (
+            self.state.phase
+            in (Phase.IDLE, Phase.IDENTIFYING, Phase.CHALLENGING, Phase.AWAITING_CONFIRMATION)
+        )
     )
     @rule(data=st.data(), fallback=st.booleans(), minor=st.booleans())
     def cooperative_performer(self, data: st.DataObject, fallback: bool, minor: bool) -> None:
@@ -253,6 +271,15 @@ class SessionMachine(RuleBasedStateMachine):
                 self.request_fallback()
             witness = data.draw(st.sampled_from(["tech", "tech", ""]))
             self.identify(data.draw(st.sampled_from(PERFORMERS)), fallback, witness)
+        if self.state.phase is Phase.CHALLENGING:
+            ctx = self.state.context
+            assert ctx.identity is not None
+            passed = data.draw(st.booleans())  # a failed challenge must never lead to an unlock
+            outcome = LivenessOutcome(
+                ctx.identity.performer_id, "challenge", passed, self.now, ctx.liveness_attempts
+            )
+            self.step(ev.LivenessChecked(self.now, outcome))
+        if self.state.phase is Phase.CHECKING_CONSENT:
             if data.draw(st.booleans()):
                 self.revoke("next")  # revoked while the lookup is in flight
             requested = self.state.context.requested_capture_types
