@@ -21,6 +21,7 @@ from agent.camera.settings import CameraSettings
 from agent.errors import ConfigError
 from agent.faces.settings import IdentificationSettings
 from agent.gate.settings import GateSettings
+from agent.liveness.settings import LivenessSettings
 from agent.records.settings import RecordSettings
 from agent.registry_client.settings import RegistrySettings
 from agent.session.settings import SessionSettings
@@ -79,6 +80,10 @@ class ScanGateConfig(StrictModel):
     )
     records: RecordSettings = Field(
         default_factory=RecordSettings, description="Signed session records: log, rig key, upload outbox."
+    )
+    liveness: LivenessSettings = Field(
+        default_factory=LivenessSettings,
+        description="Liveness: the challenge a face-identified performer passes before the terms are shown.",
     )
     session: SessionSettings = Field(
         default_factory=SessionSettings, description="Session engine: when capture re-locks by itself."

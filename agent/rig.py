@@ -13,6 +13,7 @@ technician's health panel.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from agent.faces.subprocess_identifier import SubprocessIdentifier
 from agent.gate.base import CaptureGate
 from agent.gate.factory import build_gate
 from agent.gate.models import SYSTEM_CLOCK, Clock, GateStatus
+from agent.liveness.landmarks import MODEL_VERSION
 from agent.records.outbox import OutboxCounts
 from agent.records.recorder import SessionRecorder, http_uploader_from_settings
 from agent.registry_client.client import RegistryClient
@@ -40,6 +42,7 @@ from agent.registry_client.lookup import ConsentLookup
 from agent.registry_client.poller import PollerHealth, RevocationPoller
 from agent.registry_client.roster_source import RegistryRosterSource
 from agent.session.controller import ControllerSettings, SessionController
+from agent.session.liveness_checks import LivenessChecks
 from agent.session.model import IdentificationMethod
 from agent.session.ports import ConsentAnswer
 from agent.session.recognition import RecognitionResult, RecognitionWorker
@@ -169,7 +172,12 @@ class Rig:
 
     @classmethod
     def from_config(
-        cls, config: ScanGateConfig, *, camera: CameraWorker | None = None, clock: WallClock | None = None
+        cls,
+        config: ScanGateConfig,
+        *,
+        camera: CameraWorker | None = None,
+        clock: WallClock | None = None,
+        synthetic_liveness: bool = False,
     ) -> Rig:
         """Assemble (but do not start) a rig; raises ScanGateError naming what is wrong.
 
@@ -182,6 +190,9 @@ class Rig:
                 clock. Rehearsals inject a skewed one, e.g. ``lambda: datetime.now(UTC) -
                 timedelta(hours=48)``: every consent is then refused with ``clock_skew``.
                 (Session-log timestamps still come from the system clock.)
+            synthetic_liveness: the demo's stand-in camera cannot do a challenge: a synthetic
+                one "passes" each step, labelled ``synthetic`` on the screens and in the
+                record. Only code (the demo) can ask for it; no configuration can.
         """
         wall = clock or system_wall_clock
         gate_clock: Clock = SYSTEM_CLOCK if clock is None else _GateClock(wall)
@@ -234,11 +245,28 @@ class Rig:
                 consent_service = _NoRegistry()
                 fallback = None
                 roster_source = TemplateStore(config.templates.store_dir)
+            liveness_on = synthetic_liveness or config.liveness.method == "challenge"
+            timing = dataclasses.replace(
+                config.session.timing(),
+                liveness_required=liveness_on,
+                liveness_retries=config.liveness.retries,
+                liveness_max_age=timedelta(seconds=config.liveness.max_age_s),
+            )
+            liveness = (
+                LivenessChecks(
+                    "synthetic" if synthetic_liveness else "challenge",
+                    config.liveness.steps,
+                    config.liveness.thresholds(),
+                    MODEL_VERSION,
+                )
+                if liveness_on
+                else None
+            )
             controller = SessionController(
                 ControllerSettings(
                     rig_id=rig_id,
                     production_id=production_id,
-                    timing=config.session.timing(),
+                    timing=timing,
                     lease_seconds=config.gate.lease_seconds,
                     renew_interval=config.gate.renew_interval_seconds,
                     tick_interval=config.session.tick_interval_s,
@@ -252,11 +280,13 @@ class Rig:
                 records=recorder,
                 signer=signer,
                 fallback=fallback,
+                liveness=liveness,
                 clock=wall,
             )
             # dlib holds the GIL while it works: identify in a child process so the camera,
             # the session engine and the screens never stall behind it.
-            identifier = SubprocessIdentifier(config.identification, Roster(()))
+            landmarks = liveness_on and not synthetic_liveness
+            identifier = SubprocessIdentifier(config.identification, Roster(()), landmarks=landmarks)
             recognition = RecognitionWorker(camera, identifier)
             if client is not None:
                 poller = RevocationPoller(

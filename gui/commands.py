@@ -132,7 +132,9 @@ def demo(out_dir: Path, headless: bool, scenario: str, technician: str) -> None:
         click.echo(
             f"Registry at {environment.registry.url}; session log {environment.config.records.log_path}"
         )
-        run_screens(lambda: Rig.from_config(environment.config), technician=technician)
+        run_screens(
+            lambda: Rig.from_config(environment.config, synthetic_liveness=True), technician=technician
+        )
     finally:
         environment.close()
 

@@ -18,6 +18,7 @@ from agent.session.model import Phase
 from agent.session.snapshot import SessionSnapshot
 from gui import theme
 from gui.bridge import AgentBridge
+from gui.challenge_page import ChallengePage
 from gui.performer_pages import FallbackPage, InfoPage, ReceiptPage, TermsPage, UnlockedPage
 from gui.ports import SessionCommands
 from gui.presenters import format_countdown
@@ -84,7 +85,8 @@ class PerformerWindow(QWidget):
         self.unlocked = UnlockedPage(target)
         self.fallback = FallbackPage(target)
         self.receipt = ReceiptPage(target)
-        for page in (self.info, self.terms, self.unlocked, self.fallback, self.receipt):
+        self.challenge = ChallengePage(target)
+        for page in (self.info, self.terms, self.unlocked, self.fallback, self.receipt, self.challenge):
             self.pages.addWidget(page)
         layout.addWidget(self.pages, 1)
 
@@ -93,6 +95,7 @@ class PerformerWindow(QWidget):
         self.unlocked.stop_requested.connect(self._stop)
         self.fallback.submitted.connect(controller.submit_fallback)
         self.receipt.done.connect(self._dismiss_receipt)
+        self.challenge.fallback_requested.connect(controller.request_fallback)
         bridge.snapshot_changed.connect(self.show_snapshot)
 
         self._ticker = QTimer(self)
@@ -138,6 +141,9 @@ class PerformerWindow(QWidget):
                 self._show_fallback(snapshot, previous)
             else:
                 self._info("Please look at the camera", "Face the camera and hold still for a moment.", tone)
+        elif phase is Phase.CHALLENGING:
+            self.challenge.show_view(snapshot.challenge)
+            self.pages.setCurrentWidget(self.challenge)
         elif phase is Phase.CHECKING_CONSENT:
             self._info("One moment", "Checking your consent for this production…", tone)
         elif phase is Phase.AWAITING_CONFIRMATION:
@@ -192,6 +198,8 @@ class PerformerWindow(QWidget):
 
     def _tick(self) -> None:
         snapshot = self._snapshot
+        if snapshot is not None and snapshot.phase is Phase.CHALLENGING:
+            self.challenge.update_countdown(datetime.now(UTC))
         if snapshot is not None and snapshot.capture_unlocked:
             self.unlocked.show_state(snapshot, self._time_left(snapshot))
             self._show_status_text(snapshot)

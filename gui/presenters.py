@@ -250,3 +250,39 @@ def outcome_for_performer(record: Mapping[str, Any]) -> OutcomeView:
     return OutcomeView(
         "Session stopped", "A technical fault locked capture. Nothing more was captured.", "fault", "alert"
     )
+
+
+@dataclass(frozen=True)
+class ChallengePrompt:
+    """How the touchscreen asks for one liveness step (left/right as the performer sees it)."""
+
+    title: str
+    hint: str
+    glyph: str
+    glyph_closed: str
+    direction: int
+    """-1: the cue moves to the performer's left, +1: to their right, 0: it stays (blink)."""
+
+
+_PROMPTS = {
+    "turn-left": ChallengePrompt(
+        "Turn your head to your left",
+        "Slowly, as far as is comfortable, then back to the camera.",
+        "⟵",
+        "⟵",
+        -1,
+    ),
+    "turn-right": ChallengePrompt(
+        "Turn your head to your right",
+        "Slowly, as far as is comfortable, then back to the camera.",
+        "⟶",
+        "⟶",
+        1,
+    ),
+    "blink": ChallengePrompt("Blink once", "Close your eyes briefly and open them again.", "◉", "—", 0),
+}
+
+
+def challenge_prompt(step: str) -> ChallengePrompt:
+    """The prompt for a challenge step (``turn-left``, ``turn-right``, ``blink``)."""
+    return _PROMPTS.get(step, ChallengePrompt("Look at the camera", "", "◉", "◉", 0))

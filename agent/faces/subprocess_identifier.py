@@ -19,23 +19,60 @@ import contextlib
 import logging
 import multiprocessing
 import threading
+from dataclasses import replace
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
 from agent.errors import FaceEngineError
+from agent.faces.analysis import Decision
 from agent.faces.identifier import FrameAnalysis, Identifier
 from agent.faces.imaging import RGBImage
 from agent.faces.roster import Roster
 from agent.faces.settings import IdentificationSettings
+from agent.liveness.errors import LandmarkModelError
+from agent.liveness.landmarks import MIN_PRESENCE, FaceLandmarker
+
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 log = logging.getLogger(__name__)
 ANSWER_TIMEOUT_S = 30.0
 """Longest wait for one frame's answer (the first one includes loading the models)."""
 
 
-def _serve(connection: Connection, settings: IdentificationSettings, roster: Roster) -> None:
+def _landmarker_or_none(wanted: bool) -> FaceLandmarker | None:
+    if not wanted:
+        return None
+    try:
+        return FaceLandmarker()
+    except LandmarkModelError as exc:
+        # Frames then carry no landmarks: every liveness step times out, nothing unlocks.
+        log.error("liveness landmarks unavailable, no challenge can pass: %s", exc)
+        return None
+
+
+def with_landmarks(
+    analysis: FrameAnalysis, frame: RGBImage, landmarker: FaceLandmarker | None
+) -> FrameAnalysis:
+    """The analysis with the subject's landmarks, when there is one subject and the model sees a face.
+
+    ``at`` and ``performer_id`` of the landmarks are placeholders: the session sets them from
+    the frame's camera time and match.
+    """
+    if landmarker is None or analysis.box is None or analysis.decision is Decision.MULTIPLE_FACES:
+        return analysis
+    mesh = landmarker.locate(frame, analysis.box)
+    if mesh.presence < MIN_PRESENCE:
+        return analysis
+    return replace(analysis, landmarks=landmarker.challenge_frame(mesh, _NO_TIME, None))
+
+
+def _serve(
+    connection: Connection, settings: IdentificationSettings, roster: Roster, landmarks: bool = False
+) -> None:
     """The child's loop: ("analyse", frame) → ("ok", FrameAnalysis) | ("error", text)."""
     identifier = Identifier(settings, roster)
+    landmarker = _landmarker_or_none(landmarks)
     while True:
         try:
             request, payload = connection.recv()
@@ -48,7 +85,7 @@ def _serve(connection: Connection, settings: IdentificationSettings, roster: Ros
                 identifier = Identifier(settings, payload, engine=identifier.analyser.engine)
                 connection.send(("ok", None))
             else:
-                connection.send(("ok", identifier.analyse(payload)))
+                connection.send(("ok", with_landmarks(identifier.analyse(payload), payload, landmarker)))
         except Exception as exc:  # report, keep serving: one bad frame must not kill the child
             connection.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -59,8 +96,10 @@ class SubprocessIdentifier:
     Thread-safe (one request at a time); use :meth:`close` to end the child.
     """
 
-    def __init__(self, settings: IdentificationSettings, roster: Roster) -> None:
+    def __init__(self, settings: IdentificationSettings, roster: Roster, *, landmarks: bool = False) -> None:
+        """Args: identification settings, the first roster, and whether to measure landmarks (liveness)."""
         self.settings = settings
+        self._landmarks = landmarks
         self._roster = roster
         self._lock = threading.Lock()
         self._context = multiprocessing.get_context("spawn")
@@ -118,7 +157,10 @@ class SubprocessIdentifier:
         self._stop_child()
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=_serve, args=(child, self.settings, self._roster), name="scangate-identify", daemon=True
+            target=_serve,
+            args=(child, self.settings, self._roster, self._landmarks),
+            name="scangate-identify",
+            daemon=True,
         )
         process.start()
         child.close()

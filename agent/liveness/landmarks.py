@@ -39,6 +39,10 @@ from agent.liveness.geometry import GeometryError, Points, eye_aspect_ratio, int
 MODEL_FILE = "mediapipe/modules/face_landmark/face_landmark.tflite"
 CONNECTIONS_FILE = "mediapipe/python/solutions/face_mesh_connections.py"
 MODEL_SHA256 = "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"
+MODEL_VERSION = f"mediapipe-face_landmark@{MODEL_SHA256[:12]}"
+"""The model version every liveness result names (the file's hash, checked when loaded)."""
+MIN_PRESENCE = 0.5
+"""Below this presence score the crop is not taken to show a face (the study's gate)."""
 """SHA-256 of ``face_landmark.tflite`` in the mediapipe 0.10.21 wheel (the study's model)."""
 INSTALL_HINT = (
     "run `python3 packaging/bootstrap.py` (it installs mediapipe==0.10.21 --no-deps and ai-edge-litert)"
@@ -135,7 +139,7 @@ class FaceLandmarker:
                 where=str(path),
                 hint="reinstall mediapipe==0.10.21; a changed model needs a new liveness study before use",
             )
-        self.model_version = f"mediapipe-face_landmark@{digest[:12]}"
+        self.model_version = f"mediapipe-face_landmark@{digest[:12]}"  # MODEL_VERSION for the shipped file
         """Recorded with every liveness result: which model file judged it."""
         self.rigid_indices = rigid_indices(mediapipe_file(CONNECTIONS_FILE))
         try:

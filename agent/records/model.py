@@ -129,12 +129,35 @@ class PerformerRef(StrictModel):
     minor: bool = Field(False, description="The performer is a minor (a guardian must co-confirm).")
 
 
-class LivenessResult(StrictModel):
-    """Outcome of the liveness challenge."""
+class LivenessStep(StrictModel):
+    """One step of a liveness challenge, with the numbers it was judged on."""
 
-    method: str = Field(min_length=1, max_length=64, description="Challenge used, e.g. 'blink', 'turn-head'.")
-    passed: bool = Field(description="Whether the challenge was passed.")
-    detail: str | None = Field(None, max_length=512, description="Short explanation, e.g. why it failed.")
+    step: Literal["turn-left", "turn-right", "blink"] = Field(
+        description="What the performer was asked to do."
+    )
+    passed: bool = Field(description="Whether the step was done.")
+    reason: str = Field(max_length=256, description="Why it passed or failed, in plain words.")
+    evidence: dict[str, float] = Field(
+        max_length=8,
+        description="Measurements: 'turn' and 'planarity_residual' (turns), 'eye_ratio_baseline' and"
+        " 'closed_frames' (blinks); 4 decimals.",
+    )
+
+
+class LivenessResult(StrictModel):
+    """How liveness was established for a face identification."""
+
+    method: Literal["challenge", "synthetic", "off"] = Field(
+        description="'challenge' (steps on camera), 'synthetic' (the demo's stand-in camera: never"
+        " evidence) or 'off' (switched off in the rig's configuration)."
+    )
+    passed: bool | None = Field(description="Whether the challenge was passed; null when none was run.")
+    completed_at: UtcTimestamp | None = Field(description="When the challenge ended; null when none was run.")
+    attempt: int = Field(ge=0, le=10, description="Which attempt this was (0: none was run).")
+    steps: list[LivenessStep] = Field(
+        max_length=3, description="The steps asked for, in order, as far as done."
+    )
+    model: str = Field(max_length=128, description="Landmark model and version (file hash) that judged it.")
 
 
 class Identification(StrictModel):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from agent.session.liveness_checks import ChallengeView
 from agent.session.model import SessionState
 from agent.session.snapshot import SessionSnapshot, snapshot_of
 from agent.wire.consent import ConsentRecord
@@ -53,9 +54,10 @@ class SnapshotBoard:
         consent: ConsentRecord | None,
         last_record: dict[str, Any] | None,
         last_record_hash: str | None,
+        challenge: ChallengeView | None = None,
     ) -> None:
         """Make the snapshot of this state; listeners hear of it only when it changed."""
-        snapshot = snapshot_of(state, consent, last_record, last_record_hash, tuple(self._events))
+        snapshot = snapshot_of(state, consent, last_record, last_record_hash, tuple(self._events), challenge)
         with self._lock:
             changed = snapshot != self._snapshot
             self._snapshot = snapshot

@@ -558,7 +558,9 @@ class SessionController:
 
     def _publish(self) -> None:
         record = self._consent_checks.record
-        self._board.publish(self._state, record, self._last_record, self._last_record_hash)
+        self._board.publish(
+            self._state, record, self._last_record, self._last_record_hash, self._liveness.view
+        )
 
 
 def _sleep(seconds: float) -> None:

@@ -18,7 +18,7 @@ Two methods:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -92,7 +92,8 @@ class LivenessChecks:
         if landmarks is None:
             challenge.expire(seen_at)
         else:
-            challenge.feed(landmarks)
+            # The identification process cannot know the camera time or the session's match.
+            challenge.feed(replace(landmarks, at=seen_at, performer_id=analysis.performer_id))
         return self._outcome_if_decided(seen_at)
 
     def on_tick(self, now: datetime) -> ev.LivenessChecked | None:

@@ -144,8 +144,9 @@ def _refusal_reason(codes: tuple[str, ...]) -> LockReason:
 # --- handlers ----------------------------------------------------------------------------------
 
 
-def _start(state: SessionState, event: ev.SessionStarted, _t: Timing) -> Result:
+def _start(state: SessionState, event: ev.SessionStarted, timing: Timing) -> Result:
     ctx = SessionContext(
+        liveness_required=timing.liveness_required,
         session_id=event.session_id,
         technician=event.technician,
         requested_capture_types=event.capture_types,

@@ -197,6 +197,8 @@ class SessionContext:
     fallback_mode: bool = False
     liveness: LivenessOutcome | None = None
     liveness_attempts: int = 0
+    liveness_required: bool = False
+    """Whether this session's face identification needed a challenge (``off`` is recorded as such)."""
     consent: ConsentCheck | None = None
     confirmed_capture_types: frozenset[str] = frozenset()
     guardian_co_confirmed: bool = False

@@ -67,6 +67,7 @@ def build_record_draft(
             "frames_voted": identity.frames_voted if face else None,
             "template_version": identity.template_version,
             "witness_technician_id": identity.witness,
+            "liveness": _liveness(ctx) if face else None,
         }
     if consent is not None:
         draft["consent"] = {
@@ -234,4 +235,30 @@ def _confirmation(ctx: SessionContext, consent: ConsentRecord | None) -> dict[st
         "capture_types": types,
         "guardian_co_confirmed": ctx.guardian_co_confirmed if consent is not None and consent.minor else None,
         "stopped_at": utc_timestamp(stop_at) if stopped and stop_at else None,
+    }
+
+
+def _liveness(ctx: SessionContext) -> dict[str, Any]:
+    """How liveness was established for a face identification; ``off`` says it was not checked."""
+    outcome = ctx.liveness
+    if not ctx.liveness_required or outcome is None:
+        method = "off" if not ctx.liveness_required else "challenge"
+        return {
+            "method": method,
+            "passed": None,
+            "completed_at": None,
+            "attempt": 0,
+            "steps": [],
+            "model": "",
+        }
+    return {
+        "method": outcome.method,
+        "passed": outcome.passed,
+        "completed_at": utc_timestamp(outcome.completed_at),
+        "attempt": outcome.attempt,
+        "steps": [
+            {"step": step, "passed": passed, "reason": reason, "evidence": dict(evidence)}
+            for step, passed, reason, evidence in outcome.steps
+        ],
+        "model": outcome.model,
     }

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from agent.session.liveness_checks import ChallengeView
 from agent.session.model import Phase, SessionContext, SessionState
 from agent.wire.consent import ConsentRecord
 
@@ -91,6 +92,8 @@ class SessionSnapshot:
     last_record_hash: str | None
     last_record: dict[str, object] | None = None
     events: tuple[tuple[datetime, str], ...] = field(default=())
+    challenge: ChallengeView | None = None
+    """The liveness challenge's current step, while one runs."""
 
     @property
     def capture_unlocked(self) -> bool:
@@ -113,6 +116,11 @@ def describe(phase: Phase, ctx: SessionContext) -> tuple[str, str]:
         if ctx.fallback_mode:
             return "Badge + PIN needed", "The performer enters their badge code and PIN; you witness it."
         return "Identifying", "Waiting for the performer to face the camera."
+    if phase is Phase.CHALLENGING:
+        return (
+            "Liveness check",
+            "The performer follows the prompts on the touchscreen (turn the head, blink).",
+        )
     if phase is Phase.CHECKING_CONSENT:
         return "Checking consent", "Asking the consent registry."
     if phase is Phase.AWAITING_CONFIRMATION:
@@ -136,6 +144,7 @@ def snapshot_of(
     last_record: dict[str, Any] | None,
     last_record_hash: str | None,
     events: tuple[tuple[datetime, str], ...],
+    challenge: ChallengeView | None = None,
 ) -> SessionSnapshot:
     """What the screens show for ``state`` (plus the verified consent and the last record).
 
@@ -167,4 +176,5 @@ def snapshot_of(
         last_record_hash=last_record_hash,
         last_record=last_record,
         events=events,
+        challenge=challenge if state.phase is Phase.CHALLENGING else None,
     )

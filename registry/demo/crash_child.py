@@ -35,7 +35,7 @@ def _wait(rig: Rig, predicate: Callable[[SessionSnapshot], bool]) -> bool:
 def main(argv: list[str]) -> int:
     """Run the rig to its first capture, report each step on stdout, then wait (to be killed)."""
     config, _ = load_config(Path(argv[0]))
-    rig = Rig.from_config(config)
+    rig = Rig.from_config(config, synthetic_liveness=True)  # the stand-in camera cannot turn its head
     rig.start()
     if not _wait(rig, lambda _s: rig.health().roster_size > 0):
         print("no-roster", flush=True)

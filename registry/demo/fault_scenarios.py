@@ -264,6 +264,17 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def scenario_photo_attack(run: Run) -> None:
+    """The stand-in is a photo moved about in front of the camera: identified, but no real
+    liveness challenge can pass, so nothing unlocks and the record says why."""
+    run.rig.controller.start_session("demo-technician", TYPES)
+    if not run.wait("the challenge", lambda s: s.phase is Phase.CHALLENGING, STEP_TIMEOUT_S):
+        return
+    run.wait("the refusal record", lambda s: s.last_record is not None, STEP_TIMEOUT_S)
+    run.expect_record("refused", codes=("liveness_failed",))
+    run.expect_never_unlocked()
+
+
 def scenario_clock_skew(run: Run) -> None:
     """The rig clock is 48 h slow: the registry's signed time refuses every consent."""
     run.rig.controller.start_session("demo-technician", TYPES)
@@ -289,5 +300,6 @@ FAULT_REHEARSALS: dict[str, Rehearsal] = {
         },
     ),
     "clock-skew": Rehearsal(scenario_clock_skew, rig_clock_offset=-RIG_CLOCK_SLOW),
+    "photo-attack": Rehearsal(scenario_photo_attack, synthetic_liveness=False),
 }
 """The rehearsals of issue 9's findings, by name."""

@@ -113,6 +113,8 @@ class Rehearsal:
     biometric_consent: bool = True
     gate_backend: GateBackendKind = "builtin"
     session_settings: Mapping[str, float] = field(default_factory=dict)
+    synthetic_liveness: bool = True
+    """The stand-in camera cannot do a challenge: it gets a synthetic one, unless this is off."""
     rig_clock_offset: timedelta = timedelta(0)
     """Added to the real time for the rig's wall clock (negative: the rig clock is slow)."""
     before_rig: Callable[[DemoEnvironment, list[str], list[str]], None] | None = None

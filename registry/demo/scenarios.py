@@ -201,7 +201,9 @@ def run_headless(scenario: str, out_dir: Path, *, echo: Callable[[str], None] = 
     try:
         if rehearsal.before_rig is not None:
             rehearsal.before_rig(env, facts, problems)
-        rig = Rig.from_config(env.config, clock=_rig_clock(rehearsal))
+        rig = Rig.from_config(
+            env.config, clock=_rig_clock(rehearsal), synthetic_liveness=rehearsal.synthetic_liveness
+        )
         run = Run(env, rig, problems=problems, facts=facts)
         rig.gate.add_status_listener(run.on_gate)
         try:

@@ -91,7 +91,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         environment = prepare_demo(Path(scratch) / "demo")
         clip = write_clip(Path(scratch) / "clip-30fps.avi", args.fps)
-        rig = Rig.from_config(with_clip(environment.config, clip))
+        rig = Rig.from_config(with_clip(environment.config, clip), synthetic_liveness=True)
         try:
             rig.start()
             if args.no_recognition:

@@ -115,7 +115,7 @@ def main() -> None:
         face = threading.Event()
         source = SwitchableSource(face)
         camera = CameraWorker(lambda: source, env.config.camera, label="switchable stand-in")
-        rig = Rig.from_config(env.config, camera=camera)
+        rig = Rig.from_config(env.config, camera=camera, synthetic_liveness=True)
         consent_id = env.seed.consents[STAND_IN_ID].consent_id
         terms_ready: list[float] = []
         stop_lock: list[float] = []

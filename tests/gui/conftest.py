@@ -57,7 +57,7 @@ def make_stand_in_a_minor(environment: DemoEnvironment) -> None:
 
 def start_screens(environment: DemoEnvironment) -> RigScreens:
     """Assemble and start the rig, and open both windows on it."""
-    rig = Rig.from_config(environment.config)
+    rig = Rig.from_config(environment.config, synthetic_liveness=True)
     rig.start()
     screens = open_screens(rig, technician=TECHNICIAN)
     screens.show()

@@ -33,7 +33,27 @@ def captured_draft(index: int = 0, *, files: int = 6) -> RecordDraft:
             "margin": 0.1421,
             "frames_voted": 3,
             "template_version": "dlib-resnet-128/enrol-2",
-            "liveness": {"method": "blink", "passed": True, "detail": None},
+            "liveness": {
+                "method": "challenge",
+                "passed": True,
+                "completed_at": at(3),
+                "attempt": 1,
+                "steps": [
+                    {
+                        "step": "turn-left",
+                        "passed": True,
+                        "reason": "the head turned in depth",
+                        "evidence": {"turn": 0.3361, "planarity_residual": 0.0912},
+                    },
+                    {
+                        "step": "blink",
+                        "passed": True,
+                        "reason": "the eyes closed and opened again",
+                        "evidence": {"eye_ratio_baseline": 0.3012, "closed_frames": 2.0},
+                    },
+                ],
+                "model": "mediapipe-face_landmark@1055cb9d4a9c",
+            },
         },
         "consent": {
             "consent_id": f"consent-{index % 40:04d}",

@@ -29,7 +29,7 @@ def test_rig_clock_48h_slow_never_unlocks_and_names_clock_skew(tmp_path: Path) -
     unlocked: list[GateStatus] = []
     try:
         slow = timedelta(hours=48)
-        rig = Rig.from_config(env.config, clock=lambda: datetime.now(UTC) - slow)
+        rig = Rig.from_config(env.config, clock=lambda: datetime.now(UTC) - slow, synthetic_liveness=True)
         assert rig.client is not None and rig.clock is rig.client.clock
         assert rig.gate.status().locked
         rig.gate.add_status_listener(lambda status: None if status.locked else unlocked.append(status))

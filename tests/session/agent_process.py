@@ -58,7 +58,7 @@ def _describe(snapshot: SessionSnapshot) -> str:
 
 def main() -> int:
     config, _ = load_config(Path(sys.argv[1]))
-    rig = Rig.from_config(config)
+    rig = Rig.from_config(config, synthetic_liveness=True)  # the stand-in camera cannot turn its head
     try:
         rig.start()
         _wait("the roster", lambda: rig.health().roster_size > 0)

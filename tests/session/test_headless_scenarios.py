@@ -15,7 +15,15 @@ import pytest
 from agent.cli.main import main
 from registry.demo import SCENARIOS, run_headless
 
-NEVER_UNLOCKS = {"decline", "impostor", "revoked", "registry-down", "clock-skew", "crash-after-capture"}
+NEVER_UNLOCKS = {
+    "decline",
+    "impostor",
+    "revoked",
+    "registry-down",
+    "clock-skew",
+    "crash-after-capture",
+    "photo-attack",
+}
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
