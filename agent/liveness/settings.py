@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from agent.liveness.challenge import Thresholds
 from agent.settings_base import StrictModel
+
+if TYPE_CHECKING:
+    from agent.liveness.challenge import Thresholds
 
 
 class LivenessSettings(StrictModel):
@@ -35,4 +37,8 @@ class LivenessSettings(StrictModel):
 
     def thresholds(self) -> Thresholds:
         """The challenge's decision limits (measured defaults) with this section's time limit."""
+        # Imported here: the challenge needs OpenCV, and loading the config (e.g. for
+        # `scangate --help`) must not.
+        from agent.liveness.challenge import Thresholds  # noqa: PLC0415
+
         return Thresholds(step_time_limit=timedelta(seconds=self.step_time_limit_s))
