@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from agent.session.model import Phase
+from agent.session.model import ACTIVE_PHASES, Phase
 from agent.session.snapshot import SessionSnapshot
 from agent.wire.consent import CaptureType
 from gui import theme
@@ -52,13 +52,7 @@ _ANNOUNCED = (
     ),
     ("Badge/PIN refused", "Badge or PIN not accepted", "The performer can try again on the touchscreen."),
 )
-_ACTIVE = (
-    Phase.IDENTIFYING,
-    Phase.CHALLENGING,
-    Phase.CHECKING_CONSENT,
-    Phase.AWAITING_CONFIRMATION,
-    Phase.UNLOCKED,
-)
+_ACTIVE = ACTIVE_PHASES
 
 
 @dataclass(frozen=True)

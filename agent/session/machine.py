@@ -30,6 +30,7 @@ from agent.session.conditions import (
     unlock_blockers,
 )
 from agent.session.model import (
+    ACTIVE_PHASES,
     ConsentCheck,
     IdentificationMethod,
     LockReason,
@@ -45,13 +46,7 @@ Result = tuple[SessionState, tuple[ev.Effect, ...]]
 NOT_IDENTIFIED = "performer_not_identified"
 UNLOCK_REASON = "consent_confirmed"
 RECORD_WRITE_RETRIED = "record_write_retried"
-_ACTIVE = (
-    Phase.IDENTIFYING,
-    Phase.CHALLENGING,
-    Phase.CHECKING_CONSENT,
-    Phase.AWAITING_CONFIRMATION,
-    Phase.UNLOCKED,
-)
+_ACTIVE = ACTIVE_PHASES
 _BEFORE_TERMS = (Phase.IDENTIFYING, Phase.CHALLENGING, Phase.CHECKING_CONSENT)
 
 

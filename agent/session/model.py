@@ -27,6 +27,16 @@ class Phase(enum.Enum):
     LOCKED_FAULT = "locked_fault"
 
 
+ACTIVE_PHASES = (
+    Phase.IDENTIFYING,
+    Phase.CHALLENGING,
+    Phase.CHECKING_CONSENT,
+    Phase.AWAITING_CONFIRMATION,
+    Phase.UNLOCKED,
+)
+"""The phases of a session in progress (one is open and will end in a record)."""
+
+
 class Outcome(enum.Enum):
     """How a session ended, as written in its record."""
 
