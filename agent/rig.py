@@ -287,7 +287,9 @@ class Rig:
             # the session engine and the screens never stall behind it.
             landmarks = liveness_on and not synthetic_liveness
             identifier = SubprocessIdentifier(config.identification, Roster(()), landmarks=landmarks)
-            recognition = RecognitionWorker(camera, identifier)
+            recognition = RecognitionWorker(
+                camera, identifier, following=lambda: controller.challenge_running
+            )
             if client is not None:
                 poller = RevocationPoller(
                     client,

@@ -41,6 +41,9 @@ class Decision(enum.StrEnum):
     NO_FACE = "no_face"
     MULTIPLE_FACES = "multiple_faces"
     LOW_QUALITY = "low_quality"
+    TRACKED = "tracked"
+    """Only during a liveness challenge: the face was followed from the last frame that
+    matched (see :mod:`agent.liveness.tracking`), not matched itself."""
 
 
 @dataclass(frozen=True)

@@ -19,21 +19,17 @@ import contextlib
 import logging
 import multiprocessing
 import threading
-from dataclasses import replace
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
 from agent.errors import FaceEngineError
-from agent.faces.analysis import Decision
 from agent.faces.identifier import FrameAnalysis, Identifier
 from agent.faces.imaging import RGBImage
 from agent.faces.roster import Roster
 from agent.faces.settings import IdentificationSettings
 from agent.liveness.errors import LandmarkModelError
-from agent.liveness.landmarks import MIN_PRESENCE, FaceLandmarker
-
-_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+from agent.liveness.landmarks import FaceLandmarker
+from agent.liveness.tracking import ChallengeTracker
 
 log = logging.getLogger(__name__)
 ANSWER_TIMEOUT_S = 30.0
@@ -51,28 +47,18 @@ def _landmarker_or_none(wanted: bool) -> FaceLandmarker | None:
         return None
 
 
-def with_landmarks(
-    analysis: FrameAnalysis, frame: RGBImage, landmarker: FaceLandmarker | None
-) -> FrameAnalysis:
-    """The analysis with the subject's landmarks, when there is one subject and the model sees a face.
-
-    ``at`` and ``performer_id`` of the landmarks are placeholders: the session sets them from
-    the frame's camera time and match.
-    """
-    if landmarker is None or analysis.box is None or analysis.decision is Decision.MULTIPLE_FACES:
-        return analysis
-    mesh = landmarker.locate(frame, analysis.box)
-    if mesh.presence < MIN_PRESENCE:
-        return analysis
-    return replace(analysis, landmarks=landmarker.challenge_frame(mesh, _NO_TIME, None))
-
-
 def _serve(
     connection: Connection, settings: IdentificationSettings, roster: Roster, landmarks: bool = False
 ) -> None:
-    """The child's loop: ("analyse", frame) → ("ok", FrameAnalysis) | ("error", text)."""
+    """The child's loop: ("analyse", frame) | ("track", (frame, at_s)) → ("ok", FrameAnalysis) | ("error", text).
+
+    "track" frames (during a liveness challenge) follow the face between identifications
+    (:class:`ChallengeTracker`); an "analyse" frame or a new roster ends the track.
+    """
     identifier = Identifier(settings, roster)
     landmarker = _landmarker_or_none(landmarks)
+    # A lambda, not the bound method: a new roster rebinds ``identifier``.
+    tracker = ChallengeTracker(lambda image: identifier.analyse(image), landmarker) if landmarker else None  # noqa: PLW0108
     while True:
         try:
             request, payload = connection.recv()
@@ -83,9 +69,18 @@ def _serve(
         try:
             if request == "roster":  # keep the loaded models: reloading them takes seconds
                 identifier = Identifier(settings, payload, engine=identifier.analyser.engine)
+                if tracker is not None:
+                    tracker.reset()
                 connection.send(("ok", None))
+            elif request == "track" and tracker is not None:
+                image, at_s = payload
+                connection.send(("ok", tracker.analyse(image, at_s)))
             else:
-                connection.send(("ok", with_landmarks(identifier.analyse(payload), payload, landmarker)))
+                if tracker is not None:
+                    tracker.reset()
+                # Outside a challenge nothing needs landmarks: identification only.
+                image = payload[0] if request == "track" else payload
+                connection.send(("ok", identifier.analyse(image)))
         except Exception as exc:  # report, keep serving: one bad frame must not kill the child
             connection.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -118,6 +113,16 @@ class SubprocessIdentifier:
             FaceEngineError: the child failed or did not answer in time.
         """
         answer = self._request("analyse", frame)
+        assert isinstance(answer, FrameAnalysis)
+        return answer
+
+    def track(self, frame: RGBImage, at_s: float) -> FrameAnalysis:
+        """Analyse a frame of a liveness challenge, taken at camera time ``at_s``.
+
+        Follows the face between identifications (:mod:`agent.liveness.tracking`); without
+        the landmark model it is :meth:`analyse`. Raises :class:`FaceEngineError` as that does.
+        """
+        answer = self._request("track", (frame, at_s))
         assert isinstance(answer, FrameAnalysis)
         return answer
 

@@ -178,6 +178,11 @@ class SessionController:
         """The latest snapshot (any thread)."""
         return self._board.latest()
 
+    @property
+    def challenge_running(self) -> bool:
+        """A liveness challenge with real landmarks is running (any thread; a momentary view)."""
+        return self._liveness.method == "challenge" and self._liveness.running
+
     # ----------------------------------------------------------------- commands
 
     def start_session(self, technician: str, capture_types: frozenset[str]) -> str:

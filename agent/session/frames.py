@@ -19,7 +19,8 @@ class FrameEvents:
     vote, and the votes start afresh with every session. Then:
 
     * ``FrameAnalysed`` for every frame, first: what this one frame showed, stamped with
-      the camera's time (presence and absence are judged on these);
+      the camera's time (presence and absence are judged on these; a face followed through
+      a liveness challenge, :attr:`Decision.TRACKED`, shows the performer it was followed from);
     * ``IdentityConfirmed`` on every frame once ``votes_required`` consecutive frames
       agree on one performer;
     * ``UnknownSubject`` once ``votes_required`` consecutive frames show an unknown face.
@@ -42,7 +43,9 @@ class FrameEvents:
         if session.started_at is None or at < session.started_at:
             return []  # no session, or a frame from before it: it must not vote for its performer
         subject_in_view = analysis.faces_found >= 1 and analysis.decision is not Decision.MULTIPLE_FACES
-        matched = analysis.performer_id if analysis.decision is Decision.MATCH else None
+        # A face followed through a liveness challenge from a matching frame still shows its performer.
+        followed = analysis.decision in (Decision.MATCH, Decision.TRACKED)
+        matched = analysis.performer_id if followed else None
         several = analysis.decision is Decision.MULTIPLE_FACES
         events: list[ev.Event] = [ev.FrameAnalysed(at, matched, subject_in_view, several)]
         state = self._voter.feed(analysis)

@@ -57,6 +57,11 @@ class LivenessChecks:
         self._synthetic_since: datetime | None = None
 
     @property
+    def running(self) -> bool:
+        """A challenge is under way (read from any thread: one reference, no lock needed)."""
+        return self._challenge is not None
+
+    @property
     def view(self) -> ChallengeView | None:
         """The running challenge's current step (None when none runs)."""
         challenge = self._challenge

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from agent.camera.frame import Frame
 from agent.camera.worker import CameraWorker
@@ -43,15 +43,35 @@ class FrameIdentifier(Protocol):
         ...
 
 
+@runtime_checkable
+class FollowingIdentifier(FrameIdentifier, Protocol):
+    """An identifier that can also follow the face through a liveness challenge."""
+
+    def track(self, frame: RGBImage, at_s: float) -> FrameAnalysis:
+        """Analyse a challenge frame taken at camera time ``at_s`` (see :mod:`agent.liveness.tracking`)."""
+        ...
+
+
 class RecognitionWorker:
-    """Analyses the newest camera frame in a loop and reports each result to listeners."""
+    """Analyses the newest camera frame in a loop and reports each result to listeners.
+
+    While ``following()`` says so (a liveness challenge runs) and the identifier can, frames
+    are followed rather than each identified afresh: the turns of a challenge need many
+    analysed frames a second, and a turned face is often not matched.
+    """
 
     def __init__(
-        self, camera: CameraWorker, identifier: FrameIdentifier, *, wait_timeout: float = 0.5
+        self,
+        camera: CameraWorker,
+        identifier: FrameIdentifier,
+        *,
+        wait_timeout: float = 0.5,
+        following: Callable[[], bool] | None = None,
     ) -> None:
         self._camera = camera
         self._identifier = identifier
         self._wait_timeout = wait_timeout
+        self._following = following
         self._listeners: list[ResultListener] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scangate-recognition", daemon=True)
@@ -101,6 +121,10 @@ class RecognitionWorker:
     def _analyse(self, frame: Frame) -> RecognitionResult:
         with self._lock:
             identifier = self._identifier
-        analysis = identifier.analyse(frame.image)
+        follow = self._following is not None and self._following()
+        if follow and isinstance(identifier, FollowingIdentifier):
+            analysis = identifier.track(frame.image, frame.captured_at)
+        else:
+            analysis = identifier.analyse(frame.image)
         height, width = frame.image.shape[:2]
         return RecognitionResult(frame.sequence, frame.captured_at, (width, height), analysis)

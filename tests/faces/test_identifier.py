@@ -239,3 +239,33 @@ def test_the_identification_child_keeps_its_models_when_the_roster_changes(
     assert status == "ok"
     assert analysis.performer_id == "astro"
     assert loads == ["hog"]  # loaded once when the child started, never again
+
+
+def test_challenge_frames_are_followed_in_the_child_and_plain_frames_end_the_track(
+    settings: IdentificationSettings, astronaut_roster: Roster, astronaut: RGBImage
+) -> None:
+    """ "track" requests (a liveness challenge) follow the face; an "analyse" request ends the track."""
+    pytest.importorskip(
+        "ai_edge_litert", reason="the landmark runtime is installed by packaging/bootstrap.py"
+    )
+    parent, child = multiprocessing.Pipe()
+    server = threading.Thread(target=_serve, args=(child, settings, astronaut_roster, True), daemon=True)
+    server.start()
+    answers: list[FrameAnalysis] = []
+    try:
+        for request, at in (("track", 0.0), ("track", 0.033), ("analyse", None), ("track", 0.1)):
+            parent.send((request, (astronaut, at) if request == "track" else astronaut))
+            status, analysis = parent.recv()
+            assert status == "ok", analysis
+            answers.append(analysis)
+    finally:
+        parent.send(("stop", None))
+        server.join(10)
+    assert [a.decision for a in answers] == [Decision.MATCH, Decision.TRACKED, Decision.MATCH, Decision.MATCH]
+    assert answers[1].performer_id == "astro" and answers[1].landmarks is not None
+    assert [a.landmarks is not None for a in answers] == [
+        True,
+        True,
+        False,
+        True,
+    ]  # landmarks only when followed

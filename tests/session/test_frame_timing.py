@@ -242,3 +242,16 @@ def test_a_performer_gone_for_the_timeout_is_absent_even_if_two_passers_by_end_i
     people walking past does not make the reason 'several people in view'."""
     rig = SimulatedRig(lambda t: PRESENT if t < 20.0 else GONE if t < 23.1 else GLITCH, constant(0.3)).run(40)
     assert rig.lock_reasons == ["performer_absent"]
+
+
+def test_a_face_followed_through_the_challenge_keeps_its_performer_present_and_is_never_unknown() -> None:
+    """Turned away during a challenge, the performer's face is followed (TRACKED), not matched:
+    it must count as the performer being there, and never as an unknown face."""
+    followed = FrameAnalysis(Decision.TRACKED, "followed", performer_id="perf-a", faces_found=1)
+    frames = FrameEvents(votes_required=2)
+    session = SessionState(Phase.CHALLENGING).context
+    session = replace(session, session_id="s", started_at=at(0))
+    produced = [e for k in range(30) for e in frames.events_for(followed, at(0.1 * k), session)]
+    analysed = [e for e in produced if isinstance(e, ev.FrameAnalysed)]
+    assert len(analysed) == 30 and all(e.performer_id == "perf-a" and e.subject_in_view for e in analysed)
+    assert not [e for e in produced if isinstance(e, ev.UnknownSubject | ev.IdentityConfirmed)]

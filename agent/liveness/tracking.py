@@ -1,0 +1,216 @@
+"""Following the identified face through a challenge, instead of re-detecting it every frame.
+
+During a challenge the performer turns their head. dlib's HOG detector finds frontal faces
+only, and the encoding of a half-turned face often matches nobody; re-identifying every
+frame would therefore both be slow (detect + encode ≈ 130 ms a frame on this class of
+machine, well under the 10 analysed frames/s a turn needs) and lose the performer exactly
+when the step is done, which would fail a genuine turn as "an unrecognised face".
+
+:class:`ChallengeTracker` instead runs the landmark model on a box that follows the face
+from frame to frame (a few ms), and identifies (HOG + encoding + match) only every
+``anchor_every`` frames, or at once when the face is lost. Identity is carried by
+continuity, within strict limits:
+
+- a followed frame inherits the identity of the last frame that *matched* (its anchor);
+  it is reported as :attr:`~agent.faces.analysis.Decision.TRACKED`, never as a match;
+- the face must move continuously: between two frames its box may shift by at most
+  ``max_shift`` of its size and change size by at most ``max_growth``, otherwise the track
+  is dropped and the next frame is identified afresh;
+- an identification that matches nobody keeps the track only while the face is *turned*
+  (a turned head may not match): a frontal face that does not match the performer is not
+  the performer, and the frame is reported as it was identified (unknown), which fails
+  the challenge;
+- a track lives at most ``max_unanchored_s`` of camera time without a matching frame;
+- another performer, several faces or no face end the track at once.
+
+Used in the identification process only (one instance, one thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import numpy as np
+
+from agent.faces.analysis import Decision
+from agent.faces.engine import FaceBox
+from agent.faces.identifier import FrameAnalysis
+from agent.faces.imaging import RGBImage
+from agent.liveness.landmarks import MIN_PRESENCE, FaceLandmarker, FaceMesh
+
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+"""Landmark frames get their camera time and match from the session, not from here."""
+
+
+@dataclass(frozen=True)
+class TrackingLimits:
+    """How far identity may be carried by following the face (see the module docstring)."""
+
+    anchor_every: int = 4
+    """Identify afresh after this many followed frames."""
+    max_unanchored_s: float = 3.0
+    """Longest camera time a track lives without a frame that matched."""
+    max_shift: float = 0.5
+    """Largest movement of the face box between two frames, as a fraction of its size."""
+    max_growth: float = 1.5
+    """Largest change of the face box's size between two frames (ratio, either way)."""
+    frontal_turn: float = 0.08
+    """A face turned less than this (the challenge's turn cue) counts as frontal."""
+
+
+@dataclass
+class _Track:
+    """The face being followed: its anchor (last match) and where it was in the last frame.
+
+    The box of each followed frame is placed on that frame's own mesh, as the anchor's
+    box sat on the anchor's mesh (``box_offset`` and ``box_scale`` in mesh sizes), so
+    small errors of one frame do not build up over the next ones.
+    """
+
+    anchor: FrameAnalysis
+    anchored_at: float
+    box: FaceBox
+    mesh_centre: np.ndarray
+    mesh_size: float
+    box_offset: np.ndarray
+    box_scale: tuple[float, float]
+    followed: int = 0
+
+    @classmethod
+    def start(cls, anchor: FrameAnalysis, box: FaceBox, mesh: FaceMesh, at_s: float) -> _Track:
+        """A track anchored on a matching frame's box and mesh."""
+        centre, size = _mesh_extent(mesh)
+        box_centre = np.array([(box.left + box.right) / 2.0, (box.top + box.bottom) / 2.0])
+        size = max(size, 1.0)
+        return cls(
+            anchor,
+            at_s,
+            box,
+            centre,
+            size,
+            (box_centre - centre) / size,
+            (box.width / size, box.height / size),
+        )
+
+
+def _mesh_extent(mesh: FaceMesh) -> tuple[np.ndarray, float]:
+    low, high = mesh.points.min(axis=0), mesh.points.max(axis=0)
+    return (low + high) / 2.0, float(max(high - low))
+
+
+class ChallengeTracker:
+    """Analyses challenge frames: follows the face between identifications (module docstring)."""
+
+    def __init__(
+        self,
+        identify: Callable[[RGBImage], FrameAnalysis],
+        landmarker: FaceLandmarker,
+        limits: TrackingLimits | None = None,
+    ) -> None:
+        """Args: the full identification of one frame, the landmark model, the tracking limits."""
+        self._identify = identify
+        self._landmarker = landmarker
+        self.limits = limits or TrackingLimits()
+        self._track: _Track | None = None
+        self.identifications = 0
+        """How many frames were identified afresh (the rest were followed)."""
+
+    def reset(self) -> None:
+        """Forget the face followed so far (a new challenge, a new roster)."""
+        self._track = None
+
+    def analyse(self, frame: RGBImage, at_s: float) -> FrameAnalysis:
+        """The analysis of one frame taken at camera time ``at_s`` (seconds, increasing)."""
+        track = self._track
+        if track is not None and track.followed < self.limits.anchor_every and self._alive(track, at_s):
+            followed = self._follow(frame, track, at_s)
+            if followed is not None:
+                return followed
+        self.identifications += 1
+        return self._identified(frame, self._identify(frame), at_s)
+
+    # ------------------------------------------------------------------ internals
+
+    def _alive(self, track: _Track, at_s: float) -> bool:
+        return at_s - track.anchored_at <= self.limits.max_unanchored_s
+
+    def _follow(self, frame: RGBImage, track: _Track, at_s: float) -> FrameAnalysis | None:
+        """The frame's analysis from the followed box, or None when the face was lost."""
+        mesh = self._landmarker.locate(frame, track.box)
+        if mesh.presence < MIN_PRESENCE:
+            return None
+        box = self._moved(track, mesh, frame)
+        if box is None:
+            return None
+        track.followed += 1
+        anchor = track.anchor
+        return FrameAnalysis(
+            decision=Decision.TRACKED,
+            reason=(
+                f"face followed from the frame that matched {at_s - track.anchored_at:.2f} s earlier"
+                " (not matched itself)"
+            ),
+            performer_id=anchor.performer_id,
+            display_name=anchor.display_name,
+            box=box,
+            template_id=anchor.template_id,
+            template_version=anchor.template_version,
+            faces_found=1,
+            landmarks=self._landmarker.challenge_frame(mesh, _NO_TIME, None),
+        )
+
+    def _moved(self, track: _Track, mesh: FaceMesh, frame: RGBImage) -> FaceBox | None:
+        """The box on this frame's mesh; None (track dropped) when the face jumped."""
+        centre, size = _mesh_extent(mesh)
+        growth = size / track.mesh_size
+        shift = float(np.linalg.norm(centre - track.mesh_centre)) / track.mesh_size
+        limits = self.limits
+        if not (1.0 / limits.max_growth <= growth <= limits.max_growth) or shift > limits.max_shift:
+            self._track = None
+            return None
+        cx, cy = centre + track.box_offset * size
+        half_w, half_h = track.box_scale[0] * size / 2.0, track.box_scale[1] * size / 2.0
+        height, width = frame.shape[:2]
+        moved = FaceBox(
+            top=max(0, round(cy - half_h)),
+            right=min(width, round(cx + half_w)),
+            bottom=min(height, round(cy + half_h)),
+            left=max(0, round(cx - half_w)),
+        )
+        if moved.width <= 1 or moved.height <= 1:
+            self._track = None
+            return None
+        track.box, track.mesh_centre, track.mesh_size = moved, centre, max(size, 1.0)
+        return moved
+
+    def _identified(self, frame: RGBImage, analysis: FrameAnalysis, at_s: float) -> FrameAnalysis:
+        """An identified frame: start a new track, keep a turned one, or end it."""
+        track = self._track
+        if analysis.decision is Decision.MATCH and analysis.box is not None:
+            mesh = self._landmarker.locate(frame, analysis.box)
+            if mesh.presence < MIN_PRESENCE:
+                self._track = None
+                return analysis
+            self._track = _Track.start(analysis, analysis.box, mesh, at_s)
+            return replace(analysis, landmarks=self._landmarker.challenge_frame(mesh, _NO_TIME, None))
+        if analysis.decision in (Decision.UNKNOWN, Decision.NO_FACE, Decision.LOW_QUALITY) and (
+            track is not None and self._alive(track, at_s)
+        ):
+            followed = self._follow(frame, track, at_s)
+            landmarks = followed.landmarks if followed is not None else None
+            if (
+                followed is not None
+                and landmarks is not None
+                and abs(landmarks.turn) > self.limits.frontal_turn
+            ):
+                track.followed = 0  # identify again after the next few frames, still turned or not
+                return followed
+        self._track = None
+        if analysis.box is None or analysis.decision is Decision.MULTIPLE_FACES:
+            return analysis
+        mesh = self._landmarker.locate(frame, analysis.box)
+        if mesh.presence < MIN_PRESENCE:
+            return analysis
+        return replace(analysis, landmarks=self._landmarker.challenge_frame(mesh, _NO_TIME, None))
