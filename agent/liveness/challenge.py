@@ -4,8 +4,11 @@ The session draws the steps at random (:func:`draw_steps`), shows one prompt at 
 and feeds every analysed frame's :class:`FaceLandmarks` to a :class:`Challenge`. A step
 passes only when
 
-- every frame during it shows the *same* identified performer (another or an unknown
-  face fails the whole challenge at once: someone may have swapped in a picture);
+- it is done by the *same* identified performer: a frame matching another performer fails
+  the whole challenge at once (someone may have swapped in a picture); a face that matched
+  nobody gives no progress and breaks the step's continuity (its frontal reference and
+  blink baseline start again), because its identity is unknown. Frames of a face followed
+  from a matching frame (:mod:`agent.liveness.tracking`) carry that match's performer;
 - **turn**: the head turns the asked way by at least ``min_turn`` (see
   :func:`~agent.liveness.geometry.turn_cue`) from a frontal frame of the same step, *and*
   the landmarks of the two frames do not map onto each other by a homography (residual at
@@ -126,6 +129,7 @@ class Challenge:
         self._best_planar: dict[str, float] = {}
         self._eye_baseline: list[float] = []
         self._closed_frames = 0
+        self._unmatched = 0
 
     @property
     def current_step(self) -> Step | None:
@@ -146,10 +150,13 @@ class Challenge:
             return self._finish_step(frame.at, False, self._timeout_reason(step), dict(self._best_planar))
         if frame.points is None:
             return self.verdict  # no face in this frame: the time limit decides
+        if frame.performer_id is None:
+            self._unmatched += 1
+            self._frontal, self._eye_baseline, self._closed_frames = None, [], 0
+            return self.verdict
         if frame.performer_id != self.performer_id:
-            who = "an unrecognised face" if frame.performer_id is None else "a different performer"
             return self._finish_step(
-                frame.at, False, f"{who} appeared during the challenge", {}, fail_all=True
+                frame.at, False, "a different performer appeared during the challenge", {}, fail_all=True
             )
         if step is Step.BLINK:
             return self._feed_blink(frame)
@@ -208,6 +215,11 @@ class Challenge:
     def _timeout_reason(self, step: Step) -> str:
         if step is not Step.BLINK and self._best_planar:
             return "the face turned like a flat picture, not a head"
+        if self._unmatched:
+            return (
+                f"the step '{step.value}' was not done within {self.thresholds.step_time_limit.total_seconds():g} s"
+                f" by the identified performer ({self._unmatched} frames showed a face that matched nobody)"
+            )
         return f"the step '{step.value}' was not done within {self.thresholds.step_time_limit.total_seconds():g} s"
 
     def _finish_step(
@@ -215,8 +227,11 @@ class Challenge:
     ) -> Verdict:
         step = self.current_step
         assert step is not None
+        if self._unmatched:
+            evidence = {**evidence, "unmatched_frames": float(self._unmatched)}
         self.results.append(StepResult(step, passed, reason, evidence))
         self._frontal, self._best_planar, self._eye_baseline, self._closed_frames = None, {}, [], 0
+        self._unmatched = 0
         self._step_started = at  # the next prompt is shown now
         if not passed or fail_all:  # one failed step fails the challenge (the screen offers a retry)
             self.verdict = Verdict.FAILED

@@ -122,11 +122,29 @@ def test_a_turn_the_wrong_way_does_not_count() -> None:
     assert run(frames).verdict is Verdict.RUNNING
 
 
-def test_another_face_during_the_challenge_fails_it_at_once() -> None:
-    frames = [observe(head(0), 0.0), observe(head(10), 0.1, performer=None)]
+def test_another_performer_during_the_challenge_fails_it_at_once() -> None:
+    frames = [observe(head(0), 0.0), observe(head(10), 0.1, performer="someone-else")]
     challenge = run(frames)
     assert challenge.verdict is Verdict.FAILED
-    assert "unrecognised face" in challenge.results[0].reason
+    assert "different performer" in challenge.results[0].reason
+
+
+def test_a_face_that_matched_nobody_breaks_the_turn_it_sits_in() -> None:
+    """An unmatched frame between the frontal reference and the turn: the turn must start again."""
+    frames = [observe(head(0), 0.0), observe(head(20), 0.1, performer=None), observe(head(42), 0.2)]
+    challenge = run(frames)
+    assert challenge.verdict is Verdict.RUNNING
+    assert challenge.expire(T0 + timedelta(seconds=6.5)) is Verdict.FAILED
+    assert "matched nobody" in challenge.results[0].reason
+    assert challenge.results[0].evidence["unmatched_frames"] == 1.0
+
+
+def test_a_turn_after_an_unmatched_face_passes_from_a_new_frontal_frame() -> None:
+    frames = [observe(head(0), 0.0), observe(head(5), 0.1, performer=None)]
+    frames += [observe(head(y), 0.2 + k * 0.1) for k, y in enumerate([0, 20, 42])]
+    challenge = run(frames)
+    assert challenge.verdict is Verdict.PASSED, challenge.results
+    assert challenge.results[0].evidence["unmatched_frames"] == 1.0
 
 
 def test_steps_are_done_in_order_each_within_its_own_time_limit() -> None:
