@@ -140,12 +140,24 @@ class LivenessStep(StrictModel):
     evidence: dict[str, float] = Field(
         max_length=8,
         description="Measurements: 'turn' and 'planarity_residual' (turns), 'eye_ratio_baseline' and"
-        " 'closed_frames' (blinks); 4 decimals.",
+        " 'closed_frames' (blinks), 'unmatched_frames' (frames of the step whose face matched nobody);"
+        " 4 decimals.",
+    )
+
+
+class LivenessAttempt(StrictModel):
+    """An earlier, failed attempt at the liveness challenge (a retry followed it)."""
+
+    attempt: int = Field(ge=1, le=10, description="Which attempt it was (1: the first).")
+    passed: bool = Field(description="Whether it was passed (earlier attempts are normally failed ones).")
+    completed_at: UtcTimestamp = Field(description="When it ended.")
+    steps: list[LivenessStep] = Field(
+        max_length=3, description="The steps asked for, in order, as far as done."
     )
 
 
 class LivenessResult(StrictModel):
-    """How liveness was established for a face identification."""
+    """How liveness was established for a face identification (or tried before a badge + PIN one)."""
 
     method: Literal["challenge", "synthetic", "off"] = Field(
         description="'challenge' (steps on camera), 'synthetic' (the demo's stand-in camera: never"
@@ -158,6 +170,10 @@ class LivenessResult(StrictModel):
         max_length=3, description="The steps asked for, in order, as far as done."
     )
     model: str = Field(max_length=128, description="Landmark model and version (file hash) that judged it.")
+    earlier_attempts: list[LivenessAttempt] = Field(
+        max_length=10,
+        description="Every attempt before this one, in order (a refused attempt is never left out).",
+    )
 
 
 class Identification(StrictModel):
@@ -179,7 +195,11 @@ class Identification(StrictModel):
     template_version: str | None = Field(
         None, max_length=128, description="Version of the enrolled template that matched."
     )
-    liveness: LivenessResult | None = Field(None, description="Liveness challenge result, if one was run.")
+    liveness: LivenessResult | None = Field(
+        None,
+        description="Liveness challenge result for a face identification; for a badge + PIN"
+        " identification, the challenges tried before switching to it (null when none was).",
+    )
     witness_technician_id: str | None = Field(
         None, max_length=128, description="Technician who witnessed a fallback identification."
     )

@@ -192,7 +192,7 @@ def _liveness_checked(state: SessionState, event: ev.LivenessChecked, timing: Ti
     assert identity is not None  # CHALLENGING always has an identity
     if outcome.performer_id != identity.performer_id or outcome.attempt != ctx.liveness_attempts:
         return state, ()  # an answer about another face or an earlier attempt
-    ctx = replace(ctx, liveness=outcome)
+    ctx = replace(ctx, liveness=outcome, liveness_history=(*ctx.liveness_history, outcome))
     if outcome.passed:
         return SessionState(Phase.CHECKING_CONSENT, ctx), (ev.FetchConsent(identity.performer_id),)
     if ctx.liveness_attempts <= timing.liveness_retries:

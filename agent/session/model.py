@@ -206,6 +206,8 @@ class SessionContext:
     """Analysed frames since the performer was last seen: (all, those with several faces)."""
     fallback_mode: bool = False
     liveness: LivenessOutcome | None = None
+    liveness_history: tuple[LivenessOutcome, ...] = ()
+    """Every challenge outcome of this session, in order (the record lists them all)."""
     liveness_attempts: int = 0
     liveness_required: bool = False
     """Whether this session's face identification needed a challenge (``off`` is recorded as such)."""

@@ -11,7 +11,14 @@ from typing import Any
 from agent.gate.models import CaptureEvent
 from agent.records.model import utc_timestamp
 from agent.session.machine import outcome_of
-from agent.session.model import Capture, IdentificationMethod, LockReason, Outcome, SessionContext
+from agent.session.model import (
+    Capture,
+    IdentificationMethod,
+    LivenessOutcome,
+    LockReason,
+    Outcome,
+    SessionContext,
+)
 from agent.signing import object_hash_hex
 from agent.wire.consent import ConsentRecord
 
@@ -67,7 +74,8 @@ def build_record_draft(
             "frames_voted": identity.frames_voted if face else None,
             "template_version": identity.template_version,
             "witness_technician_id": identity.witness,
-            "liveness": _liveness(ctx) if face else None,
+            # A badge + PIN session keeps the challenges tried before it: they happened.
+            "liveness": _liveness(ctx) if face or ctx.liveness_history else None,
         }
     if consent is not None:
         draft["consent"] = {
@@ -250,15 +258,30 @@ def _liveness(ctx: SessionContext) -> dict[str, Any]:
             "attempt": 0,
             "steps": [],
             "model": "",
+            "earlier_attempts": [],
         }
     return {
         "method": outcome.method,
         "passed": outcome.passed,
         "completed_at": utc_timestamp(outcome.completed_at),
         "attempt": outcome.attempt,
-        "steps": [
-            {"step": step, "passed": passed, "reason": reason, "evidence": dict(evidence)}
-            for step, passed, reason, evidence in outcome.steps
-        ],
+        "steps": _steps(outcome),
         "model": outcome.model,
+        "earlier_attempts": [
+            {
+                "attempt": earlier.attempt,
+                "passed": earlier.passed,
+                "completed_at": utc_timestamp(earlier.completed_at),
+                "steps": _steps(earlier),
+            }
+            for earlier in ctx.liveness_history
+            if earlier is not outcome
+        ],
     }
+
+
+def _steps(outcome: LivenessOutcome) -> list[dict[str, Any]]:
+    return [
+        {"step": step, "passed": passed, "reason": reason, "evidence": dict(evidence)}
+        for step, passed, reason, evidence in outcome.steps
+    ]

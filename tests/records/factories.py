@@ -53,6 +53,7 @@ def captured_draft(index: int = 0, *, files: int = 6) -> RecordDraft:
                     },
                 ],
                 "model": "mediapipe-face_landmark@1055cb9d4a9c",
+                "earlier_attempts": [],
             },
         },
         "consent": {

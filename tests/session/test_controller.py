@@ -622,3 +622,9 @@ def test_a_rig_that_measures_no_landmarks_fails_the_challenge_and_never_unlocks(
     assert "liveness_failed" in record["reason_codes"]  # type: ignore[operator]
     events: list[dict[str, Any]] = record["gate_events"]  # type: ignore[assignment]
     assert not [e for e in events if e["action"] == "unlock"]
+    # Both attempts are in the record, the first one too.
+    liveness: dict[str, Any] = record["identification"]["liveness"]  # type: ignore[index]
+    assert (liveness["method"], liveness["passed"], liveness["attempt"]) == ("challenge", False, 2)
+    [first] = liveness["earlier_attempts"]
+    assert first["attempt"] == 1 and first["passed"] is False
+    assert first["steps"] and "not done within" in first["steps"][0]["reason"]

@@ -24,6 +24,7 @@ from agent.session.model import (
     SessionState,
     Timing,
 )
+from agent.session.recording import build_record_draft
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 TIMING = Timing(timedelta(seconds=3), timedelta(seconds=10), timedelta(minutes=5))
@@ -433,3 +434,22 @@ def test_without_a_passed_challenge_the_unlock_is_blocked_even_if_everything_els
     after, effects = live_run(forced, ev.PerformerConfirmed(at(2), TYPES))
     assert not any(isinstance(e, ev.UnlockGate) for e in effects)
     assert LockReason.LIVENESS_MISSING.value in after.context.refusal_codes
+
+
+def test_a_challenge_failed_before_switching_to_badge_and_pin_stays_in_the_record() -> None:
+    """The performer fails the challenge, then is identified by badge + PIN: the failed
+    attempt happened and the record says so (it is not dropped with the face identity)."""
+    badge = Identity("perf-a", IdentificationMethod.FALLBACK_BADGE_PIN, at(6), witness="tech")
+    state, _ = live_run(
+        SessionState(),
+        ev.SessionStarted(at(0), "s-1", "tech", TYPES),
+        face(1),
+        liveness(4, passed=False),
+        ev.FallbackRequested(at(5)),
+        ev.IdentityConfirmed(at(6), badge),
+    )
+    assert state.context.identity is not None and state.context.identity.method is badge.method
+    draft = build_record_draft(state.context, production_id="p", consent=None, ended_at=at(9))
+    liveness_member = draft["identification"]["liveness"]
+    assert liveness_member["passed"] is False and liveness_member["attempt"] == 1
+    assert liveness_member["earlier_attempts"] == []
