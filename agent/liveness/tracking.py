@@ -7,9 +7,12 @@ machine, well under the 10 analysed frames/s a turn needs) and lose the performe
 when the step is done, which would fail a genuine turn as "an unrecognised face".
 
 :class:`ChallengeTracker` instead runs the landmark model on a box that follows the face
-from frame to frame (a few ms), and identifies (HOG + encoding + match) only every
-``anchor_every`` frames, or at once when the face is lost. Identity is carried by
-continuity, within strict limits:
+from frame to frame (a few ms), and identifies (HOG + encoding + match) the face again once
+it has been followed for ``anchor_interval_s`` of camera time, or at once when it is lost.
+The interval counts from the first followed frame, not from the identified one: on a loaded
+machine an identification takes most of a second, and counting it in would leave no time
+to follow the face (the analysed rate would fall below what a turn needs). Identity is
+carried by continuity, within strict limits:
 
 - a followed frame inherits the identity of the last frame that *matched* (its anchor);
   it is reported as :attr:`~agent.faces.analysis.Decision.TRACKED`, never as a match;
@@ -32,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import cv2
 import numpy as np
 
 from agent.faces.analysis import Decision
@@ -41,6 +45,7 @@ from agent.faces.imaging import RGBImage
 from agent.liveness.landmarks import MIN_PRESENCE, FaceLandmarker, FaceMesh
 
 _NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
 """Landmark frames get their camera time and match from the session, not from here."""
 
 
@@ -48,8 +53,9 @@ _NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 class TrackingLimits:
     """How far identity may be carried by following the face (see the module docstring)."""
 
-    anchor_every: int = 4
-    """Identify afresh after this many followed frames."""
+    anchor_interval_s: float = 0.5
+    """Identify afresh once the face has been followed this long (camera time) since the last
+    identification."""
     max_unanchored_s: float = 3.0
     """Longest camera time a track lives without a frame that matched."""
     max_shift: float = 0.5
@@ -58,6 +64,11 @@ class TrackingLimits:
     """Largest change of the face box's size between two frames (ratio, either way)."""
     frontal_turn: float = 0.08
     """A face turned less than this (the challenge's turn cue) counts as frontal."""
+    min_similarity: float = 0.2
+    """Least correlation of the upper face's appearance in two consecutive frames. Measured on
+    ``video/short_hamilton_clip.mp4``: a moving, turning head with hands in front of it 0.31 and
+    more, the clip's cuts to another shot 0.09–0.18. One clip: a thin margin, kept low on
+    purpose; the identification every ``anchor_interval_s`` is the main identity check."""
 
 
 @dataclass
@@ -76,10 +87,15 @@ class _Track:
     mesh_size: float
     box_offset: np.ndarray
     box_scale: tuple[float, float]
-    followed: int = 0
+    following_since: float | None
+    """Camera time of the first frame followed since the last identification (None: none yet)."""
+    appearance: np.ndarray
+    """The face's grey patch in the last frame (see :func:`appearance`)."""
 
     @classmethod
-    def start(cls, anchor: FrameAnalysis, box: FaceBox, mesh: FaceMesh, at_s: float) -> _Track:
+    def start(
+        cls, anchor: FrameAnalysis, box: FaceBox, mesh: FaceMesh, at_s: float, frame: RGBImage
+    ) -> _Track:
         """A track anchored on a matching frame's box and mesh."""
         centre, size = _mesh_extent(mesh)
         box_centre = np.array([(box.left + box.right) / 2.0, (box.top + box.bottom) / 2.0])
@@ -92,7 +108,32 @@ class _Track:
             size,
             (box_centre - centre) / size,
             (box.width / size, box.height / size),
+            None,
+            appearance(frame, box),
         )
+
+
+APPEARANCE_SIZE = 24
+UPPER_FACE = 0.55
+
+
+def appearance(frame: RGBImage, box: FaceBox) -> np.ndarray:
+    """The face box as a small grey patch, zero mean and unit norm (for :func:`similarity`)."""
+    # The upper face only (brows, eyes, nose bridge): hands and a microphone in front of the
+    # mouth change the lower half from frame to frame without the face changing.
+    crop = frame[box.top : box.top + max(1, round(box.height * UPPER_FACE)), box.left : box.right]
+    if crop.size == 0:
+        return np.zeros((APPEARANCE_SIZE, APPEARANCE_SIZE))
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    patch = cv2.resize(grey, (APPEARANCE_SIZE, APPEARANCE_SIZE), interpolation=cv2.INTER_AREA)
+    values = patch.astype(np.float64) - float(patch.mean())
+    norm = float(np.linalg.norm(values))
+    return values / norm if norm > 0 else values
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two :func:`appearance` patches (1: the same picture, about 0: unrelated)."""
+    return float((a * b).sum())
 
 
 def _mesh_extent(mesh: FaceMesh) -> tuple[np.ndarray, float]:
@@ -124,7 +165,9 @@ class ChallengeTracker:
     def analyse(self, frame: RGBImage, at_s: float) -> FrameAnalysis:
         """The analysis of one frame taken at camera time ``at_s`` (seconds, increasing)."""
         track = self._track
-        if track is not None and track.followed < self.limits.anchor_every and self._alive(track, at_s):
+        since = track.following_since if track is not None else None
+        due = since is not None and at_s - since >= self.limits.anchor_interval_s
+        if track is not None and not due and self._alive(track, at_s):
             followed = self._follow(frame, track, at_s)
             if followed is not None:
                 return followed
@@ -144,7 +187,8 @@ class ChallengeTracker:
         box = self._moved(track, mesh, frame)
         if box is None:
             return None
-        track.followed += 1
+        if track.following_since is None:
+            track.following_since = at_s
         anchor = track.anchor
         return FrameAnalysis(
             decision=Decision.TRACKED,
@@ -182,7 +226,12 @@ class ChallengeTracker:
         if moved.width <= 1 or moved.height <= 1:
             self._track = None
             return None
-        track.box, track.mesh_centre, track.mesh_size = moved, centre, max(size, 1.0)
+        seen = appearance(frame, moved)
+        alike = similarity(track.appearance, seen)
+        if alike < limits.min_similarity:
+            self._track = None
+            return None
+        track.box, track.mesh_centre, track.mesh_size, track.appearance = moved, centre, max(size, 1.0), seen
         return moved
 
     def _identified(self, frame: RGBImage, analysis: FrameAnalysis, at_s: float) -> FrameAnalysis:
@@ -193,7 +242,7 @@ class ChallengeTracker:
             if mesh.presence < MIN_PRESENCE:
                 self._track = None
                 return analysis
-            self._track = _Track.start(analysis, analysis.box, mesh, at_s)
+            self._track = _Track.start(analysis, analysis.box, mesh, at_s, frame)
             return replace(analysis, landmarks=self._landmarker.challenge_frame(mesh, _NO_TIME, None))
         if analysis.decision in (Decision.UNKNOWN, Decision.NO_FACE, Decision.LOW_QUALITY) and (
             track is not None and self._alive(track, at_s)
@@ -205,7 +254,7 @@ class ChallengeTracker:
                 and landmarks is not None
                 and abs(landmarks.turn) > self.limits.frontal_turn
             ):
-                track.followed = 0  # identify again after the next few frames, still turned or not
+                track.following_since = None  # identify again after the next interval, still turned or not
                 return followed
         self._track = None
         if analysis.box is None or analysis.decision is Decision.MULTIPLE_FACES:
