@@ -85,13 +85,17 @@ def consent_stale(ctx: SessionContext, at: datetime, timing: Timing) -> bool:
 
 
 def _live(ctx: SessionContext, at: datetime, timing: Timing) -> bool:
-    """A passed challenge, by the identified performer, in this session, recent enough."""
+    """A passed challenge, by the identified performer, of the current attempt, in this session,
+    recent enough."""
     outcome, identity = ctx.liveness, ctx.identity
     return (
         outcome is not None
         and identity is not None
         and outcome.passed
         and outcome.performer_id == identity.performer_id
+        # The machine only keeps outcomes of the current attempt; judged here too, so the
+        # unlock condition holds on its own.
+        and outcome.attempt == ctx.liveness_attempts
         and ctx.started_at is not None
         and outcome.completed_at >= ctx.started_at
         and at - outcome.completed_at <= timing.liveness_max_age

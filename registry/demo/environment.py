@@ -117,6 +117,7 @@ def prepare_demo(
     fresh: bool = True,
     gate_backend: GateBackendKind = "builtin",
     session_settings: Mapping[str, float] | None = None,
+    liveness_settings: Mapping[str, float] | None = None,
 ) -> DemoEnvironment:
     """Create (or refresh) a demo rig in ``out_dir`` and start its embedded registry.
 
@@ -133,6 +134,8 @@ def prepare_demo(
             (capture software reports files through the loopback gate API, on a free port).
         session_settings: ``[session]`` values to set beside the demo's own, e.g. a
             short ``consent_max_age_s`` for the 'registry-lost-while-unlocked' rehearsal.
+        liveness_settings: ``[liveness]`` values, e.g. a short ``step_time_limit_s`` for the
+            'challenge-timeout' rehearsal.
     """
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +192,9 @@ def prepare_demo(
         # Record uploads read the rig token from the environment (never from config files).
         os.environ["SCANGATE_REGISTRY_TOKEN"] = seeded.rig_token
         config_path = out_dir / "scangate.toml"
-        text = _config_text(registry.url, seeded.key_id, gate_backend, session_settings or {})
+        text = _config_text(
+            registry.url, seeded.key_id, gate_backend, session_settings or {}, liveness_settings or {}
+        )
         config_path.write_text(text, encoding="utf-8")
         config, _ = load_config(config_path)
     except BaseException:
@@ -199,7 +204,11 @@ def prepare_demo(
 
 
 def _config_text(
-    registry_url: str, key_id: str, gate_backend: GateBackendKind, session_settings: Mapping[str, float]
+    registry_url: str,
+    key_id: str,
+    gate_backend: GateBackendKind,
+    session_settings: Mapping[str, float],
+    liveness_settings: Mapping[str, float],
 ) -> str:
     backend = (
         '\n[gate.backend]\nkind = "http_api"\nport = 0\nauth_token_file = "gate-api.token"\n'
@@ -207,6 +216,9 @@ def _config_text(
         else ""
     )
     session = "".join(f"{key} = {float(value)!r}\n" for key, value in session_settings.items())
+    # As given: some [liveness] values are counts (steps, retries), which the config reads strictly.
+    liveness = "".join(f"{key} = {value!r}\n" for key, value in liveness_settings.items())
+    liveness = f"\n[liveness]\n{liveness}" if liveness else ""
     return f"""# Written by the ScanGate demo; every path is relative to this folder.
 [rig]
 rig_id = "{RIG_ID}"
@@ -248,4 +260,4 @@ url = "{registry_url}"
 [session]
 absence_timeout_s = 3.0
 unlock_timebox_s = 120.0
-{session}"""
+{session}{liveness}"""

@@ -15,11 +15,17 @@ and passes only when the gate and the signed record behave as the design says:
   capture locks as ``registry_unreachable`` within ``consent_max_age_s``.
 - ``clock-skew``: the rig clock runs 48 h slow; the registry's signed time exposes it,
   nothing unlocks and the refusal names ``clock_skew``.
+- ``photo-attack``: a portrait of the enrolled performer moved in front of the camera is
+  identified, but fails the real challenge: nothing unlocks, ``liveness_failed``.
+- ``challenge-timeout``: the enrolled performer is identified and the real challenge asks
+  for its steps, but nobody does them: every attempt times out, the retry runs, nothing
+  unlocks and the refusal names ``liveness_failed`` with the step that timed out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import queue
 import signal
@@ -37,6 +43,7 @@ from agent.gate.http_api import HttpApiGate
 from agent.gate.settings import HttpApiGateSettings
 from agent.gate.windows import sha256_file
 from agent.session.model import Phase
+from agent.session.snapshot import SessionSnapshot
 from registry.demo.crash_child import CAPTURED_LINE, UNLOCKED_LINE
 from registry.demo.environment import DemoEnvironment
 from registry.demo.rehearsal import STEP_TIMEOUT_S, TYPES, Rehearsal, Run, capture_and_wait
@@ -45,6 +52,8 @@ REGISTRY_LOST_MAX_AGE_S = 6.0
 """``consent_max_age_s`` for the 'registry-lost-while-unlocked' rehearsal (30 s by default)."""
 REGISTRY_LOST_RECHECK_S = 1.0
 RIG_CLOCK_SLOW = timedelta(hours=48)
+CHALLENGE_STEP_LIMIT_S = 2.0
+"""``[liveness] step_time_limit_s`` for the 'challenge-timeout' rehearsal (the smallest allowed; 8 s by default)."""
 CHILD_TIMEOUT_S = 120.0
 
 
@@ -275,6 +284,51 @@ def scenario_photo_attack(run: Run) -> None:
     run.expect_never_unlocked()
 
 
+def scenario_challenge_timeout(run: Run) -> None:
+    """The performer is identified but does none of the steps asked: each attempt times out,
+    the retry runs, then the session is refused and the record says which step timed out."""
+    limit_s = run.rig.config.liveness.step_time_limit_s
+    attempts = 1 + run.rig.config.liveness.retries
+    # The first step's deadline of each attempt, on the rig's clock (one failed step ends an
+    # attempt, so no other step is ever shown); judged on it, not on when the screens caught up.
+    deadlines: dict[int, datetime] = {}
+
+    def watch(snap: SessionSnapshot) -> bool:
+        if snap.challenge is not None:
+            deadlines.setdefault(snap.challenge.attempt, snap.challenge.deadline)
+        return snap.last_record is not None
+
+    started = time.monotonic()
+    run.rig.controller.start_session("demo-technician", TYPES)
+    run.wait("the refusal record", watch, STEP_TIMEOUT_S)
+    shown = sorted(deadlines)
+    gaps = [(deadlines[b] - deadlines[a]).total_seconds() for a, b in itertools.pairwise(shown)]
+    run.facts.append(
+        f"challenge attempts shown: {shown}, deadlines {', '.join(f'{g:.2f} s' for g in gaps) or 'no'}"
+        f" apart (step limit {limit_s:g} s); refused {time.monotonic() - started:.1f} s after the start"
+    )
+    if shown != list(range(1, attempts + 1)):
+        run.problems.append(f"expected challenge attempts 1..{attempts} on the screens, saw {shown}")
+    if any(gap < limit_s for gap in gaps):
+        run.problems.append(f"a retry began before the previous step's {limit_s:g} s ran out: {gaps}")
+    record = run.expect_record("refused", codes=("liveness_failed",))
+    run.expect_never_unlocked()
+    liveness = (record.get("identification") or {}).get("liveness") or {}
+    steps = liveness.get("steps") or []
+    run.facts.append(
+        f"record liveness: method {liveness.get('method')}, attempt {liveness.get('attempt')},"
+        f" passed {liveness.get('passed')}, steps {[(s.get('step'), s.get('reason')) for s in steps]}"
+    )
+    if liveness.get("method") != "challenge" or liveness.get("passed") is not False:
+        run.problems.append(f"the record does not show a failed real challenge: {liveness}")
+    if liveness.get("attempt") != attempts:
+        run.problems.append(f"the record's liveness is not of the last attempt ({attempts}): {liveness}")
+    # One failed step ends an attempt, so the attempt recorded judged exactly one step.
+    timed_out = f"was not done within {limit_s:g} s"
+    if len(steps) != 1 or steps[0].get("passed") is not False or timed_out not in str(steps[0].get("reason")):
+        run.problems.append(f"the record's steps do not show a step that timed out ({timed_out!r}): {steps}")
+
+
 def scenario_clock_skew(run: Run) -> None:
     """The rig clock is 48 h slow: the registry's signed time refuses every consent."""
     run.rig.controller.start_session("demo-technician", TYPES)
@@ -301,5 +355,10 @@ FAULT_REHEARSALS: dict[str, Rehearsal] = {
     ),
     "clock-skew": Rehearsal(scenario_clock_skew, rig_clock_offset=-RIG_CLOCK_SLOW),
     "photo-attack": Rehearsal(scenario_photo_attack, synthetic_liveness=False),
+    "challenge-timeout": Rehearsal(
+        scenario_challenge_timeout,
+        synthetic_liveness=False,
+        liveness_settings={"step_time_limit_s": CHALLENGE_STEP_LIMIT_S},
+    ),
 }
 """The rehearsals of issue 9's findings, by name."""

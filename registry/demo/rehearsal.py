@@ -1,7 +1,7 @@
 """The machinery of a headless rehearsal: a demo rig, what was observed, what went wrong.
 
 A :class:`Rehearsal` says how the demo rig is prepared (gate backend, session
-settings, a skewed rig clock, a step before the rig starts) and which script
+and liveness settings, a skewed rig clock, a step before the rig starts) and which script
 plays it; :class:`Run` is the script's handle on the running rig.
 """
 
@@ -113,6 +113,8 @@ class Rehearsal:
     biometric_consent: bool = True
     gate_backend: GateBackendKind = "builtin"
     session_settings: Mapping[str, float] = field(default_factory=dict)
+    liveness_settings: Mapping[str, float] = field(default_factory=dict)
+    """``[liveness]`` values for the rig, e.g. a short ``step_time_limit_s`` so a timeout comes soon."""
     synthetic_liveness: bool = True
     """The stand-in camera cannot do a challenge: it gets a synthetic one, unless this is off."""
     rig_clock_offset: timedelta = timedelta(0)

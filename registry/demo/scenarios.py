@@ -194,6 +194,7 @@ def run_headless(scenario: str, out_dir: Path, *, echo: Callable[[str], None] = 
         biometric_consent=rehearsal.biometric_consent,
         gate_backend=rehearsal.gate_backend,
         session_settings=rehearsal.session_settings,
+        liveness_settings=rehearsal.liveness_settings,
     )
     run: Run | None = None
     facts: list[str] = []

@@ -23,6 +23,7 @@ NEVER_UNLOCKS = {
     "clock-skew",
     "crash-after-capture",
     "photo-attack",
+    "challenge-timeout",
 }
 
 
