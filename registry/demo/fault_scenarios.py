@@ -327,6 +327,13 @@ def scenario_challenge_timeout(run: Run) -> None:
     timed_out = f"was not done within {limit_s:g} s"
     if len(steps) != 1 or steps[0].get("passed") is not False or timed_out not in str(steps[0].get("reason")):
         run.problems.append(f"the record's steps do not show a step that timed out ({timed_out!r}): {steps}")
+    earlier = liveness.get("earlier_attempts") or []
+    run.facts.append(f"record: earlier attempts {[e.get('attempt') for e in earlier]}")
+    if [e.get("attempt") for e in earlier] != list(range(1, attempts)) or any(
+        e.get("passed") is not False or timed_out not in str((e.get("steps") or [{}])[0].get("reason"))
+        for e in earlier
+    ):
+        run.problems.append(f"the record does not list every earlier attempt as timed out: {earlier}")
 
 
 def scenario_clock_skew(run: Run) -> None:

@@ -196,13 +196,22 @@ class LivenessSessions(RuleBasedStateMachine):
             return
         liveness = draft["identification"]["liveness"]
         if identity.method is IdentificationMethod.FALLBACK_BADGE_PIN:
-            assert liveness is None, "a badge + PIN record claims a liveness result"
+            # Only the challenges really tried before switching to badge + PIN, never a claim.
+            if not ctx.liveness_history:
+                assert liveness is None, "a badge + PIN record claims a liveness result"
+            else:
+                assert ctx.liveness is not None and liveness["passed"] is ctx.liveness.passed
+                earlier = [e["attempt"] for e in liveness["earlier_attempts"]]
+                assert [*earlier, liveness["attempt"]] == [o.attempt for o in ctx.liveness_history]
         elif not ctx.liveness_required:
             assert liveness["method"] == "off" and liveness["passed"] is None
         elif ctx.liveness is not None:
             assert liveness["method"] == ctx.liveness.method == "challenge"
             assert liveness["passed"] is ctx.liveness.passed
             assert liveness["attempt"] == ctx.liveness.attempt
+            # Every attempt is in the record, in order: none is left out.
+            earlier = [e["attempt"] for e in liveness["earlier_attempts"]]
+            assert [*earlier, liveness["attempt"]] == [o.attempt for o in ctx.liveness_history]
         else:
             assert liveness["passed"] is None, "a record claims a liveness result nobody delivered"
         if self.timing.liveness_required and LockReason.LIVENESS_FAILED in ctx.lock_reasons:
