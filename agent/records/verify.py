@@ -363,7 +363,7 @@ def verify_log(
     return verdict
 
 
-_LIVENESS_FLAGS = {flag.code: flag for flag in (SYNTHETIC, OFF, NOT_RECORDED)}
+_LIVENESS_FLAGS: dict[str, LivenessFlag] = {flag.code: flag for flag in (SYNTHETIC, OFF, NOT_RECORDED)}
 
 
 def _liveness_notice(verdict: Verdict, flag: LivenessFlag, result: LineResult) -> None:
