@@ -283,6 +283,15 @@ _PROMPTS = {
 }
 
 
+LIVENESS_STEP_LABELS = {"turn-left": "Turn head left", "turn-right": "Turn head right", "blink": "Blink"}
+"""Liveness steps as the technician and the review window name them."""
+
+
+def liveness_step_label(step: str) -> str:
+    """'Turn head left', 'Turn head right', 'Blink' (an unknown step made readable)."""
+    return LIVENESS_STEP_LABELS.get(step, step.replace("-", " ").capitalize())
+
+
 def challenge_prompt(step: str) -> ChallengePrompt:
     """The prompt for a challenge step (``turn-left``, ``turn-right``, ``blink``)."""
     return _PROMPTS.get(step, ChallengePrompt("Look at the camera", "", "◉", "◉", 0))

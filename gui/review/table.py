@@ -35,6 +35,7 @@ CELL_PADDING_PX = 34
 SORT_ROLE = Qt.ItemDataRole.UserRole
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 
+_LIVENESS_FLAG_COLOUR = "#ffc83d"
 _OUTCOME_COLOURS = {"captured": "#3ccf7b", "declined": "#ffc83d", "refused": "#ff8a80", "fault": "#ff6b62"}
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -133,6 +134,8 @@ class SessionTableModel(QAbstractTableModel):
                 return QBrush(QColor("#ff8a80"))
             return QBrush(QColor("#3ccf7b" if row.verification == VERIFIED else theme.TEXT_MUTED))
         if column == OUTCOME:
+            if row.readable and row.liveness_flag:  # never green: the identity was not shown to be live
+                return QBrush(QColor(_LIVENESS_FLAG_COLOUR))
             colour = _OUTCOME_COLOURS.get(row.outcome) if row.readable else "#ff8a80"
             return QBrush(QColor(colour)) if colour else None
         return None
