@@ -105,14 +105,6 @@ class TechnicianConsole(QMainWindow):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         outer.addWidget(self._top_bar(context))
-        self.liveness_mode = StandingNotice()
-        mode = liveness_mode_view(context.liveness)
-        if mode is not None:
-            self.liveness_mode.show_notice(mode.title, mode.text, mode.tone)
-            strip = QHBoxLayout()
-            strip.setContentsMargins(20, 14, 20, 0)
-            strip.addWidget(self.liveness_mode)
-            outer.addLayout(strip)
         body = QHBoxLayout()
         body.setContentsMargins(20, 16, 20, 16)
         body.setSpacing(18)
@@ -120,6 +112,12 @@ class TechnicianConsole(QMainWindow):
 
         left = QVBoxLayout()
         left.setSpacing(14)
+        # Above the preview, which gives up the height: the window still fits 1440 x 900.
+        self.liveness_mode = StandingNotice()
+        mode = liveness_mode_view(context.liveness)
+        if mode is not None:
+            self.liveness_mode.show_notice(mode.title, mode.text, mode.tone)
+        left.addWidget(self.liveness_mode)
         self.notice = NoticeBar()
         left.addWidget(self.notice)
         self.preview = PreviewWidget(camera)

@@ -182,7 +182,7 @@ def challenge_status(view: ChallengeView) -> str:
     step = f"step {view.step_number} of {view.steps_total}: {liveness_step_label(view.step.value)}"
     attempt = f" (try {view.attempt})" if view.attempt > 1 else ""
     if view.method == "synthetic":
-        return f"{SYNTHETIC_LIVENESS} — {step}{attempt}; the stand-in camera passes it by time alone"
+        return f"{SYNTHETIC_LIVENESS} — {step}{attempt}"
     return f"Liveness check, {step}{attempt}"
 
 

@@ -36,14 +36,14 @@ class LivenessFlag:
     code: Literal["synthetic_liveness", "liveness_off", "liveness_not_recorded"]
     """Stable notice code (docs/records.md)."""
     label: str
-    """A few words for a table cell, e.g. 'SYNTHETIC liveness (demo)'."""
+    """A few words for a table cell, e.g. 'SYNTHETIC liveness'."""
     message: str
     """One plain sentence."""
 
 
 SYNTHETIC = LivenessFlag(
     "synthetic_liveness",
-    "SYNTHETIC liveness (demo)",
+    "SYNTHETIC liveness",
     f"liveness was synthetic (demo stand-in camera): {NOT_EVIDENCE}",
 )
 OFF = LivenessFlag(

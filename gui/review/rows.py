@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.records.errors import RecordError
-from agent.records.liveness_evidence import LivenessEstablished, liveness_established, liveness_flag
+from agent.records.liveness_evidence import (
+    LivenessEstablished,
+    LivenessFlag,
+    liveness_established,
+    liveness_flag,
+)
 from agent.records.log import read_lines
 from agent.records.model import flagged_capture_count, nested, parse_timestamp
 from agent.records.verify import ProblemCode, Verdict
@@ -65,8 +70,8 @@ class SessionRow:
     """Captures the gate refused, quarantined or saw outside an unlock window."""
     liveness: LivenessEstablished = "none"
     """How the record says liveness was established (the CSV's ``liveness`` column)."""
-    liveness_flag: str = ""
-    """Why its face identification is not evidence of a live person, in a few words ('' if it is)."""
+    liveness_flag: LivenessFlag | None = None
+    """Why its face identification is not evidence of a live person (None if it is, or if not by face)."""
     sequence: int | None = None
     record_id: str = ""
     record_hash: str = ""
@@ -88,8 +93,8 @@ class SessionRow:
         parts = [OUTCOME_LABELS.get(self.outcome, self.outcome)]
         if self.flagged_files:
             parts.append(f"{self.flagged_files} flagged")
-        if self.liveness_flag:
-            parts.append(self.liveness_flag)
+        if self.liveness_flag is not None:
+            parts.append(self.liveness_flag.label)
         return " · ".join(parts)
 
 
@@ -146,7 +151,6 @@ def row_from_record(log: Path, line: int, offset: int, record: Mapping[str, Any]
     sequence = record.get("sequence")
     files = record.get("captured_files")
     technician = nested(record, "technician", "name") or nested(record, "technician", "technician_id")
-    flag = liveness_flag(record)
     return SessionRow(
         log=log,
         line=line,
@@ -164,7 +168,7 @@ def row_from_record(log: Path, line: int, offset: int, record: Mapping[str, Any]
         files=len(as_list(files)),
         flagged_files=flagged_capture_count(files),
         liveness=liveness_established(record),
-        liveness_flag=flag.label if flag is not None else "",
+        liveness_flag=liveness_flag(record),
         sequence=sequence if isinstance(sequence, int) else None,
         record_id=_text(record.get("record_id")),
         record_hash=digest,

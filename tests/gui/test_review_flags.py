@@ -95,7 +95,7 @@ def test_synthetic_and_switched_off_liveness_are_flagged_in_the_table_and_detail
     synthetic = _face_record(SYNTHETIC)
     row = row_from_record(Path("sessions.jsonl"), 1, 0, synthetic)
     assert row.liveness == "synthetic"
-    assert row.outcome_label == "Captured · SYNTHETIC liveness (demo)"
+    assert row.outcome_label == "Captured · SYNTHETIC liveness"
     html = record_html(row, synthetic)
     assert (
         "liveness was synthetic (demo stand-in camera): not evidence that a live person was present" in html
