@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -151,9 +151,12 @@ class Rig:
         roster_loader: Callable[[], Roster],
         identifier: SubprocessIdentifier,
         clock: WallClock = system_wall_clock,
+        liveness_method: Literal["challenge", "synthetic", "off"] = "challenge",
     ) -> None:
         self.config = config
         self.clock = clock
+        self.liveness_method = liveness_method
+        """How this rig establishes liveness: 'challenge', 'synthetic' (the demo only) or 'off'."""
         self.recorder = recorder
         self.gate = gate
         self.camera = camera
@@ -308,6 +311,9 @@ class Rig:
                 roster_loader=roster_source.load_roster,
                 identifier=identifier,
                 clock=wall,
+                liveness_method="synthetic"
+                if synthetic_liveness
+                else ("challenge" if liveness_on else "off"),
             )
             cleanup.pop_all()
         return rig

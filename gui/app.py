@@ -134,6 +134,7 @@ def open_screens(rig: Rig, *, technician: str = "") -> RigScreens:
         rig_name=config.rig.name,
         production=config.rig.production_id,
         technician=technician,
+        liveness=rig.liveness_method,
     )
     console = TechnicianConsole(bridge, rig.controller, context, rig.camera)
     performer = PerformerWindow(bridge, rig.controller, screen=performer_screen())

@@ -39,7 +39,7 @@ class ChallengePage(QWidget):
         top.addWidget(self.attempt)
         layout.addLayout(top)
         self.synthetic = label(
-            "SYNTHETIC CHECK — the demo's stand-in camera cannot do this; it is not evidence",
+            "SYNTHETIC liveness (demo) — the stand-in camera cannot do this; it is not evidence",
             name="SyntheticBanner",
             wrap=True,
         )
@@ -48,9 +48,9 @@ class ChallengePage(QWidget):
         layout.addStretch(1)
         self.cue = label("", name="ChallengeCue")
         self.cue.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        self.cue.setMinimumHeight(200)
+        self.cue.setMinimumHeight(180)
         layout.addWidget(self.cue)
-        self.title = label("", role="h1", wrap=True)
+        self.title = label("", name="ChallengePrompt", wrap=True)
         self.title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.title)
         self.hint = label("", role="muted", wrap=True)

@@ -35,12 +35,22 @@ from gui.ports import SessionCommands
 from gui.presenters import (
     capture_type_label,
     capture_type_short,
+    liveness_mode_view,
     lock_view,
     match_view,
     ordered_capture_types,
 )
 from gui.preview import FrameFeed, PreviewWidget
-from gui.widgets import Card, EventList, HealthStrip, LockBanner, NoticeBar, button, label
+from gui.widgets import (
+    Card,
+    EventList,
+    HealthStrip,
+    LockBanner,
+    NoticeBar,
+    StandingNotice,
+    button,
+    label,
+)
 
 CHIP_COLUMNS = 3
 _ANNOUNCED = (
@@ -64,6 +74,8 @@ class ConsoleContext:
     production: str
     capture_types: Sequence[str] = field(default_factory=lambda: [t.value for t in CaptureType])
     technician: str = ""
+    liveness: str = "challenge"
+    """How the rig establishes liveness: 'challenge', 'synthetic' (the demo) or 'off' (configuration)."""
 
 
 class TechnicianConsole(QMainWindow):
@@ -100,6 +112,12 @@ class TechnicianConsole(QMainWindow):
 
         left = QVBoxLayout()
         left.setSpacing(14)
+        # Above the preview, which gives up the height: the window still fits 1440 x 900.
+        self.liveness_mode = StandingNotice()
+        mode = liveness_mode_view(context.liveness)
+        if mode is not None:
+            self.liveness_mode.show_notice(mode.title, mode.text, mode.tone)
+        left.addWidget(self.liveness_mode)
         self.notice = NoticeBar()
         left.addWidget(self.notice)
         self.preview = PreviewWidget(camera)
@@ -358,7 +376,7 @@ class TechnicianConsole(QMainWindow):
     def _tick(self) -> None:
         self.clock.setText(datetime.now().astimezone().strftime("%H:%M:%S"))
         snapshot = self._snapshot
-        if snapshot is not None and snapshot.capture_unlocked:
+        if snapshot is not None and (snapshot.capture_unlocked or snapshot.challenge is not None):
             self.banner.show_view(lock_view(snapshot, datetime.now(UTC)))
 
     # ---------------------------------------------------------------- commands

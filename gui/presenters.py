@@ -8,11 +8,14 @@ a display.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from agent.records.liveness_evidence import NOT_EVIDENCE
+from agent.session.liveness_checks import ChallengeView
 from agent.session.model import Phase
 from agent.session.snapshot import LockState, SessionSnapshot, reason_text
 from agent.wire.consent import ConsentRecord
@@ -124,6 +127,8 @@ class LockView:
     tone: Tone
     reason: str
     time_left: str | None = None
+    timer_hint: str = ""
+    """What the time left counts down to (the timer's tooltip)."""
 
 
 def _last_record_text(record: Mapping[str, Any] | None) -> str | None:
@@ -147,6 +152,17 @@ def lock_view(snapshot: SessionSnapshot, now: datetime) -> LockView:
             tone,
             "Capture allowed for " + capture_types_text(snapshot.confirmed_capture_types),
             format_countdown(left) + " left" if left is not None else None,
+            "until capture locks by itself",
+        )
+    if phase is Phase.CHALLENGING and snapshot.challenge is not None:
+        challenge = snapshot.challenge
+        left = max(0.0, (challenge.deadline - now).total_seconds())
+        return LockView(
+            snapshot.lock_state.value,
+            tone,
+            challenge_status(challenge),
+            f"{math.ceil(left)} s left",
+            "left for this liveness step; then it counts as not done",
         )
     if phase is Phase.IDLE:
         reason = _last_record_text(snapshot.last_record) or "No session. Choose capture types, then start."
@@ -156,6 +172,47 @@ def lock_view(snapshot: SessionSnapshot, now: datetime) -> LockView:
     if phase is Phase.CLOSING:
         return LockView("LOCKED", tone, snapshot.detail)
     return LockView(snapshot.lock_state.value, tone, snapshot.detail)
+
+
+SYNTHETIC_LIVENESS = "SYNTHETIC liveness (demo)"
+
+
+def challenge_status(view: ChallengeView) -> str:
+    """Which liveness step the performer is on, for the technician ('SYNTHETIC' first when it is)."""
+    step = f"step {view.step_number} of {view.steps_total}: {liveness_step_label(view.step.value)}"
+    attempt = f" (try {view.attempt})" if view.attempt > 1 else ""
+    if view.method == "synthetic":
+        return f"{SYNTHETIC_LIVENESS} — {step}{attempt}"
+    return f"Liveness check, {step}{attempt}"
+
+
+@dataclass(frozen=True)
+class LivenessModeView:
+    """The console's standing warning when the rig's liveness check is not evidence."""
+
+    title: str
+    text: str
+    tone: Tone
+
+
+def liveness_mode_view(method: str) -> LivenessModeView | None:
+    """The warning for a rig whose liveness ``method`` is ``off`` or ``synthetic``; None for ``challenge``."""
+    if method == "off":
+        return LivenessModeView(
+            "LIVENESS OFF — faces are not checked for a live person",
+            'Switched off in this rig\'s configuration ([liveness] method = "off"): a photo or a screen of'
+            f" an enrolled performer can be identified. Every record says so: {NOT_EVIDENCE}."
+            " Witness the performer in person.",
+            "locked",
+        )
+    if method == "synthetic":
+        return LivenessModeView(
+            f"{SYNTHETIC_LIVENESS} — the stand-in camera passes the challenge by time alone",
+            "Demo only: no rig configuration can choose it. Every record says the liveness was"
+            f" synthetic: {NOT_EVIDENCE}.",
+            "checking",
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -281,6 +338,15 @@ _PROMPTS = {
     ),
     "blink": ChallengePrompt("Blink once", "Close your eyes briefly and open them again.", "◉", "—", 0),
 }
+
+
+LIVENESS_STEP_LABELS = {"turn-left": "Turn head left", "turn-right": "Turn head right", "blink": "Blink"}
+"""Liveness steps as the technician and the review window name them."""
+
+
+def liveness_step_label(step: str) -> str:
+    """'Turn head left', 'Turn head right', 'Blink' (an unknown step made readable)."""
+    return LIVENESS_STEP_LABELS.get(step, step.replace("-", " ").capitalize())
 
 
 def challenge_prompt(step: str) -> ChallengePrompt:

@@ -97,7 +97,7 @@ class LockBanner(QFrame):
         self.reason.setText(view.reason)
         self.timer.setText(view.time_left or "")
         self.caption.setText("CAPTURE · FAULT" if view.tone == "fault" else "CAPTURE")
-        self.timer.setToolTip("until capture locks by itself" if view.time_left else "")
+        self.timer.setToolTip(view.timer_hint if view.time_left else "")
 
     def resizeEvent(self, event: QResizeEvent | None) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
@@ -196,6 +196,29 @@ class EventList(QListWidget):
             item = QListWidgetItem(f"{at.astimezone().strftime('%H:%M:%S')}   {text}")
             item.setToolTip(text)
             self.addItem(item)
+
+
+class StandingNotice(QFrame):
+    """A warning about how the rig is set up: shown for as long as it holds, never dismissable."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Notice")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 10, 16, 10)
+        layout.setSpacing(2)
+        self.title = label("", name="NoticeTitle", wrap=True)
+        self.text = label("", name="NoticeText", wrap=True)
+        layout.addWidget(self.title)
+        layout.addWidget(self.text)
+        self.hide()
+
+    def show_notice(self, title: str, text: str, tone: str) -> None:
+        """Show the warning in ``tone`` (locked = red, checking = amber)."""
+        theme.set_tone(self, tone)
+        self.title.setText(title)
+        self.text.setText(text)
+        self.show()
 
 
 class NoticeBar(QFrame):

@@ -7,7 +7,7 @@ usage error or an unreadable file (see docs/records.md).
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +98,29 @@ def _trusted_keys(key_files: tuple[Path, ...], config_path: Path | None) -> tupl
     return keys, source
 
 
+_LIVENESS_KINDS = {
+    "synthetic_liveness": "synthetic (demo stand-in camera)",
+    "liveness_off": "liveness off in the rig's configuration",
+    "liveness_not_recorded": "face identified with no liveness recorded",
+}
+
+
+def _notice_lines(verdict: Verdict, max_per_kind: int) -> list[str]:
+    """The notices, at most ``max_per_kind`` of each code (a demo log has one per record)."""
+    lines: list[str] = []
+    shown: Counter[str] = Counter()
+    for notice in verdict.notices:
+        shown[notice.code] += 1
+        if shown[notice.code] <= max_per_kind:
+            lines.append(f"  - {notice.message}")
+    lines += [
+        f"  ... and {count - max_per_kind} more {code} (use --json for all)"
+        for code, count in shown.items()
+        if count > max_per_kind
+    ]
+    return lines
+
+
 def _render_verdict(verdict: Verdict, trust: str, max_per_kind: int) -> str:
     lines = [f"Log:        {verdict.log}"]
     if verdict.records:
@@ -119,7 +142,14 @@ def _render_verdict(verdict: Verdict, trust: str, max_per_kind: int) -> str:
         lines.append(f"Last hash:  {verdict.last_hash}")
     if verdict.notices:
         lines.append(f"Notices ({len(verdict.notices)}):")
-        lines += [f"  - {notice.message}" for notice in verdict.notices]
+        lines += _notice_lines(verdict, max_per_kind)
+    liveness = verdict.liveness_flag_counts
+    if liveness:
+        kinds = ", ".join(f"{count} {_LIVENESS_KINDS[code]}" for code, count in liveness.items())
+        lines.append(
+            f"Liveness:   {sum(liveness.values())} session(s) with no evidence that a live person was"
+            f" present: {kinds}"
+        )
     total = sum(verdict.problem_counts.values())
     if total:
         lines.append(f"Problems ({total}):")
@@ -182,7 +212,7 @@ def _render_verdict(verdict: Verdict, trust: str, max_per_kind: int) -> str:
     type=click.IntRange(min=0),
     default=20,
     show_default=True,
-    help="Problems listed per kind in text output.",
+    help="Problems (and notices) listed per kind in text output.",
 )
 @_config_option
 def verify(

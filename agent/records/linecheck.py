@@ -18,6 +18,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from agent.records.liveness_evidence import liveness_flag
 from agent.records.model import READABLE_SCHEMA_VERSIONS, flagged_capture_count, schema_problem_in_json
 from agent.signing import (
     SIGNATURE_FIELD,
@@ -68,6 +69,8 @@ class LineResult:
     """(quarantine file, SHA-256, length) from a torn-tail recovery record."""
     flagged_captures: int = 0
     """Captures the record lists as refused, quarantined or outside an unlock window."""
+    liveness_flag: str | None = None
+    """Code of a :class:`agent.records.liveness_evidence.LivenessFlag` the record raises, if any."""
 
     @property
     def placed(self) -> bool:
@@ -199,6 +202,7 @@ def check_line(
         schema_problem: str | None = None,
         recovery: tuple[str, str, int] | None = None,
         flagged_captures: int = 0,
+        liveness: str | None = None,
     ) -> LineResult:
         return LineResult(
             line,
@@ -214,6 +218,7 @@ def check_line(
             not_canonical=not canonical_line,
             recovery=recovery,
             flagged_captures=flagged_captures,
+            liveness_flag=liveness,
         )
 
     signature = record.get("signature")
@@ -237,6 +242,7 @@ def check_line(
     except InvalidSignature:
         return result(LineStatus.MODIFIED, f"content does not match its signature by {key_id}", key_id)
     schema_problem = schema_problem_in_json(data) if check_schema else None
+    flag = liveness_flag(record)
     return result(
         LineStatus.OK,
         "",
@@ -244,6 +250,7 @@ def check_line(
         schema_problem,
         _recovery_info(record.get("log_recovery")),
         flagged_capture_count(record.get("captured_files")),
+        flag.code if flag is not None else None,
     )
 
 

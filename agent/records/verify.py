@@ -28,6 +28,7 @@ from agent.records.chain import ChainChecker, ChainIssue
 from agent.records.errors import LogUnreadableError, RecordError
 from agent.records.keys import trusted_keys
 from agent.records.linecheck import LineResult, LineStatus, check_batch
+from agent.records.liveness_evidence import NOT_RECORDED, OFF, SYNTHETIC, LivenessFlag
 from agent.records.log import PENDING_SUFFIX, quarantine_files, read_lines
 from agent.signing import raw_public_bytes
 from agent.wire.base import format_utc
@@ -100,6 +101,22 @@ class Verdict:
     notices: list[Notice] = field(default_factory=list)
     flagged_sessions: int = 0
     """Authentic records listing a capture the gate refused, quarantined or saw outside an unlock."""
+    synthetic_liveness_sessions: int = 0
+    """Authentic records whose liveness was the demo's synthetic stand-in (never evidence)."""
+    liveness_off_sessions: int = 0
+    """Authentic records made with liveness switched off in the rig's configuration."""
+    liveness_not_recorded_sessions: int = 0
+    """Authentic face-identified records with no liveness member (written before liveness was checked)."""
+
+    @property
+    def liveness_flag_counts(self) -> dict[str, int]:
+        """Authentic records whose face identification is not evidence of a live person, by notice code."""
+        counts = {
+            SYNTHETIC.code: self.synthetic_liveness_sessions,
+            OFF.code: self.liveness_off_sessions,
+            NOT_RECORDED.code: self.liveness_not_recorded_sessions,
+        }
+        return {code: count for code, count in counts.items() if count}
 
     @property
     def intact(self) -> bool:
@@ -326,6 +343,8 @@ def verify_log(
                     result.sequence,
                 )
             )
+        if result.liveness_flag is not None and result.authentic:
+            _liveness_notice(verdict, _LIVENESS_FLAGS[result.liveness_flag], result)
         if result.recovery is not None and result.authentic:
             name, digest, length = result.recovery
             recoveries[name] = (digest, length, result.line, result.sequence)
@@ -342,6 +361,21 @@ def verify_log(
     _check_quarantine(path, recoveries, collector)
     collector.finish()
     return verdict
+
+
+_LIVENESS_FLAGS: dict[str, LivenessFlag] = {flag.code: flag for flag in (SYNTHETIC, OFF, NOT_RECORDED)}
+
+
+def _liveness_notice(verdict: Verdict, flag: LivenessFlag, result: LineResult) -> None:
+    if flag is SYNTHETIC:
+        verdict.synthetic_liveness_sessions += 1
+    elif flag is OFF:
+        verdict.liveness_off_sessions += 1
+    else:
+        verdict.liveness_not_recorded_sessions += 1
+    verdict.notices.append(
+        Notice(flag.code, f"{_label(result)}: {flag.message}", result.line, result.sequence)
+    )
 
 
 def _check_checkpoint(

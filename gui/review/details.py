@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from agent.records.liveness_evidence import liveness_flag
 from agent.records.model import nested
 from agent.session.snapshot import reason_text
-from gui.presenters import OUTCOME_LABELS
+from gui.presenters import OUTCOME_LABELS, liveness_step_label
 from gui.review.rows import VERIFIED, SessionRow, as_list, types_text
 
 _STYLE = """
@@ -17,6 +18,7 @@ td { padding: 2px 14px 2px 0; vertical-align: top; }
 td.k { color: #9aa6b2; }
 .ok { color: #3ccf7b; font-weight: 700; }
 .bad { color: #ff8a80; font-weight: 700; }
+.warn { color: #ffc83d; font-weight: 700; }
 .mono { font-family: 'DejaVu Sans Mono'; font-size: 12px; color: #c9d3dd; }
 </style>
 """
@@ -108,6 +110,9 @@ def record_html(row: SessionRow, record: Mapping[str, Any] | None) -> str:
                 ),
             )
         )
+    liveness = _liveness_html(record)
+    if liveness:
+        parts.append(_section("Liveness", liveness))
     consent = record.get("consent")
     if isinstance(consent, Mapping):
         parts.append(
@@ -162,6 +167,41 @@ def record_html(row: SessionRow, record: Mapping[str, Any] | None) -> str:
         )
     )
     return "".join(parts)
+
+
+def _liveness_html(record: Mapping[str, Any]) -> str:
+    """How liveness was established: a warning when it is not evidence, then the steps and their numbers."""
+    flag = liveness_flag(record)
+    warning = f"<p class='warn'>Warning: {escape(flag.message)}.</p>" if flag else ""
+    liveness = nested(record, "identification", "liveness")
+    if not isinstance(liveness, Mapping):
+        return warning
+    passed = liveness.get("passed")
+    summary = _table(
+        [
+            ("Method", liveness.get("method")),
+            ("Result", "—" if passed is None else ("passed" if passed is True else "failed")),
+            ("Attempt", liveness.get("attempt")),
+            ("Completed", liveness.get("completed_at")),
+            ("Model", liveness.get("model")),
+        ]
+    )
+    steps = "".join(
+        f"<tr><td>{escape(liveness_step_label(str(step.get('step'))))}</td>"
+        f"<td class='{'ok' if step.get('passed') is True else 'bad'}'>"
+        f"{'done' if step.get('passed') is True else 'not done'}</td>"
+        f"<td>{escape(str(step.get('reason') or ''))}</td>"
+        f"<td class='mono'>{escape(_evidence_text(step.get('evidence')))}</td></tr>"
+        for step in as_list(liveness.get("steps"))
+        if isinstance(step, Mapping)
+    )
+    return warning + summary + (f"<table>{steps}</table>" if steps else "")
+
+
+def _evidence_text(evidence: Any) -> str:
+    if not isinstance(evidence, Mapping):
+        return ""
+    return ", ".join(f"{key} {value}" for key, value in sorted(evidence.items()))
 
 
 def _events_html(events: Sequence[Any]) -> str:

@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 
 from agent import __version__
 from agent.errors import ScanGateError
+from agent.records.liveness_evidence import liveness_flag
 from agent.records.verify import Verdict
 from agent.session.snapshot import reason_text
 from gui.presenters import OUTCOME_LABELS
@@ -35,6 +36,7 @@ CSV_COLUMNS = (
     "capture_types",
     "files",
     "flagged_files",
+    "liveness",
     "verification",
     "problems",
     "reasons",
@@ -71,6 +73,7 @@ def write_csv(path: Path, rows: Sequence[SessionRow]) -> int:
                         row.capture_types,
                         row.files,
                         row.flagged_files,
+                        row.liveness if row.readable else "",
                         row.verification,
                         " | ".join(row.problems),
                         row.reasons,
@@ -257,6 +260,7 @@ def _details(
     if record is None:
         return parts
     ident = as_mapping(record.get("identification"))
+    flag = liveness_flag(record)
     consent = as_mapping(record.get("consent"))
     confirmation = as_mapping(record.get("confirmation"))
     answered = ", ".join(str(t) for t in as_list(confirmation.get("capture_types")))
@@ -264,6 +268,7 @@ def _details(
         f"{row.production} · rig {row.rig} · {record.get('started_at')} to {record.get('ended_at')}",
         f"Identification: {ident.get('method', 'none')}"
         + (f", distance {ident.get('distance')}" if ident.get("distance") is not None else ""),
+        f"Liveness: {row.liveness}" + (f" — {flag.message}" if flag is not None else ""),
         f"Consent: {consent['consent_id']} v{consent.get('version')}"
         if consent.get("consent_id")
         else "Consent: none found",

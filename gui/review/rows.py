@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.records.errors import RecordError
+from agent.records.liveness_evidence import (
+    LivenessEstablished,
+    LivenessFlag,
+    liveness_established,
+    liveness_flag,
+)
 from agent.records.log import read_lines
 from agent.records.model import flagged_capture_count, nested, parse_timestamp
 from agent.records.verify import ProblemCode, Verdict
@@ -62,6 +68,10 @@ class SessionRow:
     files: int = 0
     flagged_files: int = 0
     """Captures the gate refused, quarantined or saw outside an unlock window."""
+    liveness: LivenessEstablished = "none"
+    """How the record says liveness was established (the CSV's ``liveness`` column)."""
+    liveness_flag: LivenessFlag | None = None
+    """Why its face identification is not evidence of a live person (None if it is, or if not by face)."""
     sequence: int | None = None
     record_id: str = ""
     record_hash: str = ""
@@ -80,8 +90,12 @@ class SessionRow:
         """'Captured', 'Declined', ... or 'Unreadable'."""
         if not self.readable:
             return "Unreadable"
-        label = OUTCOME_LABELS.get(self.outcome, self.outcome)
-        return f"{label} · {self.flagged_files} flagged" if self.flagged_files else label
+        parts = [OUTCOME_LABELS.get(self.outcome, self.outcome)]
+        if self.flagged_files:
+            parts.append(f"{self.flagged_files} flagged")
+        if self.liveness_flag is not None:
+            parts.append(self.liveness_flag.label)
+        return " · ".join(parts)
 
 
 @dataclass
@@ -153,6 +167,8 @@ def row_from_record(log: Path, line: int, offset: int, record: Mapping[str, Any]
         capture_types=types_text(types) if isinstance(types, list) else "",
         files=len(as_list(files)),
         flagged_files=flagged_capture_count(files),
+        liveness=liveness_established(record),
+        liveness_flag=liveness_flag(record),
         sequence=sequence if isinstance(sequence, int) else None,
         record_id=_text(record.get("record_id")),
         record_hash=digest,

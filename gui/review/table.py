@@ -23,8 +23,8 @@ DATE, PERFORMER, OUTCOME, VERIFICATION, PRODUCTION, RIG, RECORD, TYPES = range(l
 COLUMN_SAMPLES = (
     "2026-12-31 23:59",
     "Ana Performer",
-    "Captured",
-    "TAMPERED: changed after",
+    "Captured · SYNTHETIC liveness",
+    "TAMPERED: changed",
     "Production",
     "rig-1",
     "#9999",
@@ -35,6 +35,7 @@ CELL_PADDING_PX = 34
 SORT_ROLE = Qt.ItemDataRole.UserRole
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 
+_LIVENESS_FLAG_COLOUR = "#ffc83d"
 _OUTCOME_COLOURS = {"captured": "#3ccf7b", "declined": "#ffc83d", "refused": "#ff8a80", "fault": "#ff6b62"}
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -90,6 +91,8 @@ class SessionTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == VERIFICATION and row.problems:
                 return "\n".join(row.problems)
+            if column == OUTCOME and row.readable and row.liveness_flag is not None:
+                return f"{row.outcome_label}\n{row.liveness_flag.message}"
             return self._display(row, column)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == RECORD:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -133,6 +136,10 @@ class SessionTableModel(QAbstractTableModel):
                 return QBrush(QColor("#ff8a80"))
             return QBrush(QColor("#3ccf7b" if row.verification == VERIFIED else theme.TEXT_MUTED))
         if column == OUTCOME:
+            if (
+                row.readable and row.liveness_flag is not None
+            ):  # never green: the identity was not shown to be live
+                return QBrush(QColor(_LIVENESS_FLAG_COLOUR))
             colour = _OUTCOME_COLOURS.get(row.outcome) if row.readable else "#ff8a80"
             return QBrush(QColor(colour)) if colour else None
         return None

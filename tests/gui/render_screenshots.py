@@ -83,6 +83,11 @@ def captured_at_least(screens: RigScreens, count: int) -> Callable[[], bool]:
     return lambda: console.current_snapshot is not None and console.current_snapshot.captures >= count
 
 
+def on_a_challenge_step(screens: RigScreens) -> Callable[[], bool]:
+    console = screens.console
+    return lambda: console.current_snapshot is not None and console.current_snapshot.challenge is not None
+
+
 def open_demo(app: QApplication, environment: DemoEnvironment) -> RigScreens:
     rig = Rig.from_config(environment.config, synthetic_liveness=True)
     rig.start()
@@ -105,6 +110,10 @@ def session_flow(app: QApplication, environment: DemoEnvironment, out: Path) -> 
         save(console, out / "console-locked-idle.png")
         save(performer, out / "performer-welcome.png")
         console.start_button.click()
+        wait_until(app, on_a_challenge_step(screens))
+        settle(app, 0.25)  # a synthetic step passes after 1.5 s: grab while it is still on screen
+        save(performer, out / "performer-challenge.png")
+        save(console, out / "console-challenge.png")
         wait_until(app, phase_is(screens, Phase.AWAITING_CONFIRMATION))
         settle(app)
         save(console, out / "console-awaiting-performer.png")

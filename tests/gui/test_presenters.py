@@ -9,7 +9,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.camera.worker import CameraState, CameraStatus
+from agent.liveness.challenge import Step
 from agent.records.outbox import OutboxCounts
+from agent.session.liveness_checks import ChallengeView
 from agent.session.model import Phase
 from agent.session.snapshot import LockState, SessionSnapshot, lock_state_of
 from agent.signing import Signer
@@ -18,6 +20,7 @@ from gui.health import camera_health, upload_health
 from gui.presenters import (
     capture_types_text,
     format_countdown,
+    liveness_mode_view,
     lock_view,
     match_view,
     offered_capture_types,
@@ -130,3 +133,49 @@ def test_health_lines_tell_what_to_do() -> None:
     assert upload_health(OutboxCounts(pending=3, delivered=10, rejected=0)).text == "3 waiting"
     assert "scangate outbox" in upload_health(OutboxCounts(pending=0, delivered=1, rejected=2)).detail
     assert LockState.FAULT.value == "FAULT"
+
+
+def _challenge(method: str = "challenge", attempt: int = 1) -> ChallengeView:
+    return ChallengeView(
+        method,  # type: ignore[arg-type]
+        Step.TURN_LEFT,
+        1,
+        2,
+        NOW + timedelta(seconds=5, milliseconds=300),
+        attempt,
+    )
+
+
+def test_the_console_shows_which_challenge_step_the_performer_is_on_and_the_time_left() -> None:
+    """Issue 10: the console said only 'Liveness check' while the performer was asked for a step."""
+    view = lock_view(snapshot(Phase.CHALLENGING, challenge=_challenge(attempt=2)), NOW)
+    assert view.word == "CHECKING"
+    assert view.reason == "Liveness check, step 1 of 2: Turn head left (try 2)"
+    assert view.time_left == "6 s left"
+    assert "SYNTHETIC" not in view.reason
+
+
+def test_a_synthetic_challenge_is_named_as_such_on_the_console() -> None:
+    view = lock_view(snapshot(Phase.CHALLENGING, challenge=_challenge("synthetic")), NOW)
+    assert view.reason.startswith("SYNTHETIC liveness (demo)")
+    assert "step 1 of 2: Turn head left" in view.reason
+
+
+@pytest.mark.parametrize(
+    ("method", "words", "tone"),
+    [
+        ("off", "LIVENESS OFF", "locked"),
+        ("synthetic", "SYNTHETIC liveness (demo)", "checking"),
+    ],
+)
+def test_a_rig_whose_liveness_is_not_evidence_says_so_all_the_time(
+    method: str, words: str, tone: str
+) -> None:
+    view = liveness_mode_view(method)
+    assert view is not None and view.tone == tone
+    assert view.title.startswith(words)
+    assert "not evidence that a live person was present" in view.text
+
+
+def test_a_rig_with_the_real_challenge_shows_no_liveness_warning() -> None:
+    assert liveness_mode_view("challenge") is None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
 from gui.review.details import record_html
+from gui.review.export import write_csv
 from gui.review.rows import row_from_record
 
 CLEAN = {
@@ -44,3 +46,88 @@ def test_flagged_captures_are_counted_and_named() -> None:
 def test_a_clean_session_has_a_plain_label() -> None:
     row = row_from_record(Path("sessions.jsonl"), 1, 0, {"outcome": "captured", "captured_files": [CLEAN]})
     assert row.flagged_files == 0 and row.outcome_label == "Captured"
+
+
+def _face_record(liveness: dict[str, Any] | None, *, method: str = "face") -> dict[str, Any]:
+    return {
+        "outcome": "captured",
+        "captured_files": [CLEAN],
+        "identification": {"method": method, "liveness": liveness},
+    }
+
+
+SYNTHETIC: dict[str, Any] = {
+    "method": "synthetic",
+    "passed": True,
+    "completed_at": "2026-12-03T10:00:04.000Z",
+    "attempt": 1,
+    "steps": [
+        {"step": "turn-left", "passed": True, "reason": "synthetic: passed by time", "evidence": {}},
+        {"step": "blink", "passed": True, "reason": "synthetic: passed by time", "evidence": {}},
+    ],
+    "model": "synthetic (demo stand-in camera)",
+}
+OFF: dict[str, Any] = {
+    "method": "off",
+    "passed": None,
+    "completed_at": None,
+    "attempt": 0,
+    "steps": [],
+    "model": "",
+}
+CHALLENGE: dict[str, Any] = {
+    **SYNTHETIC,
+    "method": "challenge",
+    "steps": [
+        {
+            "step": "turn-right",
+            "passed": True,
+            "reason": "the head turned in depth",
+            "evidence": {"turn": 0.3361, "planarity_residual": 0.0912},
+        }
+    ],
+    "model": "mediapipe-face_landmark@1055cb9d4a9c",
+}
+
+
+def test_synthetic_and_switched_off_liveness_are_flagged_in_the_table_and_details() -> None:
+    """Issue 10: the review showed a demo (synthetic) or switched-off liveness check like a real one."""
+    synthetic = _face_record(SYNTHETIC)
+    row = row_from_record(Path("sessions.jsonl"), 1, 0, synthetic)
+    assert row.liveness == "synthetic"
+    assert row.outcome_label == "Captured · SYNTHETIC liveness"
+    html = record_html(row, synthetic)
+    assert (
+        "liveness was synthetic (demo stand-in camera): not evidence that a live person was present" in html
+    )
+    assert "Turn head left" in html and "Blink" in html
+
+    off = _face_record(OFF)
+    row = row_from_record(Path("sessions.jsonl"), 2, 0, off)
+    assert row.liveness == "off" and row.outcome_label == "Captured · liveness OFF"
+    assert "switched off in the rig&#x27;s configuration" in record_html(row, off)
+
+    unrecorded = _face_record(None)
+    row = row_from_record(Path("sessions.jsonl"), 3, 0, unrecorded)
+    assert row.liveness == "none" and row.outcome_label == "Captured · liveness not recorded"
+
+
+def test_a_real_challenge_and_badge_pin_carry_no_liveness_flag() -> None:
+    real = _face_record(CHALLENGE)
+    row = row_from_record(Path("sessions.jsonl"), 1, 0, real)
+    assert row.liveness == "challenge" and row.outcome_label == "Captured"
+    html = record_html(row, real)
+    assert "LIVENESS" in html and "Turn head right" in html and "planarity_residual 0.0912" in html
+    badge = _face_record(None, method="fallback_badge_pin")
+    row = row_from_record(Path("sessions.jsonl"), 2, 0, badge)
+    assert row.liveness == "none" and row.outcome_label == "Captured"
+
+
+def test_the_csv_export_says_how_liveness_was_established(tmp_path: Path) -> None:
+    records = [_face_record(CHALLENGE), _face_record(SYNTHETIC), _face_record(OFF), _face_record(None)]
+    rows = [row_from_record(Path("sessions.jsonl"), i, 0, r) for i, r in enumerate(records, 1)]
+    path = tmp_path / "sessions.csv"
+    write_csv(path, rows)
+    with open(path, encoding="utf-8", newline="") as handle:
+        exported = list(csv.DictReader(handle))
+    assert [line["liveness"] for line in exported] == ["challenge", "synthetic", "off", "none"]

@@ -106,7 +106,27 @@ def refused_draft(index: int = 0, reason: str = "consent_missing") -> RecordDraf
             "production": {"production_id": "prod-aurora"},
             "capture_types_requested": ["body"],
             "performer": {"performer_id": "perf-0099"},
-            "identification": {"method": "face", "distance": 0.29, "margin": 0.2, "frames_voted": 3},
+            "identification": {
+                "method": "face",
+                "distance": 0.29,
+                "margin": 0.2,
+                "frames_voted": 3,
+                "liveness": {
+                    "method": "challenge",
+                    "passed": True,
+                    "completed_at": utc_timestamp(start + timedelta(seconds=8)),
+                    "attempt": 1,
+                    "steps": [
+                        {
+                            "step": "blink",
+                            "passed": True,
+                            "reason": "the eyes closed and opened again",
+                            "evidence": {"eye_ratio_baseline": 0.2874, "closed_frames": 3.0},
+                        }
+                    ],
+                    "model": "mediapipe-face_landmark@1055cb9d4a9c",
+                },
+            },
             "outcome": "refused",
             "reason_codes": [reason],
             "outcome_detail": "No active consent for this production.",

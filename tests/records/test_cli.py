@@ -93,6 +93,35 @@ def test_verify_exit_status_is_0_intact_1_problems_2_unusable(
     assert _run(capsys, "verify", str(rig_log), "--key", str(pem), "--max-per-kind", "-1")[0] == 2
 
 
+def test_verify_says_plainly_when_liveness_was_synthetic_or_off(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10: the text verdict names demo (synthetic) and switched-off liveness checks as no evidence."""
+    settings = load_config(config_file)[0].records
+    drafts = [draft_for(index).model_dump(mode="json") for index in range(3)]
+    for draft in drafts:
+        draft["identification"]["liveness"].update(
+            method="synthetic", model="synthetic (demo stand-in camera)"
+        )
+    with SessionRecorder.open(settings, RIG_ID) as recorder:
+        for draft in drafts:
+            recorder.append(draft)
+    status, out, _ = _run(
+        capsys, "verify", str(settings.log_path), "--max-per-kind", "2", "--config", str(config_file)
+    )
+    assert status == 0 and "VERDICT: INTACT" in out
+    assert (
+        "record 1 (line 1): liveness was synthetic (demo stand-in camera): not evidence that a live person"
+        " was present" in out
+    )
+    assert "... and 1 more synthetic_liveness (use --json for all)" in out
+    assert "Liveness:   3 session(s) with no evidence that a live person was present: 3 synthetic" in out
+    status, out, _ = _run(capsys, "verify", str(settings.log_path), "--json", "--config", str(config_file))
+    verdict = json.loads(out)
+    assert verdict["synthetic_liveness_sessions"] == 3
+    assert [n["code"] for n in verdict["notices"]] == ["synthetic_liveness"] * 3
+
+
 def test_verify_with_the_wrong_key_fails(
     rig_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

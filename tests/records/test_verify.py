@@ -372,3 +372,71 @@ def test_a_record_with_flagged_captures_is_named_in_the_verdict(tmp_path: Path, 
     assert verdict.flagged_sessions == 1
     assert [n.code for n in verdict.notices] == ["capture_flagged"]
     assert verdict.to_dict()["flagged_sessions"] == 1
+
+
+def _liveness_log(tmp_path: Path, rig_key: RigKey) -> Path:
+    """Five sessions: a real challenge, a synthetic one, liveness off, face with no liveness, badge + PIN."""
+    real = captured_draft(0).model_dump(mode="json")
+    synthetic = captured_draft(1).model_dump(mode="json")
+    synthetic["identification"]["liveness"].update(
+        method="synthetic", model="synthetic (demo stand-in camera)"
+    )
+    off = captured_draft(2).model_dump(mode="json")
+    off["identification"]["liveness"] = {
+        "method": "off",
+        "passed": None,
+        "completed_at": None,
+        "attempt": 0,
+        "steps": [],
+        "model": "",
+    }
+    unrecorded = captured_draft(3).model_dump(mode="json")
+    unrecorded["identification"]["liveness"] = None
+    badge = captured_draft(4).model_dump(mode="json")
+    badge["identification"].update(
+        method="fallback_badge_pin",
+        distance=None,
+        margin=None,
+        frames_voted=None,
+        liveness=None,
+        witness_technician_id="tech-07",
+    )
+    log_path = tmp_path / "sessions.jsonl"
+    with RecordLog.open(log_path, rig_key.signer, RIG_ID) as writer:
+        for draft in (real, synthetic, off, unrecorded, badge):
+            writer.append(draft)
+    return log_path
+
+
+def test_records_whose_liveness_is_not_evidence_are_named_in_the_verdict(
+    tmp_path: Path, rig_key: RigKey
+) -> None:
+    """Issue 10: a synthetic (demo) or switched-off liveness check read like a real one in `verify`."""
+    log_path = _liveness_log(tmp_path, rig_key)
+    verdict = verify_log(log_path, {rig_key.key_id: rig_key.signer.public_key})
+    assert verdict.intact
+    assert [(n.code, n.sequence) for n in verdict.notices] == [
+        ("synthetic_liveness", 2),
+        ("liveness_off", 3),
+        ("liveness_not_recorded", 4),
+    ]
+    assert "liveness was synthetic (demo stand-in camera): not evidence that a live person was present" in (
+        verdict.notices[0].message
+    )
+    assert "switched off in the rig's configuration" in verdict.notices[1].message
+    assert (verdict.synthetic_liveness_sessions, verdict.liveness_off_sessions) == (1, 1)
+    assert verdict.liveness_not_recorded_sessions == 1
+    data = verdict.to_dict()
+    assert data["synthetic_liveness_sessions"] == 1 and data["liveness_off_sessions"] == 1
+    assert data["liveness_not_recorded_sessions"] == 1
+
+
+def test_liveness_is_not_vouched_for_by_a_record_that_fails_its_signature(
+    tmp_path: Path, rig_key: RigKey
+) -> None:
+    """Like flagged captures, only authentic records count: a forged one is a problem, not a notice."""
+    log_path = _liveness_log(tmp_path, rig_key)
+    _edit(log_path, 1, lambda r: {**r, "outcome_detail": "edited"})
+    verdict = verify_log(log_path, {rig_key.key_id: rig_key.signer.public_key})
+    assert [n.code for n in verdict.notices] == ["liveness_off", "liveness_not_recorded"]
+    assert verdict.synthetic_liveness_sessions == 0
