@@ -102,12 +102,23 @@ class StepResult:
     evidence: dict[str, float] = field(default_factory=dict)
 
 
+TURNS = (Step.TURN_LEFT, Step.TURN_RIGHT)
+
+
 def draw_steps(count: int = 2) -> tuple[Step, ...]:
-    """``count`` different steps in a random order from the OS's random source."""
+    """``count`` different steps in a random order from the OS's random source, at least one a turn.
+
+    Only a turn carries the 3-D evidence (a picture is flat); a blink alone could be played
+    by two photos, eyes open and shut, so a one-step challenge is always a turn.
+    """
     choices = list(Step)
     if not 1 <= count <= len(choices):
         raise ValueError(f"a challenge has 1 to {len(choices)} steps, not {count}")
-    return tuple(secrets.SystemRandom().sample(choices, count))
+    rng = secrets.SystemRandom()
+    while True:
+        drawn = tuple(rng.sample(choices, count))
+        if any(step in TURNS for step in drawn):
+            return drawn
 
 
 class Challenge:

@@ -189,6 +189,11 @@ def test_steps_are_drawn_at_random_and_never_repeat() -> None:
         draw_steps(4)
 
 
+def test_every_challenge_has_a_turn_the_step_a_picture_cannot_fake() -> None:
+    assert {draw_steps(1) for _ in range(100)} == {(Step.TURN_LEFT,), (Step.TURN_RIGHT,)}
+    assert all(set(draw_steps(2)) & {Step.TURN_LEFT, Step.TURN_RIGHT} for _ in range(200))
+
+
 def test_geometry_refuses_what_it_cannot_measure() -> None:
     with pytest.raises(GeometryError):
         planarity_residual(head(0)[:4], head(10)[:4], 90.0)
