@@ -66,6 +66,7 @@ SYNTHETIC: dict[str, Any] = {
         {"step": "blink", "passed": True, "reason": "synthetic: passed by time", "evidence": {}},
     ],
     "model": "synthetic (demo stand-in camera)",
+    "earlier_attempts": [],
 }
 OFF: dict[str, Any] = {
     "method": "off",
@@ -74,6 +75,7 @@ OFF: dict[str, Any] = {
     "attempt": 0,
     "steps": [],
     "model": "",
+    "earlier_attempts": [],
 }
 CHALLENGE: dict[str, Any] = {
     **SYNTHETIC,
@@ -87,6 +89,7 @@ CHALLENGE: dict[str, Any] = {
         }
     ],
     "model": "mediapipe-face_landmark@1055cb9d4a9c",
+    "earlier_attempts": [],
 }
 
 

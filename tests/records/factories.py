@@ -125,6 +125,7 @@ def refused_draft(index: int = 0, reason: str = "consent_missing") -> RecordDraf
                         }
                     ],
                     "model": "mediapipe-face_landmark@1055cb9d4a9c",
+                    "earlier_attempts": [],
                 },
             },
             "outcome": "refused",

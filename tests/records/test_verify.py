@@ -389,6 +389,7 @@ def _liveness_log(tmp_path: Path, rig_key: RigKey) -> Path:
         "attempt": 0,
         "steps": [],
         "model": "",
+        "earlier_attempts": [],
     }
     unrecorded = captured_draft(3).model_dump(mode="json")
     unrecorded["identification"]["liveness"] = None
