@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field
 
-from agent.durable import make_private_dir, write_new_file_atomically
+from agent.durable import write_new_file_atomically
+from agent.private_files import private_dir
 from agent.records.errors import KeyFileError, PublicKeyError
 from agent.settings_base import StrictModel
 from agent.signing import SignatureError, Signer, key_id_for, public_key_from_b64, public_key_to_b64
@@ -136,7 +137,7 @@ def load_or_create_rig_key(path: Path) -> RigKey:
     if path.exists():
         return load_rig_key(path)
     try:
-        make_private_dir(path.parent)
+        private_dir(path.parent)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
