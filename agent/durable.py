@@ -112,16 +112,6 @@ def replace_file_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     fsync_dir(path.parent)
 
 
-def make_private_dir(directory: Path) -> None:
-    """Create ``directory`` (and parents) readable only by the owner, if missing."""
-    if directory.is_dir():
-        return
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if os.name != "nt":
-        os.chmod(directory, 0o700)
-    fsync_dir(directory.parent)
-
-
 def read_at(fd: int, length: int, offset: int) -> bytes:
     """Read ``length`` bytes at ``offset`` (portable: os.pread is POSIX-only)."""
     os.lseek(fd, offset, os.SEEK_SET)

@@ -212,6 +212,13 @@ class Rig:
                 uploader = http_uploader_from_settings(config.records.upload, fallback_url)
             recorder = SessionRecorder.open(config.records, rig_id, uploader=uploader)
             cleanup.callback(recorder.close)
+            if recorder.key.created:  # once in a rig's life; 'scangate keys init' avoids it
+                log.warning(
+                    "this rig had no signing key: created %s at %s; register its public key with the"
+                    " registry (scangate keys show --pem), which refuses records from unknown keys",
+                    recorder.key.key_id,
+                    recorder.key.path,
+                )
             signer = recorder.key.signer
             if camera is None:
                 camera = CameraWorker.from_settings(config.camera)

@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from agent.private_files import prepare_private_sqlite
 from registry.errors import DatabaseError
 
 SCHEMA_VERSION = "1"
@@ -324,7 +325,7 @@ def make_engine(db: str | Path) -> Engine:
         if url.startswith("sqlite"):
             path = make_url(url).database
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                prepare_private_sqlite(Path(path))  # 0600 before SQLite opens it (it holds the signing key)
             engine = create_engine(url, connect_args={"check_same_thread": False})
             _configure_sqlite(engine)
         else:

@@ -19,6 +19,7 @@ from agent.records.errors import RecordError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from agent.records.keys import RigKey
     from agent.records.verify import Verdict
 
 _CONFIG_HELP = "Config file (default: the usual places); used for the rig id and [records] paths."
@@ -48,26 +49,58 @@ class UnverifiedRecordError(RecordError):
 
 @click.group("keys")
 def keys() -> None:
-    """The rig's Ed25519 signing key (created on first use)."""
+    """The rig's Ed25519 signing key: create it once (init), then show its public half."""
 
 
-@keys.command("show")
-@click.option("--pem", "as_pem", is_flag=True, help="Print only the public key as PEM.")
-@click.option("--json", "as_json", is_flag=True, help="Print rig id, key id and public key as JSON.")
+_pem_option = click.option("--pem", "as_pem", is_flag=True, help="Print only the public key as PEM.")
+_json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print rig id, key id and public key as JSON."
+)
+
+
+@keys.command("init")
+@_pem_option
+@_json_option
 @_config_option
-def keys_show(as_pem: bool, as_json: bool, config_path: Path | None) -> None:
-    """Print the rig key's id and public key (never the private key).
+def keys_init(as_pem: bool, as_json: bool, config_path: Path | None) -> None:
+    """Create the rig's signing key ([records] key_path, 0600); refuses to replace an existing key.
 
-    Give the public key to the registry (scangate registry add-rig-key
-    --public-key ...) and to anyone who should verify this rig's logs.
+    Then prints the key like 'keys show'. (A rig that starts recording without a
+    key creates one itself, saying so in its log.)
     """
-    from agent.records.keys import describe_key, load_or_create_rig_key  # noqa: PLC0415
+    from agent.records.keys import create_rig_key  # noqa: PLC0415
 
     if as_pem and as_json:
         raise click.UsageError("choose one of --pem and --json")
     config, _ = load_config(config_path)
-    rig_key = load_or_create_rig_key(config.records.key_path)
-    info = describe_key(rig_key, config.rig.rig_id)
+    rig_key = create_rig_key(config.records.key_path)
+    if not (as_pem or as_json):
+        click.echo(f"created a new rig signing key at {rig_key.path}")
+    _print_key(rig_key, config.rig.rig_id, as_pem=as_pem, as_json=as_json)
+
+
+@keys.command("show")
+@_pem_option
+@_json_option
+@_config_option
+def keys_show(as_pem: bool, as_json: bool, config_path: Path | None) -> None:
+    """Print the rig key's id and public key (never the private key); never creates a key.
+
+    Give the public key to the registry (scangate registry add-rig-key
+    --public-key ...) and to anyone who should verify this rig's logs.
+    """
+    from agent.records.keys import load_rig_key  # noqa: PLC0415
+
+    if as_pem and as_json:
+        raise click.UsageError("choose one of --pem and --json")
+    config, _ = load_config(config_path)
+    _print_key(load_rig_key(config.records.key_path), config.rig.rig_id, as_pem=as_pem, as_json=as_json)
+
+
+def _print_key(rig_key: RigKey, rig_id: str, *, as_pem: bool, as_json: bool) -> None:
+    from agent.records.keys import describe_key  # noqa: PLC0415
+
+    info = describe_key(rig_key, rig_id)
     if as_pem:
         click.echo(info.public_key_pem, nl=False)
     elif as_json:
@@ -351,6 +384,9 @@ def outbox(requeue_rejected: bool, send: bool, as_json: bool, config_path: Path 
 
     config, _ = load_config(config_path)
     settings = config.records
+    if not (send or requeue_rejected) and not settings.outbox_path.exists():
+        _echo_no_outbox(settings.outbox_path, settings.log_path, as_json)
+        return
     with Outbox(settings.outbox_path) as box:
         added = box.catch_up(settings.log_path) if settings.log_path.is_file() else 0
         requeued = box.requeue_rejected() if requeue_rejected else 0
@@ -366,6 +402,7 @@ def outbox(requeue_rejected: bool, send: bool, as_json: bool, config_path: Path 
         head = box.entries("pending", limit=1)
     state = {
         "outbox": str(settings.outbox_path),
+        "exists": True,
         "queued_from_log": added,
         "requeued": requeued,
         "pending": counts.pending,
@@ -393,3 +430,31 @@ def outbox(requeue_rejected: bool, send: bool, as_json: bool, config_path: Path 
             f"sent now: {round_.delivered} stored, {round_.duplicates} already held, {round_.rejected} rejected"
             + (f"; waiting: {round_.last_error}" if round_.last_error else "")
         )
+
+
+def _echo_no_outbox(outbox_path: Path, log_path: Path, as_json: bool) -> None:
+    """Showing the outbox must not create it: say there is none yet."""
+    logged = log_path.is_file()
+    note = (
+        "not created yet; the log has records, which the rig (or 'scangate outbox --send') queues"
+        if logged
+        else "not created yet; the rig creates it when it records its first session"
+    )
+    if as_json:
+        state = {
+            "outbox": str(outbox_path),
+            "exists": False,
+            "note": note,
+            "queued_from_log": 0,
+            "requeued": 0,
+        }
+        counts: dict[str, object] = {
+            "pending": 0,
+            "delivered": 0,
+            "rejected": 0,
+            "next": None,
+            "rejected_records": [],
+        }
+        click.echo(json.dumps({**state, **counts, "round": None}, indent=2))
+    else:
+        click.echo(f"outbox {outbox_path}: {note}")

@@ -26,6 +26,7 @@ from agent.durable import replace_file_atomically
 from agent.errors import TemplateStoreError
 from agent.faces.engine import ENCODING_SIZE, MODEL_NAME, Encoding
 from agent.faces.roster import Performer, Roster, Template
+from agent.private_files import private_dir
 from agent.settings_base import StrictModel
 
 STORE_FILE_NAME = "templates.json"
@@ -180,7 +181,7 @@ class TemplateStore:
             raise TemplateStoreError("nothing to enrol: no face samples given", where=str(self.path))
         created_at = (now or datetime.now(UTC)).astimezone(UTC)
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(self.directory)
         except OSError as exc:
             raise TemplateStoreError(
                 f"cannot create the store folder: {exc}", where=str(self.directory)

@@ -20,6 +20,7 @@ from agent.gate.base import CaptureGate
 from agent.gate.errors import CaptureRefusedError, GateFaultError
 from agent.gate.models import CaptureEvent
 from agent.gate.token import CaptureToken
+from agent.private_files import private_dir
 
 FrameProvider = Callable[[], NDArray[np.uint8] | None]
 """Returns the latest RGB frame (H×W×3 uint8), or None when the camera has none."""
@@ -49,14 +50,14 @@ class BuiltinStillGate(CaptureGate):
         self._session_dir: Path | None = None
 
     def _peer_open(self) -> None:
-        self._capture_root.mkdir(parents=True, exist_ok=True)
+        private_dir(self._capture_root)
 
     def _peer_lock(self, reason: str) -> None:
         self._session_dir = None
 
     def _peer_unlock(self, token: CaptureToken) -> None:
         folder = self.session_dir(token.session_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         self._session_dir = folder
 
     def _peer_capture(self, capture_type: str) -> list[CaptureEvent]:

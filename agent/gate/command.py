@@ -29,6 +29,7 @@ from agent.gate.models import CaptureEvent
 from agent.gate.settings import CommandGateSettings
 from agent.gate.token import CaptureToken
 from agent.gate.windows import QUARANTINE_DIR_NAME
+from agent.private_files import private_dir
 
 OUTPUT_TAIL = 400
 
@@ -50,7 +51,7 @@ class CommandGate(CaptureGate):
     # -- hooks -----------------------------------------------------------------
 
     def _peer_open(self) -> None:
-        self._capture_root.mkdir(parents=True, exist_ok=True)
+        private_dir(self._capture_root)
 
     def _peer_lock(self, reason: str) -> None:
         self._token = None
@@ -61,7 +62,7 @@ class CommandGate(CaptureGate):
             self._run("lock", self._settings.lock_command, self._values(None, reason=reason))
 
     def _peer_unlock(self, token: CaptureToken) -> None:
-        self.session_dir(token.session_id).mkdir(parents=True, exist_ok=True)
+        private_dir(self.session_dir(token.session_id))
         if self._settings.unlock_command:
             self._run("unlock", self._settings.unlock_command, self._values(token))
         self._token = token

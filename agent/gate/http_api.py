@@ -49,6 +49,7 @@ from agent.gate.models import CaptureEvent
 from agent.gate.settings import HttpApiGateSettings
 from agent.gate.token import SESSION_ID_PATTERN, CaptureToken
 from agent.gate.windows import is_within
+from agent.private_files import private_dir
 from agent.settings_base import StrictModel
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class HttpApiGate(CaptureGate):
         """Nothing to send: the API answers from the gate state on every request."""
 
     def _peer_unlock(self, token: CaptureToken) -> None:
-        self.session_dir(token.session_id).mkdir(parents=True, exist_ok=True)
+        private_dir(self.session_dir(token.session_id))
 
     def _peer_capture(self, capture_type: str) -> list[CaptureEvent]:
         raise CaptureRefusedError(
@@ -331,7 +332,7 @@ def load_or_create_token(path: Path) -> str:
             readable by other users.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         pass

@@ -45,6 +45,7 @@ from agent.gate.errors import GateFaultError
 from agent.gate.models import CaptureEvent
 from agent.gate.settings import SmartShooterGateSettings
 from agent.gate.token import CaptureToken
+from agent.private_files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class SmartShooterGate(CaptureGate):
             self._request("Disconnect", selection=True)
 
     def _peer_unlock(self, token: CaptureToken) -> None:
-        self.session_dir(token.session_id).mkdir(parents=True, exist_ok=True)
+        private_dir(self.session_dir(token.session_id))
         if self._settings.lock_mode == "disconnect":
             self._request("Connect", selection=True)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.gate.errors import QuarantineError
+from agent.private_files import private_dir, private_file_opener
 
 QUARANTINE_DIR_NAME = "quarantine"
 SIDECAR_SUFFIX = ".quarantine.json"
@@ -162,7 +163,7 @@ def quarantine_file(
     if not path.is_file():
         raise QuarantineError(f"cannot quarantine {path}: no such file")
     try:
-        quarantine_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(quarantine_dir)
         target = _free_name(quarantine_dir / path.name)
         sidecar = target.with_name(target.name + SIDECAR_SUFFIX)
         content = {
@@ -173,7 +174,8 @@ def quarantine_file(
             **(details or {}),
         }
         tmp = sidecar.with_name(sidecar.name + ".tmp")
-        tmp.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8", opener=private_file_opener) as handle:
+            handle.write(json.dumps(content, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, sidecar)
         shutil.move(str(path), str(target))
     except OSError as exc:

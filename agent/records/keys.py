@@ -1,4 +1,4 @@
-"""The rig's Ed25519 signing key: created on first use, kept owner-only.
+"""The rig's Ed25519 signing key: created by ``keys init`` or when a rig first records, kept owner-only.
 
 The private key is an unencrypted PKCS#8 PEM file (default: the platform data
 directory, ``keys/rig-ed25519.pem``) with mode 0600 in a 0700 directory, like
@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field
 
-from agent.durable import make_private_dir, write_new_file_atomically
+from agent.durable import write_new_file_atomically
+from agent.private_files import private_dir
 from agent.records.errors import KeyFileError, PublicKeyError
 from agent.settings_base import StrictModel
 from agent.signing import SignatureError, Signer, key_id_for, public_key_from_b64, public_key_to_b64
@@ -119,24 +120,56 @@ def load_rig_key(path: Path) -> RigKey:
     """
     if not path.is_file():
         raise KeyFileError(
-            "no rig key file",
+            "no rig key file yet",
             where=str(path),
-            hint="the key is created on first use (e.g. 'scangate keys show'); check [records] key_path",
+            hint="create it with: scangate keys init (or check [records] key_path if the rig has one elsewhere)",
         )
     _check_permissions(path)
     return RigKey(path=path, signer=Signer(_read_private_key(path)), created=False)
 
 
+def create_rig_key(path: Path) -> RigKey:
+    """Create a new rig key (0600, in a 0700 directory); never replaces an existing one.
+
+    Raises:
+        KeyFileError: a key file already exists at ``path`` (a new key would make this
+            rig a different signer), or the file cannot be created.
+    """
+    created = _create_key_file(path)
+    if created is None:
+        raise KeyFileError(
+            "a rig key already exists; it is kept (a new key would make this rig a different signer)",
+            where=str(path),
+            hint="show it with: scangate keys show",
+        )
+    return created
+
+
 def load_or_create_rig_key(path: Path) -> RigKey:
     """Load the rig key, creating it (0600, in a 0700 directory) if it does not exist yet.
 
-    Creation is atomic and never overwrites: if two processes race, both end
-    up with the same key.
+    Used when a rig starts recording (``scangate run``, the demo), never by commands
+    that only show things. Creation is atomic and never overwrites: if two processes
+    race, both end up with the same key.
     """
     if path.exists():
         return load_rig_key(path)
+    created = _create_key_file(path)
+    if created is None:
+        return load_rig_key(path)
+    log.info(
+        "created a new rig signing key %s at %s; register its public key with the registry"
+        " (scangate keys show --pem)",
+        created.key_id,
+        path,
+    )
+    return created
+
+
+def _create_key_file(path: Path) -> RigKey | None:
+    """A new key written to ``path``; None if a key file appeared there first."""
     try:
-        make_private_dir(path.parent)
+        private_dir(path.parent)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -148,11 +181,7 @@ def load_or_create_rig_key(path: Path) -> RigKey:
             where=str(path),
             hint="check that the directory is writable, or set [records] key_path",
         ) from None
-    if not created:
-        return load_rig_key(path)
-    signer = Signer(key)
-    log.warning("created a new rig signing key %s at %s", signer.key_id, path)
-    return RigKey(path=path, signer=signer, created=True)
+    return RigKey(path=path, signer=Signer(key), created=True) if created else None
 
 
 def load_public_key_file(path: Path) -> Ed25519PublicKey:

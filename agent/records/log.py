@@ -40,7 +40,8 @@ from typing import Any
 import filelock
 
 from agent import __version__
-from agent.durable import O_BINARY, create_exclusive, fsync_dir, make_private_dir, read_at, write_all
+from agent.durable import O_BINARY, create_exclusive, fsync_dir, read_at, write_all
+from agent.private_files import open_private, private_dir
 from agent.records.errors import LogCorruptError, LogLockedError, LogUnreadableError, LogWriteError
 from agent.records.model import (
     GENESIS_HASH,
@@ -243,7 +244,7 @@ class RecordLog:
 
     def _open(self) -> None:
         try:
-            make_private_dir(self.path.parent)
+            private_dir(self.path.parent)
             self._lock.acquire()
         except filelock.Timeout:
             raise LogLockedError(
@@ -257,7 +258,7 @@ class RecordLog:
             ) from None
         try:
             existed = self.path.exists()
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | O_BINARY, LOG_FILE_MODE)
+            self._fd = open_private(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
             if not existed:
                 fsync_dir(self.path.parent)
             self._recover_and_load_tail()

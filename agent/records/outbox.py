@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.durable import make_private_dir
+from agent.private_files import prepare_private_sqlite
 from agent.records.errors import LogUnreadableError, OutboxError
 from agent.records.log import read_last_record, read_records
 from agent.records.model import utc_timestamp
@@ -116,7 +116,7 @@ class Outbox:
         self._jitter = jitter
         self._mutex = threading.Lock()
         try:
-            make_private_dir(path.parent)
+            prepare_private_sqlite(path)  # before SQLite: its -wal/-shm take the file's mode
             self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.durable import make_private_dir
+from agent.private_files import private_dir, private_file_opener
 from agent.records.errors import RecordError
 from agent.records.model import nested
 from agent.signing import canonical_json, object_hash_hex
@@ -141,8 +141,9 @@ def write_receipt_png(receipt: Receipt, path: Path) -> Path:
         draw = ImageDraw.Draw(image)
         for index, line in enumerate(caption):
             draw.text((12, code.height + 4 + index * line_height), line, fill="black")
-        make_private_dir(path.parent)
-        image.save(path, format="PNG")
+        private_dir(path.parent)
+        with open(path, "wb", opener=private_file_opener) as handle:
+            image.save(handle, format="PNG")
     except OSError as exc:
         raise RecordError(f"cannot write the receipt image: {exc}", where=str(path)) from None
     return path

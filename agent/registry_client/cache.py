@@ -31,7 +31,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from agent.durable import make_private_dir, replace_file_atomically
+from agent.durable import replace_file_atomically
+from agent.private_files import private_dir
 from agent.registry_client.errors import RegistryError
 from agent.settings_base import StrictModel
 from agent.wire import ConsentRecord, KeyList, Roster, UtcDateTime, describe_validation_error, format_utc
@@ -84,7 +85,7 @@ def _safe_id(value: str) -> str:
 
 def atomic_write_json(path: Path, value: Any) -> None:
     """Write JSON to ``path`` so that a crash leaves the old copy or the new one, never a mix."""
-    make_private_dir(path.parent)
+    private_dir(path.parent)
     data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     replace_file_atomically(path, data)
 

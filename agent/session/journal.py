@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.durable import O_BINARY, replace_file_atomically, write_all
+from agent.private_files import private_dir
 from agent.records.model import flagged_capture_count, is_clean_capture, utc_timestamp
 from agent.session.model import SessionContext
 
@@ -78,7 +79,7 @@ class SessionJournal:
             "started_at": utc_timestamp(ctx.started_at) if ctx.started_at else None,
         }
         with self._mutex:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             replace_file_atomically(self.path, _line(header))
 
     def record_draft(self, draft: dict[str, Any], capture_ids: list[str], *, final: bool) -> None:

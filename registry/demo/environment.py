@@ -18,6 +18,7 @@ from agent.config import ScanGateConfig, load_config
 from agent.errors import ScanGateError
 from agent.faces.analysis import FaceAnalyser
 from agent.faces.settings import IdentificationSettings
+from agent.private_files import PRIVATE_DIR_MODE, private_dir, private_file_opener, restrict
 from agent.records.keys import load_or_create_rig_key, public_key_pem
 from agent.signing import public_key_to_b64
 from agent.wire.consent import ConsentStatus
@@ -79,7 +80,7 @@ def stand_in_frame(offset: tuple[int, int] = (0, 0)) -> np.ndarray:
 
 def write_stand_in_video(path: Path, seconds: float = 4.0) -> Path:
     """A looping clip of the stand-in performer, swaying slightly, as an MJPEG AVI."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), STAND_IN_FPS, FRAME_SIZE)
     if not writer.isOpened():
         raise ScanGateError("cannot write the stand-in camera clip", where=str(path))
@@ -138,7 +139,7 @@ def prepare_demo(
             'challenge-timeout' rehearsal.
     """
     out_dir = out_dir.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     marker = out_dir / DEMO_MARKER
     if any(out_dir.iterdir()) and not marker.exists():
         raise ScanGateError(
@@ -148,6 +149,7 @@ def prepare_demo(
             hint="give --out an empty or new folder",
         )
     marker.write_text("Made by `scangate demo`; its contents are replaced on every demo run.\n")
+    restrict(out_dir, PRIVATE_DIR_MODE)  # a folder made by an older version may be 0755
     if fresh:
         for stale in (
             "registry.sqlite3",
@@ -187,8 +189,8 @@ def prepare_demo(
             rig_id=RIG_ID,
         )
         token_file = out_dir / "registry.token"
-        token_file.write_text(seeded.rig_token + "\n", encoding="ascii")
-        token_file.chmod(0o600)
+        with open(token_file, "w", encoding="ascii", opener=private_file_opener) as handle:
+            handle.write(seeded.rig_token + "\n")
         # Record uploads read the rig token from the environment (never from config files).
         os.environ["SCANGATE_REGISTRY_TOKEN"] = seeded.rig_token
         config_path = out_dir / "scangate.toml"

@@ -42,6 +42,7 @@ import requests
 from agent.gate.http_api import HttpApiGate
 from agent.gate.settings import HttpApiGateSettings
 from agent.gate.windows import sha256_file
+from agent.private_files import private_dir, private_file_opener
 from agent.session.model import Phase
 from agent.session.snapshot import SessionSnapshot
 from registry.demo.crash_child import CAPTURED_LINE, UNLOCKED_LINE
@@ -69,7 +70,7 @@ class _CaptureSoftware:
         token = settings.auth_token_file.read_text(encoding="ascii").strip()
         self.headers = {"Authorization": f"Bearer {token}"}
         self.folder = Path(run.rig.config.gate.capture_root) / "incoming"
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.folder)
 
     def session_id(self, run: Run) -> str | None:
         """The session the gate is unlocked for, asked as capture software asks (GET /v1/gate)."""
@@ -83,7 +84,8 @@ class _CaptureSoftware:
     def write(self, name: str, content: bytes) -> Path:
         """Write a "captured" file into the capture folder."""
         path = self.folder / name
-        path.write_bytes(content)
+        with open(path, "wb", opener=private_file_opener) as handle:
+            handle.write(content)
         return path
 
     def report(self, path: str, *, capture_type: str, sha256: str | None, session_id: str | None) -> int:
@@ -175,7 +177,7 @@ def run_crashing_agent(env: DemoEnvironment, facts: list[str], problems: list[st
     stderr_path = env.out_dir / "crashed-agent.stderr.txt"
     seen: list[str] = []
     with (
-        stderr_path.open("w", encoding="utf-8") as stderr,
+        open(stderr_path, "w", encoding="utf-8", opener=private_file_opener) as stderr,
         subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True
         ) as child,

@@ -1,4 +1,4 @@
-"""``scangate keys show``, ``verify``, ``receipt`` and ``outbox`` through the real CLI entry point."""
+"""``scangate keys init``/``show``, ``verify``, ``receipt`` and ``outbox`` through the real CLI entry point."""
 
 from __future__ import annotations
 
@@ -47,9 +47,23 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return status, captured.out, captured.err
 
 
+def test_keys_init_creates_the_key_once_and_never_replaces_it(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_path = load_config(config_file)[0].records.key_path
+    status, text, _ = _run(capsys, "keys", "init", "--config", str(config_file))
+    assert status == 0 and f"created a new rig signing key at {key_path}" in text
+    assert "key id:                 ed25519:" in text and "PRIVATE" not in text
+    before = key_path.read_bytes()
+    status, _, err = _run(capsys, "keys", "init", "--config", str(config_file))
+    assert status == 2 and "a rig key already exists; it is kept" in err
+    assert key_path.read_bytes() == before
+
+
 def test_keys_show_prints_id_and_public_key_in_each_form(
     config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert _run(capsys, "keys", "init", "--config", str(config_file))[0] == 0
     status, text, _ = _run(capsys, "keys", "show", "--config", str(config_file))
     assert status == 0
     assert "key id:                 ed25519:" in text and "BEGIN PUBLIC KEY" in text
