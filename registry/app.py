@@ -63,6 +63,10 @@ def build_app(database: Database | None, *, max_body_bytes: int = DEFAULT_MAX_BO
         version=__version__,
         description=DESCRIPTION,
         separate_input_output_schemas=False,
+        # Swagger UI and ReDoc pages load their scripts from an outside CDN, useless on an offline
+        # set and a third party in every admin's browser; the document itself stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.database = database
     app.state.signer_cache = SignerCache()

@@ -7,9 +7,10 @@ administration uses the admin HTTP API (/v1/admin/...) with an admin token.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
-import socket
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from registry import admin_ops
 from registry.db import DB_ENV_VAR, Database, normalise_db_url, redact_url
 from registry.errors import InvalidInputError
 from registry.keys import key_list, load_active_signer, new_signing_key
+from registry.listen import PROXY_WARNING, bind_listening_socket, plan_listening
 from registry.schemas import (
     BadgeIssue,
     ConsentGrant,
@@ -80,7 +82,12 @@ def registry() -> None:
 
 @registry.command()
 @db_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Beyond loopback: --tls-cert/--tls-key, or --behind-tls-proxy.",
+)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
 @click.option(
@@ -91,21 +98,63 @@ def registry() -> None:
     help="Request size limit.",
 )
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
-def serve(db_url: str, host: str, port: int, workers: int, max_body_bytes: int, access_log: bool) -> None:
-    """Serve the registry over HTTP (put it behind a TLS reverse proxy outside loopback)."""
+@click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="PEM certificate (chain) to serve HTTPS with; needs --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="PEM private key of --tls-cert (unencrypted, mode 0600).",
+)
+@click.option(
+    "--behind-tls-proxy",
+    is_flag=True,
+    help="Serve plain HTTP on a non-loopback --host because a TLS-terminating proxy sits in front"
+    " (logged as a warning at start).",
+)
+def serve(
+    db_url: str,
+    host: str,
+    port: int,
+    workers: int,
+    max_body_bytes: int,
+    access_log: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    behind_tls_proxy: bool,
+) -> None:
+    """Serve the registry: HTTPS with --tls-cert/--tls-key; plain HTTP only on loopback or behind a TLS proxy."""
     import uvicorn  # noqa: PLC0415 - heavy: only `serve` needs the server stack
 
     from registry.app import MAX_BODY_ENV_VAR, create_app  # noqa: PLC0415
 
+    plan = plan_listening(host, port, tls_cert, tls_key, behind_tls_proxy=behind_tls_proxy)
     db_url = normalise_db_url(db_url)
     with _open(db_url) as database, database.read() as session:
         load_active_signer(session)  # fail fast, with a clear message, before forking workers
-    click.echo(
-        f"scangate registry: serving {redact_url(db_url)} on http://{host}:{port} ({workers} worker(s))"
-    )
+    sock = bind_listening_socket(plan.host, plan.port)
+    bound_port = int(sock.getsockname()[1])
+    plan = dataclasses.replace(plan, port=bound_port)
+    if plan.behind_tls_proxy:
+        logging.getLogger("registry.serve").warning(PROXY_WARNING, plan.host, plan.port)
+    cert_file = str(plan.tls_cert) if plan.tls_cert is not None else None
+    key_file = str(plan.tls_key) if plan.tls_key is not None else None
+    click.echo(f"scangate registry: serving {redact_url(db_url)} on {plan.url} ({workers} worker(s))")
     if workers == 1:
         app = create_app(Database.open(db_url), max_body_bytes=max_body_bytes)
-        uvicorn.run(app, host=host, port=port, access_log=access_log)
+        config = uvicorn.Config(
+            app,
+            host=plan.host,
+            port=plan.port,
+            access_log=access_log,
+            ssl_certfile=cert_file,
+            ssl_keyfile=key_file,
+        )
+        uvicorn.Server(config).run(sockets=[sock])
         return
     os.environ[DB_ENV_VAR] = db_url
     os.environ[MAX_BODY_ENV_VAR] = str(max_body_bytes)
@@ -114,16 +163,13 @@ def serve(db_url: str, host: str, port: int, workers: int, max_body_bytes: int, 
     config = uvicorn.Config(
         "registry.app:app_from_env",
         factory=True,
-        host=host,
-        port=port,
+        host=plan.host,
+        port=plan.port,
         workers=workers,
         access_log=access_log,
+        ssl_certfile=cert_file,
+        ssl_keyfile=key_file,
     )
-    sock = config.bind_socket()
-    # uvicorn binds this socket with protocol 0, so asyncio does not switch Nagle off on the
-    # connections it accepts, and every keep-alive response waits ~40 ms for a delayed ACK.
-    # Accepted sockets inherit TCP_NODELAY from the listening socket.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     Multiprocess(config, sockets=[sock]).run()
 
 

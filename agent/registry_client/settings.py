@@ -4,12 +4,13 @@ The bearer token is looked up, in order, in ``token`` (discouraged: config
 files get copied around), the file ``token_file``, and the environment
 variable ``token_env``. Plain ``http://`` is accepted only for loopback
 addresses unless ``allow_insecure_http`` is set, so a rig token never crosses
-a network in clear text by accident.
+a network in clear text by accident (and when it is set, the client logs a
+WARNING at every start). ``https://`` is always verified: against
+``ca_bundle`` when set (checked when the client starts), else the system's CAs.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 import platformdirs
 from pydantic import Field, SecretStr, StringConstraints, field_validator, model_validator
 
+from agent.netaddr import is_loopback_host
 from agent.settings_base import ConfigPath, StrictModel
 
 DEFAULT_TOKEN_ENV = "SCANGATE_REGISTRY_TOKEN"
@@ -30,15 +32,6 @@ PinnedKeyId = Annotated[str, StringConstraints(pattern=r"^ed25519:[0-9a-f]{32}$"
 def default_cache_dir() -> Path:
     """The platform's per-user cache folder for registry data (keys, revocations, offline copies)."""
     return Path(platformdirs.user_cache_dir("scangate", appauthor=False)) / "registry"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class RegistrySettings(StrictModel):
@@ -66,12 +59,13 @@ class RegistrySettings(StrictModel):
     ca_bundle: ConfigPath | None = Field(
         None,
         description="CA certificate bundle (PEM) to verify the registry's TLS certificate."
-        " Unset: the system's trusted CAs. Verification is never switched off.",
+        " Unset: the system's trusted CAs. Checked when the client starts; verification is never"
+        " switched off.",
     )
     allow_insecure_http: bool = Field(
         False,
         description="Allow plain http:// to a non-loopback address (the token would travel unencrypted)."
-        " Only for isolated test networks.",
+        " Only for isolated test networks; a WARNING is logged at every start.",
     )
     pinned_key_ids: tuple[PinnedKeyId, ...] = Field(
         (),
@@ -181,7 +175,7 @@ class RegistrySettings(StrictModel):
             raise ValueError("set either token or token_file, not both")
         if self.url is not None and not self.allow_insecure_http:
             parts = urlsplit(self.url)
-            if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+            if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
                 raise ValueError(
                     "plain http:// to a non-loopback registry would send the rig token unencrypted;"
                     " use https:// (or set allow_insecure_http = true on an isolated test network)"

@@ -12,10 +12,14 @@ Failures become the domain errors of :mod:`agent.registry_client.errors`.
 
 from __future__ import annotations
 
+import logging
 import re
+import ssl
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import requests.auth
@@ -25,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from agent import __version__
+from agent.netaddr import is_loopback_host
 from agent.registry_client.errors import (
     RegistryAuthError,
     RegistryNotConfiguredError,
@@ -45,6 +50,8 @@ _BEARER_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 """RFC 6750 ``b64token``: what an Authorization: Bearer header can carry."""
 
 M = TypeVar("M", bound=WireModel)
+
+log = logging.getLogger(__name__)
 
 
 class _TooLargeError(Exception):
@@ -102,7 +109,11 @@ class Transport:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         # passed on every request: a session-level value would lose to $REQUESTS_CA_BUNDLE
-        self.verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle is not None else True
+        self.verify: str | bool = True
+        if settings.ca_bundle is not None:
+            check_ca_bundle(settings.ca_bundle)
+            self.verify = str(settings.ca_bundle)
+        _warn_if_plain_http_to_network(settings.url)
         self.session.verify = self.verify
         self.session.headers.update(
             {"Accept": "application/json", "User-Agent": f"scangate-agent/{__version__}"}
@@ -306,6 +317,35 @@ class Transport:
             ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:  # timeout, reset, broken chunking
             raise _unavailable(where, exc) from None
+
+
+def check_ca_bundle(path: Path) -> None:
+    """Load ``path`` as a CA bundle now, so a bad one stops the rig at start, not at the first call.
+
+    Raises:
+        RegistryTLSError: the file is missing, unreadable or holds no usable PEM certificate.
+    """
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise RegistryTLSError(
+            f"the CA bundle for the registry's TLS certificate cannot be used: {reason}",
+            where=f"registry.ca_bundle = {path}",
+            hint="point registry.ca_bundle at the PEM file of the CA that signed the registry's"
+            " certificate (from the registry's operator), or remove it to use the system's CAs",
+        ) from None
+
+
+def _warn_if_plain_http_to_network(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+        # allowed only by allow_insecure_http (the settings refuse it otherwise): say so on every start
+        log.warning(
+            "talking to the registry at %s over plain HTTP (registry.allow_insecure_http): the rig"
+            " token and consent data travel unencrypted; use https:// outside an isolated test network",
+            url,
+        )
 
 
 def _token_source(settings: RegistrySettings) -> str:

@@ -266,7 +266,8 @@ def test_serve_runs_two_worker_processes(cli_db: str) -> None:
             try:
                 health = requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=2)
                 break
-            except requests.ConnectionError:
+            # the socket listens before the workers are up: early probes wait, and may time out
+            except (requests.ConnectionError, requests.Timeout):
                 assert server.poll() is None, server.communicate()[0]
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import requests
@@ -34,6 +35,25 @@ def test_committed_openapi_document_equals_the_served_one(registry: Registry) ->
     committed = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
     assert served == committed, "regenerate: scangate registry openapi --output registry/openapi.json"
     assert "/v1/consents" in served["paths"]
+
+
+OUTSIDE_ADDRESS = re.compile(r"(?:https?:)?//[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}")
+
+
+def test_no_answer_points_a_browser_at_an_outside_host(registry: Registry) -> None:
+    # Swagger UI and ReDoc load scripts from a CDN: useless offline on set, so they are off
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert requests.get(registry.url + path, timeout=10).status_code == 404, path
+    document = requests.get(registry.url + "/openapi.json", timeout=10).json()
+    plain_gets = (path for path, ops in document["paths"].items() if "get" in ops and "{" not in path)
+    paths = ["/openapi.json", *sorted(plain_gets)]
+    assert "/openapi.json" in paths and "/v1/health" in paths
+    for path in paths:
+        for headers in ({}, registry.rig_headers(), registry.admin_headers()):
+            response = requests.get(registry.url + path, headers=headers, timeout=10)
+            assert response.status_code < 500, (path, response.text)
+            found = OUTSIDE_ADDRESS.findall(response.text)
+            assert not found, f"GET {path} refers to outside hosts: {found[:5]}"
 
 
 def test_missing_unknown_and_revoked_tokens_are_refused(registry: Registry) -> None:
