@@ -1,4 +1,8 @@
-"""The face engine: dlib's HOG detector, 68-point landmarks and 128-d ResNet encoder.
+"""The face engine: dlib's HOG detector, 5-point landmarks and 128-d ResNet encoder.
+
+The face is aligned for the encoder with dlib's **5-point** shape predictor (public domain).
+The 68-point predictor that ``face_recognition`` uses by default is trained on iBUG 300-W,
+whose licence excludes commercial use (``docs/licences.md``): productions are commercial users.
 
 These are the models face_recognition uses (shipped by the
 ``face_recognition_models`` package). They are loaded per :class:`FaceEngine`
@@ -99,7 +103,7 @@ class FaceEngine:
                     face_recognition_models.cnn_face_detector_model_location()
                 )
             self._predictor: Any = dlib.shape_predictor(
-                face_recognition_models.pose_predictor_model_location()
+                face_recognition_models.pose_predictor_five_point_model_location()
             )
             self._encoder: Any = dlib.face_recognition_model_v1(
                 face_recognition_models.face_recognition_model_location()
