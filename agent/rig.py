@@ -291,7 +291,10 @@ class Rig:
             landmarks = liveness_on and not synthetic_liveness
             identifier = SubprocessIdentifier(config.identification, Roster(()), landmarks=landmarks)
             recognition = RecognitionWorker(
-                camera, identifier, following=lambda: controller.challenge_running
+                camera,
+                identifier,
+                identifying=lambda: controller.session_open,
+                following=lambda: controller.challenge_running,
             )
             if client is not None:
                 poller = RevocationPoller(
