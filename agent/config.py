@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent.camera.settings import CameraSettings
 from agent.errors import ConfigError
+from agent.faces.sealing import DEFAULT_PASSPHRASE_ENV
 from agent.faces.settings import IdentificationSettings
 from agent.gate.settings import GateSettings
 from agent.liveness.settings import LivenessSettings
@@ -56,11 +57,21 @@ class RigSettings(StrictModel):
 
 
 class TemplateStoreSettings(StrictModel):
-    """Where the local (embedded) face template store lives."""
+    """Where the local (embedded) face template store lives, and where its passphrase comes from."""
 
     store_dir: ConfigPath = Field(
         default_factory=lambda: default_data_dir() / "templates",
         description="Folder of the local template store (used when no registry supplies the roster).",
+    )
+    passphrase_env: str = Field(
+        DEFAULT_PASSPHRASE_ENV,
+        min_length=1,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of the environment variable holding the passphrase the template store is"
+        " encrypted under (AES-256-GCM, key derived with scrypt; at least 12 characters). The"
+        " passphrase itself is never written in the configuration. Without it the store is neither"
+        " read nor written (enrol and identify ask for it on a terminal); a rig without it has no"
+        " roster, so capture stays locked.",
     )
 
 

@@ -29,6 +29,7 @@ from agent.camera.worker import CameraStatus, CameraWorker
 from agent.config import ScanGateConfig
 from agent.errors import ScanGateError
 from agent.faces.roster import Roster
+from agent.faces.sealing import passphrase_source
 from agent.faces.store import TemplateStore
 from agent.faces.subprocess_identifier import SubprocessIdentifier
 from agent.gate.base import CaptureGate
@@ -254,7 +255,11 @@ class Rig:
             else:
                 consent_service = _NoRegistry()
                 fallback = None
-                roster_source = TemplateStore(config.templates.store_dir)
+                # No prompt: a rig's passphrase comes from its environment or not at all (locked).
+                roster_source = TemplateStore(
+                    config.templates.store_dir,
+                    passphrase=passphrase_source(config.templates.passphrase_env),
+                )
             liveness_on = synthetic_liveness or config.liveness.method == "challenge"
             timing = dataclasses.replace(
                 config.session.timing(),
@@ -298,7 +303,10 @@ class Rig:
             landmarks = liveness_on and not synthetic_liveness
             identifier = SubprocessIdentifier(config.identification, Roster(()), landmarks=landmarks)
             recognition = RecognitionWorker(
-                camera, identifier, following=lambda: controller.challenge_running
+                camera,
+                identifier,
+                identifying=lambda: controller.session_open,
+                following=lambda: controller.challenge_running,
             )
             if client is not None:
                 poller = RevocationPoller(

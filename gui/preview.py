@@ -206,6 +206,13 @@ class PreviewWidget(QWidget):
         painter.setPen(QColor("#ffffff"))
         painter.drawText(pill.adjusted(26, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, text)
 
+    def box_label(self) -> str | None:
+        """The text on the face box as painted now (None while no box is shown)."""
+        result = self._result
+        if result is None or result.analysis.box is None or time.monotonic() - self._result_at > BOX_STALE_S:
+            return None
+        return self._box_style(result)[1]
+
     def _paint_face(self, painter: QPainter, target: QRectF, width: int, height: int) -> None:
         result = self._result
         if result is None or time.monotonic() - self._result_at > BOX_STALE_S:
@@ -253,6 +260,8 @@ class PreviewWidget(QWidget):
             if analysis.performer_id == self._session_performer:
                 return QColor(theme.GREEN), name
             return QColor(theme.RED), f"Different person: {name}"
+        if decision is Decision.FACE_IN_VIEW:  # no session: the agent located the face, named nobody
+            return QColor(theme.ACCENT), "Face in view"
         if decision is Decision.UNKNOWN:
             return QColor(theme.RED), "Not on the roster"
         if decision is Decision.MULTIPLE_FACES:

@@ -98,7 +98,7 @@ def test_open_session_journal_and_its_folder_are_private(tmp_path: Path) -> None
 
 
 def test_template_store_folder_and_file_are_private(tmp_path: Path) -> None:
-    store = TemplateStore(tmp_path / "faces" / "store")
+    store = TemplateStore(tmp_path / "faces" / "store", passphrase=lambda: "a test passphrase, not secret")
     vector = np.random.default_rng(1).normal(0, 0.1, ENCODING_SIZE)
     store.enrol("P-1", [EnrolmentSample(encoding=vector, source_sha256="ab" * 32)])
     assert mode(store.path) == 0o600

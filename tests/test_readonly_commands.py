@@ -27,6 +27,9 @@ EXPLICIT_PATHS = (
 )
 
 
+PASSPHRASE = "a test passphrase, not secret"
+
+
 def tree(*roots: Path) -> dict[str, tuple[bool, int]]:
     """Every path under ``roots``: whether it is a folder, and its size for files."""
     found: dict[str, tuple[bool, int]] = {}
@@ -97,8 +100,9 @@ def test_identify_without_a_store_creates_nothing(fresh_config: Path, tmp_path: 
     assert run_unchanged(tmp_path, ["identify", "--config", str(fresh_config), str(image)]) == 2
 
 
-def test_identify_with_a_store_leaves_it_as_it_was(tmp_path: Path) -> None:
-    store = TemplateStore(tmp_path / "store")
+def test_identify_with_a_store_leaves_it_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCANGATE_TEMPLATE_PASSPHRASE", PASSPHRASE)
+    store = TemplateStore(tmp_path / "store", passphrase=lambda: PASSPHRASE)
     vector = np.random.default_rng(1).normal(0, 0.1, ENCODING_SIZE)
     store.enrol("P-1", [EnrolmentSample(encoding=vector, source_sha256="ab" * 32)])
     (tmp_path / "store" / ".templates.json.lock").unlink(missing_ok=True)

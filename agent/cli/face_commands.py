@@ -16,6 +16,8 @@ from agent.config import load_config
 from agent.errors import InputError, ScanGateError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from agent.config import ScanGateConfig
     from agent.faces.identifier import Identifier
 
@@ -32,6 +34,13 @@ _CONFIG_HELP = "Config file to take the identification settings from (default: t
 
 def _store_dir(store: Path | None, config: ScanGateConfig) -> Path:
     return store if store is not None else config.templates.store_dir
+
+
+def _passphrase(config: ScanGateConfig) -> Callable[[], str]:
+    """The store's passphrase: from ``[templates] passphrase_env``, else asked on the terminal."""
+    from agent.faces.sealing import passphrase_source  # noqa: PLC0415
+
+    return passphrase_source(config.templates.passphrase_env, prompt=True)
 
 
 @click.command("enrol")
@@ -58,7 +67,7 @@ def enrol(
     from agent.faces.store import TemplateStore  # noqa: PLC0415
 
     config, _ = load_config(config_path)
-    template_store = TemplateStore(_store_dir(store, config))
+    template_store = TemplateStore(_store_dir(store, config), passphrase=_passphrase(config))
     analyser = FaceAnalyser(config.identification)
     enrolled = enrol_images(analyser, template_store, performer_id, list(images), display_name=display_name)
     for item in enrolled:
@@ -99,7 +108,7 @@ def identify(
     from agent.faces.store import TemplateStore  # noqa: PLC0415
 
     config, _ = load_config(config_path)
-    roster = TemplateStore(_store_dir(store, config)).load_roster()
+    roster = TemplateStore(_store_dir(store, config), passphrase=_passphrase(config)).load_roster()
     identifier = Identifier(config.identification, roster)
     unreadable = 0
     failed = 0

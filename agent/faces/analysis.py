@@ -44,6 +44,9 @@ class Decision(enum.StrEnum):
     TRACKED = "tracked"
     """Only during a liveness challenge: the face was followed from the last frame that
     matched (see :mod:`agent.liveness.tracking`), not matched itself."""
+    FACE_IN_VIEW = "face_in_view"
+    """Only outside a session: a face passed the quality checks but was neither encoded nor
+    matched against the roster (identification runs only while a session is open)."""
 
 
 @dataclass(frozen=True)
@@ -138,8 +141,12 @@ class FaceAnalyser:
             Detection(box=d.box.scaled(1.0 / scale, width=width, height=height), score=d.score) for d in found
         ]
 
-    def observe(self, frame: RGBImage) -> FaceObservation:
-        """Detect, apply the quality gate and, if it passes, encode the subject face."""
+    def observe(self, frame: RGBImage, *, encode: bool = True) -> FaceObservation:
+        """Detect, apply the quality gate and, if it passes and ``encode`` is set, encode the subject face.
+
+        With ``encode=False`` a face that passes the gate comes back with no encoding: where
+        it is, not who it is (outside a session, see :meth:`Identifier.locate`).
+        """
         started = time.perf_counter()
         detections = self.detect(frame)
         detected = time.perf_counter()
@@ -184,6 +191,15 @@ class FaceAnalyser:
             return FaceObservation(
                 refusal=refusal,
                 reason=reason,
+                box=box,
+                faces_found=count,
+                sharpness=sharpness,
+                timings=StageTimings(detect_ms=detect_ms, quality_ms=quality_ms),
+            )
+        if not encode:
+            return FaceObservation(
+                refusal=None,
+                reason="face in view",
                 box=box,
                 faces_found=count,
                 sharpness=sharpness,

@@ -94,9 +94,52 @@ class Identifier:
         """Detect, check, encode and match the subject face of one RGB frame."""
         return self.match(self.analyser.observe(frame))
 
+    def locate(self, frame: RGBImage) -> FrameAnalysis:
+        """Find the subject face of one RGB frame without identifying it (no encoding, no match).
+
+        Outside a session the rig only needs the face box: a face that passes the quality
+        checks is :attr:`Decision.FACE_IN_VIEW`, and the answer carries no performer, name,
+        template or distance (see :func:`located`).
+        """
+        return located(self.analyser.observe(frame, encode=False))
+
     def match(self, observation: FaceObservation) -> FrameAnalysis:
         """Match an already encoded observation against the roster."""
         return match_observation(observation, self.roster, self.settings)
+
+
+def located(observation: FaceObservation) -> FrameAnalysis:
+    """A frame decision that says where the subject face is, never who it is."""
+    return FrameAnalysis(
+        decision=observation.refusal or Decision.FACE_IN_VIEW,
+        reason=observation.reason if observation.refusal else "face in view",
+        box=observation.box,
+        faces_found=observation.faces_found,
+        sharpness=observation.sharpness,
+        timings=observation.timings,
+    )
+
+
+def withheld(analysis: FrameAnalysis) -> FrameAnalysis:
+    """``analysis`` with everything that identifies the subject taken out (what :func:`located` gives).
+
+    For a frame identified just before a session ended: its answer arrives outside the session.
+    """
+    if analysis.decision in (Decision.NO_FACE, Decision.MULTIPLE_FACES, Decision.LOW_QUALITY):
+        refusal: Decision | None = analysis.decision
+        reason = analysis.reason
+    else:
+        refusal, reason = None, "face in view"
+    return located(
+        FaceObservation(
+            refusal=refusal,
+            reason=reason,
+            box=analysis.box,
+            faces_found=analysis.faces_found,
+            sharpness=analysis.sharpness,
+            timings=analysis.timings,
+        )
+    )
 
 
 def match_observation(

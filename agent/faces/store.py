@@ -1,4 +1,4 @@
-"""The local face template store: one JSON file in a folder, written atomically.
+"""The local face template store: one sealed (encrypted) file in a folder, written atomically.
 
 This is the embedded default roster source (the consent registry will supply
 rosters through the same :class:`~agent.faces.roster.RosterSource` protocol).
@@ -6,13 +6,17 @@ The store keeps 128-d encodings, never photos: per template its id, version,
 the SHA-256 of the source image and when it was created, plus the encoder model
 name. Writers hold a file lock; the file is replaced atomically (temporary file,
 fsync, ``os.replace``, fsync of the folder), so a crash never leaves half a store.
+
+Templates are biometric data: the file is sealed with AES-256-GCM under a key derived
+from the operator's passphrase (:mod:`agent.faces.sealing`), never kept in the clear.
+A store left in the clear by an older ScanGate (``templates.json``) is refused, not read.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,10 +30,13 @@ from agent.durable import replace_file_atomically
 from agent.errors import TemplateStoreError
 from agent.faces.engine import ENCODING_SIZE, MODEL_NAME, Encoding
 from agent.faces.roster import Performer, Roster, Template
+from agent.faces.sealing import seal, unseal
 from agent.private_files import private_dir
 from agent.settings_base import StrictModel
 
-STORE_FILE_NAME = "templates.json"
+STORE_FILE_NAME = "templates.sealed"
+PLAIN_STORE_FILE_NAME = "templates.json"
+"""Where ScanGate before sealing kept templates in the clear; such a file is refused."""
 LOCK_FILE_NAME = "templates.json.lock"
 STORE_FORMAT = "scangate-template-store"
 STORE_FORMAT_VERSION = 1
@@ -86,11 +93,17 @@ class EnrolmentSample:
 
 
 class TemplateStore:
-    """A folder holding ``templates.json``; implements :class:`~agent.faces.roster.RosterSource`."""
+    """A folder holding the sealed ``templates.sealed``; implements :class:`~agent.faces.roster.RosterSource`.
 
-    def __init__(self, directory: Path | str) -> None:
+    ``passphrase`` is asked for the store's passphrase when the file is read or written
+    (see :func:`agent.faces.sealing.passphrase_source`); it raises TemplateStoreError
+    when there is none.
+    """
+
+    def __init__(self, directory: Path | str, *, passphrase: Callable[[], str]) -> None:
         self.directory = Path(directory)
         self.path = self.directory / STORE_FILE_NAME
+        self._passphrase = passphrase
         self._lock = filelock.FileLock(str(self.directory / LOCK_FILE_NAME), timeout=LOCK_TIMEOUT_S)
 
     def exists(self) -> bool:
@@ -101,11 +114,19 @@ class TemplateStore:
         """Read and validate the store file.
 
         Raises:
-            TemplateStoreError: the file is missing, unreadable, not JSON, or invalid.
+            TemplateStoreError: the file is missing, unreadable, left in the clear, sealed under
+                another passphrase or altered, not JSON, or invalid.
         """
         where = str(self.path)
+        plain = self.directory / PLAIN_STORE_FILE_NAME
+        if not self.path.exists() and plain.exists():
+            raise TemplateStoreError(
+                "this template store keeps face templates in the clear, which ScanGate no longer reads",
+                where=str(plain),
+                hint="enrol the performers again (the new store is encrypted), then delete templates.json",
+            )
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = unseal(self.path.read_bytes(), self._passphrase(), where=where).decode("utf-8")
         except FileNotFoundError:
             raise TemplateStoreError(
                 "no template store here (nobody enrolled yet)",
@@ -232,7 +253,8 @@ class TemplateStore:
 
     def _write(self, store: StoreFile) -> None:
         text = json.dumps(store.model_dump(mode="json"), indent=1) + "\n"
-        replace_file_atomically(self.path, text.encode("utf-8"), 0o600)
+        sealed = seal(text.encode("utf-8"), self._passphrase(), where=str(self.path))
+        replace_file_atomically(self.path, sealed, 0o600)
 
 
 def _empty_store() -> StoreFile:

@@ -50,10 +50,11 @@ def _landmarker_or_none(wanted: bool) -> FaceLandmarker | None:
 def _serve(
     connection: Connection, settings: IdentificationSettings, roster: Roster, landmarks: bool = False
 ) -> None:
-    """The child's loop: ("analyse", frame) | ("track", (frame, at_s)) → ("ok", FrameAnalysis) | ("error", text).
+    """The child's loop: ("analyse" | "locate", frame) | ("track", (frame, at_s)) → ("ok", FrameAnalysis) | ("error", text).
 
-    "track" frames (during a liveness challenge) follow the face between identifications
-    (:class:`ChallengeTracker`); an "analyse" frame or a new roster ends the track.
+    "locate" frames (outside a session) are only detected and checked: no encoding, no
+    match against the roster (:meth:`Identifier.locate`). "track" frames (during a liveness challenge) follow the face between identifications
+    (:class:`ChallengeTracker`); any other frame or a new roster ends the track.
     """
     identifier = Identifier(settings, roster)
     landmarker = _landmarker_or_none(landmarks)
@@ -72,6 +73,10 @@ def _serve(
                 if tracker is not None:
                     tracker.reset()
                 connection.send(("ok", None))
+            elif request == "locate":
+                if tracker is not None:
+                    tracker.reset()
+                connection.send(("ok", identifier.locate(payload)))
             elif request == "track" and tracker is not None:
                 image, at_s = payload
                 connection.send(("ok", tracker.analyse(image, at_s)))
@@ -113,6 +118,16 @@ class SubprocessIdentifier:
             FaceEngineError: the child failed or did not answer in time.
         """
         answer = self._request("analyse", frame)
+        assert isinstance(answer, FrameAnalysis)
+        return answer
+
+    def locate(self, frame: RGBImage) -> FrameAnalysis:
+        """Find the subject face without identifying it (see :meth:`Identifier.locate`).
+
+        The child detects and checks the face only: nothing is encoded or matched.
+        Raises :class:`FaceEngineError` as :meth:`analyse` does.
+        """
+        answer = self._request("locate", frame)
         assert isinstance(answer, FrameAnalysis)
         return answer
 

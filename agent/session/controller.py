@@ -43,7 +43,15 @@ from agent.session.journal import SessionJournal
 from agent.session.lease import LeaseRenewal, lapse_of, lapse_seen_now
 from agent.session.liveness_checks import LivenessChecks
 from agent.session.machine import IllegalTransitionError, transition
-from agent.session.model import Capture, IdentificationMethod, Identity, Phase, SessionState, Timing
+from agent.session.model import (
+    ACTIVE_PHASES,
+    Capture,
+    IdentificationMethod,
+    Identity,
+    Phase,
+    SessionState,
+    Timing,
+)
 from agent.session.ports import ConsentService, FallbackVerifier, RecordSink
 from agent.session.recording import build_correction_draft, build_record_draft, capture_from_event
 from agent.session.snapshot import SessionSnapshot, describe
@@ -177,6 +185,11 @@ class SessionController:
     def snapshot(self) -> SessionSnapshot:
         """The latest snapshot (any thread)."""
         return self._board.latest()
+
+    @property
+    def session_open(self) -> bool:
+        """A session is in progress (any thread; a momentary view): only then are faces identified."""
+        return self._state.phase in ACTIVE_PHASES
 
     @property
     def challenge_running(self) -> bool:

@@ -1,5 +1,10 @@
 """The recognition worker: newest camera frame → identification → session and screens.
 
+Identification (matching a face against the roster) runs only while a session is open:
+outside one, frames are only *located* (face box, quality checks; nothing encoded or
+matched), so no name, performer or distance of a passer-by ever leaves the agent. 1:N
+identification of people who have not presented themselves is what the rig must not do.
+
 Runs on its own thread and always takes the *newest* frame from the camera
 worker (frames that arrive while a frame is being analysed are dropped, never
 queued), so identification never lags behind the camera and the preview stays
@@ -16,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from agent.camera.frame import Frame
 from agent.camera.worker import CameraWorker
-from agent.faces.identifier import FrameAnalysis
+from agent.faces.identifier import FrameAnalysis, withheld
 from agent.faces.imaging import RGBImage
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,10 @@ class FrameIdentifier(Protocol):
         """Identify the subject of one RGB frame."""
         ...
 
+    def locate(self, frame: RGBImage) -> FrameAnalysis:
+        """Find the subject face of one RGB frame without identifying it (no match, no name)."""
+        ...
+
 
 @runtime_checkable
 class FollowingIdentifier(FrameIdentifier, Protocol):
@@ -55,6 +64,11 @@ class FollowingIdentifier(FrameIdentifier, Protocol):
 class RecognitionWorker:
     """Analyses the newest camera frame in a loop and reports each result to listeners.
 
+    Frames are identified only while ``identifying()`` says so (a session is open); otherwise
+    they are located only (:meth:`FrameIdentifier.locate`), and a frame identified just before
+    the session ended reaches listeners with its identity taken out. ``identifying`` is
+    required: no default could know whether a session is open.
+
     While ``following()`` says so (a liveness challenge runs) and the identifier can, frames
     are followed rather than each identified afresh: the turns of a challenge need many
     analysed frames a second, and a turned face is often not matched.
@@ -65,9 +79,11 @@ class RecognitionWorker:
         camera: CameraWorker,
         identifier: FrameIdentifier,
         *,
+        identifying: Callable[[], bool],
         wait_timeout: float = 0.5,
         following: Callable[[], bool] | None = None,
     ) -> None:
+        self._identifying = identifying
         self._camera = camera
         self._identifier = identifier
         self._wait_timeout = wait_timeout
@@ -121,10 +137,15 @@ class RecognitionWorker:
     def _analyse(self, frame: Frame) -> RecognitionResult:
         with self._lock:
             identifier = self._identifier
-        follow = self._following is not None and self._following()
-        if follow and isinstance(identifier, FollowingIdentifier):
-            analysis = identifier.track(frame.image, frame.captured_at)
+        if not self._identifying():
+            analysis = identifier.locate(frame.image)
         else:
-            analysis = identifier.analyse(frame.image)
+            follow = self._following is not None and self._following()
+            if follow and isinstance(identifier, FollowingIdentifier):
+                analysis = identifier.track(frame.image, frame.captured_at)
+            else:
+                analysis = identifier.analyse(frame.image)
+            if not self._identifying():  # the session ended while this frame was identified
+                analysis = withheld(analysis)
         height, width = frame.image.shape[:2]
         return RecognitionResult(frame.sequence, frame.captured_at, (width, height), analysis)

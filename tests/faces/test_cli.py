@@ -10,8 +10,11 @@ import pytest
 
 from agent.cli.main import main
 from agent.faces.imaging import RGBImage
+from agent.faces.sealing import DEFAULT_PASSPHRASE_ENV, unseal
+from agent.faces.store import STORE_FILE_NAME
 from tests.faces.conftest import warp, write_video
 
+PASSPHRASE = "a passphrase for the CLI tests"
 DECISIONS = {"match", "unknown", "no_face", "multiple_faces", "low_quality", "error"}
 
 
@@ -21,6 +24,12 @@ def json_lines(text: str) -> list[dict[str, Any]]:
         assert {"input", "decision", "performer_id", "distance", "margin", "reason"} <= set(line)
         assert line["decision"] in DECISIONS
     return lines
+
+
+@pytest.fixture(autouse=True)
+def _store_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The template store's passphrase, as an operator would export it."""
+    monkeypatch.setenv(DEFAULT_PASSPHRASE_ENV, PASSPHRASE)
 
 
 @pytest.fixture
@@ -140,7 +149,7 @@ def test_enrol_twice_appends_versions(
     status = main(["enrol", "--store", str(store), "--performer", "P-7", str(astronaut_files["probe"])])
     assert status == 0
     assert "template v2" in capsys.readouterr().out
-    data = json.loads((store / "templates.json").read_text())
+    data = json.loads(unseal((store / STORE_FILE_NAME).read_bytes(), PASSPHRASE, where="test"))
     assert [t["version"] for t in data["performers"][0]["templates"]] == [1, 2]
     assert data["performers"][0]["display_name"] == "Eileen"
 
@@ -161,10 +170,10 @@ def test_usage_errors_exit_2(
 def test_corrupt_store_is_a_clear_error(
     tmp_path: Path, astronaut_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "templates.json").write_text("{oops")
+    (tmp_path / STORE_FILE_NAME).write_text("{oops")
     assert main(["identify", "--store", str(tmp_path), "--json", str(astronaut_files["enrol"])]) == 2
     err = capsys.readouterr().err
-    assert "template store is not valid JSON" in err and "Traceback" not in err
+    assert "not a sealed ScanGate store" in err and "Traceback" not in err
 
 
 def test_config_settings_are_used(
@@ -178,3 +187,17 @@ def test_config_settings_are_used(
     (line,) = json_lines(capsys.readouterr().out)
     assert status == 0
     assert line["decision"] == "unknown" and line["distance"] > 0.01
+
+
+def test_enrolled_faces_are_encrypted_at_rest(
+    store: Path,
+    astronaut_files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    on_disk = b"".join(p.read_bytes() for p in store.rglob("*") if p.is_file())
+    assert b"vector" not in on_disk and b"Eileen" not in on_disk and b"P-7" not in on_disk
+    monkeypatch.setenv(DEFAULT_PASSPHRASE_ENV, "somebody else's passphrase")
+    assert main(["identify", "--store", str(store), str(astronaut_files["probe"])]) == 2
+    err = capsys.readouterr().err
+    assert "passphrase is wrong or the file was altered" in err and "Traceback" not in err
