@@ -7,8 +7,8 @@ what the rig runs during a challenge — :class:`~agent.liveness.tracking.Challe
 :class:`~agent.liveness.challenge.Challenge` with the configured thresholds.
 
 A recording has no roster behind it, so the subject is enrolled from the recording itself:
-the first frame whose face passes the quality gate gives a one-person roster ("subject").
-A second person or a face swapped in later then matches nobody, as an impostor would on a
+the first frame whose face passes the quality gate and up to two more in the half second
+after it give a one-person roster ("subject"). A second person or a face swapped in later then matches nobody, as an impostor would on a
 rig. Time is the recording's own: frame index / frames per second. The first step's time
 limit counts from the first frame, each next step's from when the previous one passed
 (a recording cannot wait for a prompt).
@@ -17,6 +17,7 @@ limit counts from the first frame, each next step's from when the previous one p
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from agent.errors import InputError
 from agent.faces.analysis import FaceAnalyser
+from agent.faces.engine import Encoding
 from agent.faces.identifier import Identifier
 from agent.faces.imaging import RGBImage, load_image
 from agent.faces.roster import roster_from_vectors
@@ -36,6 +38,8 @@ from agent.liveness.landmarks import FaceLandmarker
 from agent.liveness.tracking import ChallengeTracker
 
 SUBJECT = "subject"
+ENROLMENT_S = 0.5
+ENROLMENT_FRAMES = 3
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FLAT_REASON = "the face turned like a flat picture, not a head"
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -155,32 +159,11 @@ class OfflineChallenge:
         self, name: str, frames: Iterator[tuple[float, RGBImage]], steps: Sequence[Step]
     ) -> OfflineVerdict:
         """Judge ``frames`` ((seconds, RGB), in time order) against ``steps``, in order."""
-        tracker: ChallengeTracker | None = None
-        challenge: Challenge | None = None
-        read = 0
+        frames = iter(frames)
+        skipped, enrolment, encodings = self._enrol(frames)
+        read = skipped
         followed_ms: list[float] = []
         identified_ms: list[float] = []
-        last_at = _EPOCH
-        for seconds, frame in frames:
-            read += 1
-            at = _EPOCH + timedelta(seconds=seconds)
-            last_at = at
-            if tracker is None:
-                tracker = self._tracker_for(frame)
-                if tracker is None:
-                    continue
-                challenge = Challenge(steps, SUBJECT, at, self.thresholds)
-            assert challenge is not None
-            before = tracker.identifications
-            started = time.perf_counter()
-            analysis = tracker.analyse(frame, seconds)
-            spent = (time.perf_counter() - started) * 1000
-            (identified_ms if tracker.identifications > before else followed_ms).append(spent)
-            if analysis.landmarks is not None:
-                challenge.feed(replace(analysis.landmarks, at=at, performer_id=analysis.performer_id))
-            challenge.expire(at)
-            if challenge.verdict is not Verdict.RUNNING:
-                break
 
         def verdict(
             result: LivenessResult, reason: str, steps: tuple[StepResult, ...] = ()
@@ -197,10 +180,28 @@ class OfflineChallenge:
                 tuple(identified_ms),
             )
 
-        if read == 0:
-            return verdict(LivenessResult.ERROR, "no frame could be read")
-        if challenge is None:
+        if not encodings:
+            if read == 0:
+                return verdict(LivenessResult.ERROR, "no frame could be read")
             return verdict(LivenessResult.NO_FACE, "no frame showed a face that passes the quality gate")
+        roster = roster_from_vectors([(SUBJECT, "the recorded subject", encodings)])
+        identifier = Identifier(self.settings, roster, engine=self.analyser.engine)
+        tracker = ChallengeTracker(identifier.analyse, self.landmarker)
+        last_at = _EPOCH + timedelta(seconds=enrolment[0][0])
+        challenge = Challenge(steps, SUBJECT, last_at, self.thresholds)
+        for seconds, frame in itertools.chain(enrolment, frames):
+            read += 1
+            at = last_at = _EPOCH + timedelta(seconds=seconds)
+            before = tracker.identifications
+            started = time.perf_counter()
+            analysis = tracker.analyse(frame, seconds)
+            spent = (time.perf_counter() - started) * 1000
+            (identified_ms if tracker.identifications > before else followed_ms).append(spent)
+            if analysis.landmarks is not None:
+                challenge.feed(replace(analysis.landmarks, at=at, performer_id=analysis.performer_id))
+            challenge.expire(at)
+            if challenge.verdict is not Verdict.RUNNING:
+                break
         if challenge.verdict is Verdict.RUNNING:
             # The recording ended: judge the open step as if its time had run out.
             challenge.expire(last_at + self.thresholds.step_time_limit + timedelta(seconds=1))
@@ -214,11 +215,32 @@ class OfflineChallenge:
         result = LivenessResult.ATTACK if attack else LivenessResult.INCOMPLETE
         return verdict(result, f"step '{failed.step.value}': {failed.reason}", results)
 
-    def _tracker_for(self, frame: RGBImage) -> ChallengeTracker | None:
-        """A tracker on a roster of the subject enrolled from ``frame``; None if it shows no usable face."""
-        observation = self.analyser.observe(frame)
-        if observation.encoding is None:
-            return None
-        roster = roster_from_vectors([(SUBJECT, "the recorded subject", [observation.encoding])])
-        identifier = Identifier(self.settings, roster, engine=self.analyser.engine)
-        return ChallengeTracker(identifier.analyse, self.landmarker)
+    def _enrol(
+        self, frames: Iterator[tuple[float, RGBImage]]
+    ) -> tuple[int, list[tuple[float, RGBImage]], list[Encoding]]:
+        """The subject's templates: the first frame with a usable face and up to
+        ``ENROLMENT_FRAMES - 1`` more in the ``ENROLMENT_S`` after it (one frame alone can be a
+        poor template, as one photo can on a rig). Returns the frames skipped before that
+        face, the frames read from it on (to be judged), and the encodings."""
+        skipped = 0
+        kept: list[tuple[float, RGBImage]] = []
+        encodings: list[Encoding] = []
+        sampled_at = -1e9
+        for seconds, frame in frames:
+            if encodings:
+                kept.append((seconds, frame))
+            due = not encodings or (
+                len(encodings) < ENROLMENT_FRAMES and seconds - sampled_at >= ENROLMENT_S / ENROLMENT_FRAMES
+            )
+            if due:
+                observation = self.analyser.observe(frame)
+                if observation.encoding is not None:
+                    if not encodings:
+                        kept.append((seconds, frame))
+                    encodings.append(observation.encoding)
+                    sampled_at = seconds
+            if not encodings:
+                skipped += 1
+            elif seconds - kept[0][0] >= ENROLMENT_S:
+                break
+        return skipped, kept, encodings
