@@ -16,6 +16,7 @@ import pytest
 from agent.cli.main import main
 from agent.faces.analysis import FaceAnalyser, FaceObservation
 from agent.faces.evaluation import evaluate, list_identities, make_split, observe_all
+from agent.faces.sealing import DEFAULT_PASSPHRASE_ENV
 from agent.faces.settings import IdentificationSettings
 
 pytestmark = pytest.mark.faces
@@ -91,7 +92,11 @@ def _identify_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple
 
 
 @pytest.fixture
-def obama_store(faces_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+def obama_store(
+    faces_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A sealed store of three people; its passphrase exported as an operator would."""
+    monkeypatch.setenv(DEFAULT_PASSPHRASE_ENV, "a passphrase for the face-set tests")
     store = tmp_path / "store"
     photos = [faces_dir / "identities" / "barack_obama" / name for name in ("1.jpg", "2.jpg")]
     assert main(["enrol", "--store", str(store), "--performer", "obama", *map(str, photos)]) == 0
