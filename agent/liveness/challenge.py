@@ -66,6 +66,11 @@ class FaceLandmarks:
     scale: float = 0.0
     turn: float = 0.0
     eye_ratio: float = 0.0
+    track: int = 0
+    """Which continuous track of the face this frame belongs to (0: none, e.g. a single
+    analysis). A step's frontal reference and blink baseline hold only within one track: a
+    picture swapped for another (two photos of the same person, frontal then turned) starts
+    a new track, and a turn is never measured across the swap."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,7 @@ class Challenge:
         self._eye_baseline: list[float] = []
         self._closed_frames = 0
         self._unmatched = 0
+        self._track = 0
 
     @property
     def current_step(self) -> Step | None:
@@ -161,6 +167,9 @@ class Challenge:
             return self._finish_step(frame.at, False, self._timeout_reason(step), dict(self._best_planar))
         if frame.points is None:
             return self.verdict  # no face in this frame: the time limit decides
+        if frame.track != self._track:
+            self._track = frame.track
+            self._frontal, self._eye_baseline, self._closed_frames = None, [], 0
         if frame.performer_id is None:
             self._unmatched += 1
             self._frontal, self._eye_baseline, self._closed_frames = None, [], 0

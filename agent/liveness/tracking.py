@@ -91,6 +91,8 @@ class _Track:
     """Camera time of the first frame followed since the last identification (None: none yet)."""
     appearance: np.ndarray
     """The face's grey patch in the last frame (see :func:`appearance`)."""
+    number: int = 0
+    """Which track this is (see :attr:`FaceLandmarks.track`)."""
 
     @classmethod
     def start(
@@ -155,6 +157,7 @@ class ChallengeTracker:
         self._landmarker = landmarker
         self.limits = limits or TrackingLimits()
         self._track: _Track | None = None
+        self._tracks_started = 0
         self.identifications = 0
         """How many frames were identified afresh (the rest were followed)."""
 
@@ -202,7 +205,7 @@ class ChallengeTracker:
             template_id=anchor.template_id,
             template_version=anchor.template_version,
             faces_found=1,
-            landmarks=self._landmarker.challenge_frame(mesh, _NO_TIME, None),
+            landmarks=replace(self._landmarker.challenge_frame(mesh, _NO_TIME, None), track=track.number),
         )
 
     def _moved(self, track: _Track, mesh: FaceMesh, frame: RGBImage) -> FaceBox | None:
@@ -234,6 +237,23 @@ class ChallengeTracker:
         track.box, track.mesh_centre, track.mesh_size, track.appearance = moved, centre, max(size, 1.0), seen
         return moved
 
+    def _continues(self, track: _Track, started: _Track) -> bool:
+        """A new identification shows the face followed so far (close to where it was, alike)."""
+        shift = float(np.linalg.norm(started.mesh_centre - track.mesh_centre)) / track.mesh_size
+        growth = started.mesh_size / track.mesh_size
+        limits = self.limits
+        return (
+            shift <= limits.max_shift
+            and 1.0 / limits.max_growth <= growth <= limits.max_growth
+            and similarity(track.appearance, started.appearance) >= limits.min_similarity
+        )
+
+    def _numbered(self, analysis: FrameAnalysis) -> FrameAnalysis:
+        """The analysis with its landmarks marked as part of the current track."""
+        if analysis.landmarks is None or self._track is None:
+            return analysis
+        return replace(analysis, landmarks=replace(analysis.landmarks, track=self._track.number))
+
     def _identified(self, frame: RGBImage, analysis: FrameAnalysis, at_s: float) -> FrameAnalysis:
         """An identified frame: start a new track, keep a turned one, or end it."""
         track = self._track
@@ -242,8 +262,16 @@ class ChallengeTracker:
             if mesh.presence < MIN_PRESENCE:
                 self._track = None
                 return analysis
-            self._track = _Track.start(analysis, analysis.box, mesh, at_s, frame)
-            return replace(analysis, landmarks=self._landmarker.challenge_frame(mesh, _NO_TIME, None))
+            started = _Track.start(analysis, analysis.box, mesh, at_s, frame)
+            if track is not None and self._alive(track, at_s) and self._continues(track, started):
+                started.number = track.number  # the same face, identified again: one track
+            else:
+                self._tracks_started += 1
+                started.number = self._tracks_started
+            self._track = started
+            return self._numbered(
+                replace(analysis, landmarks=self._landmarker.challenge_frame(mesh, _NO_TIME, None))
+            )
         if analysis.decision in (Decision.UNKNOWN, Decision.NO_FACE, Decision.LOW_QUALITY) and (
             track is not None and self._alive(track, at_s)
         ):

@@ -10,6 +10,7 @@ footage elsewhere (tests/benchmarks); these tests pin the logic and its geometry
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -201,3 +202,15 @@ def test_geometry_refuses_what_it_cannot_measure() -> None:
         eye_aspect_ratio(np.zeros((6, 2)))
     with pytest.raises(GeometryError):
         planarity_residual(np.full((8, 2), np.nan), head(0)[:8], 90.0)
+
+
+def test_a_turn_is_never_measured_across_two_pictures_swapped_in_front_of_the_camera() -> None:
+    """Two photos of the performer, frontal then turned: both match, but the swap starts a new
+    track, so the turned photo is not compared with the frontal one."""
+    frontal = replace(observe(head(0), 0.0), track=1)
+    turned = [replace(observe(head(y), 0.1 + 0.1 * k), track=2) for k, y in enumerate([20, 42])]
+    challenge = run([frontal, *turned])
+    assert challenge.verdict is Verdict.RUNNING
+    # The same frames on one track pass: the track number is what refused it.
+    same = run([replace(f, track=1) for f in (frontal, *turned)])
+    assert same.verdict is Verdict.PASSED
