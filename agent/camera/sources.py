@@ -273,7 +273,7 @@ class VideoFileSource(_ClosableSource):
         return rgb if self._pacer.wait(self._closed) else None
 
 
-def _natural_key(path: Path) -> list[int | str]:
+def natural_key(path: Path) -> list[int | str]:
     """Sort key putting ``img2.png`` before ``img10.png``."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
@@ -329,7 +329,7 @@ class ImageFolderSource(_ClosableSource):
                 f"cannot list the image folder: {exc.strerror or exc}", where=str(folder)
             ) from None
         files = sorted(
-            (p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=_natural_key
+            (p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=natural_key
         )
         if not files:
             raise CameraError(

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import enum
 import itertools
-import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from agent.camera.sources import IMAGE_SUFFIXES, natural_key
 from agent.errors import InputError
 from agent.faces.analysis import FaceAnalyser
 from agent.faces.engine import Encoding
@@ -40,7 +40,6 @@ from agent.liveness.tracking import ChallengeTracker
 SUBJECT = "subject"
 ENROLMENT_S = 0.5
 ENROLMENT_FRAMES = 3
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FLAT_REASON = "the face turned like a flat picture, not a head"
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -105,10 +104,6 @@ def parse_steps(text: str) -> tuple[Step, ...]:
     return tuple(known[name] for name in names)
 
 
-def _natural_key(path: Path) -> list[int | str]:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
-
-
 def read_frames(path: Path, fps: float) -> Iterator[tuple[float, RGBImage]]:
     """(time in seconds, RGB frame) of a video file (its own rate) or an image folder (``fps``).
 
@@ -116,7 +111,7 @@ def read_frames(path: Path, fps: float) -> Iterator[tuple[float, RGBImage]]:
         InputError: missing, unreadable, or a folder without images.
     """
     if path.is_dir():
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
         if not files:
             raise InputError(f"the folder has no images ({', '.join(IMAGE_SUFFIXES)})", where=str(path))
         for index, file in enumerate(files):
