@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 
 from agent import __version__
 from agent.errors import ScanGateError
+from agent.private_files import private_file_opener
 from agent.records.liveness_evidence import liveness_flag
 from agent.records.verify import Verdict
 from agent.session.snapshot import reason_text
@@ -58,7 +59,8 @@ class ExportError(ScanGateError):
 def write_csv(path: Path, rows: Sequence[SessionRow]) -> int:
     """Write ``rows`` as CSV (UTF-8, header line); returns the number of rows written."""
     try:
-        with open(path, "w", encoding="utf-8", newline="") as handle:
+        # Exports name performers and technicians: owner-only like the log they come from.
+        with open(path, "w", encoding="utf-8", newline="", opener=private_file_opener) as handle:
             writer = csv.writer(handle)
             writer.writerow(CSV_COLUMNS)
             for row in rows:
@@ -228,8 +230,14 @@ def write_pdf(path: Path, rows: Sequence[SessionRow], context: ReportContext) ->
         canvas.restoreState()
 
     try:
+        handle = open(path, "wb", opener=private_file_opener)  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise ExportError(
+            f"cannot write the PDF file: {exc.strerror or exc}", where=str(path), hint="choose another folder"
+        ) from None
+    try:
         document = SimpleDocTemplate(
-            str(path),
+            handle,
             pagesize=landscape(A4),
             leftMargin=15 * mm,
             rightMargin=15 * mm,
@@ -243,6 +251,8 @@ def write_pdf(path: Path, rows: Sequence[SessionRow], context: ReportContext) ->
         raise ExportError(
             f"cannot write the PDF file: {exc.strerror or exc}", where=str(path), hint="choose another folder"
         ) from None
+    finally:
+        handle.close()
     return len(rows)
 
 
