@@ -24,6 +24,7 @@ from agent.records.model import RecordDraft, utc_timestamp
 from agent.records.outbox import Outbox, OutboxSender
 from agent.records.settings import RecordSettings, RecordUploadSettings
 from agent.records.uploader import HttpUploader, Uploader
+from agent.registry_client.transport import check_ca_bundle
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def http_uploader_from_settings(
 
     Raises:
         RecordError: no URL is configured.
+        RegistryTLSError: the configured CA bundle cannot be loaded (checked now, not at the first upload).
     """
     url = settings.url or fallback_url
     if not url:
@@ -48,7 +50,10 @@ def http_uploader_from_settings(
     token = os.environ.get(settings.token_env)
     if not token:
         log.warning("no registry token in $%s: uploads will be refused until it is set", settings.token_env)
-    verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
+    verify: bool | str = True
+    if settings.ca_bundle is not None:
+        check_ca_bundle(settings.ca_bundle, "records.upload.ca_bundle")
+        verify = str(settings.ca_bundle)
     return HttpUploader(url, token, timeout_s=settings.timeout_s, verify=verify)
 
 

@@ -319,8 +319,10 @@ class Transport:
             raise _unavailable(where, exc) from None
 
 
-def check_ca_bundle(path: Path) -> None:
+def check_ca_bundle(path: Path, setting: str = "registry.ca_bundle") -> None:
     """Load ``path`` as a CA bundle now, so a bad one stops the rig at start, not at the first call.
+
+    ``setting`` names the configuration key the path came from, for the error.
 
     Raises:
         RegistryTLSError: the file is missing, unreadable or holds no usable PEM certificate.
@@ -331,8 +333,8 @@ def check_ca_bundle(path: Path) -> None:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise RegistryTLSError(
             f"the CA bundle for the registry's TLS certificate cannot be used: {reason}",
-            where=f"registry.ca_bundle = {path}",
-            hint="point registry.ca_bundle at the PEM file of the CA that signed the registry's"
+            where=f"{setting} = {path}",
+            hint=f"point {setting} at the PEM file of the CA that signed the registry's"
             " certificate (from the registry's operator), or remove it to use the system's CAs",
         ) from None
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from agent.errors import ScanGateError
 from agent.records.keys import trusted_keys
-from agent.records.recorder import DRAFT_INVALID_REASON, SessionRecorder
-from agent.records.settings import RecordSettings
+from agent.records.recorder import DRAFT_INVALID_REASON, SessionRecorder, http_uploader_from_settings
+from agent.records.settings import RecordSettings, RecordUploadSettings
 from agent.records.verify import verify_log
 from tests.records.conftest import RIG_ID
 from tests.records.factories import captured_draft
@@ -36,3 +39,17 @@ def test_an_invalid_draft_still_leaves_a_signed_fault_record(tmp_path: Path) -> 
     )
     assert record["captured_files"] == [], "the invalid part is left out, and said so"
     assert verify_log(settings.log_path, trusted_keys([key.public_key])).intact
+
+
+def test_a_bad_upload_ca_bundle_stops_the_rig_at_start_naming_the_setting(tmp_path: Path) -> None:
+    """The uploader's own CA bundle was only read at the first upload, hours into a shoot."""
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate\n", encoding="utf-8")
+    settings = RecordUploadSettings(url="https://registry.example:8443", ca_bundle=bundle)
+    with pytest.raises(ScanGateError) as caught:
+        http_uploader_from_settings(settings)
+    assert "records.upload" in str(caught.value.where) and str(bundle) in str(caught.value.where)
+    assert "records.upload" in str(caught.value.hint)
+    missing = RecordUploadSettings(url="https://registry.example:8443", ca_bundle=tmp_path / "absent.pem")
+    with pytest.raises(ScanGateError):
+        http_uploader_from_settings(missing)
