@@ -1,4 +1,4 @@
-"""The session-record schema (``scangate.session-record/2``).
+"""The session-record schema (``scangate.session-record/3``).
 
 A caller (the session state machine) builds a :class:`RecordDraft` describing
 one finished session; the log writer adds the chain fields (``schema_version``,
@@ -34,8 +34,10 @@ from agent.records.errors import RecordValidationError
 from agent.settings_base import StrictModel
 from agent.signing import Signature
 
-SCHEMA_VERSION = "scangate.session-record/2"
-READABLE_SCHEMA_VERSIONS = frozenset({"scangate.session-record/1", SCHEMA_VERSION})
+SCHEMA_VERSION = "scangate.session-record/3"
+READABLE_SCHEMA_VERSIONS = frozenset(
+    {"scangate.session-record/1", "scangate.session-record/2", SCHEMA_VERSION}
+)
 """Versions a verifier reads; the log writes only :data:`SCHEMA_VERSION`."""
 GENESIS_HASH = "0" * 64
 """``previous_hash`` of the first record of a log (sequence 1)."""
@@ -66,6 +68,22 @@ ReasonCode = Annotated[
 ]
 CaptureType = Annotated[str, Field(min_length=1, max_length=64, description="A capture type, e.g. 'facs'.")]
 RecordId = Annotated[str, Field(pattern=_UUID_PATTERN, description="Lowercase UUID in canonical text form.")]
+
+
+def _real_date(text: str) -> str:
+    """``text`` (already of the date's shape) if it names a real calendar day: no 2025-02-30."""
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise ValueError(f"{text!r} is not a real calendar date (YYYY-MM-DD)") from None
+    return text
+
+
+IsoDate = Annotated[
+    str,
+    Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="A calendar date, YYYY-MM-DD."),
+    AfterValidator(_real_date),
+]
 
 
 DISTANCE_DECIMALS = 4
@@ -234,6 +252,10 @@ class ConsentRef(StrictModel):
         default_factory=list, description="Capture types the consent permits."
     )
     valid_until: UtcTimestamp | None = Field(None, description="End of the consent's validity window.")
+    destroy_by: IsoDate | None = Field(
+        None,
+        description="(v3) Date by which the consent says the scans must be destroyed; null if it sets none.",
+    )
     source: Literal["registry", "offline_copy"] = Field(
         "registry",
         description="'registry': judged on the registry's answer; 'offline_copy': on the rig's cached copy"
@@ -415,9 +437,9 @@ class RecordDraft(StrictModel):
 class SessionRecord(RecordDraft):
     """A record as stored in the log: the draft plus chain fields and the rig's signature."""
 
-    schema_version: Literal["scangate.session-record/1", "scangate.session-record/2"] = Field(
-        description="Record schema version (version 1 records, written before 2026-12, are still read)."
-    )
+    schema_version: Literal[
+        "scangate.session-record/1", "scangate.session-record/2", "scangate.session-record/3"
+    ] = Field(description="Record schema version (versions 1 and 2, written before 2026-12, are still read).")
     rig_id: str = Field(
         min_length=1,
         max_length=64,
@@ -434,7 +456,7 @@ class SessionRecord(RecordDraft):
 
     identification: StoredIdentification | None = Field(description="How the performer was identified.")
     registry_clock: StoredRegistryClock | None = Field(
-        None,  # absent from version 1 records; _members_of_its_version requires it in version 2
+        None,  # absent from version 1 records; _members_of_its_version requires it from version 2 on
         description="The rig clock's measured offset from registry time; null if never measured.",
     )
 
@@ -446,16 +468,21 @@ class SessionRecord(RecordDraft):
         that is missing means the record was not written by a conforming writer.
         """
         problems: list[str] = []
-        _check_members(self, "", self.schema_version != SCHEMA_VERSION, problems)
+        _check_members(self, "", _version_number(self.schema_version), problems)
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
 
-def _check_members(model: BaseModel, where: str, version_1: bool, problems: list[str]) -> None:
+def _version_number(schema_version: str) -> int:
+    """2 for ``scangate.session-record/2``."""
+    return int(schema_version.rsplit("/", 1)[1])
+
+
+def _check_members(model: BaseModel, where: str, version: int, problems: list[str]) -> None:
     # Runs for every record verify reads: compare whole sets, spell out only a mismatch.
     cls = type(model)
-    expected = _members(cls, version_1)
+    expected = _members(cls, version)
     present = model.model_fields_set
     if present != expected:
         problems.extend(
@@ -464,25 +491,25 @@ def _check_members(model: BaseModel, where: str, version_1: bool, problems: list
             if name in expected and name not in present
         )
         problems.extend(
-            f"{where}{name}: not a member of scangate.session-record/1"
+            f"{where}{name}: not a member of scangate.session-record/{version}"
             for name in cls.model_fields
             if name in present and name not in expected
         )
     for name in _nested_fields(cls):
         value = getattr(model, name, None)
         if isinstance(value, BaseModel):
-            _check_members(value, f"{where}{name}.", version_1, problems)
+            _check_members(value, f"{where}{name}.", version, problems)
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 if isinstance(item, BaseModel):
-                    _check_members(item, f"{where}{name}.{index}.", version_1, problems)
+                    _check_members(item, f"{where}{name}.{index}.", version, problems)
 
 
 @functools.cache
-def _members(cls: type[BaseModel], version_1: bool) -> frozenset[str]:
-    """The members a stored object of model ``cls`` has in its record version."""
-    later = _V2_ONLY.get(cls, frozenset()) if version_1 else frozenset()
-    return frozenset(cls.model_fields) - later
+def _members(cls: type[BaseModel], version: int) -> frozenset[str]:
+    """The members a stored object of model ``cls`` has in record version ``version``."""
+    introduced = _INTRODUCED_IN.get(cls, {})
+    return frozenset(name for name in cls.model_fields if introduced.get(name, 1) <= version)
 
 
 @functools.cache
@@ -497,12 +524,15 @@ def _nested_fields(cls: type[BaseModel]) -> tuple[str, ...]:
     return tuple(name for name, field in cls.model_fields.items() if holds_model(field.annotation))
 
 
-_V2_ONLY: dict[type[BaseModel], frozenset[str]] = {
-    SessionRecord: frozenset({"registry_clock"}),
-    ConsentRef: frozenset({"source", "status_confirmed_at"}),
-    CapturedFile: frozenset({"capture_type", "flag_reason"}),
+_INTRODUCED_IN: dict[type[BaseModel], dict[str, int]] = {
+    SessionRecord: {"registry_clock": 2},
+    ConsentRef: {"source": 2, "status_confirmed_at": 2, "destroy_by": 3},
+    CapturedFile: {"capture_type": 2, "flag_reason": 2},
 }
-"""Members of version 2 that a version 1 record does not have, by the model they belong to."""
+"""Members added after version 1, with the record version that added them, by the model they belong to.
+
+A stored record has exactly the members of its version: every one up to it, none after it.
+"""
 
 
 def _describe(exc: ValidationError) -> str:

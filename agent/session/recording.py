@@ -86,6 +86,7 @@ def build_record_draft(
             "consent_hash": object_hash_hex(consent.model_dump(mode="json")),
             "capture_types_permitted": [str(t) for t in consent.capture_types],
             "valid_until": utc_timestamp(consent.valid_until),
+            "destroy_by": consent.destroy_by.isoformat() if consent.destroy_by else None,
             "source": "offline_copy" if ctx.consent_offline else "registry",
             "status_confirmed_at": utc_timestamp(ctx.consent_confirmed_at)
             if ctx.consent_confirmed_at

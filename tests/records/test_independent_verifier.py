@@ -72,7 +72,7 @@ def independent_verify(log: bytes, raw_public_keys: list[bytes]) -> list[dict[st
     previous_hash = GENESIS
     for number, line in enumerate(log.split(b"\n")[:-1], start=1):
         record = json.loads(line.decode("utf-8"))
-        if record.get("schema_version") not in ("scangate.session-record/1", "scangate.session-record/2"):
+        if record.get("schema_version") not in {f"scangate.session-record/{n}" for n in (1, 2, 3)}:
             raise LogRejectedError(f"line {number}: unknown schema")
         verify_record_signature(record, keys)
         if jcs.canonicalize(record) != line:

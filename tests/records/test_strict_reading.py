@@ -55,8 +55,16 @@ def put(path: str, value: Any) -> Change:
     return change
 
 
+def as_version_2(record: dict[str, Any]) -> None:
+    """The record as a version 2 writer would have written it (no v3 members)."""
+    record["schema_version"] = "scangate.session-record/2"
+    if record["consent"] is not None:
+        del record["consent"]["destroy_by"]
+
+
 def as_version_1(record: dict[str, Any]) -> None:
-    """The record as a version 1 writer would have written it (no v2 members)."""
+    """The record as a version 1 writer would have written it (no v2 or v3 members)."""
+    as_version_2(record)
     record["schema_version"] = "scangate.session-record/1"
     del record["registry_clock"]
     del record["consent"]["source"], record["consent"]["status_confirmed_at"]
@@ -132,6 +140,13 @@ LOOSE_RECORDS: list[tuple[str, list[Change], str]] = [
         [put("registry_clock", {k: v for k, v in clock().items() if k != "age_s"})],
         "registry_clock.age_s",
     ),
+    ("destroy_by not a real date", [put("consent.destroy_by", "2030-02-30")], "consent.destroy_by"),
+    ("destroy_by missing from version 3", [drop("consent.destroy_by")], "consent.destroy_by"),
+    (
+        "version 2 with a version 3 member",
+        [as_version_2, put("consent.destroy_by", "2030-01-01")],
+        "consent.destroy_by",
+    ),
     ("version 1 missing technician", [as_version_1, drop("technician")], "technician"),
     ("version 1 boolean as a string", [as_version_1, put("performer.minor", "false")], "performer.minor"),
     ("version 1 no such date", [as_version_1, put("ended_at", "2025-04-31T09:05:01.000Z")], "ended_at"),
@@ -161,6 +176,8 @@ def test_a_signed_record_looser_than_the_format_is_named_with_its_member(
     "changes",
     [
         pytest.param([as_version_1], id="version 1"),
+        pytest.param([as_version_2], id="version 2"),
+        pytest.param([put("consent.destroy_by", "2031-06-30")], id="destroy_by date"),
         pytest.param([put("registry_clock", clock())], id="registry clock"),
         pytest.param([put("identification.distance", 0)], id="distance 0"),
     ],
