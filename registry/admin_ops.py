@@ -39,6 +39,7 @@ from registry.db import (
     RigRow,
     SessionRecordRow,
     TokenRow,
+    template_key,
 )
 from registry.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
 from registry.json_limits import RECORD_LIMITS, load_json_object
@@ -131,6 +132,7 @@ def enrol_templates(
     )
     version = (latest or 0) + 1
     now = utc_now()
+    key = template_key(session)
     templates = []
     for index, encoding in enumerate(encodings):
         if len(encoding) != ENCODING_LENGTH:
@@ -156,7 +158,7 @@ def enrol_templates(
                 version=version,
                 position=index,
                 model=FACE_MODEL,
-                encoding_json=compact_json(list(template.encoding)),
+                encoding_sealed=key.seal(template.template_id, performer_id, FACE_MODEL, template.encoding),
                 source=source,
                 created_at=now,
             )

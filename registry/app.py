@@ -21,7 +21,7 @@ from registry.db import DB_ENV_VAR, Database
 from registry.errors import DatabaseError
 from registry.http_errors import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, install_error_handlers
 from registry.rig_ops import SignerCache
-from registry.setup import check_schema
+from registry.setup import check_schema, check_template_key
 
 MAX_BODY_ENV_VAR = "SCANGATE_REGISTRY_MAX_BODY_BYTES"
 
@@ -42,9 +42,11 @@ def create_app(database: Database, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     """The registry app serving ``database``.
 
     Raises:
-        DatabaseError: the database is not initialised or has another schema version.
+        DatabaseError: the database is not initialised, has another schema version, or its
+            template key file is missing or another one.
     """
     check_schema(database)
+    check_template_key(database)
     app = build_app(database, max_body_bytes=max_body_bytes)
 
     @asynccontextmanager

@@ -38,7 +38,8 @@ from registry.schemas import (
     TemplateEnrol,
     TokenIssue,
 )
-from registry.setup import check_schema, initialise
+from registry.setup import check_schema, check_template_key, initialise
+from registry.template_seal import TEMPLATE_KEY_ENV_VAR, TemplateKeySource
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -58,9 +59,20 @@ db_option = click.option(
 )
 
 
+template_key_option = click.option(
+    "--template-key",
+    "template_key_path",
+    envvar=TEMPLATE_KEY_ENV_VAR,
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=f"File of the key that seals face templates in the database (or ${TEMPLATE_KEY_ENV_VAR};"
+    " default: registry-template.key in the user data dir). `init` creates it.",
+)
+
+
 @contextmanager
-def _open(db_url: str) -> Iterator[Database]:
-    database = Database.open(db_url)
+def _open(db_url: str, template_key_path: Path | None = None) -> Iterator[Database]:
+    database = Database.open(db_url, TemplateKeySource(path=template_key_path))
     try:
         check_schema(database)
         yield database
@@ -116,6 +128,7 @@ def registry() -> None:
     help="Serve plain HTTP on a non-loopback --host because a TLS-terminating proxy sits in front"
     " (logged as a warning at start).",
 )
+@template_key_option
 def serve(
     db_url: str,
     host: str,
@@ -126,6 +139,7 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     behind_tls_proxy: bool,
+    template_key_path: Path | None,
 ) -> None:
     """Serve the registry: HTTPS with --tls-cert/--tls-key; plain HTTP only on loopback or behind a TLS proxy."""
     import uvicorn  # noqa: PLC0415 - heavy: only `serve` needs the server stack
@@ -134,8 +148,11 @@ def serve(
 
     plan = plan_listening(host, port, tls_cert, tls_key, behind_tls_proxy=behind_tls_proxy)
     db_url = normalise_db_url(db_url)
-    with _open(db_url) as database, database.read() as session:
-        load_active_signer(session)  # fail fast, with a clear message, before forking workers
+    with _open(db_url, template_key_path) as database:
+        with database.read() as session:
+            load_active_signer(session)  # fail fast, with a clear message, before forking workers
+        check_template_key(database)
+        template_key_file = database.template_keys.path
     sock = bind_listening_socket(plan.host, plan.port)
     bound_port = int(sock.getsockname()[1])
     plan = dataclasses.replace(plan, port=bound_port)
@@ -145,7 +162,8 @@ def serve(
     key_file = str(plan.tls_key) if plan.tls_key is not None else None
     click.echo(f"scangate registry: serving {redact_url(db_url)} on {plan.url} ({workers} worker(s))")
     if workers == 1:
-        app = create_app(Database.open(db_url), max_body_bytes=max_body_bytes)
+        database = Database.open(db_url, TemplateKeySource(path=template_key_file))
+        app = create_app(database, max_body_bytes=max_body_bytes)
         config = uvicorn.Config(
             app,
             host=plan.host,
@@ -158,6 +176,7 @@ def serve(
         return
     os.environ[DB_ENV_VAR] = db_url
     os.environ[MAX_BODY_ENV_VAR] = str(max_body_bytes)
+    os.environ[TEMPLATE_KEY_ENV_VAR] = str(template_key_file)
     from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
 
     config = uvicorn.Config(
@@ -175,14 +194,21 @@ def serve(
 
 @registry.command()
 @db_option
-def init(db_url: str) -> None:
-    """Create the tables, the first signing key and the first admin token."""
-    database = Database.open(db_url)
+@template_key_option
+def init(db_url: str, template_key_path: Path | None) -> None:
+    """Create the tables, the first signing key, the first admin token and (if none) the template key."""
+    database = Database.open(db_url, TemplateKeySource(path=template_key_path))
     try:
         done = initialise(database)
     finally:
         database.close()
     click.echo(f"initialised {redact_url(db_url)}; signing key {done.key_id}")
+    made = "created" if done.template_key_created else "using existing"
+    click.echo(
+        f"face templates are sealed with template key {done.template_key_id} ({made} {done.template_key_origin});"
+        " every registry process serving this database needs that file, and backups of the database"
+        " are useless for faces without it"
+    )
     click.echo(f"admin token ({done.admin_token.token_id}), shown only now: {done.admin_token.token}")
 
 
@@ -286,12 +312,14 @@ def _encodings_from_photos(photos: tuple[Path, ...], config_path: Path | None) -
     help="ScanGate config whose [identification] settings gate the photos (default: the usual places).",
 )
 @click.argument("photos", nargs=-1, type=click.Path(path_type=Path))
+@template_key_option
 def enrol(
     db_url: str,
     performer_id: str,
     encodings_file: Path | None,
     config_path: Path | None,
     photos: tuple[Path, ...],
+    template_key_path: Path | None,
 ) -> None:
     """Enrol face templates for a performer from PHOTOS (one face each), or from --encodings.
 
@@ -312,8 +340,10 @@ def enrol(
         body = TemplateEnrol(
             encodings=_encodings_from_photos(photos, config_path), source=f"{len(photos)} photo(s)"
         )
-    with _open(db_url) as database, database.write() as session:
-        enrolled = admin_ops.enrol_templates(session, performer_id, body.encodings, body.source)
+    with _open(db_url, template_key_path) as database:
+        check_template_key(database)
+        with database.write() as session:
+            enrolled = admin_ops.enrol_templates(session, performer_id, body.encodings, body.source)
     click.echo(f"enrolled {performer_id}: version {enrolled.version}, {len(enrolled.templates)} template(s)")
 
 

@@ -38,8 +38,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from agent.private_files import prepare_private_sqlite
 from registry.errors import DatabaseError
+from registry.template_seal import TemplateKey, TemplateKeySource
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+TEMPLATE_KEYS_INFO = "scangate_template_keys"
 DB_ENV_VAR = "SCANGATE_REGISTRY_DB"
 POOL_SIZE_ENV_VAR = "SCANGATE_REGISTRY_DB_POOL_SIZE"
 DEFAULT_POOL_SIZE = 10
@@ -108,7 +110,7 @@ class FaceTemplateRow(Base):
     version: Mapped[int]
     position: Mapped[int]  # order within the enrolment version
     model: Mapped[str] = mapped_column(String(64))
-    encoding_json: Mapped[str] = mapped_column(Text)
+    encoding_sealed: Mapped[str] = mapped_column(Text)  # AES-256-GCM, see registry.template_seal
     source: Mapped[str | None]
     created_at: Mapped[datetime]
 
@@ -371,17 +373,27 @@ def is_initialised(engine: Engine) -> bool:
 
 
 class Database:
-    """An engine plus session factories for read-only and writing transactions."""
+    """An engine plus session factories for read-only and writing transactions.
 
-    def __init__(self, engine: Engine) -> None:
+    ``template_keys`` is the key that seals face templates in this database; every
+    session carries it (``session.info``), so the code that enrols templates or
+    builds rosters finds it without being handed it. By default it is read, on first
+    use, from the configured key file (see :mod:`registry.template_seal`).
+    """
+
+    def __init__(self, engine: Engine, template_keys: TemplateKeySource | None = None) -> None:
         self.engine = engine
-        self._reader = sessionmaker(engine, expire_on_commit=False)
-        self._writer = sessionmaker(engine.execution_options(scangate_write=True), expire_on_commit=False)
+        self.template_keys = template_keys or TemplateKeySource()
+        info = {TEMPLATE_KEYS_INFO: self.template_keys}
+        self._reader = sessionmaker(engine, expire_on_commit=False, info=info)
+        self._writer = sessionmaker(
+            engine.execution_options(scangate_write=True), expire_on_commit=False, info=info
+        )
 
     @classmethod
-    def open(cls, db: str | Path) -> Database:
+    def open(cls, db: str | Path, template_keys: TemplateKeySource | None = None) -> Database:
         """Open (not create) a database from a URL or SQLite path."""
-        return cls(make_engine(db))
+        return cls(make_engine(db), template_keys)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -398,3 +410,15 @@ class Database:
     def close(self) -> None:
         """Release every pooled connection."""
         self.engine.dispose()
+
+
+def template_key(session: Session) -> TemplateKey:
+    """The template-sealing key of the database ``session`` belongs to.
+
+    Raises:
+        DatabaseError: the key file cannot be used (missing, unreadable, damaged).
+    """
+    source = session.info.get(TEMPLATE_KEYS_INFO)
+    if not isinstance(source, TemplateKeySource):
+        raise DatabaseError("this database session has no template key")
+    return source.get()

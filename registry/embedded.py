@@ -13,6 +13,7 @@ from registry.app import create_app
 from registry.db import Database, is_initialised
 from registry.errors import RegistryError
 from registry.setup import initialise
+from registry.template_seal import TemplateKey, TemplateKeySource
 
 STARTUP_TIMEOUT_S = 20.0
 
@@ -50,15 +51,20 @@ def start_embedded_registry(
     *,
     initialise_if_needed: bool = True,
     max_body_bytes: int | None = None,
+    template_key: TemplateKey | None = None,
 ) -> EmbeddedRegistry:
     """Start a registry on ``host:port`` (port 0: a free port) serving ``db_url``.
 
     Initialises the database first when it is empty (and ``initialise_if_needed``).
+    ``template_key`` seals face templates; give an ephemeral one
+    (:meth:`TemplateKey.generate`) for a registry whose database is thrown away
+    after the run: what it leaves on disk can then never be opened. Without it the
+    configured key file is used (and created by the initialisation).
 
     Raises:
         RegistryError: the database cannot be used or the server did not start.
     """
-    database = Database.open(db_url)
+    database = Database.open(db_url, TemplateKeySource(template_key) if template_key else None)
     if initialise_if_needed and not is_initialised(database.engine):
         initialise(database, admin_label="embedded registry")
     app = (

@@ -46,6 +46,7 @@ from registry.db import (
     RigRow,
     SigningKeyRow,
     TokenRow,
+    template_key,
 )
 from registry.errors import ConflictError, ForbiddenError, InvalidInputError, UnauthorizedError
 from registry.keys import load_active_signer
@@ -182,12 +183,13 @@ def build_roster(session: Session, production_id: str, signer: Signer) -> Roster
             continue
         performer = session.get(PerformerRow, performer_id)
         assert performer is not None  # foreign key
+        key = template_key(session)  # read once per process, then kept
         templates = tuple(
             FaceTemplate(
                 template_id=row.template_id,
                 version=row.version,
                 model=FACE_MODEL,
-                encoding=tuple(json.loads(row.encoding_json)),
+                encoding=key.open(row.template_id, performer_id, row.model, row.encoding_sealed),
             )
             for row in latest
         )

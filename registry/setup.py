@@ -29,6 +29,12 @@ class Initialised:
 
     key_id: str
     admin_token: TokenIssued
+    template_key_id: str
+    """Id of the key that seals face templates in this database."""
+    template_key_origin: str
+    """Its file (or 'memory' for an embedded registry)."""
+    template_key_created: bool
+    """Whether ``init`` created the key file (else an existing one is used)."""
 
 
 def initialise(database: Database, *, admin_label: str = "created by registry init") -> Initialised:
@@ -45,12 +51,22 @@ def initialise(database: Database, *, admin_label: str = "created by registry in
                     where=redact_url(str(database.engine.url)),
                     hint="use `issue-admin-token` for a new admin token, `rotate-key` for a new key",
                 )
+    template_key, key_created = (
+        database.template_keys.get_or_create()
+    )  # before any table: fail without a trace
     create_schema(database.engine)
     with database.write() as session:
         session.add(Meta(key="schema_version", value=SCHEMA_VERSION))
+        session.add(Meta(key="template_key_id", value=template_key.key_id))
         key = new_signing_key(session)
         token = admin_ops.issue_token(session, "admin", None, admin_label)
-    return Initialised(key_id=key.key_id, admin_token=token)
+    return Initialised(
+        key_id=key.key_id,
+        admin_token=token,
+        template_key_id=template_key.key_id,
+        template_key_origin=template_key.origin,
+        template_key_created=key_created,
+    )
 
 
 def check_schema(database: Database) -> None:
@@ -67,6 +83,24 @@ def check_schema(database: Database) -> None:
         raise DatabaseError(
             f"database schema version {version!r}; this registry needs {SCHEMA_VERSION!r}",
             where=redact_url(str(database.engine.url)),
+        )
+
+
+def check_template_key(database: Database) -> None:
+    """Refuse to serve without the template key this database's templates were sealed with.
+
+    Raises:
+        DatabaseError: the key file cannot be used, or it is another key than the database's.
+    """
+    key = database.template_keys.get()
+    with database.read() as session:
+        expected = session.scalar(select(Meta.value).where(Meta.key == "template_key_id"))
+    if expected != key.key_id:
+        raise DatabaseError(
+            f"the template key {key.key_id} ({key.origin}) is not this database's template key {expected}",
+            where=redact_url(str(database.engine.url)),
+            hint="give the key file the database was initialised with (--template-key or"
+            " $SCANGATE_REGISTRY_TEMPLATE_KEY); without it no face template can be read",
         )
 
 

@@ -26,6 +26,7 @@ from registry import admin_ops
 from registry.embedded import EmbeddedRegistry, start_embedded_registry
 from registry.keys import load_active_signer
 from registry.setup import SeedPerformer, SeedResult, seed
+from registry.template_seal import TemplateKey
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,11 @@ def prepare_demo(
     clip = out_dir / "stand-in" / "performer.avi"
     if not clip.exists():
         write_stand_in_video(clip)
-    registry = start_embedded_registry(out_dir / "registry.sqlite3")
+    # An ephemeral template key: the demo's face templates are sealed under a key that
+    # exists only while the demo runs, so its database holds nothing biometric once it ends.
+    for leftover in ("registry.sqlite3", "registry.sqlite3-wal", "registry.sqlite3-shm"):
+        (out_dir / leftover).unlink(missing_ok=True)
+    registry = start_embedded_registry(out_dir / "registry.sqlite3", template_key=TemplateKey.generate())
     try:
         performers = [
             SeedPerformer(
