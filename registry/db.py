@@ -39,7 +39,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from agent.private_files import prepare_private_sqlite
 from registry.errors import DatabaseError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""2: tokens carry an expiry, and admin tokens a role (and production). See check_schema."""
 DB_ENV_VAR = "SCANGATE_REGISTRY_DB"
 POOL_SIZE_ENV_VAR = "SCANGATE_REGISTRY_DB_POOL_SIZE"
 DEFAULT_POOL_SIZE = 10
@@ -190,9 +191,14 @@ class TokenRow(Base):
     token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[str] = mapped_column(String(8))  # "rig" or "admin"
+    role: Mapped[str | None] = mapped_column(String(24))  # admins: "registry_admin" | "production_admin"
     rig_id: Mapped[str | None] = mapped_column(ForeignKey("rigs.rig_id"))
+    production_id: Mapped[str | None] = mapped_column(
+        ForeignKey("productions.production_id")
+    )  # production admins
     label: Mapped[str]
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -41,13 +42,22 @@ def created(response: requests.Response) -> dict[str, Any]:
 
 def add_other_production(registry: Registry) -> str:
     """Production 'other-film' with rig 'rig-2', a consent of p-ada there; returns rig-2's token."""
-    created(registry.admin_post("/v1/admin/productions", json={"production_id": OTHER, "name": "O", "producer": "P"}))
     created(
         registry.admin_post(
-            "/v1/admin/rigs", json={"rig_id": OTHER_RIG, "production_id": OTHER, "public_key": new_public_key()}
+            "/v1/admin/productions", json={"production_id": OTHER, "name": "O", "producer": "P"}
         )
     )
-    created(registry.admin_post("/v1/admin/consents", json=grant_body(0, consent_id="c-other", production_id=OTHER)))
+    created(
+        registry.admin_post(
+            "/v1/admin/rigs",
+            json={"rig_id": OTHER_RIG, "production_id": OTHER, "public_key": new_public_key()},
+        )
+    )
+    created(
+        registry.admin_post(
+            "/v1/admin/consents", json=grant_body(0, consent_id="c-other", production_id=OTHER)
+        )
+    )
     token: str = created(registry.admin_post(f"/v1/admin/rigs/{OTHER_RIG}/tokens", json={}))["token"]
     return token
 
@@ -87,7 +97,9 @@ def test_an_expired_token_is_refused_saying_when_and_what_to_do(registry: Regist
     assert re.search(r"expired at \d{4}-\d\d-\d\dT", body.error.message)
     assert expires_at.startswith(str(utc_now().year)) or expires_at  # shown at issue time
     # a caller presenting an unknown token learns nothing about tokens
-    unknown = [assert_error(registry.get("/v1/revocations", token=t), 401, "unauthorized") for t in ("sgr_x", "y")]
+    unknown = [
+        assert_error(registry.get("/v1/revocations", token=t), 401, "unauthorized") for t in ("sgr_x", "y")
+    ]
     assert unknown[0].error.message == unknown[1].error.message
     assert not any(word in unknown[0].error.message for word in ("expired", "revoked", "tok-"))
 
@@ -101,7 +113,9 @@ def test_default_lifetimes_are_90_days_for_rigs_and_12_hours_for_admins(registry
     rig_left = rows[rig["token_id"]].expires_at - now
     admin_left = rows[admin["token_id"]].expires_at - now
     assert timedelta(days=90) - timedelta(minutes=1) < rig_left <= timedelta(days=90) + timedelta(minutes=1)
-    assert timedelta(hours=12) - timedelta(minutes=1) < admin_left <= timedelta(hours=12) + timedelta(minutes=1)
+    assert (
+        timedelta(hours=12) - timedelta(minutes=1) < admin_left <= timedelta(hours=12) + timedelta(minutes=1)
+    )
     for bad in ("90", "12x", "0d", "-1h", "1000000d", "1.5h"):
         refused = registry.admin_post(f"/v1/admin/rigs/{RIG}/tokens", json={"expires_in": bad})
         assert refused.status_code == 422, (bad, refused.text)
@@ -110,13 +124,25 @@ def test_default_lifetimes_are_90_days_for_rigs_and_12_hours_for_admins(registry
 
 def test_tokens_are_listed_without_secrets_and_revocation_is_enforced(registry: Registry) -> None:
     issued = created(registry.admin_post(f"/v1/admin/rigs/{RIG}/tokens", json={"label": "tablet"}))
-    listing = created(registry.http.get(registry.url + "/v1/admin/tokens", headers=registry.admin_headers(), timeout=10))
+    listing = created(
+        registry.http.get(registry.url + "/v1/admin/tokens", headers=registry.admin_headers(), timeout=10)
+    )
     by_id = {item["token_id"]: item for item in listing["tokens"]}
     item = by_id[issued["token_id"]]
     assert item["kind"] == "rig" and item["rig_id"] == RIG and item["production_id"] == PRODUCTION
     assert item["label"] == "tablet" and item["revoked_at"] is None and item["expires_at"]
     assert sorted(item) == sorted(
-        ["token_id", "kind", "role", "rig_id", "production_id", "label", "created_at", "expires_at", "revoked_at"]
+        [
+            "token_id",
+            "kind",
+            "role",
+            "rig_id",
+            "production_id",
+            "label",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+        ]
     )
     with registry.database.read() as session:
         digests = session.scalars(sa.select(TokenRow.token_sha256)).all()
@@ -141,7 +167,13 @@ def test_a_production_admin_administers_its_own_production_only(registry: Regist
     assert granted["consent"]["production"]["production_id"] == PRODUCTION
     created(call("POST", "/v1/admin/consents/c-grace-2/suspend", json={"reason": "query"}))
     created(call("POST", "/v1/admin/consents/c-p-minor/revoke", json={"reason": "withdrawn"}))
-    created(call("POST", "/v1/admin/rigs", json={"rig_id": "rig-3", "production_id": PRODUCTION, "public_key": new_public_key()}))
+    created(
+        call(
+            "POST",
+            "/v1/admin/rigs",
+            json={"rig_id": "rig-3", "production_id": PRODUCTION, "public_key": new_public_key()},
+        )
+    )
     created(call("POST", "/v1/admin/rigs/rig-3/keys", json={"public_key": new_public_key()}))
     rig_token = created(call("POST", "/v1/admin/rigs/rig-3/tokens", json={"expires_in": "30d"}))
     created(call("POST", f"/v1/admin/tokens/{rig_token['token_id']}/revoke"))
@@ -163,7 +195,9 @@ def test_a_production_admin_administers_its_own_production_only(registry: Regist
         assert "registry administrator" in refused.error.message, path
 
 
-def test_production_admin_tokens_are_issued_by_registry_admins_for_existing_productions(registry: Registry) -> None:
+def test_production_admin_tokens_are_issued_by_registry_admins_for_existing_productions(
+    registry: Registry,
+) -> None:
     assert_error(registry.admin_post("/v1/admin/tokens", json={"production_id": "no-film"}), 404, "not_found")
     mine = production_admin(registry, PRODUCTION, expires_in="1h", label="line producer")
     assert as_token(registry, mine, "GET", "/v1/revocations").status_code == 403  # admins are not rigs
@@ -172,7 +206,9 @@ def test_production_admin_tokens_are_issued_by_registry_admins_for_existing_prod
 # --- 3. foreign ids answer exactly like unknown ones -------------------------------------------------
 
 
-def same_answer(foreign: requests.Response, unknown: requests.Response, foreign_id: str, unknown_id: str) -> None:
+def same_answer(
+    foreign: requests.Response, unknown: requests.Response, foreign_id: str, unknown_id: str
+) -> None:
     assert foreign.status_code == unknown.status_code == 404, (foreign.text, unknown.text)
     assert foreign.headers["content-type"] == unknown.headers["content-type"]
     assert foreign.text.replace(foreign_id, "ID") == unknown.text.replace(unknown_id, "ID")
@@ -187,7 +223,9 @@ def test_a_rig_cannot_tell_another_productions_consent_from_an_unknown_one(regis
 
 def test_a_production_admin_cannot_tell_foreign_ids_from_unknown_ones(registry: Registry) -> None:
     add_other_production(registry)
-    other_rig_token_id = created(registry.admin_post(f"/v1/admin/rigs/{OTHER_RIG}/tokens", json={}))["token_id"]
+    other_rig_token_id = created(registry.admin_post(f"/v1/admin/rigs/{OTHER_RIG}/tokens", json={}))[
+        "token_id"
+    ]
     mine = production_admin(registry, PRODUCTION)
 
     def call(method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -209,23 +247,26 @@ def test_a_production_admin_cannot_tell_foreign_ids_from_unknown_ones(registry: 
             foreign_id,
             unknown_id,
         )
-    records = [call("GET", "/v1/admin/session-records", params={"rig_id": rig}) for rig in (OTHER_RIG, "rig-nothing")]
-    same_answer(*records, OTHER_RIG, "rig-nothing")
-    for body in (
-        lambda p: grant_body(1, consent_id="c-new", production_id=p),
-        lambda p: {"rig_id": "rig-9", "production_id": p, "public_key": new_public_key()},
-        lambda p: {"production_id": p, "performer_id": "p-ada"},
-    ):
-        path = {0: "/v1/admin/consents", 1: "/v1/admin/rigs", 2: "/v1/admin/badges"}[
-            ["consent_id" in body("x"), "rig_id" in body("x"), True].index(True)
-        ]
-        same_answer(call("POST", path, json=body(OTHER)), call("POST", path, json=body("no-film")), OTHER, "no-film")
+    records = [
+        call("GET", "/v1/admin/session-records", params={"rig_id": r}) for r in (OTHER_RIG, "rig-nothing")
+    ]
+    same_answer(records[0], records[1], OTHER_RIG, "rig-nothing")
+    # production ids named in a body: another production answers as an unknown one
+    named: list[tuple[str, Callable[[str], dict[str, Any]]]] = [
+        ("/v1/admin/consents", lambda p: grant_body(1, consent_id="c-new", production_id=p)),
+        ("/v1/admin/rigs", lambda p: {"rig_id": "rig-9", "production_id": p, "public_key": new_public_key()}),
+        ("/v1/admin/badges", lambda p: {"production_id": p, "performer_id": "p-ada"}),
+    ]
+    for path, body in named:
+        same_answer(
+            call("POST", path, json=body(OTHER)), call("POST", path, json=body("no-film")), OTHER, "no-film"
+        )
     # a foreign consent named as 'supersedes' answers like an unknown consent too
-    supersede = [
+    foreign, unknown = (
         call("POST", "/v1/admin/consents", json=grant_body(0, consent_id="c-new", supersedes=old))
         for old in ("c-other", "c-nothing")
-    ]
-    same_answer(*supersede, "c-other", "c-nothing")
+    )
+    same_answer(foreign, unknown, "c-other", "c-nothing")
 
 
 # --- 4. failed-authentication bursts are rate-limited per client --------------------------------------
@@ -235,7 +276,9 @@ def test_a_burst_of_failed_authentications_gets_429_with_retry_after(registry: R
     with start_embedded_registry(registry.db_url, initialise_if_needed=False) as server:  # default limits
         http = requests.Session()
         path = server.url + "/v1/revocations"
-        answers = [http.get(path, headers={"Authorization": f"Bearer sgr_guess{i}"}, timeout=10) for i in range(40)]
+        answers = [
+            http.get(path, headers={"Authorization": f"Bearer sgr_guess{i}"}, timeout=10) for i in range(40)
+        ]
         statuses = [a.status_code for a in answers]
         assert 401 in statuses and statuses[-1] == 429, statuses
         limited = answers[-1]
@@ -250,7 +293,11 @@ def test_a_burst_of_failed_authentications_gets_429_with_retry_after(registry: R
 
 def test_failed_authentication_limit_is_configurable_and_lifts_after_the_block(registry: Registry) -> None:
     with start_embedded_registry(
-        registry.db_url, initialise_if_needed=False, failed_auth_limit=3, failed_auth_window_s=60, failed_auth_block_s=1
+        registry.db_url,
+        initialise_if_needed=False,
+        failed_auth_limit=3,
+        failed_auth_window_s=60,
+        failed_auth_block_s=1,
     ) as server:
         http = requests.Session()
         path = server.url + "/v1/revocations"
