@@ -97,11 +97,11 @@ def issue_rig_token(
     what: str = "expires_in",
 ) -> TokenIssued:
     """A new bearer token for a rig the caller may administer (``None``: the CLI, on the database)."""
+    lifetime = _lifetime(expires_in, "rig", what)  # first: the answer must not depend on the rig
     if caller is None:
         require_rig(session, rig_id)
     else:
         rig_in_scope(session, caller, rig_id)
-    lifetime = _lifetime(expires_in, "rig", what)
     token, now = new_token("rig"), utc_now()
     row = TokenRow(
         token_id=new_token_id(),
@@ -131,9 +131,9 @@ def issue_admin_token(
 
     Only the CLI (database access) and registry administrators reach this.
     """
+    lifetime = _lifetime(expires_in, "admin", what)
     if production_id is not None:
         require_production(session, production_id)
-    lifetime = _lifetime(expires_in, "admin", what)
     token, now = new_token("admin"), utc_now()
     row = TokenRow(
         token_id=new_token_id(),
