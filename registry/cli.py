@@ -21,7 +21,7 @@ import click
 import platformdirs
 from pydantic import BaseModel, ValidationError
 
-from agent.wire import ConsentRecord, ConsentStatus, describe_validation_error, format_utc
+from agent.wire import ConsentRecord, ConsentStatus, describe_validation_error
 from registry import admin_ops, tokens
 from registry.auth_limit import FAILED_AUTH_ENV_VAR, FailedAuthLimits
 from registry.db import DB_ENV_VAR, Database, normalise_db_url, redact_url
@@ -552,7 +552,7 @@ def list_tokens(db_url: str, as_json: bool) -> None:
         whom = item.rig_id if item.kind == "rig" else (item.production_id or "(all)")
         click.echo(
             f"{item.token_id:21} {tokens.token_state(item):8} {role:17} {whom or '':19}"
-            f" {format_utc(item.expires_at):21} {item.label}"
+            f" {item.expires_at.strftime('%Y-%m-%dT%H:%M:%SZ'):21} {item.label}"
         )
 
 
