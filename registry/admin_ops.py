@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -27,7 +27,7 @@ from agent.wire import (
     describe_validation_error,
     utc_now,
 )
-from registry.credentials import hash_pin, new_badge_code, new_pin, new_token, new_token_id, token_digest
+from registry.credentials import hash_pin, new_badge_code, new_pin
 from registry.db import (
     BadgeRow,
     ConsentRow,
@@ -38,7 +38,6 @@ from registry.db import (
     RigKeyRow,
     RigRow,
     SessionRecordRow,
-    TokenRow,
     template_key,
 )
 from registry.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
@@ -53,8 +52,6 @@ from registry.schemas import (
     RigInfo,
     SessionRecordPage,
     TemplateEnrolled,
-    TokenIssued,
-    TokenRevoked,
     UnreadableRecord,
 )
 
@@ -70,7 +67,25 @@ def compact_json(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def unknown_production(production_id: str) -> NotFoundError:
+    """The answer for a production that does not exist, or that the caller may not see."""
+    return NotFoundError(
+        f"unknown production {production_id!r}", hint="add it first: `scangate registry add-production`"
+    )
+
+
+def unknown_consent(consent_id: str) -> NotFoundError:
+    """The answer for a consent that does not exist, or that the caller may not see."""
+    return NotFoundError(f"unknown consent {consent_id!r}")
+
+
+def unknown_rig(rig_id: str) -> NotFoundError:
+    """The answer for a rig that does not exist, or that the caller may not see."""
+    return NotFoundError(f"unknown rig {rig_id!r}", hint="register it: `scangate registry add-rig`")
+
+
 def require_performer(session: Session, performer_id: str) -> PerformerRow:
+    """The performer row, or NotFoundError."""
     row = session.get(PerformerRow, performer_id)
     if row is None:
         raise NotFoundError(
@@ -79,12 +94,11 @@ def require_performer(session: Session, performer_id: str) -> PerformerRow:
     return row
 
 
-def _require_production(session: Session, production_id: str) -> ProductionRow:
+def require_production(session: Session, production_id: str) -> ProductionRow:
+    """The production row, or NotFoundError."""
     row = session.get(ProductionRow, production_id)
     if row is None:
-        raise NotFoundError(
-            f"unknown production {production_id!r}", hint="add it first: `scangate registry add-production`"
-        )
+        raise unknown_production(production_id)
     return row
 
 
@@ -94,7 +108,7 @@ def require_consent(session: Session, consent_id: str, *, for_update: bool = Fal
         ConsentRow, consent_id, with_for_update=for_update or None, populate_existing=for_update
     )
     if row is None:
-        raise NotFoundError(f"unknown consent {consent_id!r}")
+        raise unknown_consent(consent_id)
     return row
 
 
@@ -102,7 +116,7 @@ def require_rig(session: Session, rig_id: str) -> RigRow:
     """The rig row, or NotFoundError."""
     row = session.get(RigRow, rig_id)
     if row is None:
-        raise NotFoundError(f"unknown rig {rig_id!r}", hint="register it: `scangate registry add-rig`")
+        raise unknown_rig(rig_id)
     return row
 
 
@@ -178,7 +192,7 @@ def _sign_consent(payload: dict[str, Any], signer: Signer) -> ConsentRecord:
 def grant_consent(session: Session, grant: ConsentGrant, signer: Signer) -> ConsentRecord:
     """Issue a signed consent record (version 1, or the next version of the one it supersedes)."""
     performer = require_performer(session, grant.performer_id)
-    production = _require_production(session, grant.production_id)
+    production = require_production(session, grant.production_id)
     consent_id = grant.consent_id or "c-" + secrets.token_hex(8)
     if session.get(ConsentRow, consent_id) is not None:
         raise ConflictError(f"consent {consent_id!r} already exists", hint="use a new consent_id")
@@ -325,7 +339,7 @@ def rig_info(session: Session, rig: RigRow) -> RigInfo:
 
 def register_rig(session: Session, rig: RigCreate) -> RigInfo:
     """Register a rig for a production, with its record-signing public key."""
-    _require_production(session, rig.production_id)
+    require_production(session, rig.production_id)
     if session.get(RigRow, rig.rig_id) is not None:
         raise ConflictError(f"rig {rig.rig_id!r} already exists")
     row = RigRow(rig_id=rig.rig_id, production_id=rig.production_id, name=rig.name, created_at=utc_now())
@@ -350,46 +364,9 @@ def add_rig_key(session: Session, rig_id: str, public_key_b64: str, *, retire_ot
     return rig_info(session, rig)
 
 
-def issue_token(
-    session: Session, kind: Literal["rig", "admin"], rig_id: str | None, label: str
-) -> TokenIssued:
-    """A new bearer token for a rig, or a new admin token; only its hash is stored."""
-    if kind == "rig":
-        if rig_id is None:
-            raise InvalidInputError("a rig token needs a rig id")
-        require_rig(session, rig_id)
-    token = new_token(kind)
-    token_id = new_token_id()
-    session.add(
-        TokenRow(
-            token_id=token_id,
-            token_sha256=token_digest(token),
-            kind=kind,
-            rig_id=rig_id if kind == "rig" else None,
-            label=label,
-            created_at=utc_now(),
-            revoked_at=None,
-        )
-    )
-    session.flush()
-    return TokenIssued(token_id=token_id, kind=kind, rig_id=rig_id if kind == "rig" else None, token=token)
-
-
-def revoke_token(session: Session, token_id: str) -> TokenRevoked:
-    """Stop accepting a token (rig or admin) from now on."""
-    row = session.get(TokenRow, token_id)
-    if row is None:
-        raise NotFoundError(f"unknown token id {token_id!r}")
-    if row.revoked_at is not None:
-        raise ConflictError(f"token {token_id!r} was already revoked")
-    row.revoked_at = utc_now()
-    session.flush()
-    return TokenRevoked(token_id=token_id, revoked_at=row.revoked_at)
-
-
 def issue_badge(session: Session, badge: BadgeIssue) -> BadgeIssued:
     """A fallback badge (code + PIN) for a performer on a production; the PIN is stored hashed."""
-    _require_production(session, badge.production_id)
+    require_production(session, badge.production_id)
     require_performer(session, badge.performer_id)
     code = badge.badge_code or new_badge_code()
     clash = session.scalar(

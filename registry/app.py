@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from agent import __version__
 from agent.wire import WIRE_VERSION
 from registry import routes_admin, routes_rig
+from registry.auth_limit import FailedAuthLimiter, FailedAuthLimits
 from registry.db import DB_ENV_VAR, Database
 from registry.errors import DatabaseError
 from registry.http_errors import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, install_error_handlers
@@ -34,12 +35,18 @@ Consent records, rosters and checkpoints are signed with Ed25519 over the
 RFC 8785 canonical JSON of every member but `signature`; verify them against
 the keys of `GET /v1/keys` pinned in the rig's configuration.
 
-Every error answer is an `ErrorBody`. Request bodies are limited in size (413).
+Every error answer is an `ErrorBody`. Request bodies are limited in size (413). Tokens
+expire; a client address with a burst of failed authentications is answered 429 for a while.
 """
 
 
-def create_app(database: Database, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
-    """The registry app serving ``database``.
+def create_app(
+    database: Database,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    failed_auth: FailedAuthLimits | None = None,
+) -> FastAPI:
+    """The registry app serving ``database``; ``failed_auth`` defaults to :class:`FailedAuthLimits`.
 
     Raises:
         DatabaseError: the database is not initialised, has another schema version, or its
@@ -47,7 +54,7 @@ def create_app(database: Database, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     """
     check_schema(database)
     check_template_key(database)
-    app = build_app(database, max_body_bytes=max_body_bytes)
+    app = build_app(database, max_body_bytes=max_body_bytes, failed_auth=failed_auth)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -58,7 +65,12 @@ def create_app(database: Database, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     return app
 
 
-def build_app(database: Database | None, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+def build_app(
+    database: Database | None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    failed_auth: FailedAuthLimits | None = None,
+) -> FastAPI:
     """The app without any database check (``None``: only for producing the OpenAPI document)."""
     app = FastAPI(
         title="ScanGate consent registry",
@@ -76,6 +88,8 @@ def build_app(database: Database | None, *, max_body_bytes: int = DEFAULT_MAX_BO
     app.include_router(routes_rig.router)
     app.include_router(routes_admin.router)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    # outermost: a blocked address is refused before its body is read or its token looked up
+    app.add_middleware(FailedAuthLimiter, limits=failed_auth or FailedAuthLimits())
     return app
 
 
@@ -87,4 +101,4 @@ def app_from_env() -> FastAPI:
             f"{DB_ENV_VAR} is not set", hint="start the server with `scangate registry serve`"
         )
     max_body = int(os.environ.get(MAX_BODY_ENV_VAR, DEFAULT_MAX_BODY_BYTES))
-    return create_app(Database.open(url), max_body_bytes=max_body)
+    return create_app(Database.open(url), max_body_bytes=max_body, failed_auth=FailedAuthLimits.from_env())

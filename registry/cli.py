@@ -22,7 +22,8 @@ import platformdirs
 from pydantic import BaseModel, ValidationError
 
 from agent.wire import ConsentRecord, ConsentStatus, describe_validation_error
-from registry import admin_ops
+from registry import admin_ops, tokens
+from registry.auth_limit import FAILED_AUTH_ENV_VAR, FailedAuthLimits
 from registry.db import DB_ENV_VAR, Database, normalise_db_url, redact_url
 from registry.errors import InvalidInputError
 from registry.keys import key_list, load_active_signer, new_signing_key
@@ -128,6 +129,34 @@ def registry() -> None:
     help="Serve plain HTTP on a non-loopback --host because a TLS-terminating proxy sits in front"
     " (logged as a warning at start).",
 )
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    help="Proxy addresses (comma-separated) whose X-Forwarded-For names the client; default: trust none,"
+    " the client is the TCP peer.",
+)
+@click.option(
+    "--failed-auth-limit",
+    default=FailedAuthLimits.limit,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Failed authentications (401) one client address may have within --failed-auth-window"
+    " before it is answered 429; 0 switches the limit off. Counted per worker process.",
+)
+@click.option(
+    "--failed-auth-window",
+    default=FailedAuthLimits.window_s,
+    show_default=True,
+    type=click.FloatRange(1, 86400),
+    help="Seconds over which failed authentications are counted.",
+)
+@click.option(
+    "--failed-auth-block",
+    default=FailedAuthLimits.block_s,
+    show_default=True,
+    type=click.FloatRange(1, 86400),
+    help="Seconds a client address over the limit is answered 429 (with Retry-After).",
+)
 @template_key_option
 def serve(
     db_url: str,
@@ -139,6 +168,10 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     behind_tls_proxy: bool,
+    forwarded_allow_ips: str | None,
+    failed_auth_limit: int,
+    failed_auth_window: float,
+    failed_auth_block: float,
     template_key_path: Path | None,
 ) -> None:
     """Serve the registry: HTTPS with --tls-cert/--tls-key; plain HTTP only on loopback or behind a TLS proxy."""
@@ -160,10 +193,14 @@ def serve(
         logging.getLogger("registry.serve").warning(PROXY_WARNING, plan.host, plan.port)
     cert_file = str(plan.tls_cert) if plan.tls_cert is not None else None
     key_file = str(plan.tls_key) if plan.tls_key is not None else None
+    failed_auth = FailedAuthLimits(failed_auth_limit, failed_auth_window, failed_auth_block)
+    # Without --forwarded-allow-ips no X-Forwarded-For is believed (uvicorn would trust 127.0.0.1's),
+    # so no client can pick the address that the failed-authentication limit counts.
+    proxy = {"proxy_headers": forwarded_allow_ips is not None, "forwarded_allow_ips": forwarded_allow_ips}
     click.echo(f"scangate registry: serving {redact_url(db_url)} on {plan.url} ({workers} worker(s))")
     if workers == 1:
         database = Database.open(db_url, TemplateKeySource(path=template_key_file))
-        app = create_app(database, max_body_bytes=max_body_bytes)
+        app = create_app(database, max_body_bytes=max_body_bytes, failed_auth=failed_auth)
         config = uvicorn.Config(
             app,
             host=plan.host,
@@ -171,12 +208,14 @@ def serve(
             access_log=access_log,
             ssl_certfile=cert_file,
             ssl_keyfile=key_file,
+            **proxy,  # type: ignore[arg-type]
         )
         uvicorn.Server(config).run(sockets=[sock])
         return
     os.environ[DB_ENV_VAR] = db_url
     os.environ[MAX_BODY_ENV_VAR] = str(max_body_bytes)
     os.environ[TEMPLATE_KEY_ENV_VAR] = str(template_key_file)
+    os.environ[FAILED_AUTH_ENV_VAR] = failed_auth.to_env()
     from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
 
     config = uvicorn.Config(
@@ -188,6 +227,7 @@ def serve(
         access_log=access_log,
         ssl_certfile=cert_file,
         ssl_keyfile=key_file,
+        **proxy,  # type: ignore[arg-type]
     )
     Multiprocess(config, sockets=[sock]).run()
 
@@ -203,13 +243,21 @@ def init(db_url: str, template_key_path: Path | None) -> None:
     finally:
         database.close()
     click.echo(f"initialised {redact_url(db_url)}; signing key {done.key_id}")
+    issued = done.admin_token
+    click.echo(
+        f"registry admin token ({issued.token_id}), {tokens.describe_expiry(issued)}, shown only now:"
+        f" {issued.token}"
+    )
+    click.echo(
+        "admin tokens last 12 hours; make a new one any time with `scangate registry issue-admin-token`"
+        " (it works on the database directly)"
+    )
     made = "created" if done.template_key_created else "using existing"
     click.echo(
         f"face templates are sealed with template key {done.template_key_id} ({made} {done.template_key_origin});"
         " every registry process serving this database needs that file, and backups of the database"
         " are useless for faces without it"
     )
-    click.echo(f"admin token ({done.admin_token.token_id}), shown only now: {done.admin_token.token}")
 
 
 @registry.command("add-production")
@@ -473,36 +521,78 @@ def add_rig_key(db_url: str, rig_id: str, public_key: str, keep_others: bool) ->
     click.echo(f"rig {info.rig_id} keys: {', '.join(info.key_ids)}")
 
 
+_EXPIRES_HELP = "Lifetime: a whole number and m, h or d (e.g. 30m, 12h, 90d)."
+
+
 @registry.command("issue-token")
 @db_option
 @click.option("--rig-id", required=True, help="The rig the token is for.")
 @click.option("--label", default="", help="Free note (where the token is installed).")
-def issue_token(db_url: str, rig_id: str, label: str) -> None:
+@click.option("--expires-in", default="90d", show_default=True, help=_EXPIRES_HELP + " At most 366d.")
+def issue_token(db_url: str, rig_id: str, label: str, expires_in: str) -> None:
     """Issue a bearer token for a rig; it is printed once and stored only as a hash."""
     body = _validated(TokenIssue, {"label": label})
     with _open(db_url) as database, database.write() as session:
-        issued = admin_ops.issue_token(session, "rig", rig_id, body.label)
-    click.echo(f"token {issued.token_id} for rig {rig_id}, shown only now: {issued.token}")
+        issued = tokens.issue_rig_token(session, None, rig_id, body.label, expires_in, what="--expires-in")
+    click.echo(
+        f"token {issued.token_id} for rig {rig_id}, {tokens.describe_expiry(issued)}, shown only now:"
+        f" {issued.token}"
+    )
 
 
 @registry.command("issue-admin-token")
 @db_option
+@click.option(
+    "--production",
+    "production_id",
+    default=None,
+    help="Make a production administrator's token, limited to this production"
+    " (default: a registry administrator's).",
+)
 @click.option("--label", default="", help="Free note (who holds it).")
-def issue_admin_token(db_url: str, label: str) -> None:
-    """Issue an admin token for the admin HTTP API; printed once, stored as a hash."""
+@click.option("--expires-in", default="12h", show_default=True, help=_EXPIRES_HELP + " At most 30d.")
+def issue_admin_token(db_url: str, production_id: str | None, label: str, expires_in: str) -> None:
+    """Issue an admin token for the admin HTTP API; printed once, stored as a hash.
+
+    Works on the database directly, so whoever can reach the database can always make a
+    new registry administrator's token (e.g. when the one from `init` has expired).
+    """
     body = _validated(TokenIssue, {"label": label})
     with _open(db_url) as database, database.write() as session:
-        issued = admin_ops.issue_token(session, "admin", None, body.label)
-    click.echo(f"admin token {issued.token_id}, shown only now: {issued.token}")
+        issued = tokens.issue_admin_token(session, production_id, body.label, expires_in, what="--expires-in")
+    role = f"production admin token for {production_id}" if production_id else "registry admin token"
+    click.echo(f"{role} {issued.token_id}, {tokens.describe_expiry(issued)}, shown only now: {issued.token}")
+
+
+@registry.command("list-tokens")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (TokenList) instead of a table.")
+def list_tokens(db_url: str, as_json: bool) -> None:
+    """List rig and admin tokens: id, role, rig or production, label, dates, state (never the token)."""
+    with _open(db_url) as database, database.read() as session:
+        listing = tokens.list_tokens(session, None)
+    if as_json:
+        click.echo(listing.model_dump_json(indent=2))
+        return
+    click.echo(
+        "token_id              state    role              rig/production      expires               label"
+    )
+    for item in listing.tokens:
+        role = item.role or "rig"
+        whom = item.rig_id if item.kind == "rig" else (item.production_id or "(all)")
+        click.echo(
+            f"{item.token_id:21} {tokens.token_state(item):8} {role:17} {whom or '':19}"
+            f" {item.expires_at.strftime('%Y-%m-%dT%H:%M:%SZ'):21} {item.label}"
+        )
 
 
 @registry.command("revoke-token")
 @db_option
 @click.argument("token_id")
 def revoke_token(db_url: str, token_id: str) -> None:
-    """Stop accepting a rig or admin token (by its token id)."""
+    """Stop accepting a rig or admin token (by its token id; see `list-tokens`)."""
     with _open(db_url) as database, database.write() as session:
-        done = admin_ops.revoke_token(session, token_id)
+        done = tokens.revoke_token(session, None, token_id)
     click.echo(f"revoked token {done.token_id}")
 
 

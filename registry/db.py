@@ -41,6 +41,7 @@ from registry.errors import DatabaseError
 from registry.template_seal import TemplateKey, TemplateKeySource
 
 SCHEMA_VERSION = "2"
+"""2: tokens carry an expiry, and admin tokens a role (and production). See check_schema."""
 TEMPLATE_KEYS_INFO = "scangate_template_keys"
 DB_ENV_VAR = "SCANGATE_REGISTRY_DB"
 POOL_SIZE_ENV_VAR = "SCANGATE_REGISTRY_DB_POOL_SIZE"
@@ -192,9 +193,14 @@ class TokenRow(Base):
     token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[str] = mapped_column(String(8))  # "rig" or "admin"
+    role: Mapped[str | None] = mapped_column(String(24))  # admins: "registry_admin" | "production_admin"
     rig_id: Mapped[str | None] = mapped_column(ForeignKey("rigs.rig_id"))
+    production_id: Mapped[str | None] = mapped_column(
+        ForeignKey("productions.production_id")
+    )  # production admins
     label: Mapped[str]
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
 

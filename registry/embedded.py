@@ -10,6 +10,7 @@ from types import TracebackType
 import uvicorn
 
 from registry.app import create_app
+from registry.auth_limit import FailedAuthLimits
 from registry.db import Database, is_initialised
 from registry.errors import RegistryError
 from registry.setup import initialise
@@ -52,10 +53,15 @@ def start_embedded_registry(
     initialise_if_needed: bool = True,
     max_body_bytes: int | None = None,
     template_key: TemplateKey | None = None,
+    failed_auth_limit: int | None = None,
+    failed_auth_window_s: float = 60.0,
+    failed_auth_block_s: float = 60.0,
 ) -> EmbeddedRegistry:
     """Start a registry on ``host:port`` (port 0: a free port) serving ``db_url``.
 
-    Initialises the database first when it is empty (and ``initialise_if_needed``).
+    Initialises the database first when it is empty (and ``initialise_if_needed``). The
+    failed-authentication limit is the server's default unless ``failed_auth_limit`` is given
+    (0 switches it off; tests that refuse many tokens on purpose raise it).
     ``template_key`` seals face templates; give an ephemeral one
     (:meth:`TemplateKey.generate`) for a registry whose database is thrown away
     after the run: what it leaves on disk can then never be opened. Without it the
@@ -67,12 +73,20 @@ def start_embedded_registry(
     database = Database.open(db_url, TemplateKeySource(template_key) if template_key else None)
     if initialise_if_needed and not is_initialised(database.engine):
         initialise(database, admin_label="embedded registry")
-    app = (
-        create_app(database)
-        if max_body_bytes is None
-        else create_app(database, max_body_bytes=max_body_bytes)
+    failed_auth = (
+        FailedAuthLimits()
+        if failed_auth_limit is None
+        else FailedAuthLimits(failed_auth_limit, failed_auth_window_s, failed_auth_block_s)
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    app = (
+        create_app(database, failed_auth=failed_auth)
+        if max_body_bytes is None
+        else create_app(database, max_body_bytes=max_body_bytes, failed_auth=failed_auth)
+    )
+    # the client address is the TCP peer: no X-Forwarded-For from anyone (it would evade the limit)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="scangate-registry", daemon=True)
     thread.start()

@@ -35,18 +35,20 @@ _STATUS_CODES = {
     409: ErrorCode.CONFLICT,
     413: ErrorCode.PAYLOAD_TOO_LARGE,
     422: ErrorCode.VALIDATION_FAILED,
+    429: ErrorCode.TOO_MANY_REQUESTS,
 }
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
         (400, "Malformed request (not JSON, bad signature)"),
-        (401, "Missing, unknown or revoked bearer token"),
-        (403, "Token not allowed here (other rig, other production, wrong token kind)"),
-        (404, "Unknown id"),
+        (401, "Missing, unknown, revoked or expired bearer token"),
+        (403, "Token not allowed here (wrong token kind or role; a rig naming another production or rig)"),
+        (404, "Unknown id, or an id of another production (answered exactly alike)"),
         (409, "Conflicts with what the registry holds"),
         (413, "Request body too large"),
         (422, "Request does not match the schema or breaks a rule"),
+        (429, "Too many failed authentications from this address; wait for Retry-After seconds"),
         (500, "Registry fault"),
     )
 }

@@ -39,6 +39,7 @@ from agent.wire import (
     describe_validation_error,
     utc_now,
 )
+from registry.access import Caller
 from registry.admin_ops import compact_json
 from registry.db import CheckpointRow, Database, RigKeyRow, RigRow, SessionRecordRow
 from registry.errors import (
@@ -49,7 +50,7 @@ from registry.errors import (
     RecordSignatureError,
 )
 from registry.json_limits import RECORD_LIMITS, load_json_object
-from registry.rig_ops import Caller, SignerCache
+from registry.rig_ops import SignerCache
 
 
 def _checked_record(body: bytes) -> tuple[dict[str, Any], SessionRecordEnvelope]:

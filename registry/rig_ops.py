@@ -1,10 +1,12 @@
-"""What rigs ask the registry: authentication, consents, roster, revocations, confirmations, fallback."""
+"""What rigs ask the registry: consents, roster, revocations, confirmations, fallback.
+
+Who is calling (tokens, roles, production scope) is :mod:`registry.access`.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,8 +35,9 @@ from agent.wire import (
     format_utc,
     utc_now,
 )
-from registry.admin_ops import compact_json, require_consent
-from registry.credentials import token_digest, verify_pin
+from registry.access import Caller, consent_in_scope
+from registry.admin_ops import compact_json
+from registry.credentials import verify_pin
 from registry.db import (
     BadgeRow,
     ConfirmationRow,
@@ -43,43 +46,15 @@ from registry.db import (
     FaceTemplateRow,
     PerformerRow,
     RevocationRow,
-    RigRow,
     SigningKeyRow,
-    TokenRow,
     template_key,
 )
-from registry.errors import ConflictError, ForbiddenError, InvalidInputError, UnauthorizedError
+from registry.errors import ConflictError, ForbiddenError, InvalidInputError
 from registry.keys import load_active_signer
 
 MAX_FAILED_PINS = 5
 PIN_LOCKOUT = timedelta(minutes=15)
 REVOCATION_PAGE_MAX = 1000
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: a rig (with its production) or an administrator."""
-
-    kind: str
-    token_id: str
-    rig_id: str | None = None
-    production_id: str | None = None
-
-
-def authenticate(session: Session, token: str) -> Caller:
-    """The caller a bearer token belongs to; UnauthorizedError for unknown or revoked tokens."""
-    row = session.scalars(select(TokenRow).where(TokenRow.token_sha256 == token_digest(token))).first()
-    if row is None or row.revoked_at is not None:
-        raise UnauthorizedError(
-            "bearer token not accepted (unknown or revoked)",
-            hint="ask the registry administrator for a new token for this rig",
-        )
-    if row.kind == "admin":
-        return Caller(kind="admin", token_id=row.token_id)
-    rig = session.get(RigRow, row.rig_id)
-    if rig is None:  # tokens are only issued for registered rigs
-        raise UnauthorizedError("bearer token belongs to no registered rig")
-    return Caller(kind="rig", token_id=row.token_id, rig_id=rig.rig_id, production_id=rig.production_id)
 
 
 def require_production_access(caller: Caller, production_id: str) -> None:
@@ -274,8 +249,7 @@ def _store_confirmation(
         return ConfirmationReceipt(
             confirmation_id=existing.confirmation_id, duplicate=True, received_at=existing.received_at
         )
-    consent = require_consent(session, confirmation.consent_id)
-    require_production_access(caller, consent.production_id)
+    consent = consent_in_scope(session, caller, confirmation.consent_id)  # another production's: "unknown"
     if consent.version != confirmation.consent_version:
         raise ConflictError(
             f"consent {consent.consent_id!r} has version {consent.version}, not {confirmation.consent_version}"

@@ -27,6 +27,7 @@ from agent.wire import (
     TimeStatement,
     utc_now,
 )
+from registry.access import Caller, authenticate
 from registry.db import Database
 from registry.errors import ForbiddenError, UnauthorizedError
 from registry.http_errors import ERROR_RESPONSES
@@ -34,9 +35,7 @@ from registry.intake import current_checkpoint, intake_record
 from registry.keys import key_list
 from registry.rig_ops import (
     REVOCATION_PAGE_MAX,
-    Caller,
     SignerCache,
-    authenticate,
     build_roster,
     consent_list_json,
     record_confirmation,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from agent.wire import (
     CaptureType,
@@ -152,19 +152,64 @@ class RigInfo(WireEnvelope):
     )
 
 
+Lifetime = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,5}[mhd]$")]
+"""A token lifetime: a whole number of minutes (m), hours (h) or days (d), e.g. "90d", "12h"."""
+AdminRole = Literal["registry_admin", "production_admin"]
+
+_LIFETIME = "Lifetime: a whole number and m (minutes), h (hours) or d (days), e.g. '12h'."
+
+
 class TokenIssue(WireModel):
     """Body of ``POST /v1/admin/rigs/{rig_id}/tokens``."""
 
     label: str = Field("", max_length=200, description="Free note, e.g. who installed the token where.")
+    expires_in: Lifetime | None = Field(
+        None, description=_LIFETIME + " Default 90d, at most 366d: re-provision rigs before it ends."
+    )
+
+
+class ProductionAdminTokenIssue(WireModel):
+    """Body of ``POST /v1/admin/tokens``: a token for a production administrator (registry admins only)."""
+
+    production_id: Identifier = Field(description="The one production this administrator may administer.")
+    label: str = Field("", max_length=200, description="Free note, e.g. who holds the token.")
+    expires_in: Lifetime | None = Field(None, description=_LIFETIME + " Default 12h, at most 30d.")
 
 
 class TokenIssued(WireEnvelope):
     """A new bearer token. The token itself is shown only here, once; the registry keeps its hash."""
 
-    token_id: str = Field(description="Id to revoke the token by.")
+    token_id: str = Field(description="Id to list and revoke the token by.")
     kind: Literal["rig", "admin"] = Field(description="Rig token (rig endpoints) or admin token.")
+    role: AdminRole | None = Field(None, description="For admin tokens: what the administrator may do.")
     rig_id: Identifier | None = Field(description="The rig the token belongs to; null for admin tokens.")
+    production_id: Identifier | None = Field(
+        None, description="A production administrator's production (null for other tokens)."
+    )
+    expires_at: UtcDateTime = Field(description="When the registry stops accepting the token.")
     token: str = Field(description="The secret bearer token; store it in the rig's config now.")
+
+
+class TokenInfo(WireModel):
+    """A token as listed: never the token itself nor its hash."""
+
+    token_id: str = Field(description="Id to revoke the token by.")
+    kind: Literal["rig", "admin"] = Field(description="Rig token or admin token.")
+    role: AdminRole | None = Field(description="For admin tokens: registry_admin or production_admin.")
+    rig_id: Identifier | None = Field(description="The rig of a rig token.")
+    production_id: Identifier | None = Field(
+        description="The rig's production, or a production administrator's; null for registry admins."
+    )
+    label: str = Field(description="The note given when the token was issued.")
+    created_at: UtcDateTime = Field(description="When it was issued.")
+    expires_at: UtcDateTime = Field(description="When it stops (or stopped) being accepted.")
+    revoked_at: UtcDateTime | None = Field(description="When it was revoked; null if it was not.")
+
+
+class TokenList(WireEnvelope):
+    """Answer of ``GET /v1/admin/tokens``: the tokens the caller may see, oldest first."""
+
+    tokens: tuple[TokenInfo, ...] = Field(description="Tokens, oldest first (revoked and expired included).")
 
 
 class TokenRevoked(WireEnvelope):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from agent.wire import CaptureType, ConsentRecord, Guardian, RepresentationBasis, utc_now
-from registry import admin_ops
+from registry import admin_ops, tokens
 from registry.db import SCHEMA_VERSION, Database, Meta, create_schema, is_initialised, redact_url
 from registry.errors import ConflictError, DatabaseError
 from registry.keys import load_active_signer, new_signing_key
@@ -25,7 +25,11 @@ from registry.schemas import (
 
 @dataclass(frozen=True)
 class Initialised:
-    """What ``registry init`` created: the first signing key and the first admin token."""
+    """What ``registry init`` created: the first signing key and the first (registry) admin token.
+
+    The token expires after 12 hours like every admin token; a new one is made any time
+    with ``scangate registry issue-admin-token``, which works on the database directly.
+    """
 
     key_id: str
     admin_token: TokenIssued
@@ -51,15 +55,14 @@ def initialise(database: Database, *, admin_label: str = "created by registry in
                     where=redact_url(str(database.engine.url)),
                     hint="use `issue-admin-token` for a new admin token, `rotate-key` for a new key",
                 )
-    template_key, key_created = (
-        database.template_keys.get_or_create()
-    )  # before any table: fail without a trace
+    # The template key first: if its file cannot be made, nothing is created.
+    template_key, key_created = database.template_keys.get_or_create()
     create_schema(database.engine)
     with database.write() as session:
         session.add(Meta(key="schema_version", value=SCHEMA_VERSION))
         session.add(Meta(key="template_key_id", value=template_key.key_id))
         key = new_signing_key(session)
-        token = admin_ops.issue_token(session, "admin", None, admin_label)
+        token = tokens.issue_admin_token(session, None, admin_label)  # 12 h, like any admin token
     return Initialised(
         key_id=key.key_id,
         admin_token=token,
@@ -81,8 +84,11 @@ def check_schema(database: Database) -> None:
         version = session.scalar(select(Meta.value).where(Meta.key == "schema_version"))
     if version != SCHEMA_VERSION:
         raise DatabaseError(
-            f"database schema version {version!r}; this registry needs {SCHEMA_VERSION!r}",
+            f"the database has schema version {version!r}; this registry needs {SCHEMA_VERSION!r}"
+            " and does not convert databases",
             where=redact_url(str(database.engine.url)),
+            hint="keep serving it with the ScanGate release that created it, or upgrade it by hand as"
+            " docs/registry.md 'Upgrading the database' describes (back it up first)",
         )
 
 
@@ -186,7 +192,7 @@ def seed(
         admin_ops.register_rig(
             session, RigCreate(rig_id=rig_id, production_id=production_id, public_key=rig_public_key)
         )
-        token = admin_ops.issue_token(session, "rig", rig_id, "seeded")
+        token = tokens.issue_rig_token(session, None, rig_id, "seeded")  # 90 days: outlives any demo
         consents: dict[str, ConsentRecord] = {}
         for performer in performers:
             admin_ops.add_performer(

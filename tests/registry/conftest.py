@@ -30,6 +30,7 @@ from tests.postgres_schema import scratch_schema
 POSTGRES_ENV_VAR = "SCANGATE_TEST_POSTGRES_URL"
 PRODUCTION = "demo-production"
 RIG = "rig-1"
+TEST_FAILED_AUTH_LIMIT = 100_000
 
 
 def encoding(seed_value: int) -> list[float]:
@@ -132,7 +133,10 @@ def registry(db_url: str) -> Iterator[Registry]:
     seeded = seed(
         database, rig_public_key=public_key_to_b64(rig_signer.public_key), performers=SEED_PERFORMERS
     )
-    server = start_embedded_registry(db_url, initialise_if_needed=False)
+    # refusing tokens is what many tests do on purpose: the failed-auth limit has its own tests
+    server = start_embedded_registry(
+        db_url, initialise_if_needed=False, failed_auth_limit=TEST_FAILED_AUTH_LIMIT
+    )
     http = requests.Session()
     try:
         yield Registry(

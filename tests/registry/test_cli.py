@@ -157,6 +157,13 @@ def test_full_admin_workflow(cli_db: str, tmp_path: Path, capsys: pytest.Capture
         ),
         (("issue-token", "--rig-id", "rig-missing"), "unknown rig 'rig-missing'"),
         (("revoke-token", "tok-missing"), "unknown token id 'tok-missing'"),
+        (
+            ("issue-token", "--rig-id", "rig-missing", "--expires-in", "90x"),
+            "--expires-in '90x' is not a lifetime",
+        ),
+        (("issue-admin-token", "--expires-in", "31d"), "longer than an admin token may live (30d)"),
+        (("issue-admin-token", "--expires-in", "0h"), "--expires-in '0h' is not a lifetime"),
+        (("issue-admin-token", "--production", "no-film"), "unknown production 'no-film'"),
         (("issue-badge", "--production", PRODUCTION, "--performer", "p-9"), "unknown performer 'p-9'"),
         (
             ("issue-badge", "--production", PRODUCTION, "--performer", "p-1", "--pin", "12"),
@@ -218,6 +225,48 @@ def test_bad_grant_files_are_explained_and_change_nothing(
     assert status == 2
     assert message in err and "Traceback" not in err
     assert snapshot(cli_db) == before
+
+
+def test_tokens_are_listed_with_role_scope_and_expiry_never_the_secret(
+    cli_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(
+        capsys,
+        "registry",
+        "issue-admin-token",
+        "--db",
+        cli_db,
+        "--production",
+        PRODUCTION,
+        "--expires-in",
+        "2h",
+    )
+    assert status == 0 and f"production admin token for {PRODUCTION}" in out and "expires 20" in out, err
+    secret = out.split()[-1]
+    status, table, err = run(capsys, "registry", "list-tokens", "--db", cli_db)
+    assert status == 0, err
+    lines = table.splitlines()[1:]
+    assert len(lines) == 2 and "registry_admin" in lines[0] and "production_admin" in lines[1]
+    assert all(" active " in line for line in lines) and PRODUCTION in lines[1]
+    status, out, err = run(capsys, "registry", "list-tokens", "--db", cli_db, "--json")
+    listed = json.loads(out)["tokens"]
+    assert [t["role"] for t in listed] == ["registry_admin", "production_admin"]
+    assert listed[1]["production_id"] == PRODUCTION and secret not in out and secret not in table
+    status, _, err = run(capsys, "registry", "revoke-token", "--db", cli_db, listed[1]["token_id"])
+    assert status == 0, err
+    assert " revoked " in run(capsys, "registry", "list-tokens", "--db", cli_db)[1].splitlines()[2]
+
+
+def test_a_database_of_another_schema_version_is_refused_saying_what_to_do(
+    cli_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = Database.open(cli_db)
+    with database.write() as session:
+        session.execute(sa.text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
+    database.close()
+    status, _, err = run(capsys, "registry", "list-tokens", "--db", cli_db)
+    assert status == 2 and "schema version '1'; this registry needs '2'" in err
+    assert "Upgrading the database" in err and "Traceback" not in err
 
 
 def test_openapi_command_writes_and_checks_the_document(
