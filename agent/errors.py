@@ -26,6 +26,10 @@ class ScanGateError(Exception):
         self.hint = hint
         super().__init__(self.message())
 
+    def brief(self, subject: str | None = None) -> str:
+        """What went wrong, with where unless it is ``subject`` (already named beside it); no hint."""
+        return self.what if not self.where or self.where == subject else f"{self.where}: {self.what}"
+
     def message(self) -> str:
         """The full human-readable message: where, what, and the hint."""
         text = f"{self.where}: {self.what}" if self.where else self.what

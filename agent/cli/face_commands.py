@@ -117,10 +117,11 @@ def identify(
             line = _identify_one(identifier, path, sample_fps=sample_fps)
         except InputError as exc:
             unreadable += 1
-            line = _error_line(path, exc.message())
+            line = _error_line(path, exc.brief(str(path)), exc.hint)
         except Exception as exc:  # one odd input must not hide the results of the others
             failed += 1
             line = _error_line(path, f"unexpected failure ({type(exc).__name__}: {exc})")
+        line.setdefault("hint", None)  # every line has the same members
         click.echo(json.dumps(line, ensure_ascii=False) if as_json else _human_line(line))
     if failed:
         raise IdentifyInternalError(
@@ -174,8 +175,8 @@ def _empty_details() -> dict[str, Any]:
     return {"performer_id": None, "display_name": None, "distance": None, "margin": None}
 
 
-def _error_line(path: Path, message: str) -> dict[str, Any]:
-    return {"input": str(path), "decision": "error", **_empty_details(), "reason": message}
+def _error_line(path: Path, message: str, hint: str | None = None) -> dict[str, Any]:
+    return {"input": str(path), "decision": "error", **_empty_details(), "reason": message, "hint": hint}
 
 
 def _human_line(line: dict[str, Any]) -> str:
@@ -186,4 +187,5 @@ def _human_line(line: dict[str, Any]) -> str:
             f" distance {line['distance']:.3f}"
             + (f", margin {line['margin']:.3f}" if line["margin"] is not None else "")
         )
-    return f"{line['input']}: {decision}: {line['reason']}"
+    text = f"{line['input']}: {decision}: {line['reason']}"
+    return text + (f"\n  hint: {line['hint']}" if line.get("hint") else "")

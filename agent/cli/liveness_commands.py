@@ -74,6 +74,7 @@ def liveness(
                 "result": "error",
                 "steps": [],
                 "reason": f"unexpected failure ({type(exc).__name__}: {exc})",
+                "hint": None,
             }
         else:
             unreadable += verdict.result is LivenessResult.ERROR
@@ -92,6 +93,8 @@ def liveness(
 
 def _human_line(line: dict[str, object]) -> str:
     text = f"{line['input']}: {line['result']}: {line['reason']}"
+    if line.get("hint"):
+        text += f"\n  hint: {line['hint']}"
     steps = line.get("steps")
     if isinstance(steps, list):
         for step in steps:

@@ -72,6 +72,8 @@ class OfflineVerdict:
     frames_followed: int = 0
     followed_ms: tuple[float, ...] = field(default=(), repr=False)
     identified_ms: tuple[float, ...] = field(default=(), repr=False)
+    hint: str | None = None
+    """What to do about an ``error`` result (null otherwise)."""
 
     def as_dict(self) -> dict[str, object]:
         """The JSON line of ``scangate liveness --json``."""
@@ -83,6 +85,7 @@ class OfflineVerdict:
                 for s in self.steps
             ],
             "reason": self.reason,
+            "hint": self.hint,
             "frames_read": self.frames_read,
             "frames_identified": self.frames_identified,
             "frames_followed": self.frames_followed,
@@ -148,7 +151,7 @@ class OfflineChallenge:
         try:
             return self.judge(str(path), read_frames(path, fps), steps)
         except InputError as exc:
-            return OfflineVerdict(str(path), LivenessResult.ERROR, exc.message())
+            return OfflineVerdict(str(path), LivenessResult.ERROR, exc.brief(str(path)), hint=exc.hint)
 
     def judge(
         self, name: str, frames: Iterator[tuple[float, RGBImage]], steps: Sequence[Step]

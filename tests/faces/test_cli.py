@@ -92,6 +92,22 @@ def test_bad_inputs_get_error_lines_and_exit_2(
     assert "cannot open as a video" in lines[4]["reason"] or "no readable frames" in lines[4]["reason"]
     assert "4 of 5 input(s) could not be read" in captured.err
     assert "Traceback" not in captured.out + captured.err
+    for line in (lines[0], lines[3]):
+        assert "\n" not in line["reason"] and "hint" not in line["reason"], "the hint has its own member"
+        assert line["input"] not in line["reason"], "the input is named once, in 'input'"
+        assert line["hint"]
+    assert lines[1]["hint"] is None
+
+
+def test_a_bad_input_is_named_once_and_its_hint_stands_on_its_own_line(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.jpg"
+    assert main(["identify", "--store", str(store), str(missing)]) == 2
+    out = capsys.readouterr().out
+    assert out.count(str(missing)) == 1, out
+    assert out.splitlines()[0] == f"{missing}: error: file not found"
+    assert out.splitlines()[1].startswith("  hint: ")
 
 
 def test_identify_video_input(

@@ -142,7 +142,8 @@ def test_unreadable_input_is_an_error_that_says_what_and_where(tmp_path: Path) -
     ):
         verdict = judge.judge_path(path, (Step.TURN_LEFT,))
         assert verdict.result is LivenessResult.ERROR
-        assert words in verdict.reason and str(path) in verdict.reason
+        assert words in verdict.reason and verdict.input == str(path)
+        assert str(path) not in verdict.reason and "\n" not in verdict.reason, "named once, hint apart"
 
 
 def test_steps_are_parsed_strictly() -> None:
