@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from agent.errors import ScanGateError
 from agent.rig import Rig
+from gui import theme
 from gui.bridge import AgentBridge
 from gui.console import ConsoleContext, TechnicianConsole
 from gui.health import rig_health_items
@@ -44,8 +45,8 @@ def ensure_app() -> QApplication:
     if isinstance(existing, QApplication):
         return existing
     app = QApplication(sys.argv[:1])
-    app.setApplicationName("ScanGate")
-    app.setApplicationDisplayName("ScanGate")
+    app.setApplicationName(theme.APP_NAME)
+    app.setApplicationDisplayName(theme.APP_NAME)
     apply_theme(app)
     _quit_on_interrupt(app)
     return app

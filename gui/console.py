@@ -94,7 +94,7 @@ class TechnicianConsole(QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"ScanGate — {context.rig_name}")
+        self.setWindowTitle(theme.window_title("Technician console", context.rig_name))
         self._controller = controller
         self._context = context
         self._snapshot: SessionSnapshot | None = None

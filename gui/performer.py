@@ -55,7 +55,7 @@ class PerformerWindow(QWidget):
         super().__init__(parent)
         self.setObjectName("PerformerScreen")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-        self.setWindowTitle("ScanGate — Performer")
+        self.setWindowTitle(theme.window_title("Performer"))
         self._controller = controller
         self._snapshot: SessionSnapshot | None = None
         self._dismissed_record: str | None = None

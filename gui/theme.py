@@ -110,3 +110,16 @@ def touch_target_px(screen: QScreen | None = None) -> int:
     if not dpi or math.isnan(dpi):  # a display that does not report its size
         dpi = 96.0
     return max(MIN_TOUCH_TARGET_PX, round(TOUCH_TARGET_MM / 25.4 * dpi / max(ratio, 1.0)))
+
+
+APP_NAME = "ScanGate"
+
+
+def window_title(*parts: str) -> str:
+    """``parts`` joined by em dashes, ending with the application's name.
+
+    Qt on X11 and Wayland appends " — <application display name>" to a window title
+    unless it already ends with it; ending with it here gives one title everywhere
+    (Windows appends nothing) instead of "ScanGate — … — ScanGate".
+    """
+    return " — ".join([*parts, APP_NAME])

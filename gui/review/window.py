@@ -113,7 +113,7 @@ class ReviewWindow(QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("ScanGate — Review session logs")
+        self.setWindowTitle(theme.window_title("Review session logs"))
         self._keys: dict[str, Ed25519PublicKey] = dict(keys or {})
         self._key_source = key_source or ("none" if not self._keys else f"{len(self._keys)} key(s)")
         self._logs: dict[Path, LoadedLog] = {}

@@ -247,3 +247,13 @@ def test_the_terms_answer_names_the_session_whose_terms_were_shown(
     assert sent == [shown.session_id]  # a late tap on these terms cannot confirm a later session
     click(qtbot, screens.performer.unlocked.stop_button)
     qtbot.waitUntil(lambda: screens.rig.gate.status().locked, timeout=WAIT_MS)
+
+
+def test_every_window_title_names_scangate_once_at_the_end(qtbot: QtBot, screens: Screens) -> None:
+    """Qt on X11/Wayland appends " — ScanGate" unless a title already ends with it: no doubled name."""
+    click(qtbot, screens.console.review_button)
+    (review,) = screens.reviews
+    titles = [screens.console.windowTitle(), screens.performer.windowTitle(), review.windowTitle()]
+    for title in titles:
+        assert title.endswith(" — ScanGate") and title.count("ScanGate") == 1, title
+    assert titles[0].startswith("Technician console — ")
