@@ -177,15 +177,58 @@ def parse_config(text: str, *, source: str, config_dir: Path | None) -> ScanGate
         problems = []
         for err in exc.errors():
             key = _format_location(err["loc"])
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                message = "unknown key (check the spelling against config/scangate.default.toml)"
-            problems.append(f"key '{key}': {message}")
+            problems.append(f"key '{key}': {_toml_words(err)}")
         plural = "s" if len(problems) > 1 else ""
         raise ConfigError(
             f"invalid configuration ({len(problems)} problem{plural}):\n  - " + "\n  - ".join(problems),
             where=source,
         ) from None
+
+
+_EXPECTED = {
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be text in quotes",
+    "list_type": 'must be a list (e.g. ["a", "b"])',
+    "tuple_type": 'must be a list (e.g. ["a", "b"])',
+    "set_type": 'must be a list (e.g. ["a", "b"])',
+    "dict_type": "must be a [section] table",
+    "model_type": "must be a [section] table",
+    "model_attributes_type": "must be a [section] table",
+}
+
+
+def _toml_value(value: object) -> str:
+    """How a TOML value looks to the person who wrote it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return f"{value!r}"
+
+
+def _toml_words(err: Any) -> str:
+    """A pydantic error said in the words of someone editing a TOML file."""
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling against config/scangate.default.toml)"
+    if kind == "missing":
+        return "is required"
+    if kind in _EXPECTED:
+        return f"{_EXPECTED[kind]}, not {_toml_value(err.get('input'))}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return message.replace("Input should be", "must be").replace("valid tuple", "list")
 
 
 def load_config(path: Path | None = None) -> tuple[ScanGateConfig, Path | None]:

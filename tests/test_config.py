@@ -85,6 +85,30 @@ def test_wrong_type_and_range_are_reported_per_key() -> None:
     assert "identification.votes_required" in message
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[identification]\nvotes_required = "three"\n', "must be a whole number, not the text 'three'"),
+        ("[identification]\nmax_distance = [1]\n", "must be a number, not a list"),
+        ('[registry]\npinned_key_ids = "ed25519:00"\n', 'must be a list (e.g. ["a", "b"]), not the text'),
+        ('[gate]\ncapture_dirs = "x"\n', "must be a list"),
+        ("[rig]\nrig_id = 5\n", "must be text in quotes, not the number 5"),
+        ('[session]\nabsence_timeout_s = "x"\n', "must be a number, not the text 'x'"),
+        ("[rig]\nname = true\n", "must be text in quotes, not true"),
+        ("[registry]\nallow_insecure_http = 3\n", "must be true or false, not the number 3"),
+        ("rig = 3\n", "must be a [section] table, not the number 3"),
+    ],
+)
+def test_type_errors_are_said_in_toml_words(text: str, expected: str) -> None:
+    """Pydantic's wording ("Input should be a valid tuple") means nothing to someone editing TOML."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="x.toml", config_dir=None)
+    message = caught.value.message()
+    assert expected in message, message
+    for pydantic_words in ("Input should", "valid tuple", "dictionary", "unable to parse"):
+        assert pydantic_words not in message, message
+
+
 def test_toml_syntax_error_gives_line() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("[rig\n", source="broken.toml", config_dir=None)
