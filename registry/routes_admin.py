@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent.wire import ConsentStatus, Identifier, KeyList
-from registry import admin_ops
+from registry import admin_ops, retention
 from registry.http_errors import ERROR_RESPONSES
 from registry.keys import key_list, new_signing_key
 from registry.rig_ops import Caller
@@ -22,6 +22,7 @@ from registry.schemas import (
     ConsentGrant,
     ConsentIssued,
     Created,
+    DestructionReceiptPage,
     PerformerCreate,
     ProductionCreate,
     RigCreate,
@@ -175,3 +176,36 @@ def session_records(
     """
     with db.read() as session:
         return admin_ops.session_record_page(session, rig_id, after_sequence, limit)
+
+
+@router.get(
+    "/destruction-receipts",
+    response_model=DestructionReceiptPage,
+    summary="Signed receipts of consents destroyed past their destroy_by date",
+)
+def destruction_receipts(
+    db: DbDep,
+    after: Annotated[
+        int,
+        Query(ge=0, le=MAX_POSITION, description="Return receipts after this position (0: from the start)."),
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=retention.RECEIPT_PAGE_MAX, description="Maximum receipts.")] = 200,
+    consent_id: Annotated[Identifier | None, Query(description="Only the receipt of this consent.")] = None,
+    performer_id: Annotated[Identifier | None, Query(description="Only receipts of this performer.")] = None,
+    production_id: Annotated[
+        Identifier | None, Query(description="Only receipts of this production.")
+    ] = None,
+) -> DestructionReceiptPage:
+    """Receipts signed by the registry's key when retention destroyed a consent, oldest first.
+
+    Each names only ids, hashes, dates and counts; verify it against `GET /v1/keys`.
+    """
+    with db.read() as session:
+        return retention.receipt_page(
+            session,
+            after=after,
+            limit=limit,
+            consent_id=consent_id,
+            performer_id=performer_id,
+            production_id=production_id,
+        )
