@@ -146,6 +146,14 @@ def _union_tags() -> frozenset[str]:
     return frozenset(tags)
 
 
+REMOVED_KEYS: dict[str, str] = {
+    "registry.cache_roster": "this option was removed: registry rosters hold face templates (biometric"
+    " data) and now stay in memory only, never on disk (it wrote them unencrypted); delete the line."
+    " A roster saved by an older version is deleted when the rig starts",
+}
+"""Keys that existed once, by location, with why they went and what to do (instead of 'unknown key')."""
+
+
 def _format_location(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
@@ -179,7 +187,9 @@ def parse_config(text: str, *, source: str, config_dir: Path | None) -> ScanGate
             key = _format_location(err["loc"])
             message = err["msg"]
             if err["type"] == "extra_forbidden":
-                message = "unknown key (check the spelling against config/scangate.default.toml)"
+                message = REMOVED_KEYS.get(
+                    key, "unknown key (check the spelling against config/scangate.default.toml)"
+                )
             problems.append(f"key '{key}': {message}")
         plural = "s" if len(problems) > 1 else ""
         raise ConfigError(
