@@ -181,6 +181,10 @@ class PurgeReport:
         }
 
 
+def _utc_date(now: datetime) -> date:
+    return now.astimezone(UTC).date()
+
+
 def due_consents(session: Session, now: datetime) -> list[tuple[str, str]]:
     """(performer_id, consent_id) of every consent past destroy_by at ``now`` and not yet destroyed."""
     today = _utc_date(now)
@@ -190,10 +194,6 @@ def due_consents(session: Session, now: datetime) -> list[tuple[str, str]]:
         .order_by(ConsentRow.performer_id, ConsentRow.consent_id)
     ).all()
     return [(performer_id, consent_id) for performer_id, consent_id in rows]
-
-
-def _utc_date(now: datetime) -> date:
-    return now.astimezone(UTC).date()
 
 
 @dataclass
@@ -400,14 +400,13 @@ def purge(database: Database, *, now: datetime | None = None, dry_run: bool = Fa
     report = PurgeReport(as_of=now, dry_run=dry_run)
     with database.read() as session:
         due = due_consents(session, now)
-        signer = load_active_signer(session) if due and not dry_run else None
         if dry_run:
             report.destructions = _dry_run(session, due, now)
-    if dry_run:
-        return report
-    assert signer is not None or not due
+            return report
+        if not due:
+            return report
+        signer = load_active_signer(session)
     for performer_id, consent_id in due:
-        assert signer is not None
         try:
             with database.write() as session:
                 done = destroy_consent(session, performer_id, consent_id, now, signer)
@@ -415,13 +414,13 @@ def purge(database: Database, *, now: datetime | None = None, dry_run: bool = Fa
             done = None
         if done is None:
             report.skipped += 1
-        else:
-            report.destructions.append(done)
-            log.info(
-                "retention: destroyed consent %s (receipt %s)",
-                consent_id,
-                done.receipt and done.receipt.receipt_id,
-            )
+            continue
+        report.destructions.append(done)
+        log.info(
+            "retention: destroyed consent %s (receipt %s)",
+            consent_id,
+            done.receipt and done.receipt.receipt_id,
+        )
     if report.destructions:
         _release_freed_pages(database)
     return report

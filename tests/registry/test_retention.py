@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -272,3 +273,26 @@ def test_concurrent_purges_destroy_each_consent_once(registry: Registry) -> None
         "c-gone",
         "c-grace-old",
     ]
+
+
+def test_destroyed_templates_leave_no_bytes_in_the_sqlite_files(registry: Registry) -> None:
+    if not registry.db_url.startswith("sqlite"):
+        pytest.skip("SQLite files only (PostgreSQL reclaims dead rows by VACUUM; docs/security.md)")
+    add_gone_performer(registry)
+    with registry.database.read() as session:
+        stored = list(
+            session.scalars(
+                sa.select(FaceTemplateRow.encoding_json).where(FaceTemplateRow.performer_id == "p-gone")
+            )
+        )
+    assert len(stored) == 2
+    path = Path(registry.db_url.removeprefix("sqlite:///"))
+
+    def files() -> bytes:
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+
+    assert any(text.encode() in files() for text in stored)  # the check can see them while they exist
+    purge(registry.database)
+    leftovers = files()
+    assert not [text for text in stored if text.encode() in leftovers]
+    assert GONE_NAME.encode() not in leftovers
