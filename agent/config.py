@@ -146,6 +146,14 @@ def _union_tags() -> frozenset[str]:
     return frozenset(tags)
 
 
+REMOVED_KEYS: dict[str, str] = {
+    "registry.cache_roster": "this option was removed: registry rosters hold face templates (biometric"
+    " data) and now stay in memory only, never on disk (it wrote them unencrypted); delete the line."
+    " A roster saved by an older version is deleted when the rig starts",
+}
+"""Keys that existed once, by location, with why they went and what to do (instead of 'unknown key')."""
+
+
 def _format_location(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
@@ -177,7 +185,8 @@ def parse_config(text: str, *, source: str, config_dir: Path | None) -> ScanGate
         problems = []
         for err in exc.errors():
             key = _format_location(err["loc"])
-            problems.append(f"key '{key}': {_toml_words(err)}")
+            message = REMOVED_KEYS.get(key) if err["type"] == "extra_forbidden" else None
+            problems.append(f"key '{key}': {message or _toml_words(err)}")
         plural = "s" if len(problems) > 1 else ""
         raise ConfigError(
             f"invalid configuration ({len(problems)} problem{plural}):\n  - " + "\n  - ".join(problems),

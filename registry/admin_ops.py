@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from agent.signing import SignatureError, Signer, key_id_for, public_key_from_b64
+from agent.signing import SignatureError, Signer, key_id_for, object_hash_hex, public_key_from_b64
 from agent.wire import (
     ENCODING_LENGTH,
     FACE_MODEL,
@@ -30,6 +30,7 @@ from agent.wire import (
 from registry.credentials import hash_pin, new_badge_code, new_pin
 from registry.db import (
     BadgeRow,
+    ConsentIssueRow,
     ConsentRow,
     FaceTemplateRow,
     PerformerRow,
@@ -84,14 +85,38 @@ def unknown_rig(rig_id: str) -> NotFoundError:
     return NotFoundError(f"unknown rig {rig_id!r}", hint="register it: `scangate registry add-rig`")
 
 
-def require_performer(session: Session, performer_id: str) -> PerformerRow:
-    """The performer row, or NotFoundError."""
-    row = session.get(PerformerRow, performer_id)
+def require_performer(session: Session, performer_id: str, *, for_update: bool = False) -> PerformerRow:
+    """The performer row, or NotFoundError; ``for_update`` locks it until commit (PostgreSQL)."""
+    row = session.get(
+        PerformerRow, performer_id, with_for_update=for_update or None, populate_existing=for_update
+    )
     if row is None:
         raise NotFoundError(
             f"unknown performer {performer_id!r}", hint="add it first: `scangate registry add-performer`"
         )
     return row
+
+
+def _require_details(performer: PerformerRow, action: str) -> None:
+    """Refuse to use a performer whose personal details retention destroyed."""
+    if performer.details_destroyed_at is not None:
+        raise ConflictError(
+            f"cannot {action} performer {performer.performer_id!r}: their personal details were destroyed"
+            f" on {performer.details_destroyed_at:%Y-%m-%d} (every consent of theirs was past destroy_by)",
+            hint="add the performer again under a new id with `scangate registry add-performer`",
+        )
+
+
+def remember_issue(session: Session, record: ConsentRecord) -> None:
+    """Keep the object hash of a consent record just signed (see registry.db.ConsentIssueRow)."""
+    session.add(
+        ConsentIssueRow(
+            object_hash=object_hash_hex(record.wire_dict()),
+            consent_id=record.consent_id,
+            status=record.status.value,
+            issued_at=record.issued_at,
+        )
+    )
 
 
 def require_production(session: Session, production_id: str) -> ProductionRow:
@@ -140,7 +165,8 @@ def enrol_templates(
     session: Session, performer_id: str, encodings: Sequence[Sequence[float]], source: str | None
 ) -> TemplateEnrolled:
     """Store a new enrolment version (one template per encoding) for a performer."""
-    require_performer(session, performer_id)
+    # Locked so a concurrent retention purge of this performer happens before or after, not during.
+    _require_details(require_performer(session, performer_id, for_update=True), "enrol")
     latest = session.scalar(
         select(func.max(FaceTemplateRow.version)).where(FaceTemplateRow.performer_id == performer_id)
     )
@@ -191,7 +217,10 @@ def _sign_consent(payload: dict[str, Any], signer: Signer) -> ConsentRecord:
 
 def grant_consent(session: Session, grant: ConsentGrant, signer: Signer) -> ConsentRecord:
     """Issue a signed consent record (version 1, or the next version of the one it supersedes)."""
-    performer = require_performer(session, grant.performer_id)
+    # Locked (performer, then consent, then feed: the order retention uses too) so a concurrent
+    # purge cannot destroy the performer's details while this grant copies them into a record.
+    performer = require_performer(session, grant.performer_id, for_update=True)
+    _require_details(performer, "grant a consent to")
     production = require_production(session, grant.production_id)
     consent_id = grant.consent_id or "c-" + secrets.token_hex(8)
     if session.get(ConsentRow, consent_id) is not None:
@@ -251,8 +280,11 @@ def grant_consent(session: Session, grant: ConsentGrant, signer: Signer) -> Cons
             issued_at=record.issued_at,
             key_id=record.signature.key_id,
             record_json=compact_json(record.wire_dict()),
+            destroy_by=record.destroy_by,
         )
     )
+    session.flush()
+    remember_issue(session, record)
     session.flush()
     return record
 
@@ -264,7 +296,7 @@ def change_consent_status(
 
     Safe with several registry processes on one database: the consent row is locked, so two
     concurrent changes of one consent cannot both pass the status check, and feed entries of
-    one production are appended one transaction at a time (see :func:`_lock_feed`).
+    one production are appended one transaction at a time (see :func:`lock_feed`).
     """
     row = require_consent(session, consent_id, for_update=True)
     current = ConsentStatus(row.status)
@@ -280,7 +312,8 @@ def change_consent_status(
     row.issued_at = now
     row.key_id = record.signature.key_id
     row.record_json = compact_json(record.wire_dict())
-    _lock_feed(session, row.production_id)
+    remember_issue(session, record)
+    lock_feed(session, row.production_id)
     session.add(
         RevocationRow(
             consent_id=consent_id,
@@ -296,7 +329,7 @@ def change_consent_status(
     return record
 
 
-def _lock_feed(session: Session, production_id: str) -> None:
+def lock_feed(session: Session, production_id: str) -> None:
     """Hold the production's feed until commit, so its entries commit in cursor order.
 
     Rigs follow the feed by cursor. Without this, a revocation that took cursor 5 but

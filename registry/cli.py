@@ -21,13 +21,16 @@ import click
 import platformdirs
 from pydantic import BaseModel, ValidationError
 
-from agent.wire import ConsentRecord, ConsentStatus, describe_validation_error
+from agent.wire import ConsentRecord, ConsentStatus, DestructionReceipt, describe_validation_error
 from registry import admin_ops, tokens
 from registry.auth_limit import FAILED_AUTH_ENV_VAR, FailedAuthLimits
 from registry.db import DB_ENV_VAR, Database, normalise_db_url, redact_url
 from registry.errors import InvalidInputError
-from registry.keys import key_list, load_active_signer, new_signing_key
+from registry.keys import key_list, load_active_signer, new_signing_key, trusted_public_keys
 from registry.listen import PROXY_WARNING, bind_listening_socket, plan_listening
+from registry.retention import purge as run_purge
+from registry.retention import receipt_page
+from registry.retention_service import DISABLED_WARNING, PurgeScheduler, describe, parse_interval
 from registry.schemas import (
     BadgeIssue,
     ConsentGrant,
@@ -157,6 +160,13 @@ def registry() -> None:
     type=click.FloatRange(1, 86400),
     help="Seconds a client address over the limit is answered 429 (with Retry-After).",
 )
+@click.option(
+    "--purge-interval",
+    default="24h",
+    show_default=True,
+    help="Destroy consents past destroy_by at start and then this often (e.g. 24h, 30m, 1d);"
+    " 0 disables it (logged as a warning).",
+)
 @template_key_option
 def serve(
     db_url: str,
@@ -173,19 +183,30 @@ def serve(
     failed_auth_window: float,
     failed_auth_block: float,
     template_key_path: Path | None,
+    purge_interval: str,
 ) -> None:
-    """Serve the registry: HTTPS with --tls-cert/--tls-key; plain HTTP only on loopback or behind a TLS proxy."""
+    """Serve the registry: HTTPS with --tls-cert/--tls-key; plain HTTP only on loopback or behind a TLS proxy.
+
+    Consents past destroy_by are destroyed before serving starts and then every --purge-interval.
+    """
     import uvicorn  # noqa: PLC0415 - heavy: only `serve` needs the server stack
 
     from registry.app import MAX_BODY_ENV_VAR, create_app  # noqa: PLC0415
 
     plan = plan_listening(host, port, tls_cert, tls_key, behind_tls_proxy=behind_tls_proxy)
+    interval = parse_interval(purge_interval)
     db_url = normalise_db_url(db_url)
     with _open(db_url, template_key_path) as database:
         with database.read() as session:
             load_active_signer(session)  # fail fast, with a clear message, before forking workers
         check_template_key(database)
         template_key_file = database.template_keys.path
+    if interval is None:
+        logging.getLogger("registry.retention").warning(DISABLED_WARNING)
+    else:
+        scheduler = PurgeScheduler(db_url, interval)
+        scheduler.run_once()
+        scheduler.start()
     sock = bind_listening_socket(plan.host, plan.port)
     bound_port = int(sock.getsockname()[1])
     plan = dataclasses.replace(plan, port=bound_port)
@@ -615,6 +636,55 @@ def issue_badge(
     click.echo(
         f"badge {issued.badge_code} for {performer_id} on {production_id}; PIN, shown only now: {issued.pin}"
     )
+
+
+@registry.command()
+@db_option
+@click.option("--dry-run", is_flag=True, help="Only list what would be destroyed; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def purge(db_url: str, dry_run: bool, as_json: bool) -> None:
+    """Destroy consents whose destroy_by date is over (registry clock, UTC) and issue signed receipts."""
+    with _open(db_url) as database:
+        report = run_purge(database, dry_run=dry_run)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else describe(report))
+
+
+@registry.command()
+@db_option
+@click.option("--consent", "consent_id", default=None, help="Only the receipt of this consent.")
+@click.option("--performer", "performer_id", default=None, help="Only receipts of this performer.")
+@click.option("--production", "production_id", default=None, help="Only receipts of this production.")
+@click.option("--json", "as_json", is_flag=True, help="Print the signed receipts as JSON (one list).")
+def receipts(
+    db_url: str, consent_id: str | None, performer_id: str | None, production_id: str | None, as_json: bool
+) -> None:
+    """List destruction receipts, each verified against the registry's keys."""
+    found: list[DestructionReceipt] = []
+    with _open(db_url) as database, database.read() as session:
+        trusted = trusted_public_keys(key_list(session))
+        after, more = 0, True
+        while more:
+            page = receipt_page(
+                session,
+                after=after,
+                consent_id=consent_id,
+                performer_id=performer_id,
+                production_id=production_id,
+            )
+            found.extend(page.receipts)
+            after, more = page.next_after, page.has_more
+    for receipt in found:
+        receipt.verify(trusted)  # raises SignatureError (exit 2) if a stored receipt was altered
+    if as_json:
+        click.echo(json.dumps([receipt.wire_dict() for receipt in found], indent=2))
+        return
+    for receipt in found:
+        click.echo(
+            f"{receipt.receipt_id}  {receipt.destroyed_at:%Y-%m-%d %H:%M}Z  consent {receipt.consent_id}"
+            f" v{receipt.consent_version}  {receipt.performer_id} on {receipt.production_id}"
+            f"  templates: {receipt.face_templates.value}  signed by {receipt.signature.key_id} (verified)"
+        )
+    click.echo(f"{len(found)} receipt(s)")
 
 
 @registry.command()

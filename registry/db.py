@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     Engine,
@@ -100,6 +101,8 @@ class PerformerRow(Base):
     union_membership: Mapped[str | None]
     representative: Mapped[str | None]
     created_at: Mapped[datetime]
+    details_destroyed_at: Mapped[datetime | None] = mapped_column(default=None)
+    """Set when retention destroyed the name, union membership and representative (registry/retention.py)."""
 
 
 class FaceTemplateRow(Base):
@@ -117,7 +120,11 @@ class FaceTemplateRow(Base):
 
 
 class ConsentRow(Base):
-    """The current signed version of one consent record (re-signed on status change)."""
+    """The current signed version of one consent record (re-signed on status change).
+
+    Once ``destroy_by`` is over, retention replaces ``record_json`` with an unsigned
+    tombstone of ids, hashes and dates, and sets ``status`` to ``destroyed``.
+    """
 
     __tablename__ = "consents"
     consent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -131,8 +138,40 @@ class ConsentRow(Base):
     issued_at: Mapped[datetime]
     key_id: Mapped[str] = mapped_column(String(64))
     record_json: Mapped[str] = mapped_column(Text)
+    destroy_by: Mapped[date | None] = mapped_column(Date, index=True, default=None)
+    destroyed_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (Index("ix_consents_performer_production", "performer_id", "production_id", "version"),)
+
+
+class ConsentIssueRow(Base):
+    """The object hash of every version of a consent record the registry signed.
+
+    Session records cite the hash of the version a rig judged; a revocation re-signs
+    the record (new hash), so the hashes are kept here to outlive both re-issue and
+    destruction (they go into the destruction receipt).
+    """
+
+    __tablename__ = "consent_issues"
+    object_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.consent_id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    issued_at: Mapped[datetime]
+
+
+class DestructionReceiptRow(Base):
+    """A signed destruction receipt; at most one per consent (so concurrent purges cannot issue two)."""
+
+    __tablename__ = "destruction_receipts"
+    position: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    receipt_id: Mapped[str] = mapped_column(String(64), unique=True)
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.consent_id"), unique=True)
+    performer_id: Mapped[str] = mapped_column(String(64), index=True)
+    production_id: Mapped[str] = mapped_column(String(64), index=True)
+    destroyed_at: Mapped[datetime]
+    receipt_json: Mapped[str] = mapped_column(Text)
 
 
 class RevocationRow(Base):
@@ -297,6 +336,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows (destroyed face templates and personal fields) are overwritten with
+        # zeros, not left readable in free pages of the file (registry/retention.py).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -10,7 +10,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -113,7 +113,9 @@ def consent_list_json(
     registry time existed.
     """
     query = select(ConsentRow.record_json).where(
-        ConsentRow.performer_id == performer_id, ConsentRow.production_id == production_id
+        ConsentRow.performer_id == performer_id,
+        ConsentRow.production_id == production_id,
+        *servable_consent(utc_now()),
     )
     if status is not None:
         query = query.where(ConsentRow.status == status.value)
@@ -132,6 +134,20 @@ def consent_list_json(
     return (head[:-1] + ',"consents":[' + ",".join(records) + "]}").encode("utf-8")
 
 
+def servable_consent(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Conditions on ConsentRow of a consent the registry may still serve at ``now``.
+
+    Not destroyed, and its destroy_by date not over on the registry's UTC calendar: from
+    00:00 UTC after destroy_by a consent is withheld at once, even before the purge job
+    has destroyed it (agent.wire.destroy_by_passed states the same rule).
+    """
+    today = now.astimezone(UTC).date()
+    return (
+        ConsentRow.status != ConsentStatus.DESTROYED.value,
+        or_(ConsentRow.destroy_by.is_(None), ConsentRow.destroy_by >= today),
+    )
+
+
 def build_roster(session: Session, production_id: str, signer: Signer) -> Roster:
     """The signed roster: performers with an active, unexpired, biometric-check consent and templates."""
     now = utc_now()
@@ -142,6 +158,7 @@ def build_roster(session: Session, production_id: str, signer: Signer) -> Roster
             ConsentRow.status == ConsentStatus.ACTIVE.value,
             ConsentRow.biometric_check_consent.is_(True),
             ConsentRow.valid_until > now,
+            *servable_consent(now),
         )
         .distinct()
         .order_by(ConsentRow.performer_id)
@@ -232,6 +249,14 @@ def record_confirmation(
 def _store_confirmation(
     session: Session, caller: Caller, confirmation: Confirmation, body_json: str
 ) -> ConfirmationReceipt:
+    destroyed = session.scalar(
+        select(ConsentRow.destroyed_at).where(ConsentRow.consent_id == confirmation.consent_id)
+    )
+    if destroyed is not None:
+        raise ConflictError(
+            f"consent {confirmation.consent_id!r} was destroyed (its destroy_by date is over)",
+            hint="no confirmation can be recorded for it; capture needs a new consent",
+        )
     existing = session.scalars(
         select(ConfirmationRow).where(
             ConfirmationRow.rig_id == confirmation.rig_id,

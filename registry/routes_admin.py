@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent.wire import ConsentStatus, Identifier, KeyList
-from registry import admin_ops, tokens
+from registry import admin_ops, retention, tokens
 from registry.access import (
     Caller,
     consent_in_scope,
@@ -31,6 +31,7 @@ from registry.schemas import (
     ConsentGrant,
     ConsentIssued,
     Created,
+    DestructionReceiptPage,
     PerformerCreate,
     ProductionAdminTokenIssue,
     ProductionCreate,
@@ -229,3 +230,40 @@ def session_records(
     with db.read() as session:
         rig_in_scope(session, caller, rig_id)
         return admin_ops.session_record_page(session, rig_id, after_sequence, limit)
+
+
+@router.get(
+    "/destruction-receipts",
+    response_model=DestructionReceiptPage,
+    summary="Signed receipts of consents destroyed past their destroy_by date",
+)
+def destruction_receipts(
+    caller: AdminDep,
+    db: DbDep,
+    after: Annotated[
+        int,
+        Query(ge=0, le=MAX_POSITION, description="Return receipts after this position (0: from the start)."),
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=retention.RECEIPT_PAGE_MAX, description="Maximum receipts.")] = 200,
+    consent_id: Annotated[Identifier | None, Query(description="Only the receipt of this consent.")] = None,
+    performer_id: Annotated[Identifier | None, Query(description="Only receipts of this performer.")] = None,
+    production_id: Annotated[
+        Identifier | None, Query(description="Only receipts of this production.")
+    ] = None,
+) -> DestructionReceiptPage:
+    """Receipts signed by the registry's key when retention destroyed a consent, oldest first.
+
+    Each names only ids, hashes, dates and counts; verify it against `GET /v1/keys`. Registry
+    administrators only: a receipt can say that a performer's templates were kept for a consent
+    of another production.
+    """
+    require_registry_admin(caller, "read destruction receipts")
+    with db.read() as session:
+        return retention.receipt_page(
+            session,
+            after=after,
+            limit=limit,
+            consent_id=consent_id,
+            performer_id=performer_id,
+            production_id=production_id,
+        )

@@ -13,6 +13,7 @@ from pydantic import Field, StringConstraints
 from agent.wire import (
     CaptureType,
     ConsentRecord,
+    DestructionReceipt,
     FaceTemplate,
     Guardian,
     Identifier,
@@ -264,3 +265,13 @@ class SessionRecordPage(WireEnvelope):
         description="Rows of this page that cannot be served, each with its problem; usually empty."
     )
     next_after_sequence: StrictInt = Field(ge=-1, description="Pass as after_sequence for the next page.")
+
+
+class DestructionReceiptPage(WireEnvelope):
+    """Answer of ``GET /v1/admin/destruction-receipts``: signed destruction receipts, oldest first."""
+
+    receipts: tuple[DestructionReceipt, ...] = Field(
+        description="Receipts signed by the registry (verify them against GET /v1/keys), oldest first."
+    )
+    next_after: StrictInt = Field(ge=0, description="Pass as 'after' for the next page.")
+    has_more: StrictBool = Field(description="More receipts are waiting: ask again with next_after.")

@@ -75,6 +75,19 @@ def test_unknown_key_names_file_and_key() -> None:
     assert "unknown key" in message
 
 
+def test_removed_cache_roster_key_is_refused_and_says_why(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("[registry]\ncache_roster = true\n", source="rig.toml", config_dir=None)
+    message = caught.value.message()
+    assert "key 'registry.cache_roster'" in message
+    assert "was removed" in message and "biometric" in message and "memory only" in message
+    assert "unknown key" not in message
+    config_file = tmp_path / "scangate.toml"
+    config_file.write_text("[registry]\ncache_roster = false\n")  # even switched off: the key is gone
+    with pytest.raises(ConfigError, match="was removed"):
+        load_config(config_file)
+
+
 def test_wrong_type_and_range_are_reported_per_key() -> None:
     text = '[identification]\nmax_distance = 1.5\nvotes_required = "three"\n'
     with pytest.raises(ConfigError) as caught:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -183,6 +184,11 @@ def _render_verdict(verdict: Verdict, trust: str, max_per_kind: int) -> str:
             f"Liveness:   {sum(liveness.values())} session(s) with no evidence that a live person was"
             f" present: {kinds}"
         )
+    if verdict.past_destroy_by_sessions:
+        lines.append(
+            f"Retention:  {verdict.past_destroy_by_sessions} session(s) with captured files whose consent's"
+            f" destroy-by date is over (as of {verdict.as_of}): destroy those scans"
+        )
     total = sum(verdict.problem_counts.values())
     if total:
         lines.append(f"Problems ({total}):")
@@ -247,6 +253,12 @@ def _render_verdict(verdict: Verdict, trust: str, max_per_kind: int) -> str:
     show_default=True,
     help="Problems (and notices) listed per kind in text output.",
 )
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Judge consents' destroy-by dates as of this date (YYYY-MM-DD; default: today, UTC).",
+)
 @_config_option
 def verify(
     log_path: Path,
@@ -257,13 +269,16 @@ def verify(
     jobs: int | None,
     no_schema: bool,
     max_per_kind: int,
+    as_of: datetime | None,
     config_path: Path | None,
 ) -> None:
     """Verify a session log: every signature, the sequence, the hash chain and a checkpoint.
 
     Names each problem with its line and sequence number: modified record, bad
     signature, unknown key, missing, reordered or duplicated records, broken
-    chain, torn line, truncated tail (with --checkpoint). Exit status: 0 intact,
+    chain, torn line, truncated tail (with --checkpoint). Notices (not problems)
+    name captures flagged by the gate, liveness that is no evidence, and captured
+    files whose consent's destroy-by date is over. Exit status: 0 intact,
     1 problems found, 2 usage error or unreadable file.
     """
     from agent.records.checkpoint import load_checkpoint  # noqa: PLC0415
@@ -279,7 +294,14 @@ def verify(
             [key for path in registry_key_files for key in load_public_keys_file(path)]
         )
         checkpoint = load_checkpoint(checkpoint_path, registry_keys)
-    verdict = verify_log(log_path, keys_by_id, checkpoint=checkpoint, jobs=jobs, check_schema=not no_schema)
+    verdict = verify_log(
+        log_path,
+        keys_by_id,
+        checkpoint=checkpoint,
+        jobs=jobs,
+        check_schema=not no_schema,
+        as_of=as_of.date() if as_of is not None else None,
+    )
     if as_json:
         click.echo(json.dumps({**verdict.to_dict(), "trust": trust}, indent=2))
     else:

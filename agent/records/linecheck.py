@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.records.liveness_evidence import liveness_flag
 from agent.records.model import READABLE_SCHEMA_VERSIONS, flagged_capture_count, schema_problem_in_json
+from agent.records.retention import RetainedCaptures, retained_captures
 from agent.signing import (
     SIGNATURE_FIELD,
     CanonicalJsonError,
@@ -71,6 +72,8 @@ class LineResult:
     """Captures the record lists as refused, quarantined or outside an unlock window."""
     liveness_flag: str | None = None
     """Code of a :class:`agent.records.liveness_evidence.LivenessFlag` the record raises, if any."""
+    retained: RetainedCaptures | None = None
+    """The record's clean captures and their consent's destroy_by (judged against a date by verify)."""
 
     @property
     def placed(self) -> bool:
@@ -203,6 +206,7 @@ def check_line(
         recovery: tuple[str, str, int] | None = None,
         flagged_captures: int = 0,
         liveness: str | None = None,
+        retained: RetainedCaptures | None = None,
     ) -> LineResult:
         return LineResult(
             line,
@@ -219,6 +223,7 @@ def check_line(
             recovery=recovery,
             flagged_captures=flagged_captures,
             liveness_flag=liveness,
+            retained=retained,
         )
 
     signature = record.get("signature")
@@ -251,6 +256,7 @@ def check_line(
         _recovery_info(record.get("log_recovery")),
         flagged_capture_count(record.get("captured_files")),
         flag.code if flag is not None else None,
+        retained_captures(record),
     )
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from agent.records.keys import trusted_keys
 from agent.records.linecheck import LineResult, LineStatus, check_batch
 from agent.records.liveness_evidence import NOT_RECORDED, OFF, SYNTHETIC, LivenessFlag
 from agent.records.log import PENDING_SUFFIX, quarantine_files, read_lines
+from agent.records.retention import PAST_DESTROY_BY, today_utc
 from agent.signing import raw_public_bytes
 from agent.wire.base import format_utc
 from agent.wire.session_records import Checkpoint
@@ -107,6 +109,10 @@ class Verdict:
     """Authentic records made with liveness switched off in the rig's configuration."""
     liveness_not_recorded_sessions: int = 0
     """Authentic face-identified records with no liveness member (written before liveness was checked)."""
+    past_destroy_by_sessions: int = 0
+    """Authentic records listing clean captures whose consent's destroy_by date is over at ``as_of``."""
+    as_of: str = ""
+    """The date (YYYY-MM-DD, UTC calendar) destroy_by dates were judged against."""
 
     @property
     def liveness_flag_counts(self) -> dict[str, int]:
@@ -292,6 +298,7 @@ def verify_log(
     checkpoint: Checkpoint | None = None,
     jobs: int | None = None,
     check_schema: bool = True,
+    as_of: date | None = None,
 ) -> Verdict:
     """Verify the log at ``path`` against trusted ``keys`` (by key id).
 
@@ -299,13 +306,15 @@ def verify_log(
         checkpoint: a registry checkpoint whose signature the caller has verified.
         jobs: worker processes for signature checks (None: automatic).
         check_schema: also validate each record against the session-record schema.
+        as_of: the date consents' destroy_by dates are judged against (default: today, UTC).
 
     Raises:
         LogUnreadableError: the file cannot be opened or read.
     """
     if not path.is_file():
         raise LogUnreadableError("no such log file", where=str(path))
-    verdict = Verdict(log=str(path), trusted_key_ids=sorted(keys))
+    as_of = as_of or today_utc()
+    verdict = Verdict(log=str(path), trusted_key_ids=sorted(keys), as_of=as_of.isoformat())
     collector = _Collector(verdict)
     chain = ChainChecker(collector.chain_issue)
     if checkpoint is not None:
@@ -345,6 +354,16 @@ def verify_log(
             )
         if result.liveness_flag is not None and result.authentic:
             _liveness_notice(verdict, _LIVENESS_FLAGS[result.liveness_flag], result)
+        if result.retained is not None and result.retained.past(as_of) and result.authentic:
+            verdict.past_destroy_by_sessions += 1
+            verdict.notices.append(
+                Notice(
+                    PAST_DESTROY_BY,
+                    f"{_label(result)}: {result.retained.message()}",
+                    result.line,
+                    result.sequence,
+                )
+            )
         if result.recovery is not None and result.authentic:
             name, digest, length = result.recovery
             recoveries[name] = (digest, length, result.line, result.sequence)

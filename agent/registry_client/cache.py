@@ -5,25 +5,31 @@ Files (JSON, mode 0600, under ``[registry] cache_dir``)::
     keys.json                               the registry key list (always kept)
     revocations.json                        feed cursor + revoked consent ids (always kept)
     consents/<production>/<performer>.json  signed consent records (offline_consents = true)
-    roster/<production>.json                signed roster (cache_roster = true; OFF by default)
 
 Each file holds ``{"format", "fetched_at", "data"}`` where ``data`` is the
 registry's answer as received. Nothing read from here is trusted on its own:
-consent records and rosters are signed by the registry and re-verified on
-every read (by the policy and the roster source), so editing a file yields a
-refusal, never an unlock. ``fetched_at`` itself is not signed; someone able
-to write to the cache folder could make an old copy look fresh, which is one
-reason the offline copy is off by default (see docs/registry-client.md).
+consent records are signed by the registry and re-verified on every read (by the
+policy), so editing a file yields a refusal, never an unlock. ``fetched_at``
+itself is not signed; someone able to write to the cache folder could make an
+old copy look fresh, which is one reason the offline copy is off by default
+(see docs/registry-client.md).
 
-The roster holds face templates, which are biometric data: it is written only
-when ``cache_roster`` is on, and an existing roster copy is deleted as soon as
-a cache with ``cache_roster`` off is opened.
+Retention: a consent record whose ``destroy_by`` day is over is deleted from
+the copy when the cache is opened (judged on the rig's clock, the only one known
+then) and is never returned by :meth:`OfflineCache.load_consents` (judged on the
+time the caller gives, registry time when measured).
+
+The roster holds face templates (biometric data) and is never written here. A
+``roster/`` folder left by a version that could cache it is deleted when the
+cache is opened.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +41,16 @@ from agent.durable import replace_file_atomically
 from agent.private_files import private_dir
 from agent.registry_client.errors import RegistryError
 from agent.settings_base import StrictModel
-from agent.wire import ConsentRecord, KeyList, Roster, UtcDateTime, describe_validation_error, format_utc
+from agent.wire import (
+    ConsentRecord,
+    KeyList,
+    UtcDateTime,
+    describe_validation_error,
+    destroy_by_passed,
+    format_utc,
+)
+
+log = logging.getLogger(__name__)
 
 CACHE_FORMAT = "scangate.registry-cache/1"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -69,14 +84,6 @@ class CachedConsents:
     fetched_at: datetime
 
 
-@dataclass(frozen=True)
-class CachedRoster:
-    """A roster from the offline copy (still to be verified) and when it was fetched."""
-
-    roster: Roster
-    fetched_at: datetime
-
-
 def _safe_id(value: str) -> str:
     if not _SAFE_ID.match(value) or ".." in value:
         raise OfflineCacheError(f"cannot use {value!r} in a cache file name")
@@ -93,20 +100,17 @@ def atomic_write_json(path: Path, value: Any) -> None:
 class OfflineCache:
     """The registry client's files in ``directory`` (see the module docstring)."""
 
-    def __init__(self, directory: Path, *, consents: bool, roster: bool) -> None:
+    def __init__(self, directory: Path, *, consents: bool, now: datetime) -> None:
+        """Open the cache: delete a legacy roster folder and every consent copy past destroy_by at ``now``."""
         self.directory = directory
         self.consents_enabled = consents
-        self.roster_enabled = roster
-        if not roster:
-            self.purge_rosters()
+        self.remove_legacy_rosters()
+        self.drop_past_destroy_by(now)
 
     # --- paths ------------------------------------------------------------------------------------
 
     def _consents_path(self, production_id: str, performer_id: str) -> Path:
         return self.directory / "consents" / _safe_id(production_id) / f"{_safe_id(performer_id)}.json"
-
-    def _roster_path(self, production_id: str) -> Path:
-        return self.directory / "roster" / f"{_safe_id(production_id)}.json"
 
     @property
     def keys_path(self) -> Path:
@@ -150,55 +154,81 @@ class OfflineCache:
         data = [record.wire_dict() for record in records]
         self._write(self._consents_path(production_id, performer_id), data, fetched_at)
 
-    def load_consents(self, production_id: str, performer_id: str) -> CachedConsents | None:
-        """The kept records of one performer, or None (also None when offline consents are off)."""
+    def load_consents(self, production_id: str, performer_id: str, now: datetime) -> CachedConsents | None:
+        """The kept records of one performer still within destroy_by at ``now``, or None.
+
+        None also when offline consents are off, or when no kept record is left; records past
+        destroy_by are deleted from the file as they are found.
+        """
         if not self.consents_enabled:
             return None
         path = self._consents_path(production_id, performer_id)
         cached = self._read(path)
         if cached is None:
             return None
+        records = self._records(cached, path)
+        kept = self._drop_past(path, cached, records, now)
+        return CachedConsents(kept, cached.fetched_at) if kept else None
+
+    @staticmethod
+    def _records(cached: _CacheFile, path: Path) -> tuple[ConsentRecord, ...]:
         if not isinstance(cached.data, list):
             raise OfflineCacheError("the offline copy holds no list of consents", where=str(path))
         try:
-            records = tuple(ConsentRecord.model_validate(item) for item in cached.data)
+            return tuple(ConsentRecord.model_validate(item) for item in cached.data)
         except ValidationError as exc:
             raise OfflineCacheError(
                 "the offline copy holds an invalid consent record: "
                 + "; ".join(describe_validation_error(exc)[:5]),
                 where=str(path),
             ) from None
-        return CachedConsents(records, cached.fetched_at)
 
-    # --- roster -----------------------------------------------------------------------------------
+    def _drop_past(
+        self, path: Path, cached: _CacheFile, records: tuple[ConsentRecord, ...], now: datetime
+    ) -> tuple[ConsentRecord, ...]:
+        """The records within destroy_by; the file is rewritten without the others (deleted if none is left)."""
+        kept = tuple(record for record in records if not destroy_by_passed(record.destroy_by, now))
+        if len(kept) == len(records):
+            return kept
+        if kept:
+            self._write(path, [record.wire_dict() for record in kept], cached.fetched_at)
+        else:
+            path.unlink(missing_ok=True)
+        log.info("deleted %d cached consent(s) past destroy_by from %s", len(records) - len(kept), path)
+        return kept
 
-    def save_roster(self, roster: Roster, fetched_at: datetime) -> None:
-        """Keep the signed roster (no-op unless cache_roster is on)."""
-        if self.roster_enabled:
-            self._write(self._roster_path(roster.production_id), roster.wire_dict(), fetched_at)
+    def drop_past_destroy_by(self, now: datetime) -> None:
+        """Delete every kept consent record past destroy_by at ``now`` (whether offline consents are on or not).
 
-    def load_roster(self, production_id: str) -> CachedRoster | None:
-        """The kept roster of a production, or None."""
-        if not self.roster_enabled:
-            return None
-        path = self._roster_path(production_id)
-        cached = self._read(path)
-        if cached is None:
-            return None
-        try:
-            return CachedRoster(Roster.model_validate(cached.data), cached.fetched_at)
-        except ValidationError as exc:
-            raise OfflineCacheError(
-                "the offline roster is invalid: " + "; ".join(describe_validation_error(exc)[:5]),
-                where=str(path),
-            ) from None
+        A copy that cannot be read is left alone here (it is reported when used).
+        """
+        folder = self.directory / "consents"
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob("*/*.json")):
+            try:
+                cached = self._read(path)
+                if cached is not None:
+                    self._drop_past(path, cached, self._records(cached, path), now)
+            except (OfflineCacheError, OSError) as exc:
+                log.warning("could not check %s for consents past destroy_by: %s", path, exc)
 
-    def purge_rosters(self) -> None:
-        """Delete every kept roster (biometric data)."""
+    def remove_legacy_rosters(self) -> None:
+        """Delete the roster folder an older version wrote with ``cache_roster = true`` (face templates)."""
         folder = self.directory / "roster"
-        if folder.is_dir():
-            for path in folder.glob("*.json"):
-                path.unlink(missing_ok=True)
+        try:
+            if folder.is_symlink() or folder.is_file():
+                folder.unlink()
+            elif folder.is_dir():
+                shutil.rmtree(folder)
+            else:
+                return
+        except OSError as exc:
+            log.error(
+                "could not delete the saved roster (face templates) in %s: %s; delete it by hand", folder, exc
+            )
+            return
+        log.warning("deleted the saved roster (face templates) left by an older version in %s", folder)
 
     # --- keys and revocations -----------------------------------------------------------------------
 

@@ -89,10 +89,10 @@ class RegistryClient:
         """
         self.settings = settings
         self.transport = Transport(settings, session)
-        self.cache = cache or OfflineCache(
-            settings.cache_dir, consents=settings.offline_consents, roster=settings.cache_roster
-        )
         self.clock = clock
+        self.cache = cache or OfflineCache(
+            settings.cache_dir, consents=settings.offline_consents, now=clock()
+        )
         self.monotonic = monotonic
         self._clock_keeper = ClockKeeper(monotonic)
         self._lock = threading.Lock()

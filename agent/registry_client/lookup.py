@@ -155,13 +155,14 @@ class ConsentLookup:
             except (OSError, OfflineCacheError) as exc:
                 log.warning("could not save the offline consent copy: %s", exc)
         except RegistryUnavailableError as exc:
-            cached = self._offline_copy(performer_id, exc)
-            records, fetched_at, cached_at = cached.records, cached.fetched_at, cached.fetched_at
-            source = "offline_copy"
             rig_now = now or self.client.clock()
             reading = self.client.last_clock_reading(rig_now)
             if reading is None:
                 log.warning("no recent registry time: judging the offline copy on the rig's clock")
+            judged = reading.registry_time(rig_now) if reading is not None else rig_now
+            cached = self._offline_copy(performer_id, exc, judged)
+            records, fetched_at, cached_at = cached.records, cached.fetched_at, cached.fetched_at
+            source = "offline_copy"
         current = reading.registry_time(rig_now) if reading is not None else rig_now
 
         def context_for(keys: KeyTrust) -> PolicyContext:
@@ -198,9 +199,12 @@ class ConsentLookup:
             time_statement=statement,
         )
 
-    def _offline_copy(self, performer_id: str, cause: RegistryUnavailableError) -> CachedConsents:
+    def _offline_copy(
+        self, performer_id: str, cause: RegistryUnavailableError, now: datetime
+    ) -> CachedConsents:
+        """The saved copy (records past destroy_by at ``now`` left out and deleted), else ``cause``."""
         try:
-            cached = self.client.cache.load_consents(self.production_id, performer_id)
+            cached = self.client.cache.load_consents(self.production_id, performer_id, now)
         except OfflineCacheError as exc:
             raise RegistryUnavailableError(
                 f"{cause.what}; the offline copy cannot be used either: {exc.what}",

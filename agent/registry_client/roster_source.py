@@ -3,32 +3,21 @@
 ``RegistryRosterSource(client, production_id).load_roster()`` fetches the
 production roster, verifies its signature against the pinned keys, checks it
 is this production's and for the face model the rig uses, and builds the
-in-memory :class:`agent.faces.roster.Roster`. Templates stay in memory; they
-are written to disk only when ``[registry] cache_roster`` is on (off by
-default: no biometric data at rest).
-
-When the registry is unavailable and ``cache_roster`` is on, the saved roster
-is used if its signed ``generated_at`` is not older than ``max_staleness_s``
-(the signed time, not the unsigned file time, so an edited cache file cannot
-make an old roster look fresh), measured against registry time — the last
-clock measurement carried forward on the monotonic clock — when there is one,
-so a rig clock turned back cannot make it look fresh either.
+in-memory :class:`agent.faces.roster.Roster`. Templates live in memory only and
+are never written to disk (no biometric data at rest): while the registry cannot
+be reached and no roster was loaded, nobody is identified by face and capture
+stays locked.
 """
 
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 
 from agent.faces.engine import MODEL_NAME
 from agent.faces.roster import Performer, Roster, Template
-from agent.registry_client.cache import OfflineCacheError
 from agent.registry_client.client import RegistryClient
-from agent.registry_client.errors import RegistryProtocolError, RegistryUnavailableError
+from agent.registry_client.errors import RegistryProtocolError
 from agent.wire import Roster as WireRoster
-
-log = logging.getLogger(__name__)
 
 
 def roster_from_wire(roster: WireRoster) -> Roster:
@@ -76,41 +65,7 @@ class RegistryRosterSource:
 
         Raises:
             agent.signing.SignatureError: the roster's signature does not verify against a pinned key.
-            RegistryUnavailableError: the registry is down and no fresh saved roster exists.
+            RegistryUnavailableError: the registry is down (there is no saved roster to fall back on).
             RegistryAuthError, RegistryProtocolError, RegistryTLSError: see RegistryClient.
         """
-        try:
-            wire = self.client.roster(self.production_id)
-        except RegistryUnavailableError as exc:
-            wire = self._saved(exc)
-        else:
-            try:
-                self.client.cache.save_roster(wire, self.client.clock())
-            except (OSError, OfflineCacheError) as error:
-                log.warning("could not save the roster: %s", error)
-        return roster_from_wire(wire)
-
-    def _saved(self, cause: RegistryUnavailableError) -> WireRoster:
-        try:
-            cached = self.client.cache.load_roster(self.production_id)
-        except OfflineCacheError as exc:
-            raise RegistryUnavailableError(
-                f"{cause.what}; the saved roster cannot be used either: {exc.what}", where=cause.where
-            ) from None
-        if cached is None:
-            raise cause
-        where = str(self.client.cache.directory / "roster")
-        self.client.verify_roster(cached.roster, self.production_id, where=where)
-        rig_now = self.client.clock()
-        reading = self.client.last_clock_reading(rig_now)
-        now = reading.registry_time(rig_now) if reading is not None else rig_now
-        age = now - cached.roster.generated_at
-        if age > self.client.settings.max_staleness or age.total_seconds() < 0:
-            raise RegistryUnavailableError(
-                f"{cause.what}; the saved roster is too old to use (generated {age} ago,"
-                f" limit {self.client.settings.max_staleness})",
-                where=cause.where,
-                hint=cause.hint,
-            )
-        log.warning("registry unavailable (%s); using the saved roster", cause.what)
-        return cached.roster
+        return roster_from_wire(self.client.roster(self.production_id))

@@ -148,11 +148,6 @@ class RegistrySettings(StrictModel):
         " measurement's round trip is too slow to tell) every consent is refused with 'clock_skew'"
         " until the rig's clock is fixed (NTP).",
     )
-    cache_roster: bool = Field(
-        False,
-        description="Also keep the roster (face templates, i.e. biometric data) on disk for offline"
-        " use. Off by default: templates then live in memory only.",
-    )
     revocation_poll_interval_s: float = Field(
         10.0, ge=0.1, le=3600, description="How often the revocation feed is polled (seconds)."
     )

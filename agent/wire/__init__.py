@@ -35,6 +35,7 @@ from agent.wire.consent import (
     Performer,
     Production,
     RepresentationBasis,
+    destroy_by_passed,
 )
 from agent.wire.fallback import FallbackRefusal, FallbackVerifyRequest, FallbackVerifyResponse
 from agent.wire.registry_info import (
@@ -49,11 +50,13 @@ from agent.wire.registry_info import (
     RevocationFeed,
 )
 from agent.wire.registry_time import TIME_STATEMENT, Nonce, TimeStatement
+from agent.wire.retention import DESTRUCTION_RECEIPT_SCHEMA, DestructionReceipt, TemplateOutcome
 from agent.wire.roster import ENCODING_LENGTH, FACE_MODEL, FaceTemplate, Roster, RosterEntry
 from agent.wire.session_records import Checkpoint, RecordIntake, SessionRecordEnvelope, SessionRecordReceipt
 
 __all__ = [
     "CONSENT_SCHEMA",
+    "DESTRUCTION_RECEIPT_SCHEMA",
     "ENCODING_LENGTH",
     "FACE_MODEL",
     "TIME_STATEMENT",
@@ -66,6 +69,7 @@ __all__ = [
     "ConsentList",
     "ConsentRecord",
     "ConsentStatus",
+    "DestructionReceipt",
     "ErrorBody",
     "ErrorCode",
     "ErrorDetail",
@@ -94,6 +98,7 @@ __all__ = [
     "SessionRecordReceipt",
     "Sha256Hex",
     "SignedWireModel",
+    "TemplateOutcome",
     "TimeStatement",
     "UtcDateTime",
     "WireDate",
@@ -101,6 +106,7 @@ __all__ = [
     "WireFormatError",
     "WireModel",
     "describe_validation_error",
+    "destroy_by_passed",
     "format_utc",
     "parse_wire",
     "utc_now",

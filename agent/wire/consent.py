@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -47,12 +48,18 @@ class ConsentStatus(StrEnum):
     Transitions are one-way: active → suspended | revoked | superseded, and
     suspended → revoked | superseded. A suspension is lifted by granting a new
     version that supersedes the suspended one.
+
+    ``destroyed`` is reached from any status once the consent's ``destroy_by``
+    date is over: the registry then destroys the record's personal fields and
+    never serves it again, so no :class:`ConsentRecord` carries this status; only
+    the revocation feed names it (see docs/security.md, "Retention and destruction").
     """
 
     ACTIVE = "active"
     SUSPENDED = "suspended"
     REVOKED = "revoked"
     SUPERSEDED = "superseded"
+    DESTROYED = "destroyed"
 
 
 class RepresentationBasis(StrEnum):
@@ -193,9 +200,21 @@ class ConsentRecord(SignedWireModel):
             problems.append("supersedes must be set exactly when version > 1")
         if self.supersedes == self.consent_id:
             problems.append("a consent cannot supersede itself")
+        if self.status is ConsentStatus.DESTROYED:
+            problems.append("a destroyed consent has no record (only the revocation feed names it)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def destroy_by_passed(destroy_by: date | None, now: datetime) -> bool:
+    """True once the day ``destroy_by`` is over at ``now`` (judged on the UTC calendar).
+
+    The date itself is still allowed: a consent with ``destroy_by`` 2030-12-31 is
+    past it from 2031-01-01T00:00:00Z. Registry purge, rig caches and ``verify``
+    all judge with this one rule.
+    """
+    return destroy_by is not None and now.astimezone(UTC).date() > destroy_by
 
 
 class ConsentList(WireEnvelope):

@@ -68,8 +68,11 @@ class Revocation(WireModel):
     consent_version: StrictInt = Field(ge=1, description="Version of that consent.")
     performer_id: Identifier = Field(description="Performer of that consent.")
     production_id: Identifier = Field(description="Production of that consent.")
-    status: Literal[ConsentStatus.REVOKED, ConsentStatus.SUSPENDED, ConsentStatus.SUPERSEDED] = Field(
-        description="The consent's new status: 'revoked', 'suspended' or 'superseded'."
+    status: Literal[
+        ConsentStatus.REVOKED, ConsentStatus.SUSPENDED, ConsentStatus.SUPERSEDED, ConsentStatus.DESTROYED
+    ] = Field(
+        description="The consent's new status: 'revoked', 'suspended', 'superseded', or 'destroyed' (its"
+        " destroy_by date is over: the registry destroyed its personal data; drop every copy)."
     )
     revoked_at: UtcDateTime = Field(description="When the consent stopped being active.")
     reason: str = Field(max_length=1000, description="Why, in plain language (may be empty).")

@@ -115,14 +115,21 @@ def record_html(row: SessionRow, record: Mapping[str, Any] | None) -> str:
         parts.append(_section("Liveness", liveness))
     consent = record.get("consent")
     if isinstance(consent, Mapping):
+        overdue = (
+            f"<p class='warn'>Warning: {escape(row.past_destroy_by.message())}.</p>"
+            if row.past_destroy_by is not None
+            else ""
+        )
         parts.append(
             _section(
                 "Consent",
-                _table(
+                overdue
+                + _table(
                     [
                         ("Consent", f"{consent.get('consent_id')} v{consent.get('version')}"),
                         ("Permits", types_text(consent.get("capture_types_permitted"))),
                         ("Valid until", consent.get("valid_until")),
+                        ("Destroy by", consent.get("destroy_by")),
                         ("Registry key", consent.get("registry_key_id")),
                     ]
                 ),

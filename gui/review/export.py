@@ -38,6 +38,7 @@ CSV_COLUMNS = (
     "files",
     "flagged_files",
     "liveness",
+    "past_destroy_by",
     "verification",
     "problems",
     "reasons",
@@ -76,6 +77,7 @@ def write_csv(path: Path, rows: Sequence[SessionRow]) -> int:
                         row.files,
                         row.flagged_files,
                         row.liveness if row.readable else "",
+                        row.past_destroy_by.destroy_by.isoformat() if row.past_destroy_by else "",
                         row.verification,
                         " | ".join(row.problems),
                         row.reasons,
@@ -280,6 +282,7 @@ def _details(
         + (f", distance {ident.get('distance')}" if ident.get("distance") is not None else ""),
         f"Liveness: {row.liveness}" + (f" — {flag.message}" if flag is not None else ""),
         f"Consent: {consent['consent_id']} v{consent.get('version')}"
+        + (f" — {row.past_destroy_by.message()}" if row.past_destroy_by is not None else "")
         if consent.get("consent_id")
         else "Consent: none found",
         f"Answer: {confirmation.get('decision', 'not asked')} {answered}",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from agent.records.liveness_evidence import (
 )
 from agent.records.log import read_lines
 from agent.records.model import flagged_capture_count, nested, parse_timestamp
+from agent.records.retention import LABEL as PAST_DESTROY_BY_LABEL
+from agent.records.retention import RetainedCaptures, past_destroy_by, today_utc
 from agent.records.verify import ProblemCode, Verdict
 from agent.session.snapshot import reason_text
 from agent.signing import CanonicalJsonError, object_hash_hex
@@ -72,6 +74,8 @@ class SessionRow:
     """How the record says liveness was established (the CSV's ``liveness`` column)."""
     liveness_flag: LivenessFlag | None = None
     """Why its face identification is not evidence of a live person (None if it is, or if not by face)."""
+    past_destroy_by: RetainedCaptures | None = None
+    """Its clean captures, when their consent's destroy-by date is over (judged when the log was loaded)."""
     sequence: int | None = None
     record_id: str = ""
     record_hash: str = ""
@@ -95,6 +99,8 @@ class SessionRow:
             parts.append(f"{self.flagged_files} flagged")
         if self.liveness_flag is not None:
             parts.append(self.liveness_flag.label)
+        if self.past_destroy_by is not None:
+            parts.append(PAST_DESTROY_BY_LABEL)
         return " · ".join(parts)
 
 
@@ -137,8 +143,13 @@ def _when(value: Any) -> datetime | None:
         return None
 
 
-def row_from_record(log: Path, line: int, offset: int, record: Mapping[str, Any]) -> SessionRow:
-    """The table row of one decoded record (tolerant: a malformed record still shows what it has)."""
+def row_from_record(
+    log: Path, line: int, offset: int, record: Mapping[str, Any], *, as_of: date | None = None
+) -> SessionRow:
+    """The table row of one decoded record (tolerant: a malformed record still shows what it has).
+
+    ``as_of``: the date consents' destroy-by dates are judged against (default: today, UTC).
+    """
     name = nested(record, "performer", "display_name")
     performer_id = nested(record, "performer", "performer_id")
     confirmed = nested(record, "confirmation", "capture_types")
@@ -169,6 +180,7 @@ def row_from_record(log: Path, line: int, offset: int, record: Mapping[str, Any]
         flagged_files=flagged_capture_count(files),
         liveness=liveness_established(record),
         liveness_flag=liveness_flag(record),
+        past_destroy_by=past_destroy_by(record, as_of or today_utc()),
         sequence=sequence if isinstance(sequence, int) else None,
         record_id=_text(record.get("record_id")),
         record_hash=digest,

@@ -91,8 +91,12 @@ class SessionTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == VERIFICATION and row.problems:
                 return "\n".join(row.problems)
-            if column == OUTCOME and row.readable and row.liveness_flag is not None:
-                return f"{row.outcome_label}\n{row.liveness_flag.message}"
+            if column == OUTCOME and row.readable:
+                notes = [flag.message for flag in (row.liveness_flag,) if flag is not None]
+                if row.past_destroy_by is not None:
+                    notes.append(row.past_destroy_by.message())
+                if notes:
+                    return "\n".join([row.outcome_label, *notes])
             return self._display(row, column)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == RECORD:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -136,9 +140,9 @@ class SessionTableModel(QAbstractTableModel):
                 return QBrush(QColor("#ff8a80"))
             return QBrush(QColor("#3ccf7b" if row.verification == VERIFIED else theme.TEXT_MUTED))
         if column == OUTCOME:
-            if (
-                row.readable and row.liveness_flag is not None
-            ):  # never green: the identity was not shown to be live
+            if row.readable and (
+                row.liveness_flag is not None or row.past_destroy_by is not None
+            ):  # never green: the identity was not shown to be live, or the scans are overdue for destruction
                 return QBrush(QColor(_LIVENESS_FLAG_COLOUR))
             colour = _OUTCOME_COLOURS.get(row.outcome) if row.readable else "#ff8a80"
             return QBrush(QColor(colour)) if colour else None

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
 from typing import Any
+
+from PyQt6.QtCore import Qt
 
 from gui.review.details import record_html
 from gui.review.export import write_csv
 from gui.review.rows import row_from_record
+from gui.review.table import OUTCOME, SessionTableModel
 
 CLEAN = {
     "name": "/captures/s1/a.jpg",
@@ -134,3 +138,45 @@ def test_the_csv_export_says_how_liveness_was_established(tmp_path: Path) -> Non
     with open(path, encoding="utf-8", newline="") as handle:
         exported = list(csv.DictReader(handle))
     assert [line["liveness"] for line in exported] == ["challenge", "synthetic", "off", "none"]
+
+
+def _consented(destroy_by: str | None, *files: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "outcome": "captured",
+        "captured_files": list(files),
+        "consent": {"consent_id": "c-raven-7", "version": 1, "destroy_by": destroy_by},
+    }
+
+
+def test_captures_past_their_consents_destroy_by_are_flagged_in_table_details_and_csv(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    """Issue 11: the review reports captured files whose consent is past destroy_by."""
+    as_of = date(2026, 2, 1)
+    overdue = _consented("2026-01-31", CLEAN)
+    row = row_from_record(Path("sessions.jsonl"), 1, 0, overdue, as_of=as_of)
+    assert row.past_destroy_by is not None
+    assert row.outcome_label == "Captured · PAST destroy-by"
+    html = record_html(row, overdue)
+    assert "whose destroy-by date 2026-01-31 is over" in html and "c-raven-7" in html
+    on_the_day = row_from_record(Path("sessions.jsonl"), 2, 0, overdue, as_of=date(2026, 1, 31))
+    later = row_from_record(Path("sessions.jsonl"), 3, 0, _consented("2031-01-01", CLEAN), as_of=as_of)
+    flagged_only = _consented(
+        "2026-01-31", {**CLEAN, "within_unlock_window": False, "flag_reason": "outside"}
+    )
+    quarantined = row_from_record(Path("sessions.jsonl"), 4, 0, flagged_only, as_of=as_of)
+    for plain in (on_the_day, later, quarantined):
+        assert plain.past_destroy_by is None and "destroy-by" not in plain.outcome_label
+
+    model = SessionTableModel()
+    model.set_rows([row, later])
+    cell = model.index(0, OUTCOME)
+    assert model.data(cell) == "Captured · PAST destroy-by"
+    assert "should have been destroyed" in str(model.data(cell, Qt.ItemDataRole.ToolTipRole))
+    assert model.data(model.index(1, OUTCOME)) == "Captured"
+
+    path = tmp_path / "sessions.csv"
+    write_csv(path, [row, on_the_day, later])
+    with open(path, encoding="utf-8", newline="") as handle:
+        exported = list(csv.DictReader(handle))
+    assert [line["past_destroy_by"] for line in exported] == ["2026-01-31", "", ""]

@@ -168,6 +168,10 @@ MATRIX: dict[tuple[str, str], tuple[Build, Access]] = {
         lambda w, r: Req("/v1/admin/performers/p-ada/templates", json={"encodings": [[0.01] * 128]}),
         registry_admin(201)),
     ("POST", "/v1/admin/keys/rotate"): (lambda w, r: Req("/v1/admin/keys/rotate"), registry_admin(200)),
+    ("GET", "/v1/admin/destruction-receipts"): (
+        lambda w, r: Req("/v1/admin/destruction-receipts"),
+        registry_admin(200),
+    ),
     ("POST", "/v1/admin/tokens"): (
         lambda w, r: Req("/v1/admin/tokens", json={"production_id": PRODUCTION}), registry_admin(201)),
     # --- production administrators, on their own production ---------------------------------------------

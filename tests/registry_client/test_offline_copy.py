@@ -7,7 +7,7 @@ import os
 import stat
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,7 @@ import pytest
 from agent.registry_client.errors import RegistryAuthError, RegistryUnavailableError
 from agent.registry_client.roster_source import RegistryRosterSource
 from agent.session.model import IdentificationMethod
-from agent.signing import BadSignatureError
-from agent.wire import format_utc, utc_now
+from agent.wire import utc_now
 from tests.registry_client.conftest import PRODUCTION, LiveRegistry, lookup_for
 from tests.registry_client.peers import Fault, TamperingProxy
 
@@ -111,69 +110,63 @@ def test_revocation_seen_before_going_offline_refuses_the_copy(
     assert result.decision.codes == ("revoked",)
 
 
-# --- roster ----------------------------------------------------------------------------------------
+# --- roster: never on disk -----------------------------------------------------------------------
 
 
-def test_roster_is_not_written_to_disk_by_default_and_old_copies_are_purged(
+def test_roster_is_never_written_and_a_legacy_roster_folder_is_deleted_at_start(
     live: LiveRegistry, proxy: TamperingProxy
 ) -> None:
-    stale_copy = live.cache_dir / "roster" / f"{PRODUCTION}.json"
-    stale_copy.parent.mkdir(parents=True)
-    stale_copy.write_text("{}")
-    with live.client(proxy.url) as client:
+    legacy = live.cache_dir / "roster"
+    (legacy / "nested").mkdir(parents=True)
+    (legacy / f"{PRODUCTION}.json").write_text('{"templates": "biometric"}')
+    (legacy / "nested" / "left.tmp").write_text("x")
+    with live.client(proxy.url, offline_consents=True) as client:
+        assert not legacy.exists()  # deleted when the client (its cache) is opened
         roster = RegistryRosterSource(client, PRODUCTION).load_roster()
         assert len(roster) == 3
         proxy.fault = Fault("status", "/v1/productions", status=503)
-        with pytest.raises(RegistryUnavailableError):
+        with pytest.raises(RegistryUnavailableError):  # no saved roster to fall back on
             RegistryRosterSource(client, PRODUCTION).load_roster()
-    assert not stale_copy.exists()
-    assert not list(live.cache_dir.rglob("roster/*.json"))
+    assert not legacy.exists()
+    saved = [path.read_text() for path in live.cache_dir.rglob("*") if path.is_file()]
+    assert saved and not [text for text in saved if "biometric" in text or "encoding" in text]
 
 
-def test_roster_copy_when_enabled_is_used_offline_and_verified(
+# --- retention: copies past destroy_by --------------------------------------------------------------
+
+
+def grant_ending(live: LiveRegistry, performer_id: str, destroy_by: date) -> str:
+    live.add_performer(performer_id, "Rita Retained")
+    return str(live.grant(performer_id, destroy_by=destroy_by.isoformat())["consent"]["consent_id"])
+
+
+def test_cached_consents_past_destroy_by_are_deleted_when_the_cache_opens(
     live: LiveRegistry, proxy: TamperingProxy
 ) -> None:
-    with live.client(proxy.url, cache_roster=True) as client:
-        online = RegistryRosterSource(client, PRODUCTION).load_roster()
-        proxy.fault = Fault("status", "/v1/productions", status=503)
-        offline = RegistryRosterSource(client, PRODUCTION).load_roster()
-    assert [p.performer_id for p in offline.performers] == [p.performer_id for p in online.performers]
-    path = live.cache_dir / "roster" / f"{PRODUCTION}.json"
-    saved = json.loads(path.read_text())
-    saved["data"]["entries"] = saved["data"]["entries"][:1]  # drop performers from the signed roster
-    path.write_text(json.dumps(saved))
-    with live.client(proxy.url, cache_roster=True) as client, pytest.raises(BadSignatureError):
-        RegistryRosterSource(client, PRODUCTION).load_roster()
+    grant_ending(live, "p-ret", utc_now().date())  # still allowed today
+    with live.client(proxy.url, offline_consents=True) as client:
+        for performer in ("p-ret", "p-ada"):
+            assert lookup_for(client).check(performer, {"face"}, FACE).decision.allowed
+    assert consent_file(live, "p-ret").exists() and consent_file(live, "p-ada").exists()
+    in_two_days = utc_now() + timedelta(days=2)
+    with live.client(proxy.url, offline_consents=False, clock=lambda: in_two_days):
+        pass  # opening is enough, even with offline consents switched off since
+    assert not consent_file(live, "p-ret").exists()
+    assert consent_file(live, "p-ada").exists()  # destroy_by years away: kept
 
 
-def test_stale_roster_copy_is_refused_by_its_signed_time(live: LiveRegistry, proxy: TamperingProxy) -> None:
-    with live.client(proxy.url, cache_roster=True) as client:
-        RegistryRosterSource(client, PRODUCTION).load_roster()
-    proxy.fault = Fault("status", "/v1/productions", status=503)
-    path = live.cache_dir / "roster" / f"{PRODUCTION}.json"
-    saved = json.loads(path.read_text())
-    saved["fetched_at"] = format_utc(utc_now() + timedelta(days=1))  # the unsigned time is ignored
-    path.write_text(json.dumps(saved))
-    later = utc_now() + timedelta(hours=1)
-    with live.client(proxy.url, cache_roster=True, max_staleness_s=600) as client:
-        client.clock = lambda: later
-        with pytest.raises(RegistryUnavailableError, match="too old"):
-            RegistryRosterSource(client, PRODUCTION).load_roster()
-
-
-def test_saved_roster_age_is_judged_on_registry_time_not_the_rig_clock(
-    live: LiveRegistry, proxy: TamperingProxy
-) -> None:
-    """The rig clock stands still (or was turned back); the monotonic clock says 599.5 s went by."""
+def test_an_offline_copy_past_destroy_by_is_never_judged(live: LiveRegistry, proxy: TamperingProxy) -> None:
+    grant_ending(live, "p-ret", utc_now().date())
     elapsed = [0.0]
-    frozen = utc_now() + timedelta(seconds=5)  # by the rig clock the roster stays 5 s old
-    settings: dict[str, object] = {"cache_roster": True, "max_staleness_s": 600}
     monotonic = lambda: time.monotonic() + elapsed[0]  # noqa: E731
-    with live.client(proxy.url, clock=lambda: frozen, monotonic=monotonic, **settings) as client:
-        RegistryRosterSource(client, PRODUCTION).load_roster()
-        time.sleep(1.0)
-        client.measure_clock()  # as the poller does: registry time measured after the roster came
-        proxy.fault = Fault("status", "/v1/productions", status=503)
-        elapsed[0] = 599.5  # the measurement is still usable; the roster is > 600 s old
-        with pytest.raises(RegistryUnavailableError, match="too old"):
-            RegistryRosterSource(client, PRODUCTION).load_roster()
+    with live.client(proxy.url, offline_consents=True, monotonic=monotonic) as client:
+        assert lookup_for(client).check("p-ret", {"face"}, FACE).decision.allowed
+        proxy.fault = Fault("status", "/v1/", status=503)
+        assert lookup_for(client).check("p-ret", {"face"}, FACE).source == "offline_copy"
+        # the same running rig, a day later: both clocks moved on
+        later = utc_now() + timedelta(days=1, minutes=1)
+        elapsed[0] = timedelta(days=1, minutes=1).total_seconds()
+        client.clock = lambda: later
+        with pytest.raises(RegistryUnavailableError):
+            lookup_for(client).check("p-ret", {"face"}, FACE)
+    assert not consent_file(live, "p-ret").exists()

@@ -21,10 +21,14 @@ def test_defaults_are_safe() -> None:
     settings = RegistrySettings()
     assert settings.url is None
     assert not settings.offline_consents
-    assert not settings.cache_roster
     assert not settings.allow_insecure_http
     assert settings.pinned_key_ids == ()
     assert settings.timeout == (settings.connect_timeout_s, settings.read_timeout_s)
+
+
+def test_the_removed_cache_roster_option_is_refused() -> None:
+    with pytest.raises(ValidationError, match="cache_roster"):
+        RegistrySettings.model_validate({"cache_roster": False})
 
 
 @pytest.mark.parametrize(
