@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.records.liveness_evidence import liveness_flag
 from agent.records.model import READABLE_SCHEMA_VERSIONS, flagged_capture_count, schema_problem_in_json
+from agent.records.rotation_record import rotation_facts
 from agent.signing import (
     SIGNATURE_FIELD,
     CanonicalJsonError,
@@ -71,6 +72,8 @@ class LineResult:
     """Captures the record lists as refused, quarantined or outside an unlock window."""
     liveness_flag: str | None = None
     """Code of a :class:`agent.records.liveness_evidence.LivenessFlag` the record raises, if any."""
+    rotation: tuple[str, str] | None = None
+    """(retired key id, new key id) of an authentic key-rotation record signed by the key it retires."""
 
     @property
     def placed(self) -> bool:
@@ -203,6 +206,7 @@ def check_line(
         recovery: tuple[str, str, int] | None = None,
         flagged_captures: int = 0,
         liveness: str | None = None,
+        rotation: tuple[str, str] | None = None,
     ) -> LineResult:
         return LineResult(
             line,
@@ -219,6 +223,7 @@ def check_line(
             recovery=recovery,
             flagged_captures=flagged_captures,
             liveness_flag=liveness,
+            rotation=rotation,
         )
 
     signature = record.get("signature")
@@ -243,6 +248,7 @@ def check_line(
         return result(LineStatus.MODIFIED, f"content does not match its signature by {key_id}", key_id)
     schema_problem = schema_problem_in_json(data) if check_schema else None
     flag = liveness_flag(record)
+    facts = rotation_facts(record)
     return result(
         LineStatus.OK,
         "",
@@ -251,6 +257,7 @@ def check_line(
         _recovery_info(record.get("log_recovery")),
         flagged_capture_count(record.get("captured_files")),
         flag.code if flag is not None else None,
+        (facts.retired_key_id, facts.new_key_id) if facts and facts.retired_key_id == key_id else None,
     )
 
 
