@@ -34,7 +34,7 @@ _json_option = click.option(
 
 @click.group("keys")
 def keys() -> None:
-    """The rig's Ed25519 signing key: create it once (init), show its public half."""
+    """The rig's Ed25519 signing key: create it once (init), show its public half, rotate it."""
 
 
 def _store(config: ScanGateConfig) -> RigKeyStore:
@@ -144,3 +144,37 @@ def _print_key(rig_key: RigKey, rig_id: str, store: RigKeyStore, *, as_pem: bool
         click.echo(f"public key (base64url): {info.public_key}")
         click.echo(f"private key:            {rig_key.location} (keep it secret; back it up)")
         click.echo(info.public_key_pem, nl=False)
+
+
+@keys.command("rotate")
+@click.option("--reason", help="Why the key is rotated (written into the signed rotation record).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@_config_option
+def keys_rotate(reason: str | None, as_json: bool, config_path: Path | None) -> None:
+    """Replace the rig key: new key, rotation record signed by the old key, registered, old key destroyed.
+
+    Stop the agent first (it holds the session log). If this stops half-way (crash,
+    registry down), capture stays locked and running it again finishes the rotation.
+    Needs the registry ([records.upload] url or [registry] url) and the rig token.
+    """
+    from agent.records.key_rotation import rotate_key  # noqa: PLC0415
+    from agent.records.recorder import http_uploader_from_settings  # noqa: PLC0415
+
+    config, _ = load_config(config_path)
+    store = _store(config)
+    registrar = http_uploader_from_settings(config.records.upload, config.registry.url)
+    try:
+        result = rotate_key(config.records, config.rig.rig_id, store, registrar, reason=reason)
+    finally:
+        registrar.close()
+    if as_json:
+        click.echo(json.dumps(vars(result), indent=2))
+        return
+    verb = "finished the interrupted rotation" if result.resumed else "rotated the rig key"
+    click.echo(f"{verb}: {result.retired_key_id} -> {result.new_key_id}")
+    click.echo(
+        f"rotation record:        {result.sequence} ({result.record_hash}); the old key signed records up to"
+        " it and signs nothing after it"
+    )
+    click.echo(f"registry:               {result.registry}")
+    click.echo(f"private key:            {store.describe()} (the old private key is destroyed)")

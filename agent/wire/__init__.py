@@ -50,7 +50,13 @@ from agent.wire.registry_info import (
 )
 from agent.wire.registry_time import TIME_STATEMENT, Nonce, TimeStatement
 from agent.wire.roster import ENCODING_LENGTH, FACE_MODEL, FaceTemplate, Roster, RosterEntry
-from agent.wire.session_records import Checkpoint, RecordIntake, SessionRecordEnvelope, SessionRecordReceipt
+from agent.wire.session_records import (
+    Checkpoint,
+    KeyRotationReceipt,
+    RecordIntake,
+    SessionRecordEnvelope,
+    SessionRecordReceipt,
+)
 
 __all__ = [
     "CONSENT_SCHEMA",
@@ -78,6 +84,7 @@ __all__ = [
     "Identifier",
     "KeyId",
     "KeyList",
+    "KeyRotationReceipt",
     "KeyStatus",
     "Nonce",
     "Performer",
