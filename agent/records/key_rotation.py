@@ -21,8 +21,8 @@ stays locked and no record can be signed by the wrong key):
    slot, which destroys the old private key: after step 3 it must never sign again,
    so keeping it would only keep a way to break the chain rule.
 
-The log's lock is held from step 3 to the end, so a running agent (which holds it)
-makes ``keys rotate`` stop before it changes anything but the ``next`` slot.
+The log's lock is taken before step 2 and held to the end, so a running agent (which
+holds it) makes ``keys rotate`` stop before it changes anything.
 Records still waiting in the outbox were signed before S and are accepted by the
 registry after the rotation.
 """
@@ -133,26 +133,16 @@ def rotate_key(
         # a keyring switch stopped after copying the new key over the old one: only the cleanup is left
         store.discard("next")
         return _already_switched(settings, rig_id, old_id)
-    if pending is None:
-        problem = registrar.check_access(rig_id)
-        if problem is not None:
-            raise KeyRotationError(
-                f"the registry cannot be reached with this rig's token: {problem}; nothing was changed",
-                hint="check [records.upload] url (or [registry] url) and the rig token in its environment"
-                " variable, then run scangate keys rotate again",
-            )
-        if not store.add("next", Ed25519PrivateKey.generate()):
-            raise KeyRotationError(
-                "another rotation is creating a key at this moment", where=store.describe("next")
-            )
-        after_step("new_key_stored")
-        new = store.read("next")
-        if new is None:
-            raise KeyRotationError("the new key vanished from the store", where=store.describe("next"))
-    else:
-        new = pending
-        log.warning("finishing an interrupted rig key rotation (new key %s)", key_id_for(new.public_key()))
+    # The log lock first: while the agent runs (and holds it) nothing at all is changed.
     with RecordLog.open(settings.log_path, Signer(old), rig_id) as writer:
+        if pending is None:
+            new = _new_key(store, registrar, rig_id)
+            after_step("new_key_stored")
+        else:
+            new = pending
+            log.warning(
+                "finishing an interrupted rig key rotation (new key %s)", key_id_for(new.public_key())
+            )
         record = _rotation_record(writer, old_id, new, reason)
         after_step("rotation_recorded")
         answer = registrar.register_rotation(record)
@@ -177,6 +167,25 @@ def rotate_key(
         registry=str(answer.status),
         resumed=pending is not None,
     )
+
+
+def _new_key(store: RigKeyStore, registrar: RotationRegistrar, rig_id: str) -> Ed25519PrivateKey:
+    """Check the registry answers, then put a new key into the store's ``next`` slot."""
+    problem = registrar.check_access(rig_id)
+    if problem is not None:
+        raise KeyRotationError(
+            f"the registry cannot be reached with this rig's token: {problem}; nothing was changed",
+            hint="check [records.upload] url (or [registry] url) and the rig token in its environment"
+            " variable, then run scangate keys rotate again",
+        )
+    if not store.add("next", Ed25519PrivateKey.generate()):
+        raise KeyRotationError(
+            "another rotation is creating a key at this moment", where=store.describe("next")
+        )
+    new = store.read("next")
+    if new is None:
+        raise KeyRotationError("the new key vanished from the store", where=store.describe("next"))
+    return new
 
 
 def _rotation_record(
