@@ -215,10 +215,10 @@ class Rig:
             cleanup.callback(recorder.close)
             if recorder.key.created:  # once in a rig's life; 'scangate keys init' avoids it
                 log.warning(
-                    "this rig had no signing key: created %s at %s; register its public key with the"
+                    "this rig had no signing key: created %s in %s; register its public key with the"
                     " registry (scangate keys show --pem), which refuses records from unknown keys",
                     recorder.key.key_id,
-                    recorder.key.path,
+                    recorder.key.location,
                 )
             signer = recorder.key.signer
             if camera is None:

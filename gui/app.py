@@ -102,12 +102,17 @@ class RigScreens:
 
     def open_review(self) -> None:
         """Open the review window on this rig's log, trusting this rig's key."""
+        from agent.records.keys import load_retired_public_keys, trusted_keys  # noqa: PLC0415
         from gui.review.window import ReviewWindow  # noqa: PLC0415 - only when asked for
 
         records = self.rig.config.records
-        signer = self.rig.recorder.key.signer
-        keys: dict[str, Ed25519PublicKey] = {signer.key_id: signer.public_key}
-        window = ReviewWindow(keys=keys, key_source=f"this rig's key ({records.key_path})")
+        rig_key = self.rig.recorder.key
+        keys: dict[str, Ed25519PublicKey] = trusted_keys(
+            [rig_key.public_key, *load_retired_public_keys(records.key_path)]
+        )
+        window = ReviewWindow(
+            keys=keys, key_source=f"this rig's key ({rig_key.location}) and any it rotated away"
+        )
         window.resize(1440, 900)
         window.show()
         window.open_logs([records.log_path])

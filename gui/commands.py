@@ -73,12 +73,14 @@ def review(logs: tuple[Path, ...], key_files: tuple[Path, ...], config_path: Pat
     """
     require_screen("review")
     from agent.config import load_config  # noqa: PLC0415
+    from agent.records.key_store import open_key_store  # noqa: PLC0415
     from agent.records.keys import load_trusted_keys  # noqa: PLC0415
     from gui.app import ensure_app, install_exception_hook  # noqa: PLC0415
     from gui.review.window import ReviewWindow  # noqa: PLC0415
 
     config, _ = load_config(config_path)
-    keys, source = load_trusted_keys(key_files, config.records.key_path)
+    own = None if key_files else open_key_store(config.records, config.rig.rig_id)
+    keys, source = load_trusted_keys(key_files, own, config.records.key_path)
     if not keys:
         source = "none yet (add the rig's public key with Trusted keys…)"
     app = ensure_app()

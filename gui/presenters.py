@@ -61,6 +61,7 @@ OUTCOME_LABELS: dict[str, str] = {
     "declined": "Declined",
     "refused": "Refused",
     "fault": "Fault",
+    "key_rotated": "Key rotated",
 }
 
 Tone = str

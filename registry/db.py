@@ -304,6 +304,18 @@ class BadgeRow(Base):
     __table_args__ = (UniqueConstraint("production_id", "badge_code", name="uq_badge_code"),)
 
 
+class RigKeyRotationRow(Base):
+    """A rig key retired by the rig's own key-rotation record: it signs no record after that sequence."""
+
+    __tablename__ = "rig_key_rotations"
+    retired_key_id: Mapped[str] = mapped_column(ForeignKey("rig_keys.key_id"), primary_key=True)
+    rig_id: Mapped[str] = mapped_column(ForeignKey("rigs.rig_id"), index=True)
+    new_key_id: Mapped[str] = mapped_column(String(64))
+    retired_after_sequence: Mapped[int] = mapped_column(BigInteger)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    rotated_at: Mapped[datetime]
+
+
 # --- engine --------------------------------------------------------------------------------------
 
 

@@ -67,6 +67,12 @@ class RecordSignatureError(RegistryError):
     code = ErrorCode.BAD_SIGNATURE
 
 
+class RetiredKeyError(RecordSignatureError):
+    """An uploaded record is signed by a rig key that a rotation record retired before its sequence."""
+
+    code = ErrorCode.RETIRED_KEY
+
+
 class DatabaseError(RegistryError):
     """The registry database cannot be opened, is not initialised, or is inconsistent."""
 

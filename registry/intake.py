@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agent.records.model import schema_problem_in_json
+from agent.records.rotation_record import rotation_facts
 from agent.signing import (
     CanonicalJsonError,
     SignatureError,
@@ -33,6 +34,7 @@ from agent.signing import (
 )
 from agent.wire import (
     Checkpoint,
+    KeyRotationReceipt,
     RecordIntake,
     SessionRecordEnvelope,
     SessionRecordReceipt,
@@ -50,6 +52,7 @@ from registry.errors import (
     RecordSignatureError,
 )
 from registry.json_limits import RECORD_LIMITS, load_json_object
+from registry.rig_keys import apply_rotation, check_not_retired
 from registry.rig_ops import SignerCache
 
 
@@ -192,6 +195,7 @@ def _store(
             checkpoint=current_checkpoint(session, envelope.rig_id),
         )
     key_id = _verify_rig_signature(session, record, envelope.rig_id)
+    check_not_retired(session, key_id, envelope.sequence)
     _check_chain(session, envelope, record_hash)
     session.add(
         SessionRecordRow(
@@ -205,6 +209,7 @@ def _store(
         )
     )
     session.flush()
+    apply_rotation(session, record, envelope.rig_id, record_hash)
     checkpoint = _advance_checkpoint(session, envelope.rig_id, envelope.sequence, signer_cache)
     return SessionRecordReceipt(record_hash=record_hash, intake=RecordIntake.STORED, checkpoint=checkpoint)
 
@@ -231,3 +236,31 @@ def intake_record(
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+def intake_rotation(
+    database: Database, caller: Caller, rig_id: str, body: bytes, signer_cache: SignerCache
+) -> KeyRotationReceipt:
+    """Store a rig's key-rotation record (as :func:`intake_record` does) and say what it registered.
+
+    Only a key-rotation record of the calling rig is taken here; storing it registers the new
+    key and retires the old one after the record's sequence (:mod:`registry.rig_keys`).
+    """
+    if rig_id != caller.rig_id:
+        raise ForbiddenError(f"this token belongs to rig {caller.rig_id!r}, not {rig_id!r}")
+    record, _ = _checked_record(body)
+    facts = rotation_facts(record)
+    if facts is None:
+        raise InvalidInputError(
+            "not a key-rotation record (outcome 'key_rotated' with a key_rotation member)",
+            hint="upload other session records to /v1/session-records",
+        )
+    receipt = intake_record(database, caller, body, signer_cache)
+    return KeyRotationReceipt(
+        record_hash=receipt.record_hash,
+        intake=receipt.intake,
+        retired_key_id=facts.retired_key_id,
+        new_key_id=facts.new_key_id,
+        retired_after_sequence=facts.sequence,
+        checkpoint=receipt.checkpoint,
+    )

@@ -20,6 +20,7 @@ from agent.wire import (
     Health,
     Identifier,
     KeyList,
+    KeyRotationReceipt,
     Nonce,
     RevocationFeed,
     Roster,
@@ -31,7 +32,7 @@ from registry.access import Caller, authenticate
 from registry.db import Database
 from registry.errors import ForbiddenError, UnauthorizedError
 from registry.http_errors import ERROR_RESPONSES
-from registry.intake import current_checkpoint, intake_record
+from registry.intake import current_checkpoint, intake_record, intake_rotation
 from registry.keys import key_list
 from registry.rig_ops import (
     REVOCATION_PAGE_MAX,
@@ -279,3 +280,26 @@ def fallback_verify(request: FallbackVerifyRequest, caller: RigDep, db: DbDep) -
     """Identifies a performer by badge code + PIN; too many wrong PINs lock the badge for a while."""
     with db.write() as session:
         return verify_fallback(session, caller, request)
+
+
+@router.post(
+    "/rigs/{rig_id}/keys/rotate",
+    response_model=KeyRotationReceipt,
+    tags=["rig"],
+    summary="Register the rig's key rotation (a key-rotation record signed by its current key)",
+    openapi_extra={"requestBody": _RECORD_BODY},
+)
+def rotate_rig_key(
+    rig_id: Identifier,
+    body: Annotated[bytes, Depends(raw_body)],
+    caller: RigDep,
+    db: DbDep,
+    signers: SignerDep,
+) -> KeyRotationReceipt:
+    """Stores the rig's key-rotation record like any session record and registers its new key.
+
+    Only the rig itself (its token, and its registered key's signature on the record): the old
+    key is retired after the record's sequence, so later records it signs are refused
+    (``retired_key``). Idempotent by record hash.
+    """
+    return intake_rotation(db, caller, rig_id, body, signers)

@@ -8,6 +8,7 @@ it is absent. Its images must never be copied into the repository.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,22 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.delenv("SCANGATE_CONFIG", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_os_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Keep tests out of the real user's OS keyring: keyring's 'fail' backend unless a test sets one.
+
+    ``[records] key_store = "auto"`` then keeps keys in files, as on a machine without a keyring.
+    Subprocesses inherit the choice through $PYTHON_KEYRING_BACKEND. Tests of the keyring store
+    set their own backend (an in-memory one, or a real Secret Service).
+    """
+    import keyring
+
+    from tests.records.keyring_backends import fail_backend
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    keyring.set_keyring(fail_backend())
+    backend = keyring.get_keyring()
+    yield backend
+    keyring.set_keyring(fail_backend())

@@ -80,6 +80,7 @@ def test_outbox_database_wal_and_shm_are_private(tmp_path: Path) -> None:
 
 def test_rig_key_and_session_log_are_private(tmp_path: Path) -> None:
     key = load_or_create_rig_key(tmp_path / "keys" / "rig.pem")
+    assert key.path is not None
     assert mode(key.path) == 0o600 and mode(key.path.parent) == 0o700
     log_path = tmp_path / "logs" / "session-log.jsonl"
     with RecordLog.open(log_path, key.signer, "rig-1") as writer:

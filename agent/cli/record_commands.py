@@ -1,4 +1,4 @@
-"""``scangate keys``, ``verify``, ``receipt`` and ``outbox``: signed session records from the command line.
+"""``scangate verify``, ``receipt`` and ``outbox`` (and ``keys``, from :mod:`agent.cli.key_commands`).
 
 ``verify`` exits 0 when the log is intact, 1 when it found problems, 2 on a
 usage error or an unreadable file (see docs/records.md).
@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from agent.cli.key_commands import keys
 from agent.config import load_config
 from agent.records.errors import RecordError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from agent.records.keys import RigKey
     from agent.records.verify import Verdict
+
+__all__ = ["keys", "outbox", "receipt", "verify"]
 
 _CONFIG_HELP = "Config file (default: the usual places); used for the rig id and [records] paths."
 _config_option = click.option(
@@ -45,89 +47,22 @@ class UnverifiedRecordError(RecordError):
     exit_code = 1
 
 
-# -- keys -------------------------------------------------------------------------------------------------
-
-
-@click.group("keys")
-def keys() -> None:
-    """The rig's Ed25519 signing key: create it once (init), then show its public half."""
-
-
-_pem_option = click.option("--pem", "as_pem", is_flag=True, help="Print only the public key as PEM.")
-_json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print rig id, key id and public key as JSON."
-)
-
-
-@keys.command("init")
-@_pem_option
-@_json_option
-@_config_option
-def keys_init(as_pem: bool, as_json: bool, config_path: Path | None) -> None:
-    """Create the rig's signing key ([records] key_path, 0600); refuses to replace an existing key.
-
-    Then prints the key like 'keys show'. (A rig that starts recording without a
-    key creates one itself, saying so in its log.)
-    """
-    from agent.records.keys import create_rig_key  # noqa: PLC0415
-
-    if as_pem and as_json:
-        raise click.UsageError("choose one of --pem and --json")
-    config, _ = load_config(config_path)
-    rig_key = create_rig_key(config.records.key_path)
-    if not (as_pem or as_json):
-        click.echo(f"created a new rig signing key at {rig_key.path}")
-    _print_key(rig_key, config.rig.rig_id, as_pem=as_pem, as_json=as_json)
-
-
-@keys.command("show")
-@_pem_option
-@_json_option
-@_config_option
-def keys_show(as_pem: bool, as_json: bool, config_path: Path | None) -> None:
-    """Print the rig key's id and public key (never the private key); never creates a key.
-
-    Give the public key to the registry (scangate registry add-rig-key
-    --public-key ...) and to anyone who should verify this rig's logs.
-    """
-    from agent.records.keys import load_rig_key  # noqa: PLC0415
-
-    if as_pem and as_json:
-        raise click.UsageError("choose one of --pem and --json")
-    config, _ = load_config(config_path)
-    _print_key(load_rig_key(config.records.key_path), config.rig.rig_id, as_pem=as_pem, as_json=as_json)
-
-
-def _print_key(rig_key: RigKey, rig_id: str, *, as_pem: bool, as_json: bool) -> None:
-    from agent.records.keys import describe_key  # noqa: PLC0415
-
-    info = describe_key(rig_key, rig_id)
-    if as_pem:
-        click.echo(info.public_key_pem, nl=False)
-    elif as_json:
-        click.echo(json.dumps(info.model_dump(mode="json"), indent=2))
-    else:
-        click.echo(f"rig:                    {info.rig_id}")
-        click.echo(f"key id:                 {info.key_id}")
-        click.echo(f"public key (base64url): {info.public_key}")
-        click.echo(f"private key file:       {rig_key.path} (keep it secret; back it up)")
-        click.echo(info.public_key_pem, nl=False)
-
-
 # -- verify -----------------------------------------------------------------------------------------------
 
 
 def _trusted_keys(key_files: tuple[Path, ...], config_path: Path | None) -> tuple[dict[str, Any], str]:
+    from agent.records.key_store import open_key_store  # noqa: PLC0415
     from agent.records.keys import load_trusted_keys  # noqa: PLC0415
 
     if key_files:  # verifying another rig's log must not need this machine's config
         return load_trusted_keys(key_files, None)
-    key_path = load_config(config_path)[0].records.key_path
-    keys, source = load_trusted_keys((), key_path)
+    config = load_config(config_path)[0]
+    store = open_key_store(config.records, config.rig.rig_id)
+    keys, source = load_trusted_keys((), store, config.records.key_path)
     if not keys:
         raise click.UsageError(
             "no trusted key: pass the rig's public key with --key FILE (from 'scangate keys show --pem'),"
-            f" or run on the rig itself (its key {key_path} does not exist here)"
+            f" or run on the rig itself (it has no key here: {store.describe()})"
         )
     return keys, source
 

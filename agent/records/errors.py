@@ -9,8 +9,20 @@ class RecordError(ScanGateError):
     """Base of every expected failure around session records."""
 
 
-class KeyFileError(RecordError):
+class RigKeyError(RecordError):
+    """The rig's signing key cannot be loaded, created or rotated: no record can be signed."""
+
+
+class KeyFileError(RigKeyError):
     """The rig key file is missing, unreadable, malformed or too widely readable."""
+
+
+class KeyStoreError(RigKeyError):
+    """The OS keyring holding the rig key is unavailable, locked, insecure or failed."""
+
+
+class KeyRotationError(RigKeyError):
+    """A rig key rotation cannot start, go on or finish (the hint says how to resume)."""
 
 
 class PublicKeyError(RecordError):

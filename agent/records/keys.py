@@ -1,18 +1,18 @@
-"""The rig's Ed25519 signing key: created by ``keys init`` or when a rig first records, kept owner-only.
+"""The rig's Ed25519 signing key: created by ``keys init`` or when a rig first records, kept private.
 
-The private key is an unencrypted PKCS#8 PEM file (default: the platform data
-directory, ``keys/rig-ed25519.pem``) with mode 0600 in a 0700 directory, like
-an SSH host key. ScanGate refuses a key file that group or others may read or
-write: a key others could read proves nothing. The public key and its key id
-(see :mod:`agent.signing`) are what third parties and the registry need.
+The private key lives in the OS keyring or in an owner-only file, as
+``[records] key_store`` chooses (:mod:`agent.records.key_store`). ScanGate
+refuses a key file that group or others may read or write: a key others could
+read proves nothing. The public key and its key id (see :mod:`agent.signing`)
+are what third parties and the registry need; the public keys a rotation
+retired are listed beside the key file (``<key_path>.retired.json``) so the rig
+can still verify its own older records.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,24 +22,28 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field
 
-from agent.durable import write_new_file_atomically
+from agent.durable import replace_file_atomically
 from agent.private_files import private_dir
 from agent.records.errors import KeyFileError, PublicKeyError
+from agent.records.key_store import KEY_FILE_MODE, FileKeyStore, RigKeyStore
 from agent.settings_base import StrictModel
 from agent.signing import SignatureError, Signer, key_id_for, public_key_from_b64, public_key_to_b64
 
 log = logging.getLogger(__name__)
 
-KEY_FILE_MODE = 0o600
+RETIRED_KEYS_SUFFIX = ".retired.json"
 
 
 @dataclass(frozen=True)
 class RigKey:
-    """The loaded rig key: its file, its signer and whether this call created it."""
+    """The loaded rig key: its signer, whether this call created it, and where it lives."""
 
-    path: Path
     signer: Signer
     created: bool
+    location: str
+    """Where the private key lives, in words (``file /path`` or the keyring backend and entry)."""
+    path: Path | None = None
+    """The key file, when the key lives in a file."""
 
     @property
     def key_id(self) -> str:
@@ -50,6 +54,13 @@ class RigKey:
     def public_key(self) -> Ed25519PublicKey:
         """The public half of the key."""
         return self.signer.public_key
+
+
+class KeyStoreInfo(StrictModel):
+    """Where a rig's private key lives (never the key itself)."""
+
+    kind: str = Field(description="'keyring' (the OS keyring) or 'file'.")
+    location: str = Field(description="The keyring backend and entry, or the key file's path.")
 
 
 class RigKeyInfo(StrictModel):
@@ -63,6 +74,7 @@ class RigKeyInfo(StrictModel):
     alg: str = Field("Ed25519", description="Signature algorithm.")
     public_key: str = Field(description="Raw 32-byte public key, base64url without padding.")
     public_key_pem: str = Field(description="The same key as a PEM SubjectPublicKeyInfo block.")
+    store: KeyStoreInfo | None = Field(None, description="Where the private key lives (null when not known).")
 
 
 def public_key_pem(public_key: Ed25519PublicKey) -> str:
@@ -71,117 +83,129 @@ def public_key_pem(public_key: Ed25519PublicKey) -> str:
     return pem.decode("ascii")
 
 
-def describe_key(rig_key: RigKey, rig_id: str) -> RigKeyInfo:
+def describe_key(rig_key: RigKey, rig_id: str, store: RigKeyStore | None = None) -> RigKeyInfo:
     """The public description of ``rig_key`` for display and registration."""
     return RigKeyInfo(
         rig_id=rig_id,
         key_id=rig_key.key_id,
         public_key=public_key_to_b64(rig_key.public_key),
         public_key_pem=public_key_pem(rig_key.public_key),
+        store=KeyStoreInfo(kind=store.kind, location=store.describe()) if store is not None else None,
     )
 
 
-def _check_permissions(path: Path) -> None:
-    if os.name == "nt":
-        return  # NTFS ACLs: the per-user data directory is private by default
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise KeyFileError(
-            f"the rig key file is accessible by group or others (mode {mode:04o}); a key others can"
-            " read cannot prove who signed a record",
-            where=str(path),
-            hint=f"run: chmod 600 '{path}' (and check nobody copied the key; if so, create a new one)",
+def _rig_key(store: RigKeyStore, key: Ed25519PrivateKey, created: bool) -> RigKey:
+    return RigKey(signer=Signer(key), created=created, location=store.describe(), path=store.path)
+
+
+def load_key_from(store: RigKeyStore) -> RigKey:
+    """Load the rig key from ``store``; never creates one.
+
+    Raises:
+        RigKeyError: no key yet, or a key that cannot be read or used (file too open, keyring locked, ...).
+    """
+    key = store.read("current")
+    if key is None:
+        raise store.missing_error()
+    return _rig_key(store, key, created=False)
+
+
+def create_key_in(store: RigKeyStore) -> RigKey:
+    """Create a new rig key in ``store``; never replaces an existing one.
+
+    Raises:
+        RigKeyError: a key already exists there (a new key would make this rig a different
+            signer), or it cannot be stored.
+    """
+    key = Ed25519PrivateKey.generate()
+    if not store.add("current", key):
+        raise store.error(
+            "a rig key already exists; it is kept (a new key would make this rig a different signer)",
+            where=store.describe(),
+            hint="show it with: scangate keys show (to change keys, use: scangate keys rotate)",
         )
+    return _rig_key(store, key, created=True)
 
 
-def _read_private_key(path: Path) -> Ed25519PrivateKey:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise KeyFileError(f"cannot read the rig key file: {exc.strerror}", where=str(path)) from None
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise KeyFileError(
-            f"not an unencrypted PEM private key: {exc}",
-            where=str(path),
-            hint="restore the key from backup; a new key would make this rig a different signer",
-        ) from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"the key is {type(key).__name__}, not Ed25519", where=str(path))
-    return key
+def load_or_create_key_in(store: RigKeyStore) -> RigKey:
+    """Load the rig key from ``store``, creating it if the store holds none yet.
+
+    Used when a rig starts recording (``scangate run``, the demo), never by commands
+    that only show things. Creation never overwrites: if two processes race, both
+    end up with the same key.
+    """
+    existing = store.read("current")
+    if existing is not None:
+        return _rig_key(store, existing, created=False)
+    key = Ed25519PrivateKey.generate()
+    if not store.add("current", key):
+        return load_key_from(store)
+    log.info(
+        "created a new rig signing key %s in %s; register its public key with the registry"
+        " (scangate keys show --pem)",
+        key_id_for(key.public_key()),
+        store.describe(),
+    )
+    return _rig_key(store, key, created=True)
 
 
 def load_rig_key(path: Path) -> RigKey:
-    """Load an existing rig key; never creates one.
-
-    Raises:
-        KeyFileError: missing, unreadable, malformed, not Ed25519, or too open.
-    """
-    if not path.is_file():
-        raise KeyFileError(
-            "no rig key file yet",
-            where=str(path),
-            hint="create it with: scangate keys init (or check [records] key_path if the rig has one elsewhere)",
-        )
-    _check_permissions(path)
-    return RigKey(path=path, signer=Signer(_read_private_key(path)), created=False)
+    """Load an existing rig key file; never creates one (see :func:`load_key_from`)."""
+    return load_key_from(FileKeyStore(path))
 
 
 def create_rig_key(path: Path) -> RigKey:
-    """Create a new rig key (0600, in a 0700 directory); never replaces an existing one.
-
-    Raises:
-        KeyFileError: a key file already exists at ``path`` (a new key would make this
-            rig a different signer), or the file cannot be created.
-    """
-    created = _create_key_file(path)
-    if created is None:
-        raise KeyFileError(
-            "a rig key already exists; it is kept (a new key would make this rig a different signer)",
-            where=str(path),
-            hint="show it with: scangate keys show",
-        )
-    return created
+    """Create a new rig key file (0600, in a 0700 directory); never replaces an existing one."""
+    return create_key_in(FileKeyStore(path))
 
 
 def load_or_create_rig_key(path: Path) -> RigKey:
-    """Load the rig key, creating it (0600, in a 0700 directory) if it does not exist yet.
+    """Load the rig key file, creating it (0600, in a 0700 directory) if it does not exist yet."""
+    return load_or_create_key_in(FileKeyStore(path))
 
-    Used when a rig starts recording (``scangate run``, the demo), never by commands
-    that only show things. Creation is atomic and never overwrites: if two processes
-    race, both end up with the same key.
+
+def retired_keys_path(key_path: Path) -> Path:
+    """The list of public keys this rig rotated away (``<key_path>.retired.json``)."""
+    return key_path.with_name(key_path.name + RETIRED_KEYS_SUFFIX)
+
+
+def load_retired_public_keys(key_path: Path) -> list[Ed25519PublicKey]:
+    """The public keys this rig retired by rotation (none if it never rotated)."""
+    path = retired_keys_path(key_path)
+    return load_public_keys_file(path) if path.is_file() else []
+
+
+def remember_retired_key(key_path: Path, public_key: Ed25519PublicKey, retired_after_sequence: int) -> None:
+    """Add a retired public key to ``<key_path>.retired.json`` (a key list ``verify --key`` reads).
+
+    Idempotent: a key already listed is not added again.
     """
-    if path.exists():
-        return load_rig_key(path)
-    created = _create_key_file(path)
-    if created is None:
-        return load_rig_key(path)
-    log.info(
-        "created a new rig signing key %s at %s; register its public key with the registry"
-        " (scangate keys show --pem)",
-        created.key_id,
-        path,
+    path = retired_keys_path(key_path)
+    entries: list[dict[str, object]] = []
+    if path.is_file():
+        try:
+            listing = json.loads(path.read_text(encoding="utf-8"))
+            entries = list(listing["keys"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KeyFileError(f"cannot read the list of retired keys: {exc}", where=str(path)) from None
+    key_id = key_id_for(public_key)
+    if any(entry.get("key_id") == key_id for entry in entries if isinstance(entry, dict)):
+        return
+    entries.append(
+        {
+            "key_id": key_id,
+            "public_key": public_key_to_b64(public_key),
+            "retired_after_sequence": retired_after_sequence,
+        }
     )
-    return created
-
-
-def _create_key_file(path: Path) -> RigKey | None:
-    """A new key written to ``path``; None if a key file appeared there first."""
+    text = json.dumps({"keys": entries}, indent=2) + "\n"
     try:
         private_dir(path.parent)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        created = write_new_file_atomically(path, pem, KEY_FILE_MODE)
+        replace_file_atomically(path, text.encode("utf-8"), KEY_FILE_MODE)
     except OSError as exc:
         raise KeyFileError(
-            f"cannot create the rig key file: {exc.strerror}",
-            where=str(path),
-            hint="check that the directory is writable, or set [records] key_path",
+            f"cannot write the list of retired keys: {exc.strerror}", where=str(path)
         ) from None
-    return RigKey(path=path, signer=Signer(key), created=True) if created else None
 
 
 def load_public_key_file(path: Path) -> Ed25519PublicKey:
@@ -255,20 +279,30 @@ def trusted_keys(keys: list[Ed25519PublicKey]) -> dict[str, Ed25519PublicKey]:
 
 
 def load_trusted_keys(
-    key_files: Sequence[Path], own_key_path: Path | None
+    key_files: Sequence[Path], own: Path | RigKeyStore | None, own_key_path: Path | None = None
 ) -> tuple[dict[str, Ed25519PublicKey], str]:
     """The rig keys a log is verified against, and where they came from in plain words.
 
     The given key files (see :func:`load_public_keys_file`) when there are any;
-    otherwise this rig's own public key when ``own_key_path`` exists; otherwise
-    no key at all (``{}``), which callers must refuse or explain.
+    otherwise this rig's own public key (``own``: its key store, or a key file) and
+    the keys it rotated away (``<key_path>.retired.json``), when it has a key;
+    otherwise no key at all (``{}``), which callers must refuse or explain.
 
     Raises:
-        PublicKeyError / KeyFileError: a key file that cannot be read.
+        PublicKeyError / RigKeyError: a key that cannot be read.
     """
     if key_files:
         loaded = [key for path in key_files for key in load_public_keys_file(path)]
         return trusted_keys(loaded), f"{len(key_files)} key file(s) given with --key"
-    if own_key_path is not None and own_key_path.is_file():
-        return trusted_keys([load_rig_key(own_key_path).public_key]), f"this rig's own key ({own_key_path})"
-    return {}, "none"
+    if own is None:
+        return {}, "none"
+    store = FileKeyStore(own) if isinstance(own, Path) else own
+    key_path = own_key_path or store.path
+    private = store.read("current")
+    if private is None:
+        return {}, "none"
+    retired = load_retired_public_keys(key_path) if key_path is not None else []
+    source = f"this rig's own key ({store.describe()})"
+    if retired:
+        source += f" and the {len(retired)} key(s) it rotated away"
+    return trusted_keys([private.public_key(), *retired]), source

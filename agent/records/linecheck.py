@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.records.liveness_evidence import liveness_flag
 from agent.records.model import READABLE_SCHEMA_VERSIONS, flagged_capture_count, schema_problem_in_json
 from agent.records.retention import RetainedCaptures, retained_captures
+from agent.records.rotation_record import rotation_facts
 from agent.signing import (
     SIGNATURE_FIELD,
     CanonicalJsonError,
@@ -74,6 +75,8 @@ class LineResult:
     """Code of a :class:`agent.records.liveness_evidence.LivenessFlag` the record raises, if any."""
     retained: RetainedCaptures | None = None
     """The record's clean captures and their consent's destroy_by (judged against a date by verify)."""
+    rotation: tuple[str, str] | None = None
+    """(retired key id, new key id) of an authentic key-rotation record signed by the key it retires."""
 
     @property
     def placed(self) -> bool:
@@ -207,6 +210,7 @@ def check_line(
         flagged_captures: int = 0,
         liveness: str | None = None,
         retained: RetainedCaptures | None = None,
+        rotation: tuple[str, str] | None = None,
     ) -> LineResult:
         return LineResult(
             line,
@@ -224,6 +228,7 @@ def check_line(
             flagged_captures=flagged_captures,
             liveness_flag=liveness,
             retained=retained,
+            rotation=rotation,
         )
 
     signature = record.get("signature")
@@ -248,6 +253,7 @@ def check_line(
         return result(LineStatus.MODIFIED, f"content does not match its signature by {key_id}", key_id)
     schema_problem = schema_problem_in_json(data) if check_schema else None
     flag = liveness_flag(record)
+    facts = rotation_facts(record)
     return result(
         LineStatus.OK,
         "",
@@ -257,6 +263,7 @@ def check_line(
         flagged_capture_count(record.get("captured_files")),
         flag.code if flag is not None else None,
         retained_captures(record),
+        (facts.retired_key_id, facts.new_key_id) if facts and facts.retired_key_id == key_id else None,
     )
 
 

@@ -229,6 +229,11 @@ class RecordLog:
         """Set when opening found and quarantined a torn tail."""
         self._reopen_needed = False
 
+    @property
+    def last_record(self) -> dict[str, Any] | None:
+        """The log's last record (as found when opened, or as last written); None for an empty log."""
+        return self._last_record
+
     @classmethod
     def open(cls, path: Path, signer: Signer, rig_id: str, *, clock: Clock = _utc_now) -> RecordLog:
         """Open (creating if needed) the log for appending; recovers a torn tail.

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from agent.records.errors import RecordValidationError
+from agent.records.rotation_record import KEY_ROTATED, KeyRotation
 from agent.settings_base import StrictModel
 from agent.signing import Signature
 
@@ -387,7 +388,7 @@ class LogRecovery(StrictModel):
     detected_at: UtcTimestamp = Field(description="When the torn tail was found.")
 
 
-Outcome = Literal["captured", "declined", "refused", "fault"]
+Outcome = Literal["captured", "declined", "refused", "fault", "key_rotated"]
 
 
 class RecordDraft(StrictModel):
@@ -411,7 +412,10 @@ class RecordDraft(StrictModel):
     technician: TechnicianRef | None = Field(None, description="Technician operating the rig, if known.")
     gate_events: list[GateEvent] = Field(default_factory=list, description="Unlocks and locks, in order.")
     captured_files: list[CapturedFile] = Field(default_factory=list, description="Files captured.")
-    outcome: Outcome = Field(description="'captured', 'declined', 'refused' or 'fault'.")
+    outcome: Outcome = Field(
+        description="'captured', 'declined', 'refused' or 'fault' (how a session ended), or (v3) 'key_rotated'"
+        " (a key-rotation record: no session, see key_rotation)."
+    )
     reason_codes: list[ReasonCode] = Field(
         default_factory=list, description="Why the session was refused or faulted (stable codes)."
     )
@@ -419,11 +423,26 @@ class RecordDraft(StrictModel):
     log_recovery: LogRecovery | None = Field(
         None, description="Set only on the fault record the log writes after quarantining a torn tail."
     )
+    key_rotation: KeyRotation | None = Field(
+        None,
+        description="(v3) Set only on a key-rotation record (outcome 'key_rotated'): the signing key retires"
+        " itself and names the key that signs every later record.",
+    )
     started_at: UtcTimestamp = Field(description="When the session started.")
     ended_at: UtcTimestamp = Field(description="When the session ended.")
 
     @model_validator(mode="after")
     def _outcome_is_explained(self) -> RecordDraft:
+        if (self.outcome == KEY_ROTATED) != (self.key_rotation is not None):
+            raise ValueError("key_rotation is set exactly on a 'key_rotated' record")
+        if self.outcome == KEY_ROTATED and (
+            self.performer or self.identification or self.consent or self.confirmation
+        ):
+            raise ValueError(
+                "a 'key_rotated' record is no session: it has no performer, consent or confirmation"
+            )
+        if self.outcome == KEY_ROTATED and (self.gate_events or self.captured_files or self.log_recovery):
+            raise ValueError("a 'key_rotated' record lists no gate events, captures or log recovery")
         if self.outcome in ("refused", "fault") and not self.reason_codes:
             raise ValueError(f"a '{self.outcome}' record needs at least one reason code")
         if self.outcome == "declined" and self.confirmation is None:
@@ -471,6 +490,15 @@ class SessionRecord(RecordDraft):
         _check_members(self, "", _version_number(self.schema_version), problems)
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _rotation_is_signed_by_the_retired_key(self) -> SessionRecord:
+        if self.key_rotation is not None and self.key_rotation.retired_key_id != self.signature.key_id:
+            raise ValueError(
+                f"key_rotation.retired_key_id {self.key_rotation.retired_key_id} is not the signing key"
+                f" {self.signature.key_id}: only the retired key can hand over to a new one"
+            )
         return self
 
 
@@ -525,7 +553,7 @@ def _nested_fields(cls: type[BaseModel]) -> tuple[str, ...]:
 
 
 _INTRODUCED_IN: dict[type[BaseModel], dict[str, int]] = {
-    SessionRecord: {"registry_clock": 2},
+    SessionRecord: {"registry_clock": 2, "key_rotation": 3},
     ConsentRef: {"source": 2, "status_confirmed_at": 2, "destroy_by": 3},
     CapturedFile: {"capture_type": 2, "flag_reason": 2},
 }
@@ -597,6 +625,7 @@ __all__ = [
     "ConsentRef",
     "GateEvent",
     "Identification",
+    "KeyRotation",
     "LivenessResult",
     "LogRecovery",
     "PerformerRef",

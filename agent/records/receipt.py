@@ -26,6 +26,7 @@ _OUTCOME_TEXT = {
     "declined": "You declined: nothing was captured",
     "refused": "Refused by ScanGate: nothing was captured",
     "fault": "Stopped by a fault: capture was locked",
+    "key_rotated": "Not a session: the rig's signing key was rotated",
 }
 
 

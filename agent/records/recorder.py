@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.records.errors import OutboxError, RecordError, RecordValidationError
-from agent.records.keys import RigKey, load_or_create_rig_key
+from agent.records.errors import KeyRotationError, OutboxError, RecordError, RecordValidationError
+from agent.records.key_store import RigKeyStore, open_key_store
+from agent.records.keys import RigKey, load_or_create_key_in
 from agent.records.log import RecordLog, TornTail
 from agent.records.model import RecordDraft, utc_timestamp
 from agent.records.outbox import Outbox, OutboxSender
@@ -111,15 +112,33 @@ class SessionRecorder:
 
     @classmethod
     def open(
-        cls, settings: RecordSettings, rig_id: str, *, uploader: Uploader | None = None
+        cls,
+        settings: RecordSettings,
+        rig_id: str,
+        *,
+        uploader: Uploader | None = None,
+        key_store: RigKeyStore | None = None,
     ) -> SessionRecorder:
         """Open the rig key, the log and the outbox; start uploading if ``uploader`` is given.
 
+        Args:
+            key_store: where the rig key lives (default: as ``settings`` choose, see
+                :func:`agent.records.key_store.open_key_store`).
+
         Raises:
-            KeyFileError, LogLockedError, LogCorruptError, LogWriteError, OutboxError:
-                capture must stay locked until the cause is fixed.
+            RigKeyError (KeyFileError, KeyStoreError, KeyRotationError), LogLockedError,
+            LogCorruptError, LogWriteError, OutboxError: capture must stay locked until the
+                cause is fixed.
         """
-        key = load_or_create_rig_key(settings.key_path)
+        store = key_store if key_store is not None else open_key_store(settings, rig_id)
+        if store.read("next") is not None:
+            # the old key may already be retired in the log: signing with it now could break the chain rule
+            raise KeyRotationError(
+                "a rig key rotation was started and has not finished, so no record can be signed",
+                where=store.describe("next"),
+                hint="finish it with: scangate keys rotate (capture stays locked until then)",
+            )
+        key = load_or_create_key_in(store)
         log_writer = RecordLog.open(settings.log_path, key.signer, rig_id)
         try:
             outbox = Outbox(

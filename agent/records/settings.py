@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field
@@ -47,9 +48,22 @@ class RecordSettings(StrictModel):
         default_factory=lambda: _data_dir() / "records" / "session-log.jsonl",
         description="The append-only session log (JSON Lines, one signed record per line).",
     )
+    key_store: Literal["auto", "keyring", "file"] = Field(
+        "auto",
+        description="Where the rig's private key lives: 'keyring' (the OS keyring: Secret Service,"
+        " Windows Credential Manager, macOS Keychain), 'file' (key_path, mode 0600 in a 0700 folder) or"
+        " 'auto' (an existing key file; else the OS keyring when a secure one is available; else the file).",
+    )
+    keyring_service: str = Field(
+        "scangate",
+        min_length=1,
+        max_length=64,
+        description="Service name of the rig key's OS keyring entry (the entry's user name is the rig id).",
+    )
     key_path: ConfigPath = Field(
         default_factory=lambda: _data_dir() / "keys" / "rig-ed25519.pem",
-        description="The rig's Ed25519 private key (PEM, mode 0600; created on first use).",
+        description="The rig's Ed25519 private key file (PEM, mode 0600; created on first use) when the"
+        " key lives in a file; beside it, <key_path>.retired.json lists the public keys rotated away.",
     )
     outbox_path: ConfigPath = Field(
         default_factory=lambda: _data_dir() / "records" / "outbox.sqlite3",

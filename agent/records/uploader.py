@@ -38,6 +38,8 @@ import requests
 from agent.signing import canonical_json
 
 SESSION_RECORDS_PATH = "/v1/session-records"
+ROTATE_KEY_PATH = "/v1/rigs/{rig_id}/keys/rotate"
+CHECKPOINT_PATH = "/v1/rigs/{rig_id}/checkpoint"
 _RETRYABLE_CLIENT_ERRORS = {408, 425, 429}
 _AUTH_ERRORS = {401, 403}
 
@@ -130,7 +132,8 @@ class HttpUploader:
         verify: bool | str = True,
         session: requests.Session | None = None,
     ) -> None:
-        self.url = base_url.rstrip("/") + SESSION_RECORDS_PATH
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + SESSION_RECORDS_PATH
         self._timeout = (min(timeout_s, 5.0), timeout_s)
         self._session = session or requests.Session()
         self._session.verify = verify
@@ -140,23 +143,44 @@ class HttpUploader:
 
     def upload(self, record: Mapping[str, Any]) -> UploadResult:
         """Post one record (as its canonical JSON); network trouble means RETRY."""
+        return self._post(self.url, record)
+
+    def _post(self, url: str, record: Mapping[str, Any]) -> UploadResult:
         body = canonical_json(dict(record))
         try:
             response = self._session.post(
-                self.url,
+                url,
                 data=body,
                 headers=self._headers,
                 timeout=self._timeout,
                 allow_redirects=False,
             )
         except requests.Timeout:
-            return UploadResult(
-                UploadStatus.RETRY, f"no answer from {self.url} within {self._timeout[1]:g} s"
-            )
+            return UploadResult(UploadStatus.RETRY, f"no answer from {url} within {self._timeout[1]:g} s")
         except requests.RequestException as exc:
-            return UploadResult(UploadStatus.RETRY, f"cannot reach {self.url}: {type(exc).__name__}")
+            return UploadResult(UploadStatus.RETRY, f"cannot reach {url}: {type(exc).__name__}")
         with response:
             return classify_response(response, hashlib.sha256(body).hexdigest())
+
+    def register_rotation(self, record: Mapping[str, Any]) -> UploadResult:
+        """Post a signed key-rotation record to ``/v1/rigs/{rig_id}/keys/rotate`` (classified like an upload)."""
+        return self._post(self.base_url + ROTATE_KEY_PATH.format(rig_id=record["rig_id"]), record)
+
+    def check_access(self, rig_id: str) -> str | None:
+        """None when the registry answers this rig's token (its checkpoint, or 404 before any upload)."""
+        url = self.base_url + CHECKPOINT_PATH.format(rig_id=rig_id)
+        if "Authorization" not in self._headers:
+            return "no rig token (set the environment variable named by [records.upload] token_env)"
+        try:
+            response = self._session.get(
+                url, headers=self._headers, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            return f"cannot reach {url}: {type(exc).__name__}"
+        with response:
+            if response.status_code in (200, 404):
+                return None
+            return f"HTTP {response.status_code}: {_short(response.text) or response.reason}"
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

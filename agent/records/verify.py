@@ -32,6 +32,7 @@ from agent.records.linecheck import LineResult, LineStatus, check_batch
 from agent.records.liveness_evidence import NOT_RECORDED, OFF, SYNTHETIC, LivenessFlag
 from agent.records.log import PENDING_SUFFIX, quarantine_files, read_lines
 from agent.records.retention import PAST_DESTROY_BY, today_utc
+from agent.records.retirement import RetirementChecker
 from agent.signing import raw_public_bytes
 from agent.wire.base import format_utc
 from agent.wire.session_records import Checkpoint
@@ -60,6 +61,7 @@ class ProblemCode(StrEnum):
     MALFORMED_RECORD = "malformed_record"
     RIG_MISMATCH = "rig_mismatch"
     QUARANTINE_MISMATCH = "quarantine_mismatch"
+    RETIRED_KEY = "retired_key"
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,9 @@ def verify_log(
     verdict = Verdict(log=str(path), trusted_key_ids=sorted(keys), as_of=as_of.isoformat())
     collector = _Collector(verdict)
     chain = ChainChecker(collector.chain_issue)
+    retirements = RetirementChecker(
+        lambda code, message, line, sequence: collector.problem(ProblemCode(code), message, line, sequence)
+    )
     if checkpoint is not None:
         chain.remember(checkpoint.sequence)
     rig_ids: Counter[str] = Counter()
@@ -367,6 +372,17 @@ def verify_log(
         if result.recovery is not None and result.authentic:
             name, digest, length = result.recovery
             recoveries[name] = (digest, length, result.line, result.sequence)
+        rotation = retirements.add(result)
+        if rotation is not None and result.rotation is not None:
+            verdict.notices.append(
+                Notice(
+                    "key_rotated",
+                    f"{_label(result)}: the rig's key {result.rotation[0]} was retired and replaced by"
+                    f" {rotation.new_key_id}; records after it must be signed by the new key",
+                    result.line,
+                    result.sequence,
+                )
+            )
         if verdict.first_sequence is None:
             verdict.first_sequence = result.sequence
         chain.add(result)

@@ -52,7 +52,13 @@ from agent.wire.registry_info import (
 from agent.wire.registry_time import TIME_STATEMENT, Nonce, TimeStatement
 from agent.wire.retention import DESTRUCTION_RECEIPT_SCHEMA, DestructionReceipt, TemplateOutcome
 from agent.wire.roster import ENCODING_LENGTH, FACE_MODEL, FaceTemplate, Roster, RosterEntry
-from agent.wire.session_records import Checkpoint, RecordIntake, SessionRecordEnvelope, SessionRecordReceipt
+from agent.wire.session_records import (
+    Checkpoint,
+    KeyRotationReceipt,
+    RecordIntake,
+    SessionRecordEnvelope,
+    SessionRecordReceipt,
+)
 
 __all__ = [
     "CONSENT_SCHEMA",
@@ -82,6 +88,7 @@ __all__ = [
     "Identifier",
     "KeyId",
     "KeyList",
+    "KeyRotationReceipt",
     "KeyStatus",
     "Nonce",
     "Performer",

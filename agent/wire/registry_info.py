@@ -110,6 +110,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     BAD_SIGNATURE = "bad_signature"
+    RETIRED_KEY = "retired_key"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     TOO_MANY_REQUESTS = "too_many_requests"
     INTERNAL_ERROR = "internal_error"

@@ -78,3 +78,20 @@ class SessionRecordReceipt(WireEnvelope):
     record_hash: Sha256Hex = Field(description="object_hash_hex of the whole record as received.")
     intake: RecordIntake = Field(description="'stored' now, or 'duplicate' (already held; nothing changed).")
     checkpoint: Checkpoint = Field(description="The rig's checkpoint after this upload.")
+
+
+class KeyRotationReceipt(WireEnvelope):
+    """Answer of ``POST /v1/rigs/{rig_id}/keys/rotate``: the rig's key rotation is registered."""
+
+    record_hash: Sha256Hex = Field(description="object_hash_hex of the key-rotation record as received.")
+    intake: RecordIntake = Field(
+        description="'stored' now, or 'duplicate' (this rotation record was held already; nothing changed)."
+    )
+    retired_key_id: str = Field(
+        description="The rig key the record retires: the registry refuses its records after retired_after_sequence."
+    )
+    new_key_id: str = Field(description="The rig's new key, registered now: it signs every later record.")
+    retired_after_sequence: StrictInt = Field(
+        ge=1, description="The rotation record's sequence: the last record the retired key may sign."
+    )
+    checkpoint: Checkpoint = Field(description="The rig's checkpoint after this upload.")

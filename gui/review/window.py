@@ -60,6 +60,7 @@ OUTCOME_CHOICES = (
     ("Declined", "declined"),
     ("Refused", "refused"),
     ("Fault", "fault"),
+    ("Key rotated", "key_rotated"),
     ("Unreadable", "unreadable"),
 )
 

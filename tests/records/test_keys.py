@@ -92,6 +92,7 @@ def test_public_key_files_in_every_documented_form(tmp_path: Path) -> None:
 
 def test_private_key_and_garbage_are_refused_as_public_keys(tmp_path: Path) -> None:
     rig_key = load_or_create_rig_key(tmp_path / "rig.pem")
+    assert rig_key.path is not None
     with pytest.raises(PublicKeyError, match="private key"):
         load_public_key_file(rig_key.path)
     garbage = tmp_path / "garbage.txt"

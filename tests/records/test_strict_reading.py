@@ -58,6 +58,7 @@ def put(path: str, value: Any) -> Change:
 def as_version_2(record: dict[str, Any]) -> None:
     """The record as a version 2 writer would have written it (no v3 members)."""
     record["schema_version"] = "scangate.session-record/2"
+    del record["key_rotation"]
     if record["consent"] is not None:
         del record["consent"]["destroy_by"]
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from agent import __version__
+from agent.records.key_rotation import rotation_draft
 from agent.records.model import GENESIS_HASH, SCHEMA_VERSION, utc_timestamp
 from agent.signing import Signer, object_hash_hex
 from tests.records.factories import BASE_TIME, draft_for
@@ -30,6 +33,22 @@ def signed_record(
         agent_version=__version__,
     )
     body.update(overrides)
+    return signer.sign_into(body)
+
+
+def rotation_record(
+    signer: Signer, sequence: int, previous_hash: str, new_key: Ed25519PrivateKey
+) -> dict[str, Any]:
+    """A key-rotation record at ``sequence``, signed by ``signer`` (the key it retires)."""
+    body: dict[str, Any] = rotation_draft(signer.key_id, new_key).model_dump(mode="json")
+    body.update(
+        schema_version=SCHEMA_VERSION,
+        rig_id=RIG,
+        sequence=sequence,
+        previous_hash=previous_hash,
+        written_at=utc_timestamp(BASE_TIME),
+        agent_version=__version__,
+    )
     return signer.sign_into(body)
 
 

@@ -31,7 +31,7 @@ import requests
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.signing import Signer, public_key_to_b64
+from agent.signing import Signer, object_hash_hex, public_key_to_b64
 from agent.wire import utc_now
 from registry import admin_ops, tokens
 from registry.app import build_app
@@ -39,7 +39,7 @@ from registry.db import TokenRow
 from registry.keys import load_active_signer
 from registry.setup import demo_grant
 from tests.registry.conftest import PRODUCTION, RIG, SEED_PERFORMERS, Registry
-from tests.registry.records import signed_record
+from tests.registry.records import rotation_record, signed_record
 
 OTHER = "other-film"
 OTHER_RIG = "rig-2"
@@ -97,6 +97,8 @@ class World:
     registry: Registry
     record: dict[str, Any]
     """rig-1's first record, already uploaded (sending it again is answered as a duplicate)."""
+    rotation: dict[str, Any]
+    """rig-1's second record: a key rotation (its first acceptance stores it, a repeat is a duplicate)."""
     tokens: dict[str, list[str | None]]
     counter: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -152,6 +154,9 @@ MATRIX: dict[tuple[str, str], tuple[Build, Access]] = {
         lambda w, r: Req("/v1/session-records", json=w.record),
         rig_only(rig_x=403)),
     ("GET", "/v1/rigs/{rig_id}/checkpoint"): (lambda w, r: Req(f"/v1/rigs/{RIG}/checkpoint"), rig_only(rig_x=403)),
+    ("POST", "/v1/rigs/{rig_id}/keys/rotate"): (  # a rotation record signed by rig-1's registered key
+        lambda w, r: Req(f"/v1/rigs/{RIG}/keys/rotate", json=w.rotation),
+        rig_only(rig_x=403)),
     ("POST", "/v1/fallback/verify"): (
         lambda w, r: Req("/v1/fallback/verify",
                          json={"production_id": PRODUCTION, "badge_code": "ADA-0001", "pin": "246810"}),
@@ -268,7 +273,8 @@ def _world(registry: Registry) -> World:
         "padm_x": [padm_x],
         "admin": [registry.admin_token],
     }
-    return World(registry=registry, record=record, tokens=callers)
+    rotation = rotation_record(registry.rig_signer, 2, object_hash_hex(record), Ed25519PrivateKey.generate())
+    return World(registry=registry, record=record, rotation=rotation, tokens=callers)
 
 
 def test_authorization_matrix(registry: Registry) -> None:
