@@ -7,30 +7,23 @@ administration uses the admin HTTP API (/v1/admin/...) with an admin token.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
-import os
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import platformdirs
 from pydantic import BaseModel, ValidationError
 
 from agent.wire import ConsentRecord, ConsentStatus, DestructionReceipt, describe_validation_error
 from registry import admin_ops, tokens
-from registry.auth_limit import FAILED_AUTH_ENV_VAR, FailedAuthLimits
-from registry.db import DB_ENV_VAR, Database, normalise_db_url, redact_url
+from registry.cli_options import db_option, open_database, template_key_option
+from registry.cli_service import init, serve, upgrade
 from registry.errors import InvalidInputError
 from registry.keys import key_list, load_active_signer, new_signing_key, trusted_public_keys
-from registry.listen import PROXY_WARNING, bind_listening_socket, plan_listening
 from registry.retention import purge as run_purge
 from registry.retention import receipt_page
-from registry.retention_service import DISABLED_WARNING, PurgeScheduler, describe, parse_interval
+from registry.retention_service import describe
 from registry.schemas import (
     BadgeIssue,
     ConsentGrant,
@@ -42,46 +35,9 @@ from registry.schemas import (
     TemplateEnrol,
     TokenIssue,
 )
-from registry.setup import check_schema, check_template_key, initialise
-from registry.template_seal import TEMPLATE_KEY_ENV_VAR, TemplateKeySource
+from registry.setup import check_template_key
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def default_db() -> str:
-    """The default registry database: a SQLite file in the user's data directory."""
-    return str(Path(platformdirs.user_data_dir("scangate", appauthor=False)) / "registry.sqlite3")
-
-
-db_option = click.option(
-    "--db",
-    "db_url",
-    envvar=DB_ENV_VAR,
-    default=default_db,
-    show_default="SQLite file in the user data dir",
-    help=f"Database: a SQLite file path, sqlite:///PATH or postgresql+psycopg://USER:PASS@HOST/DB (or ${DB_ENV_VAR}).",
-)
-
-
-template_key_option = click.option(
-    "--template-key",
-    "template_key_path",
-    envvar=TEMPLATE_KEY_ENV_VAR,
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help=f"File of the key that seals face templates in the database (or ${TEMPLATE_KEY_ENV_VAR};"
-    " default: registry-template.key in the user data dir). `init` creates it.",
-)
-
-
-@contextmanager
-def _open(db_url: str, template_key_path: Path | None = None) -> Iterator[Database]:
-    database = Database.open(db_url, TemplateKeySource(path=template_key_path))
-    try:
-        check_schema(database)
-        yield database
-    finally:
-        database.close()
 
 
 def _print_consent(record: ConsentRecord, action: str) -> None:
@@ -96,189 +52,9 @@ def registry() -> None:
     """Run and administer the reference consent registry (see docs/registry.md)."""
 
 
-@registry.command()
-@db_option
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to listen on. Beyond loopback: --tls-cert/--tls-key, or --behind-tls-proxy.",
-)
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
-@click.option(
-    "--max-body-bytes",
-    default=1024 * 1024,
-    show_default=True,
-    type=click.IntRange(1024),
-    help="Request size limit.",
-)
-@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
-@click.option(
-    "--tls-cert",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="PEM certificate (chain) to serve HTTPS with; needs --tls-key.",
-)
-@click.option(
-    "--tls-key",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="PEM private key of --tls-cert (unencrypted, mode 0600).",
-)
-@click.option(
-    "--behind-tls-proxy",
-    is_flag=True,
-    help="Serve plain HTTP on a non-loopback --host because a TLS-terminating proxy sits in front"
-    " (logged as a warning at start).",
-)
-@click.option(
-    "--forwarded-allow-ips",
-    default=None,
-    help="Proxy addresses (comma-separated) whose X-Forwarded-For names the client; default: trust none,"
-    " the client is the TCP peer.",
-)
-@click.option(
-    "--failed-auth-limit",
-    default=FailedAuthLimits.limit,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Failed authentications (401) one client address may have within --failed-auth-window"
-    " before it is answered 429; 0 switches the limit off. Counted per worker process.",
-)
-@click.option(
-    "--failed-auth-window",
-    default=FailedAuthLimits.window_s,
-    show_default=True,
-    type=click.FloatRange(1, 86400),
-    help="Seconds over which failed authentications are counted.",
-)
-@click.option(
-    "--failed-auth-block",
-    default=FailedAuthLimits.block_s,
-    show_default=True,
-    type=click.FloatRange(1, 86400),
-    help="Seconds a client address over the limit is answered 429 (with Retry-After).",
-)
-@click.option(
-    "--purge-interval",
-    default="24h",
-    show_default=True,
-    help="Destroy consents past destroy_by at start and then this often (e.g. 24h, 30m, 1d);"
-    " 0 disables it (logged as a warning).",
-)
-@template_key_option
-def serve(
-    db_url: str,
-    host: str,
-    port: int,
-    workers: int,
-    max_body_bytes: int,
-    access_log: bool,
-    tls_cert: Path | None,
-    tls_key: Path | None,
-    behind_tls_proxy: bool,
-    forwarded_allow_ips: str | None,
-    failed_auth_limit: int,
-    failed_auth_window: float,
-    failed_auth_block: float,
-    template_key_path: Path | None,
-    purge_interval: str,
-) -> None:
-    """Serve the registry: HTTPS with --tls-cert/--tls-key; plain HTTP only on loopback or behind a TLS proxy.
-
-    Consents past destroy_by are destroyed before serving starts and then every --purge-interval.
-    """
-    import uvicorn  # noqa: PLC0415 - heavy: only `serve` needs the server stack
-
-    from registry.app import MAX_BODY_ENV_VAR, create_app  # noqa: PLC0415
-
-    plan = plan_listening(host, port, tls_cert, tls_key, behind_tls_proxy=behind_tls_proxy)
-    interval = parse_interval(purge_interval)
-    db_url = normalise_db_url(db_url)
-    with _open(db_url, template_key_path) as database:
-        with database.read() as session:
-            load_active_signer(session)  # fail fast, with a clear message, before forking workers
-        check_template_key(database)
-        template_key_file = database.template_keys.path
-    if interval is None:
-        logging.getLogger("registry.retention").warning(DISABLED_WARNING)
-    else:
-        scheduler = PurgeScheduler(db_url, interval)
-        scheduler.run_once()
-        scheduler.start()
-    sock = bind_listening_socket(plan.host, plan.port)
-    bound_port = int(sock.getsockname()[1])
-    plan = dataclasses.replace(plan, port=bound_port)
-    if plan.behind_tls_proxy:
-        logging.getLogger("registry.serve").warning(PROXY_WARNING, plan.host, plan.port)
-    cert_file = str(plan.tls_cert) if plan.tls_cert is not None else None
-    key_file = str(plan.tls_key) if plan.tls_key is not None else None
-    failed_auth = FailedAuthLimits(failed_auth_limit, failed_auth_window, failed_auth_block)
-    # Without --forwarded-allow-ips no X-Forwarded-For is believed (uvicorn would trust 127.0.0.1's),
-    # so no client can pick the address that the failed-authentication limit counts.
-    proxy = {"proxy_headers": forwarded_allow_ips is not None, "forwarded_allow_ips": forwarded_allow_ips}
-    click.echo(f"scangate registry: serving {redact_url(db_url)} on {plan.url} ({workers} worker(s))")
-    if workers == 1:
-        database = Database.open(db_url, TemplateKeySource(path=template_key_file))
-        app = create_app(database, max_body_bytes=max_body_bytes, failed_auth=failed_auth)
-        config = uvicorn.Config(
-            app,
-            host=plan.host,
-            port=plan.port,
-            access_log=access_log,
-            ssl_certfile=cert_file,
-            ssl_keyfile=key_file,
-            **proxy,  # type: ignore[arg-type]
-        )
-        uvicorn.Server(config).run(sockets=[sock])
-        return
-    os.environ[DB_ENV_VAR] = db_url
-    os.environ[MAX_BODY_ENV_VAR] = str(max_body_bytes)
-    os.environ[TEMPLATE_KEY_ENV_VAR] = str(template_key_file)
-    os.environ[FAILED_AUTH_ENV_VAR] = failed_auth.to_env()
-    from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
-
-    config = uvicorn.Config(
-        "registry.app:app_from_env",
-        factory=True,
-        host=plan.host,
-        port=plan.port,
-        workers=workers,
-        access_log=access_log,
-        ssl_certfile=cert_file,
-        ssl_keyfile=key_file,
-        **proxy,  # type: ignore[arg-type]
-    )
-    Multiprocess(config, sockets=[sock]).run()
-
-
-@registry.command()
-@db_option
-@template_key_option
-def init(db_url: str, template_key_path: Path | None) -> None:
-    """Create the tables, the first signing key, the first admin token and (if none) the template key."""
-    database = Database.open(db_url, TemplateKeySource(path=template_key_path))
-    try:
-        done = initialise(database)
-    finally:
-        database.close()
-    click.echo(f"initialised {redact_url(db_url)}; signing key {done.key_id}")
-    issued = done.admin_token
-    click.echo(
-        f"registry admin token ({issued.token_id}), {tokens.describe_expiry(issued)}, shown only now:"
-        f" {issued.token}"
-    )
-    click.echo(
-        "admin tokens last 12 hours; make a new one any time with `scangate registry issue-admin-token`"
-        " (it works on the database directly)"
-    )
-    made = "created" if done.template_key_created else "using existing"
-    click.echo(
-        f"face templates are sealed with template key {done.template_key_id} ({made} {done.template_key_origin});"
-        " every registry process serving this database needs that file, and backups of the database"
-        " are useless for faces without it"
-    )
+registry.add_command(serve)
+registry.add_command(init)
+registry.add_command(upgrade)
 
 
 @registry.command("add-production")
@@ -289,7 +65,7 @@ def init(db_url: str, template_key_path: Path | None) -> None:
 def add_production(db_url: str, production_id: str, name: str, producer: str) -> None:
     """Add a production."""
     body = _validated(ProductionCreate, {"production_id": production_id, "name": name, "producer": producer})
-    with _open(db_url) as database, database.write() as session:
+    with open_database(db_url) as database, database.write() as session:
         admin_ops.add_production(session, body)
     click.echo(f"added production {production_id}")
 
@@ -317,7 +93,7 @@ def add_performer(
             "representative": representative,
         },
     )
-    with _open(db_url) as database, database.write() as session:
+    with open_database(db_url) as database, database.write() as session:
         admin_ops.add_performer(session, body)
     click.echo(f"added performer {performer_id}")
 
@@ -404,12 +180,12 @@ def enrol(
             TemplateEnrol, {"encodings": data, "source": encodings_file.name}, where=str(encodings_file)
         )
     else:
-        with _open(db_url) as database, database.read() as session:  # check before the slow part
+        with open_database(db_url) as database, database.read() as session:  # check before the slow part
             admin_ops.require_performer(session, performer_id)
         body = TemplateEnrol(
             encodings=_encodings_from_photos(photos, config_path), source=f"{len(photos)} photo(s)"
         )
-    with _open(db_url, template_key_path) as database:
+    with open_database(db_url, template_key_path) as database:
         check_template_key(database)
         with database.write() as session:
             enrolled = admin_ops.enrol_templates(session, performer_id, body.encodings, body.source)
@@ -441,7 +217,7 @@ def grant(db_url: str, grant_file: Path) -> None:
     issue time and its signature.
     """
     body = _validated(ConsentGrant, _read_structured_file(grant_file), where=str(grant_file))
-    with _open(db_url) as database, database.write() as session:
+    with open_database(db_url) as database, database.write() as session:
         record = admin_ops.grant_consent(session, body, load_active_signer(session))
     _print_consent(record, "granted")
 
@@ -450,7 +226,7 @@ def _change_status(db_url: str, consent_id: str, status: ConsentStatus, reason: 
     # validated like the admin API's body: the reason goes into the revocation feed, whose
     # entries rigs validate, so an over-long one would break the feed for the whole production
     body = _validated(StatusChange, {"reason": reason})
-    with _open(db_url) as database, database.write() as session:
+    with open_database(db_url) as database, database.write() as session:
         record = admin_ops.change_consent_status(
             session, consent_id, status, body.reason, load_active_signer(session)
         )
@@ -479,7 +255,7 @@ def suspend(db_url: str, consent_id: str, reason: str) -> None:
 @db_option
 def rotate_key(db_url: str) -> None:
     """Generate a new signing key; the old one is retired but stays listed for verification."""
-    with _open(db_url) as database, database.write() as session:
+    with open_database(db_url) as database, database.write() as session:
         row = new_signing_key(session)
     click.echo(f"new active signing key {row.key_id}; add it to the rigs' pinned keys")
 
@@ -488,7 +264,7 @@ def rotate_key(db_url: str) -> None:
 @db_option
 def keys(db_url: str) -> None:
     """List the registry's signing keys (public halves)."""
-    with _open(db_url) as database, database.read() as session:
+    with open_database(db_url) as database, database.read() as session:
         listing = key_list(session)
     for key in listing.keys:
         click.echo(f"{key.key_id}  {key.status.value:8}  {key.public_key}")
@@ -522,7 +298,7 @@ def add_rig(db_url: str, rig_id: str, production_id: str, public_key: str, name:
             "name": name,
         },
     )
-    with _open(db_url) as database, database.write() as session:
+    with open_database(db_url) as database, database.write() as session:
         info = admin_ops.register_rig(session, body)
     click.echo(f"registered rig {info.rig_id} for {info.production_id} with key {', '.join(info.key_ids)}")
 
@@ -537,7 +313,7 @@ def add_rig_key(db_url: str, rig_id: str, public_key: str, keep_others: bool) ->
     body = _validated(
         RigKeyAdd, {"public_key": _public_key_arg(public_key), "retire_others": not keep_others}
     )
-    with _open(db_url) as database, database.write() as session:
+    with open_database(db_url) as database, database.write() as session:
         info = admin_ops.add_rig_key(session, rig_id, body.public_key, retire_others=body.retire_others)
     click.echo(f"rig {info.rig_id} keys: {', '.join(info.key_ids)}")
 
@@ -553,7 +329,7 @@ _EXPIRES_HELP = "Lifetime: a whole number and m, h or d (e.g. 30m, 12h, 90d)."
 def issue_token(db_url: str, rig_id: str, label: str, expires_in: str) -> None:
     """Issue a bearer token for a rig; it is printed once and stored only as a hash."""
     body = _validated(TokenIssue, {"label": label})
-    with _open(db_url) as database, database.write() as session:
+    with open_database(db_url) as database, database.write() as session:
         issued = tokens.issue_rig_token(session, None, rig_id, body.label, expires_in, what="--expires-in")
     click.echo(
         f"token {issued.token_id} for rig {rig_id}, {tokens.describe_expiry(issued)}, shown only now:"
@@ -579,7 +355,7 @@ def issue_admin_token(db_url: str, production_id: str | None, label: str, expire
     new registry administrator's token (e.g. when the one from `init` has expired).
     """
     body = _validated(TokenIssue, {"label": label})
-    with _open(db_url) as database, database.write() as session:
+    with open_database(db_url) as database, database.write() as session:
         issued = tokens.issue_admin_token(session, production_id, body.label, expires_in, what="--expires-in")
     role = f"production admin token for {production_id}" if production_id else "registry admin token"
     click.echo(f"{role} {issued.token_id}, {tokens.describe_expiry(issued)}, shown only now: {issued.token}")
@@ -590,7 +366,7 @@ def issue_admin_token(db_url: str, production_id: str | None, label: str, expire
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (TokenList) instead of a table.")
 def list_tokens(db_url: str, as_json: bool) -> None:
     """List rig and admin tokens: id, role, rig or production, label, dates, state (never the token)."""
-    with _open(db_url) as database, database.read() as session:
+    with open_database(db_url) as database, database.read() as session:
         listing = tokens.list_tokens(session, None)
     if as_json:
         click.echo(listing.model_dump_json(indent=2))
@@ -612,7 +388,7 @@ def list_tokens(db_url: str, as_json: bool) -> None:
 @click.argument("token_id")
 def revoke_token(db_url: str, token_id: str) -> None:
     """Stop accepting a rig or admin token (by its token id; see `list-tokens`)."""
-    with _open(db_url) as database, database.write() as session:
+    with open_database(db_url) as database, database.write() as session:
         done = tokens.revoke_token(session, None, token_id)
     click.echo(f"revoked token {done.token_id}")
 
@@ -631,7 +407,7 @@ def issue_badge(
         BadgeIssue,
         {"production_id": production_id, "performer_id": performer_id, "badge_code": badge_code, "pin": pin},
     )
-    with _open(db_url) as database, database.write() as session:
+    with open_database(db_url) as database, database.write() as session:
         issued = admin_ops.issue_badge(session, body)
     click.echo(
         f"badge {issued.badge_code} for {performer_id} on {production_id}; PIN, shown only now: {issued.pin}"
@@ -644,7 +420,7 @@ def issue_badge(
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def purge(db_url: str, dry_run: bool, as_json: bool) -> None:
     """Destroy consents whose destroy_by date is over (registry clock, UTC) and issue signed receipts."""
-    with _open(db_url) as database:
+    with open_database(db_url) as database:
         report = run_purge(database, dry_run=dry_run)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else describe(report))
 
@@ -660,7 +436,7 @@ def receipts(
 ) -> None:
     """List destruction receipts, each verified against the registry's keys."""
     found: list[DestructionReceipt] = []
-    with _open(db_url) as database, database.read() as session:
+    with open_database(db_url) as database, database.read() as session:
         trusted = trusted_public_keys(key_list(session))
         after, more = 0, True
         while more:

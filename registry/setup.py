@@ -84,11 +84,12 @@ def check_schema(database: Database) -> None:
         version = session.scalar(select(Meta.value).where(Meta.key == "schema_version"))
     if version != SCHEMA_VERSION:
         raise DatabaseError(
-            f"the database has schema version {version!r}; this registry needs {SCHEMA_VERSION!r}"
-            " and does not convert databases",
+            f"the database has schema version {version!r}; this registry needs {SCHEMA_VERSION!r}",
             where=redact_url(str(database.engine.url)),
-            hint="keep serving it with the ScanGate release that created it, or upgrade it by hand as"
-            " docs/registry.md 'Upgrading the database' describes (back it up first)",
+            hint="back it up, stop every `serve`, then run `scangate registry upgrade` (docs/registry.md,"
+            " 'Upgrading the database')"
+            if version == "1"
+            else "serve it with the ScanGate release that created it",
         )
 
 
