@@ -60,6 +60,8 @@ def as_version_2(record: dict[str, Any]) -> None:
     record["schema_version"] = "scangate.session-record/2"
     if record["consent"] is not None:
         del record["consent"]["destroy_by"]
+    for entry in record["captured_files"]:
+        del entry["content_credentials"]
 
 
 def as_version_1(record: dict[str, Any]) -> None:
