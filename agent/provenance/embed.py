@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import mimetypes
 import os
 import stat
@@ -25,6 +26,8 @@ import c2pa
 
 from agent.durable import replace_file_atomically
 from agent.errors import ScanGateError
+
+log = logging.getLogger(__name__)
 
 SIDECAR_SUFFIX = ".c2pa"
 SIDECAR_FORMAT = "application/octet-stream"
@@ -103,6 +106,8 @@ def write_credentials(
 ) -> WrittenCredentials:
     """Sign ``path`` in place (embedded) or beside it (sidecar); returns where the manifest is.
 
+    A format c2pa cannot embed in, or a file it cannot parse as its name says, gets a sidecar.
+
     Args:
         path: the captured file.
         expected_sha256: the hash the gate journaled for it; a file that changed since is not signed.
@@ -128,7 +133,12 @@ def write_credentials(
     try:
         with c2pa.Context.from_dict(_BUILDER_SETTINGS) as context:
             if mime is not None:
-                return _embed(path, data, mime, mode, manifest(mime), identity, context)
+                try:
+                    return _embed(path, data, mime, mode, manifest(mime), identity, context)
+                except (
+                    c2pa.C2paError
+                ) as exc:  # e.g. a file named .png that is no PNG: a sidecar still binds it
+                    log.warning("cannot embed credentials in %s (%s): writing a sidecar", path.name, exc)
             return _sidecar(path, data, manifest(SIDECAR_FORMAT), identity, context)
     except c2pa.C2paError as exc:
         raise CredentialsError(f"C2PA signing failed: {exc}", where=str(path)) from None
