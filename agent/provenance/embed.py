@@ -135,9 +135,8 @@ def write_credentials(
             if mime is not None:
                 try:
                     return _embed(path, data, mime, mode, manifest(mime), identity, context)
-                except (
-                    c2pa.C2paError
-                ) as exc:  # e.g. a file named .png that is no PNG: a sidecar still binds it
+                # e.g. a file named .png that is no PNG: a sidecar still binds its bytes
+                except c2pa.C2paError as exc:
                     log.warning("cannot embed credentials in %s (%s): writing a sidecar", path.name, exc)
             return _sidecar(path, data, manifest(SIDECAR_FORMAT), identity, context)
     except c2pa.C2paError as exc:
