@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -90,6 +91,14 @@ def check_chain(chain_pem: str, public_key: Ed25519PublicKey, now: datetime, *, 
             "the rig certificate was not issued by the CA certificate that follows it", where=where
         ) from None
     return RigChain(chain_pem, format(leaf.serial_number, "x"), leaf.not_valid_after_utc)
+
+
+class ChainSource(Protocol):
+    """Where the signing worker gets the rig's current chain."""
+
+    def current(self) -> RigChain:
+        """A chain valid now (raises CertificateUnavailableError saying why there is none)."""
+        ...
 
 
 class CertificateSource:

@@ -18,7 +18,7 @@ from typing import Any
 
 from agent.errors import ScanGateError
 from agent.provenance.assertions import manifest_definition
-from agent.provenance.certificates import CertificateSource
+from agent.provenance.certificates import ChainSource
 from agent.provenance.embed import SignBytes, SigningIdentity, WrittenCredentials, write_credentials
 from agent.provenance.outcomes import CANCELLED, CredentialJob, CredentialOutcome, not_written
 
@@ -45,7 +45,7 @@ class CredentialsWorker:
         *,
         rig_id: str,
         sign: SignBytes,
-        certificates: CertificateSource,
+        certificates: ChainSource,
         on_done: Callable[[CredentialOutcome], None] | None = None,
     ) -> None:
         """Args: the rig id (in the manifest), the rig key's signing callback (``Signer.sign_bytes``),

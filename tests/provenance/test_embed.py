@@ -183,11 +183,16 @@ def test_without_a_certificate_the_worker_reports_why_and_never_touches_the_capt
     photo.write_bytes(b"raw bytes")
     outcomes: list[CredentialOutcome] = []
     done = threading.Event()
+
+    def on_done(outcome: CredentialOutcome) -> None:
+        outcomes.append(outcome)
+        done.set()
+
     worker = CredentialsWorker(
         rig_id="rig-t",
         sign=rig.sign_bytes,
         certificates=CertificateSource(None, rig.public_key, None, lambda: datetime.now(UTC)),
-        on_done=lambda outcome: (outcomes.append(outcome), done.set()),
+        on_done=on_done,
     )
     worker.start()
     job = CredentialJob(
