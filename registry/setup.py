@@ -90,6 +90,8 @@ def check_schema(database: Database) -> None:
             hint="keep serving it with the ScanGate release that created it, or upgrade it by hand as"
             " docs/registry.md 'Upgrading the database' describes (back it up first)",
         )
+    # Tables added within schema 2 before any release (content credentials): create them if missing.
+    create_schema(database.engine)
 
 
 def check_template_key(database: Database) -> None:
