@@ -25,13 +25,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.durable import replace_file_atomically
 from agent.errors import ScanGateError
+from agent.private_files import private_dir
 from agent.signing import raw_public_bytes
 from agent.wire.provenance import RigCertificate
 
 log = logging.getLogger(__name__)
 
 CERTIFICATE_CACHE_NAME = "rig-certificate-chain.pem"
-"""The saved chain, beside the rig key file (public data: no secret in it)."""
+"""The saved chain, beside the rig key file (public data, kept owner-only like the folder)."""
 REFRESH_BEFORE = timedelta(days=7)
 """Fetch a new chain when the current one ends within this (the registry renews 30 days before)."""
 RETRY_AFTER_S = 60.0
@@ -164,8 +165,9 @@ class CertificateSource:
         self._chain, self._last_problem = chain, None
         if self._cache_path is not None:
             try:
-                self._cache_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                replace_file_atomically(self._cache_path, chain.chain_pem.encode("ascii"), mode=0o644)
+                private_dir(self._cache_path.parent)
+                # owner-only like everything in the key folder, although a certificate is public data
+                replace_file_atomically(self._cache_path, chain.chain_pem.encode("ascii"))
             except OSError as exc:
                 log.warning("could not save the rig certificate to %s: %s", self._cache_path, exc)
 

@@ -196,7 +196,11 @@ def prepare_demo(
         )
         with registry.database.write() as session:  # for `scangate provenance --ca` after the demo
             ca = production_ca(session, PRODUCTION_ID)
-        (out_dir / "production-ca.json").write_text(ca.model_dump_json(indent=1), encoding="utf-8")
+        # Public data, but the demo folder keeps everything owner-only; share it by copying.
+        with open(
+            out_dir / "production-ca.json", "w", encoding="utf-8", opener=private_file_opener
+        ) as handle:
+            handle.write(ca.model_dump_json(indent=1))
         token_file = out_dir / "registry.token"
         with open(token_file, "w", encoding="ascii", opener=private_file_opener) as handle:
             handle.write(seeded.rig_token + "\n")
