@@ -36,6 +36,8 @@ from agent.gate.base import CaptureGate
 from agent.gate.factory import build_gate
 from agent.gate.models import SYSTEM_CLOCK, Clock, GateStatus
 from agent.liveness.landmarks import MODEL_VERSION
+from agent.provenance.certificates import CERTIFICATE_CACHE_NAME, CertificateSource
+from agent.provenance.service import CredentialsWorker
 from agent.records.outbox import OutboxCounts
 from agent.records.recorder import SessionRecorder, http_uploader_from_settings
 from agent.registry_client.client import RegistryClient
@@ -153,6 +155,7 @@ class Rig:
         identifier: SubprocessIdentifier,
         clock: WallClock = system_wall_clock,
         liveness_method: Literal["challenge", "synthetic", "off"] = "challenge",
+        credentials: CredentialsWorker | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -165,6 +168,8 @@ class Rig:
         self.controller = controller
         self.recognition = recognition
         self.poller = poller
+        self.credentials = credentials
+        """Signs consented captures with C2PA after they are journaled (docs/provenance.md)."""
         self._roster_loader = roster_loader
         self._identifier = identifier
         self._roster: Roster | None = None
@@ -277,6 +282,16 @@ class Rig:
                 if liveness_on
                 else None
             )
+            credentials = CredentialsWorker(
+                rig_id=rig_id,
+                sign=signer.sign_bytes,
+                certificates=CertificateSource(
+                    (lambda: client.rig_certificate(rig_id, signer.key_id)) if client is not None else None,
+                    signer.public_key,
+                    config.records.key_path.parent / CERTIFICATE_CACHE_NAME,
+                    wall,
+                ),
+            )
             controller = SessionController(
                 ControllerSettings(
                     rig_id=rig_id,
@@ -297,6 +312,7 @@ class Rig:
                 fallback=fallback,
                 liveness=liveness,
                 clock=wall,
+                credentials=credentials,
             )
             # dlib holds the GIL while it works: identify in a child process so the camera,
             # the session engine and the screens never stall behind it.
@@ -329,6 +345,7 @@ class Rig:
                 liveness_method="synthetic"
                 if synthetic_liveness
                 else ("challenge" if liveness_on else "off"),
+                credentials=credentials,
             )
             cleanup.pop_all()
         return rig
@@ -338,6 +355,8 @@ class Rig:
     def start(self) -> None:
         """Start every part: gate (asserting the lock) first, recognition last."""
         self.gate.start()
+        if self.credentials is not None:
+            self.credentials.start()
         self.camera.start()
         self.controller.start()
         self.recognition.add_listener(self._on_recognition)
@@ -356,6 +375,8 @@ class Rig:
             self._identifier.close,
             self.controller.stop,
         ]
+        if self.credentials is not None:
+            steps.append(self.credentials.close)  # after the engine: its last record waited for it
         if self.poller is not None:
             steps.append(self.poller.stop)
         steps += [self.camera.stop, self.gate.close, self.recorder.close]

@@ -247,6 +247,10 @@ class Signer:
         value = self._private_key.sign(object_digest(obj))
         return Signature(key_id=self.key_id, value=_b64url(value))
 
+    def sign_bytes(self, data: bytes) -> bytes:
+        """The raw 64-byte Ed25519 signature over ``data`` (for C2PA claims; the key never leaves)."""
+        return self._private_key.sign(data)
+
     def sign_into(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``obj`` with its ``signature`` member set."""
         signed = signed_payload(obj)

@@ -43,6 +43,7 @@ from registry.db import (
 )
 from registry.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
 from registry.json_limits import RECORD_LIMITS, load_json_object
+from registry.rig_ca import ensure_production_ca, sync_rig_certificates
 from registry.schemas import (
     BadgeIssue,
     BadgeIssued,
@@ -151,6 +152,7 @@ def add_production(session: Session, production: ProductionCreate) -> None:
         raise ConflictError(f"production {production.production_id!r} already exists")
     session.add(ProductionRow(**production.model_dump(), created_at=utc_now()))
     session.flush()
+    ensure_production_ca(session, production.production_id)  # signs its rigs' C2PA certificates
 
 
 def add_performer(session: Session, performer: PerformerCreate) -> None:
@@ -380,6 +382,7 @@ def register_rig(session: Session, rig: RigCreate) -> RigInfo:
     session.flush()
     _add_rig_key(session, rig.rig_id, rig.public_key)
     session.flush()
+    sync_rig_certificates(session, rig.rig_id)  # its C2PA certificate, from the production's CA
     return rig_info(session, row)
 
 
@@ -394,6 +397,7 @@ def add_rig_key(session: Session, rig_id: str, public_key_b64: str, *, retire_ot
             key.retired_at = now
     _add_rig_key(session, rig_id, public_key_b64)
     session.flush()
+    sync_rig_certificates(session, rig_id)  # certifies the new key, revokes retired keys' certificates
     return rig_info(session, rig)
 
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from agent import __version__
 from agent.wire import WIRE_VERSION
-from registry import routes_admin, routes_rig
+from registry import routes_admin, routes_provenance, routes_rig
 from registry.auth_limit import FailedAuthLimiter, FailedAuthLimits
 from registry.db import DB_ENV_VAR, Database
 from registry.errors import DatabaseError
@@ -87,6 +87,7 @@ def build_app(
     install_error_handlers(app)
     app.include_router(routes_rig.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_provenance.router)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     # outermost: a blocked address is refused before its body is read or its token looked up
     app.add_middleware(FailedAuthLimiter, limits=failed_auth or FailedAuthLimits())

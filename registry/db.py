@@ -316,6 +316,36 @@ class RigKeyRotationRow(Base):
     rotated_at: Mapped[datetime]
 
 
+class ProductionCaRow(Base):
+    """A production's certificate authority for rig C2PA certificates (docs/provenance.md).
+
+    The private key is PKCS#8 PEM, encrypted like the registry signing keys when
+    ``SCANGATE_REGISTRY_KEY_PASSPHRASE`` is set.
+    """
+
+    __tablename__ = "production_cas"
+    production_id: Mapped[str] = mapped_column(ForeignKey("productions.production_id"), primary_key=True)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    private_key_pem: Mapped[str] = mapped_column(Text)
+    encrypted: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+
+
+class RigCertificateRow(Base):
+    """An X.509 certificate the production CA issued for one rig key; revoked when the key is retired."""
+
+    __tablename__ = "rig_certificates"
+    serial: Mapped[str] = mapped_column(String(40), primary_key=True)  # lowercase hex
+    rig_id: Mapped[str] = mapped_column(ForeignKey("rigs.rig_id"), index=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("rig_keys.key_id"))
+    production_id: Mapped[str] = mapped_column(ForeignKey("productions.production_id"), index=True)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str | None] = mapped_column(String(200))
+
+
 # --- engine --------------------------------------------------------------------------------------
 
 

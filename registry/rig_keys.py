@@ -22,6 +22,7 @@ from agent.records.rotation_record import RotationFacts, rotation_facts
 from agent.wire import utc_now
 from registry.db import RigKeyRotationRow, RigKeyRow
 from registry.errors import ConflictError, RetiredKeyError
+from registry.rig_ca import sync_rig_certificates
 
 
 def check_not_retired(session: Session, key_id: str, sequence: int) -> None:
@@ -101,4 +102,8 @@ def apply_rotation(
             rotated_at=now,
         )
     )
+    session.flush()
+    # The certificates follow the keys in the same transaction: the new key is certified and the
+    # retired key's certificate is in the production CA's CRL as soon as the rotation is stored.
+    sync_rig_certificates(session, rig_id)
     return facts

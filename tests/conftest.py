@@ -66,3 +66,23 @@ def _no_os_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     backend = keyring.get_keyring()
     yield backend
     keyring.set_keyring(fail_backend())
+
+
+@pytest.fixture
+def pyproject_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Subcommands as pyproject.toml declares them, even when the installed metadata is older.
+
+    ``scangate`` finds subcommands through installed entry points; a checkout whose pyproject
+    added one since the last install (``packaging/bootstrap.py`` reinstalls on change) would
+    not see it. Tests of a new command use this fixture to run it through the real entry point.
+    """
+    import tomllib
+    from importlib.metadata import EntryPoint
+
+    import agent.cli.main as cli_main
+
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["entry-points"][
+        cli_main.COMMAND_GROUP
+    ]
+    points = {name: EntryPoint(name, value, cli_main.COMMAND_GROUP) for name, value in declared.items()}
+    monkeypatch.setattr(cli_main, "_command_entry_points", lambda: points)

@@ -375,6 +375,39 @@ class CapturedFile(StrictModel):
         description="Why the capture was refused or flagged (outside a window, type not granted, wrong hash,"
         " outside the capture folder, ...); null only for a clean capture.",
     )
+    content_credentials: ContentCredentials | None = Field(
+        None,
+        description="(v3) Whether C2PA Content Credentials were written for the capture; null only when the"
+        " capture has no file (a photo or trigger reported without one).",
+    )
+
+
+class ContentCredentials(StrictModel):
+    """(v3) Whether the capture got C2PA Content Credentials, and where they are (docs/provenance.md)."""
+
+    status: Literal["embedded", "sidecar", "not_written", "unknown"] = Field(
+        description="'embedded' in the file, 'sidecar' (a '.c2pa' file beside it, for formats C2PA cannot"
+        " embed in), 'not_written' (see reason) or 'unknown' (the agent stopped before it knew)."
+    )
+    manifest_label: str | None = Field(
+        max_length=128,
+        description="The C2PA manifest's label (urn:c2pa:...) when written; else null.",
+    )
+    file: str | None = Field(
+        max_length=512,
+        description="Name of the file holding the manifest: the capture itself when embedded, the sidecar"
+        " otherwise; null when not written.",
+    )
+    file_sha256: Sha256Hex | None = Field(
+        description="SHA-256 of that file as written (for an embedded manifest: the capture as it now lies"
+        " on disk; the member sha256 stays the hash of the bytes as captured); null when not written.",
+    )
+    consent_assertion: bool = Field(
+        description="The manifest carries the ScanGate consent assertion (false when nothing was written)."
+    )
+    reason: str | None = Field(
+        max_length=500, description="Why credentials were not written (or are unknown); null when written."
+    )
 
 
 class LogRecovery(StrictModel):
@@ -555,7 +588,7 @@ def _nested_fields(cls: type[BaseModel]) -> tuple[str, ...]:
 _INTRODUCED_IN: dict[type[BaseModel], dict[str, int]] = {
     SessionRecord: {"registry_clock": 2, "key_rotation": 3},
     ConsentRef: {"source": 2, "status_confirmed_at": 2, "destroy_by": 3},
-    CapturedFile: {"capture_type": 2, "flag_reason": 2},
+    CapturedFile: {"capture_type": 2, "flag_reason": 2, "content_credentials": 3},
 }
 """Members added after version 1, with the record version that added them, by the model they belong to.
 
@@ -623,6 +656,7 @@ __all__ = [
     "CapturedFile",
     "Confirmation",
     "ConsentRef",
+    "ContentCredentials",
     "GateEvent",
     "Identification",
     "KeyRotation",

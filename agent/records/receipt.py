@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.private_files import private_dir, private_file_opener
+from agent.records.credentials_view import credentials_summary
 from agent.records.errors import RecordError
 from agent.records.model import nested
 from agent.signing import canonical_json, object_hash_hex
@@ -48,6 +49,8 @@ class Receipt:
     capture_types: tuple[str, ...]
     files_captured: int
     signed_by: str
+    credentials: str = ""
+    """What the files carry: 'N of M file(s) carry your consent terms (C2PA Content Credentials)'."""
 
     def qr_payload(self) -> str:
         """What the QR code encodes: compact canonical JSON of the identifying facts."""
@@ -76,6 +79,7 @@ class Receipt:
             f"Production:  {self.production or '-'}",
             f"Consent:     {self.consent or '(none used)'}",
             f"Capture:     {', '.join(self.capture_types) or '-'} ({self.files_captured} file(s))",
+            *([f"Files:       {self.credentials}"] if self.credentials else []),
             f"Started:     {self.started_at} (UTC)",
             f"Ended:       {self.ended_at} (UTC)",
             f"Rig:         {self.rig_id}, record {self.sequence}",
@@ -116,6 +120,7 @@ def make_receipt(record: Mapping[str, Any]) -> Receipt:
         capture_types=tuple(capture_types),
         files_captured=len(record.get("captured_files") or ()),
         signed_by=str(nested(record, "signature", "key_id")),
+        credentials=credentials_summary(record.get("captured_files")).text(),
     )
 
 

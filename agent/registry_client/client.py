@@ -49,6 +49,7 @@ from agent.wire import (
     TimeStatement,
     utc_now,
 )
+from agent.wire.provenance import RigCertificate
 
 log = logging.getLogger(__name__)
 
@@ -327,3 +328,7 @@ class RegistryClient:
         return self.transport.validate(
             ConfirmationReceipt, data, where=f"POST {self.transport.base_url}{path}"
         )
+
+    def rig_certificate(self, rig_id: str, key_id: str) -> RigCertificate:
+        """GET /v1/rigs/{rig_id}/certificate?key_id=: the rig's C2PA certificate chain for this key."""
+        return self.transport.get(RigCertificate, f"/v1/rigs/{rig_id}/certificate", {"key_id": key_id})

@@ -34,9 +34,11 @@ from agent.gate.errors import CaptureNotKeptError, GateFaultError
 from agent.gate.models import CaptureEvent, GateStatus, UnlockGrant
 from agent.gate.token import mint_capture_token
 from agent.liveness.challenge import Thresholds
+from agent.provenance.outcomes import CredentialsPort
 from agent.session import events as ev
 from agent.session.board import SnapshotBoard, SnapshotListener
 from agent.session.consent_checks import ConsentChecks, ConsentCheckWiring
+from agent.session.credentials import CREDENTIALS_WAIT, CaptureCredentials
 from agent.session.evidence import JournalKeeper
 from agent.session.frames import FrameEvents
 from agent.session.journal import SessionJournal
@@ -109,6 +111,7 @@ class SessionController:
         fallback: FallbackVerifier | None = None,
         liveness: LivenessChecks | None = None,
         clock: Clock = _utc_now,
+        credentials: CredentialsPort | None = None,
     ) -> None:
         self.settings = settings
         self._gate = gate
@@ -142,6 +145,10 @@ class SessionController:
         self._thread = threading.Thread(target=self._run, name="scangate-session", daemon=True)
         journal = SessionJournal(settings.journal_path) if settings.journal_path else None
         self._keeper = JournalKeeper(journal, settings.production_id)
+        # Signing runs on its own thread after each capture is journaled; its outcomes re-journal the draft.
+        self._credentials = CaptureCredentials(
+            credentials, settings.rig_id, lambda: self._put(self._credentials_arrived)
+        )
         gate.add_capture_listener(self._on_capture)
         gate.add_status_listener(self._on_gate_status)
 
@@ -369,7 +376,9 @@ class SessionController:
         if after.phase is Phase.IDENTIFYING and before.phase is Phase.IDLE:
             self._consent_checks.session_opened()
         try:
-            self._keeper.after_transition(before, after, self._consent_checks.record, at)
+            self._keeper.after_transition(
+                before, after, self._consent_checks.record, at, self._credentials.entries(after.context)
+            )
         except OSError as exc:
             # Without the journal a crash would lose this session's evidence: capture must not go on.
             log.error("cannot write the open-session journal: %s", exc)
@@ -424,14 +433,20 @@ class SessionController:
         state = self._state
         return state.phase in (Phase.CLOSING, Phase.LOCKED_FAULT) and not state.context.record_written
 
-    def _write_record(self, at: datetime) -> None:
+    def _write_record(self, at: datetime, *, stopping: bool = False) -> None:
         ctx = self._state.context
+        if stopping:
+            self._credentials.wait(ctx.session_id, CREDENTIALS_WAIT.total_seconds())
+        elif not self._credentials.ready_to_record(ctx.session_id, at):
+            self._next_record_attempt = at + timedelta(milliseconds=50)  # the gate is locked: wait briefly
+            return
         try:
             draft = build_record_draft(
                 ctx,
                 production_id=self.settings.production_id,
                 consent=self._consent_checks.record,
                 ended_at=at,
+                credentials=self._credentials.entries(ctx, final=True),
             )
             stored = dict(self._records.append(draft))
         except Exception:
@@ -440,6 +455,7 @@ class SessionController:
         # The record is in the log: nothing below may fail, or a retry would append it again.
         self._last_record, self._last_record_hash = stored, object_hash_hex(stored)
         self._keeper.clear()
+        self._credentials.recorded(ctx)
         self._remember_record(ctx.session_id, draft, stored)
         self._note(f"Session record #{stored.get('sequence')} written ({ctx.session_id[:8]})", at)
         self._consent_checks.record = None
@@ -514,16 +530,19 @@ class SessionController:
             problem = (
                 f"the open-session journal could not be written for a capture ({why}); a crash could lose it"
             )
-            self._put(lambda at: self._capture_arrived(capture, at))
+            self._put(lambda at: self._capture_arrived(capture, at, event))
             self._put(lambda at: ev.Fault(at, "records", problem))
             raise CaptureNotKeptError(problem) from None
-        self._put(lambda at: self._capture_arrived(capture, at))
+        self._put(lambda at: self._capture_arrived(capture, at, event))
 
-    def _capture_arrived(self, capture: Capture, at: datetime) -> ev.Event | None:
-        """A capture for the session being recorded is an event; one for an already recorded session
-        (also the faulted one still on screen) gets a correction record (records are never rewritten)."""
+    def _capture_arrived(self, capture: Capture, at: datetime, event: CaptureEvent) -> ev.Event | None:
+        """A capture for the session being recorded is an event (and, consented, is signed from here on:
+        after it was journaled); one for an already recorded session (also the faulted one still on
+        screen) gets a correction record (records are never rewritten)."""
         owner, ctx = capture.session_id, self._state.context
         recording = owner == ctx.session_id and not ctx.record_written
+        if recording:
+            self._credentials.on_capture(capture, event, ctx, self._consent_checks.record)
         if owner is None or recording or owner not in self._recorded:
             return ev.CaptureRecorded(at, capture)
         draft, stored = self._recorded[owner]
@@ -538,6 +557,14 @@ class SessionController:
         self._note(f"Correction record #{corrected.get('sequence')}: a capture arrived after the record", at)
         return None
 
+    def _credentials_arrived(self, at: datetime) -> None:
+        """A signing outcome arrived: journal the draft again, so a crash keeps what is known."""
+        state = self._state
+        if state.phase is Phase.IDLE or state.context.record_written:
+            return None
+        self._journal_transition(state, state, at)
+        return None
+
     def _remember_record(self, session_id: str, draft: dict[str, Any], stored: dict[str, Any]) -> None:
         self._recorded[session_id] = (draft, stored)
         while len(self._recorded) > MAX_REMEMBERED_SESSIONS:
@@ -546,7 +573,7 @@ class SessionController:
     def _final_record_attempt(self) -> None:
         if self._record_pending:
             try:
-                self._write_record(self._clock())
+                self._write_record(self._clock(), stopping=True)
             except Exception:
                 log.exception("the last session record could not be written before stopping")
 

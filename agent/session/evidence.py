@@ -10,6 +10,7 @@ and each capture the moment the gate reports it, before it is acknowledged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -49,9 +50,17 @@ class JournalKeeper:
         return recovery_record_draft(contents, self._production_id, detected_at)
 
     def after_transition(
-        self, before: SessionState, after: SessionState, consent: ConsentRecord | None, at: datetime
+        self,
+        before: SessionState,
+        after: SessionState,
+        consent: ConsentRecord | None,
+        at: datetime,
+        credentials: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
-        """Journal what changed. Raises OSError when the journal cannot be written."""
+        """Journal what changed (``credentials``: signing outcomes so far, by capture event id).
+
+        Raises OSError when the journal cannot be written.
+        """
         if self._journal is None:
             return
         ctx = after.context
@@ -73,10 +82,13 @@ class JournalKeeper:
             ctx.refusal_codes,
             ctx.fault_detail,
             ctx.consent_offline,
+            len(credentials or {}),
         )
         if key == self._last_key:
             return
-        draft = build_record_draft(ctx, production_id=self._production_id, consent=consent, ended_at=at)
+        draft = build_record_draft(
+            ctx, production_id=self._production_id, consent=consent, ended_at=at, credentials=credentials
+        )
         self._journal.record_draft(
             draft, [c.event_id for c in ctx.captures if c.event_id], final=after.phase in _ENDED
         )

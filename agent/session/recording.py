@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from agent.gate.models import CaptureEvent
+from agent.provenance.outcomes import NOT_CONSENTED, not_written, unknown
 from agent.records.model import utc_timestamp
 from agent.session.machine import outcome_of
 from agent.session.model import (
@@ -34,6 +36,7 @@ def build_record_draft(
     production_id: str,
     consent: ConsentRecord | None,
     ended_at: datetime,
+    credentials: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The JSON draft of the session's record (the log adds sequence, chain and signature).
 
@@ -42,6 +45,8 @@ def build_record_draft(
         production_id: the rig's production (also for refusals before any consent).
         consent: the signed consent the session relied on (verified), if any.
         ended_at: when the session ended.
+        credentials: each capture's ``content_credentials`` member, by capture event id, as far as
+            decided (a consented capture without one reads ``unknown``).
     """
     outcome = outcome_of(ctx)
     # The identity that authorised the unlock, not whatever the last frame said.
@@ -57,7 +62,7 @@ def build_record_draft(
         "started_at": utc_timestamp(ctx.started_at or ended_at),
         "ended_at": utc_timestamp(ctx.closed_at or ended_at),
         "gate_events": [_gate_event(action, at, reason, ctx) for action, at, reason in ctx.gate_events],
-        "captured_files": _captured_files(ctx),
+        "captured_files": _captured_files_of(ctx.captures, credentials or {}),
     }
     if identity is not None:
         draft["performer"] = {
@@ -134,7 +139,12 @@ def build_correction_draft(
     draft = copy.deepcopy(previous_draft)
     draft["record_id"] = str(uuid.uuid4())
     draft["corrects_record_id"] = previous_record["record_id"]
-    draft["captured_files"] = [*draft.get("captured_files", []), *_captured_files_of((capture,))]
+    late = captured_file_entry(capture)
+    if capture.clean and late["content_credentials"] is not None:
+        late["content_credentials"] = not_written(
+            "reported after the session's record was written: no credentials (the consent is no longer at hand)"
+        )
+    draft["captured_files"] = [*draft.get("captured_files", []), late]
     if capture.clean and draft["outcome"] != Outcome.CAPTURED.value:
         draft["outcome"] = Outcome.CAPTURED.value
     if not capture.clean and CAPTURE_FLAGGED not in draft["reason_codes"]:
@@ -169,17 +179,29 @@ def _gate_event(action: str, at: datetime, reason: str, ctx: SessionContext) -> 
     }
 
 
-def _captured_files(ctx: SessionContext) -> list[dict[str, Any]]:
-    return _captured_files_of(ctx.captures)
-
-
-def _captured_files_of(captures: tuple[Capture, ...]) -> list[dict[str, Any]]:
+def _captured_files_of(
+    captures: tuple[Capture, ...], credentials: Mapping[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Every capture the gate saw, refused and flagged ones included, as the gate judged it."""
-    return [captured_file_entry(capture) for capture in captures]
+    return [captured_file_entry(capture, credentials.get(capture.event_id)) for capture in captures]
 
 
-def captured_file_entry(capture: Capture) -> dict[str, Any]:
-    """The record's ``captured_files`` entry for one capture."""
+def default_credentials(capture: Capture) -> dict[str, Any] | None:
+    """``content_credentials`` before (or without) the signing worker's word on the capture.
+
+    None for a capture without a file (a photo or trigger reported alone); ``not_written`` for a
+    capture that is not clean (never signed); ``unknown`` for a consented file (the signing
+    outcome replaces it; a record recovered after a crash keeps it).
+    """
+    if not capture.clean:
+        return not_written(NOT_CONSENTED.format(why=_flag_reason(capture)))
+    if capture.sha256 is None:
+        return None
+    return unknown()
+
+
+def captured_file_entry(capture: Capture, credentials: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record's ``captured_files`` entry for one capture (``credentials``: the signing outcome)."""
     return {
         "name": capture.name,
         "sha256": capture.sha256,
@@ -189,6 +211,7 @@ def captured_file_entry(capture: Capture) -> dict[str, Any]:
         "capture_type": capture.capture_type,
         "quarantined": capture.quarantined,
         "flag_reason": _flag_reason(capture),
+        "content_credentials": credentials if credentials is not None else default_credentials(capture),
     }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from agent.records.credentials_view import credentials_summary, describe_credentials
 from agent.records.liveness_evidence import liveness_flag
 from agent.records.model import nested
 from agent.session.snapshot import reason_text
@@ -163,7 +164,10 @@ def record_html(row: SessionRow, record: Mapping[str, Any] | None) -> str:
             )
         )
     parts.append(_section("Gate events", _events_html(as_list(record.get("gate_events")))))
-    parts.append(_section("Captured files", _files_html(as_list(record.get("captured_files")))))
+    files = as_list(record.get("captured_files"))
+    parts.append(_section("Captured files", _files_html(files)))
+    if summary := credentials_summary(files).text("the"):
+        parts.append(f"<p>{escape(summary)}</p>")
     parts.append(
         _section(
             "Evidence",
@@ -234,12 +238,19 @@ def _file_verdict(captured: Mapping[str, Any]) -> str:
     return f"<span class=bad>{escape(text)}{escape(moved)}</span>"
 
 
+def _credentials_cell(captured: Mapping[str, Any]) -> str:
+    """Whether the file's Content Credentials were written (red for a consented file without)."""
+    text, fine = describe_credentials(captured)
+    return escape(text) if fine else f"<span class=bad>{escape(text)}</span>"
+
+
 def _files_html(files: Sequence[Any]) -> str:
     if not files:
         return "<p>None.</p>"
     rows = "".join(
         f"<tr><td>{escape(str(f.get('name')))}</td><td class='mono'>{escape(str(f.get('sha256'))[:16]) + '…' if f.get('sha256') else 'not read'}</td>"
-        f"<td>{escape(str(f.get('capture_type') or ''))}</td><td>{_file_verdict(f)}</td></tr>"
+        f"<td>{escape(str(f.get('capture_type') or ''))}</td><td>{_file_verdict(f)}</td>"
+        f"<td>{_credentials_cell(f)}</td></tr>"
         for f in files
         if isinstance(f, Mapping)
     )

@@ -25,6 +25,7 @@ from agent.wire.consent import ConsentStatus
 from registry import admin_ops
 from registry.embedded import EmbeddedRegistry, start_embedded_registry
 from registry.keys import load_active_signer
+from registry.rig_ca import production_ca
 from registry.setup import SeedPerformer, SeedResult, seed
 from registry.template_seal import TemplateKey
 
@@ -193,6 +194,13 @@ def prepare_demo(
             production_name="The Long Night (demo)",
             rig_id=RIG_ID,
         )
+        with registry.database.write() as session:  # for `scangate provenance --ca` after the demo
+            ca = production_ca(session, PRODUCTION_ID)
+        # Public data, but the demo folder keeps everything owner-only; share it by copying.
+        with open(
+            out_dir / "production-ca.json", "w", encoding="utf-8", opener=private_file_opener
+        ) as handle:
+            handle.write(ca.model_dump_json(indent=1))
         token_file = out_dir / "registry.token"
         with open(token_file, "w", encoding="ascii", opener=private_file_opener) as handle:
             handle.write(seeded.rig_token + "\n")

@@ -75,10 +75,15 @@ class Run:
         for code in codes:
             if code not in record.get("reason_codes", []):
                 self.problems.append(f"expected reason code {code!r} in {record.get('reason_codes')}")
+        files = record.get("captured_files", [])
         self.facts.append(
             f"record #{record.get('sequence')}: outcome {record.get('outcome')},"
-            f" reasons {record.get('reason_codes')}, files {len(record.get('captured_files', []))}"
+            f" reasons {record.get('reason_codes')}, files {len(files)}"
         )
+        statuses = [(f.get("content_credentials") or {}).get("status") for f in files if isinstance(f, dict)]
+        if any(statuses):
+            written = sum(status in ("embedded", "sidecar") for status in statuses)
+            self.facts.append(f"content credentials written for {written} of {len(files)} file(s)")
         return record
 
     def expect_never_unlocked(self) -> None:

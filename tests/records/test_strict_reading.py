@@ -61,6 +61,8 @@ def as_version_2(record: dict[str, Any]) -> None:
     del record["key_rotation"]
     if record["consent"] is not None:
         del record["consent"]["destroy_by"]
+    for entry in record["captured_files"]:
+        del entry["content_credentials"]
 
 
 def as_version_1(record: dict[str, Any]) -> None:
@@ -113,6 +115,15 @@ def clock(**changes: Any) -> dict[str, Any]:
     }
 
 
+CREDENTIALS = {
+    "status": "embedded",
+    "manifest_label": "urn:c2pa:58235897-4bc8-4343-bcc3-ef7dc6c8e3c6",
+    "file": "S00001_CAM00.CR3",
+    "file_sha256": "e" * 64,
+    "consent_assertion": True,
+    "reason": None,
+}
+
 LOOSE_RECORDS: list[tuple[str, list[Change], str]] = [
     ("missing technician", [drop("technician")], "technician"),
     ("missing record_id", [drop("record_id")], "record_id"),
@@ -147,6 +158,21 @@ LOOSE_RECORDS: list[tuple[str, list[Change], str]] = [
         "version 2 with a version 3 member",
         [as_version_2, put("consent.destroy_by", "2030-01-01")],
         "consent.destroy_by",
+    ),
+    (
+        "version 2 with content credentials",
+        [as_version_2, put("captured_files.0.content_credentials", CREDENTIALS)],
+        "captured_files.0.content_credentials",
+    ),
+    (
+        "content credentials missing from version 3",
+        [drop("captured_files.0.content_credentials")],
+        "captured_files.0.content_credentials",
+    ),
+    (
+        "content credentials status unknown to the format",
+        [put("captured_files.0.content_credentials", {**CREDENTIALS, "status": "maybe"})],
+        "captured_files.0.content_credentials.status",
     ),
     ("version 1 missing technician", [as_version_1, drop("technician")], "technician"),
     ("version 1 boolean as a string", [as_version_1, put("performer.minor", "false")], "performer.minor"),

@@ -135,6 +135,9 @@ MATRIX: dict[tuple[str, str], tuple[Build, Access]] = {
     ("GET", "/openapi.json"): (lambda w, r: Req("/openapi.json"), public()),
     ("GET", "/v1/health"): (lambda w, r: Req("/v1/health"), public()),
     ("GET", "/v1/keys"): (lambda w, r: Req("/v1/keys"), public()),
+    ("GET", "/v1/productions/{production_id}/ca"): (lambda w, r: Req(f"/v1/productions/{PRODUCTION}/ca"), public()),
+    ("GET", "/v1/consents/{consent_id}/status"): (  # the consent document's hash is the capability
+        lambda w, r: Req("/v1/consents/c-p-ada/status", {"document_sha256": "0" * 63 + "1"}), public()),
     # --- rigs: a rig naming another production or rig is refused before any lookup (403, same for
     # unknown ids); ids that need a lookup answer as unknown (404) ------------------------------------
     ("GET", "/v1/time"): (lambda w, r: Req("/v1/time", {"nonce": NONCE}), rig_only(rig_x=200)),
@@ -157,6 +160,7 @@ MATRIX: dict[tuple[str, str], tuple[Build, Access]] = {
     ("POST", "/v1/rigs/{rig_id}/keys/rotate"): (  # a rotation record signed by rig-1's registered key
         lambda w, r: Req(f"/v1/rigs/{RIG}/keys/rotate", json=w.rotation),
         rig_only(rig_x=403)),
+    ("GET", "/v1/rigs/{rig_id}/certificate"): (lambda w, r: Req(f"/v1/rigs/{RIG}/certificate"), rig_only(rig_x=403)),
     ("POST", "/v1/fallback/verify"): (
         lambda w, r: Req("/v1/fallback/verify",
                          json={"production_id": PRODUCTION, "badge_code": "ADA-0001", "pin": "246810"}),

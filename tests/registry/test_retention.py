@@ -296,3 +296,22 @@ def test_destroyed_templates_leave_no_bytes_in_the_sqlite_files(registry: Regist
     leftovers = files()
     assert not [text for text in stored if text.encode() in leftovers]
     assert GONE_NAME.encode() not in leftovers
+
+
+def test_a_destroyed_consent_answers_the_public_status_check_as_destroyed(registry: Registry) -> None:
+    """A receiver checking a scan's consent after the purge learns it was destroyed (it was a 500)."""
+    record = add_gone_performer(registry)
+    params = {"document_sha256": record["document_sha256"]}
+    purge(registry.database)
+    answer = registry.http.get(f"{registry.url}/v1/consents/c-gone/status", params=params, timeout=10)
+    assert answer.status_code == 200, answer.text
+    statement = answer.json()
+    assert (statement["status"], statement["consent_id"], statement["destroy_by"]) == (
+        "destroyed",
+        "c-gone",
+        record["destroy_by"],
+    )
+    wrong = registry.http.get(
+        f"{registry.url}/v1/consents/c-gone/status", params={"document_sha256": "0" * 64}, timeout=10
+    )
+    assert wrong.status_code == 404
