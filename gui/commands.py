@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 import platformdirs
 
+from agent.cli.extras import missing_extra_error
 from agent.errors import ScanGateError
 
 if TYPE_CHECKING:
@@ -198,6 +199,9 @@ def _run_headless(scenario: str, out_dir: Path) -> None:
     try:
         from registry.demo import SCENARIOS, run_headless  # noqa: PLC0415
     except ImportError as exc:
+        missing = missing_extra_error(exc, "demo") if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:  # installed without the 'demo' extra
+            raise missing from None
         raise HeadlessDemoUnavailableError(
             f"the headless demo runner is not available ({exc})",
             hint="update ScanGate; 'registry.demo.run_headless' provides the scenarios",
