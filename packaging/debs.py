@@ -1,6 +1,6 @@
 """Debian packages of the bundles: ``scangate-rig`` and ``scangate-registry`` (``build.py deb``).
 
-Each package carries its PyInstaller bundle in ``/opt/<package>/`` and a ``/usr/bin/scangate``
+Each package carries its PyInstaller bundle in ``/usr/lib/<package>/`` and a ``/usr/bin/scangate``
 link, declares the system libraries the bundle does not carry (for the rig: Qt's xcb set,
 libGL, fonts — the list :mod:`bootstrap` checks), and its systemd unit:
 
@@ -34,7 +34,7 @@ Files: *
 Copyright: ScanGate engineers
 License: Apache-2.0
  On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.
- The bundle under /opt also carries third-party libraries under their own licences
+ The bundle under /usr/lib also carries third-party libraries under their own licences
  (Qt under LGPL-3.0, dlib models, MediaPipe's landmark model under Apache-2.0, ...):
  see docs/licences.md in the source.
 """
@@ -98,8 +98,8 @@ def _doc(tree: Path, package: str, version: str) -> None:
         f"{package} ({version}) unstable; urgency=medium\n\n  * Built by packaging/build.py.\n\n"
         f" -- {MAINTAINER}  Sun, 06 Dec 2026 00:00:00 +0000\n"
     )
-    (doc / "changelog.Debian.gz").write_bytes(gzip.compress(changelog.encode(), mtime=0))
-    (doc / "changelog.Debian.gz").chmod(0o644)
+    (doc / "changelog.gz").write_bytes(gzip.compress(changelog.encode(), mtime=0))  # a native package
+    (doc / "changelog.gz").chmod(0o644)
     _install(ROOT / "docs" / "install.md", doc / "install.md")
 
 
@@ -117,7 +117,7 @@ def _build(tree: Path, out: Path, dpkg: str) -> None:
     for folder in [tree, *tree.rglob("*")]:
         if folder.is_dir() and not folder.is_symlink():
             folder.chmod(0o755)
-    subprocess.run([dpkg, "--build", "--root-owner-group", "-Zxz", str(tree), str(out)], check=True)
+    subprocess.run([dpkg, "--build", "--root-owner-group", "-Zgzip", str(tree), str(out)], check=True)
 
 
 def _package(role: str, dist: Path, dpkg: str, version: str, arch: str) -> Path:
@@ -125,9 +125,9 @@ def _package(role: str, dist: Path, dpkg: str, version: str, arch: str) -> Path:
     bundle = dist / package
     with tempfile.TemporaryDirectory() as temporary:
         tree = Path(temporary) / package
-        shutil.copytree(bundle, tree / "opt" / package, symlinks=True)
+        shutil.copytree(bundle, tree / "usr" / "lib" / package, symlinks=True)
         (tree / "usr" / "bin").mkdir(parents=True)
-        (tree / "usr" / "bin" / "scangate").symlink_to(f"/opt/{package}/scangate")
+        (tree / "usr" / "bin" / "scangate").symlink_to(f"../lib/{package}/scangate")
         _doc(tree, package, version)
         (tree / "DEBIAN").mkdir()
         if role == "rig":
@@ -150,7 +150,7 @@ def _package(role: str, dist: Path, dpkg: str, version: str, arch: str) -> Path:
             _install(
                 LINUX / "scangate-registry.service", tree / "usr/lib/systemd/system/scangate-registry.service"
             )
-            _install(LINUX / "registry.env", tree / "etc/scangate/registry.env", 0o640)
+            _install(LINUX / "registry.env", tree / "etc/scangate/registry.env")  # no secret in it
             _write(tree / "DEBIAN" / "conffiles", "/etc/scangate/registry.env\n")
             _write(tree / "DEBIAN" / "postinst", REGISTRY_POSTINST, 0o755)
             _write(tree / "DEBIAN" / "prerm", REGISTRY_PRERM, 0o755)

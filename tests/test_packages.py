@@ -61,14 +61,14 @@ def test_the_rig_package_declares_the_libraries_qt_needs(debs: dict[str, Path]) 
 def test_the_rig_package_carries_the_bundle_desktop_entry_and_kiosk_service(debs: dict[str, Path]) -> None:
     contents = _dpkg("--contents", str(debs["rig"]))
     for path in (
-        "./opt/scangate-rig/scangate",
+        "./usr/lib/scangate-rig/scangate",
         "./usr/share/applications/scangate.desktop",
         "./usr/share/icons/hicolor/scalable/apps/scangate.svg",
         "./usr/lib/systemd/user/scangate-kiosk.service",
         "./usr/share/doc/scangate-rig/copyright",
     ):
         assert path in contents
-    assert "./usr/bin/scangate -> /opt/scangate-rig/scangate" in contents
+    assert "./usr/bin/scangate -> ../lib/scangate-rig/scangate" in contents
     assert "root/root" in contents and "rwxr-xr-x root/root" in contents
 
 
