@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import platformdirs
 
+from agent.cli.extras import missing_extra_error
 from agent.errors import ScanGateError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from agent.config import ScanGateConfig
 
 _CONFIG_OPTION = click.option(
     "--config",
@@ -63,7 +71,7 @@ def run(config_path: Path | None, technician: str) -> None:
     multiple=True,
     type=click.Path(path_type=Path, dir_okay=False),
     help="Trusted rig public key (PEM, 'keys show --json' output or base64url). Repeatable."
-    " Default: this rig's own key, if it exists here.",
+    " Default: for logs written by 'scangate demo', the demo's key beside them; else this rig's own key.",
 )
 @_CONFIG_OPTION
 def review(logs: tuple[Path, ...], key_files: tuple[Path, ...], config_path: Path | None) -> None:
@@ -73,14 +81,11 @@ def review(logs: tuple[Path, ...], key_files: tuple[Path, ...], config_path: Pat
     """
     require_screen("review")
     from agent.config import load_config  # noqa: PLC0415
-    from agent.records.key_store import open_key_store  # noqa: PLC0415
-    from agent.records.keys import load_trusted_keys  # noqa: PLC0415
     from gui.app import ensure_app, install_exception_hook  # noqa: PLC0415
     from gui.review.window import ReviewWindow  # noqa: PLC0415
 
     config, _ = load_config(config_path)
-    own = None if key_files else open_key_store(config.records, config.rig.rig_id)
-    keys, source = load_trusted_keys(key_files, own, config.records.key_path)
+    keys, source = review_keys(logs, key_files, config)
     if not keys:
         source = "none yet (add the rig's public key with Trusted keys…)"
     app = ensure_app()
@@ -90,6 +95,39 @@ def review(logs: tuple[Path, ...], key_files: tuple[Path, ...], config_path: Pat
     window.show()
     window.open_logs(list(logs) or [config.records.log_path])
     app.exec()
+
+
+def demo_key_files(logs: Sequence[Path]) -> list[Path]:
+    """The demo's public keys for logs that ``scangate demo`` wrote, or [] unless every log is a demo's.
+
+    Only a folder the demo made (its marker file) counts: a key file that merely sits beside
+    a log is never trusted on its own say-so.
+    """
+    from registry.demo.environment import DEMO_MARKER  # noqa: PLC0415
+
+    folders = {log.resolve().parent for log in logs}
+    if not folders or not all(
+        (f / DEMO_MARKER).is_file() and (f / "rig-public.pem").is_file() for f in folders
+    ):
+        return []
+    return [folder / "rig-public.pem" for folder in sorted(folders)]
+
+
+def review_keys(
+    logs: Sequence[Path], key_files: Sequence[Path], config: ScanGateConfig
+) -> tuple[dict[str, Ed25519PublicKey], str]:
+    """The keys the review window trusts, and where they came from in plain words.
+
+    ``--key`` files when given; for demo logs, the demo's rig key; else this rig's own key.
+    """
+    from agent.records.key_store import open_key_store  # noqa: PLC0415
+    from agent.records.keys import load_trusted_keys  # noqa: PLC0415
+
+    if not key_files and (demo_keys := demo_key_files(logs)):
+        keys, _ = load_trusted_keys(demo_keys, None)
+        return keys, "the demo's rig key (" + ", ".join(str(path) for path in demo_keys) + ")"
+    own = None if key_files else open_key_store(config.records, config.rig.rig_id)
+    return load_trusted_keys(key_files, own, config.records.key_path)
 
 
 @click.command("demo")
@@ -161,6 +199,9 @@ def _run_headless(scenario: str, out_dir: Path) -> None:
     try:
         from registry.demo import SCENARIOS, run_headless  # noqa: PLC0415
     except ImportError as exc:
+        missing = missing_extra_error(exc, "demo") if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:  # installed without the 'demo' extra
+            raise missing from None
         raise HeadlessDemoUnavailableError(
             f"the headless demo runner is not available ({exc})",
             hint="update ScanGate; 'registry.demo.run_headless' provides the scenarios",

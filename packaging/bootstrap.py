@@ -6,6 +6,13 @@ Usage (from the repository root, with only Python >= 3.11 and pip installed):
     python3 packaging/bootstrap.py demo [ARGS...]   # install, then `scangate demo ARGS`
     python3 packaging/bootstrap.py test [PYTEST ARGS...]  # install, lint, type-check, test
     python3 packaging/bootstrap.py scangate ARGS...  # install, then any scangate command
+    python3 packaging/bootstrap.py system-deps [--install-system-deps]  # check Qt's system libraries
+
+Before a command that opens windows (``demo`` without ``--headless``, ``run``, ``review``)
+on Linux, the system libraries Qt's X11 (xcb) platform plugin needs are checked; when any
+is missing the exact ``apt-get install ...`` line is printed and nothing is started (Qt
+would abort with a misleading hint). Given ``--install-system-deps`` (anywhere in the
+arguments) as root on a machine with apt-get, they are installed instead.
 
 The environment lives in ``.venv`` (override with $SCANGATE_VENV). Installing is
 skipped when pyproject.toml has not changed since the last successful install.
@@ -31,15 +38,56 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
 import subprocess
 import sys
 import venv
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("SCANGATE_VENV", ROOT / ".venv"))
 NO_DEPS_PACKAGES = ("face_recognition==1.3.0", "mediapipe==0.10.21")
 """Installed with ``pip --no-deps`` after pyproject.toml (why: see the module docstring)."""
+
+
+INSTALL_SYSTEM_DEPS_FLAG = "--install-system-deps"
+QT_SYSTEM_LIBRARIES: dict[str, str] = {
+    # soname -> the Debian/Ubuntu package that provides it. The xcb set is what PyQt6's
+    # plugins/platforms/libqxcb.so links against (ldd); Qt aborts naming only
+    # libxcb-cursor0 when any of them is missing.
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-shm.so.0": "libxcb-shm0",
+    "libxcb-sync.so.1": "libxcb-sync1",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0",
+    "libxcb-render.so.0": "libxcb-render0",
+    "libxcb-util.so.1": "libxcb-util1",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxcb.so.1": "libxcb1",
+    "libX11-xcb.so.1": "libx11-xcb1",
+    "libX11.so.6": "libx11-6",
+    "libxkbcommon.so.0": "libxkbcommon0",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libGL.so.1": "libgl1",
+    "libEGL.so.1": "libegl1",
+    "libGLX.so.0": "libglx0",
+    "libGLdispatch.so.0": "libglvnd0",
+    "libfontconfig.so.1": "libfontconfig1",
+    "libfreetype.so.6": "libfreetype6",
+    "libdbus-1.so.3": "libdbus-1-3",
+    "libglib-2.0.so.0": "libglib2.0-0",
+}
+"""System libraries the windows need, by soname, with the Debian package providing each."""
+FONTS_PACKAGE = "fonts-dejavu-core"
+"""Installed when fontconfig knows no font at all (Qt then draws no text)."""
+_LDD_NOT_FOUND = re.compile(r"^\s*(\S+)\s+=>\s+not found", re.MULTILINE)
 
 
 def _venv_bin(name: str) -> Path:
@@ -99,11 +147,151 @@ def run_tests(pytest_args: list[str]) -> int:
     ).returncode
 
 
+def missing_sonames_from_ldd(ldd_output: str) -> set[str]:
+    """The libraries ``ldd`` reported as ``not found``."""
+    return set(_LDD_NOT_FOUND.findall(ldd_output))
+
+
+def _qt_xcb_plugin() -> Path | None:
+    """PyQt6's X11 platform plugin in the venv, if PyQt6 is installed there."""
+    pattern = "lib/python3*/site-packages/PyQt6/Qt6/plugins/platforms/libqxcb.so"
+    return next(iter(sorted(VENV.glob(pattern))), None)
+
+
+def _known_sonames() -> set[str] | None:
+    """Sonames in the dynamic linker's cache (``ldconfig -p``), or None when it cannot be read."""
+    ldconfig = shutil.which("ldconfig") or ("/sbin/ldconfig" if Path("/sbin/ldconfig").exists() else None)
+    if ldconfig is None:
+        return None
+    result = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return None
+    return {line.split()[0] for line in result.stdout.splitlines()[1:] if line.strip()}
+
+
+def _fonts_available() -> bool:
+    fc_list = shutil.which("fc-list")
+    if fc_list is not None:
+        result = subprocess.run([fc_list], capture_output=True, text=True, check=False)
+        return result.returncode == 0 and bool(result.stdout.strip())
+    return any(Path(folder).rglob("*.[ot]tf") for folder in ("/usr/share/fonts", "/usr/local/share/fonts"))
+
+
+def missing_qt_libraries(plugin: Path | None = None) -> tuple[set[str], bool]:
+    """The system libraries Qt's X11 platform plugin needs but this machine lacks, and whether fonts lack.
+
+    Asks ``ldd`` about the installed plugin (the real list), and the linker cache about
+    every library in :data:`QT_SYSTEM_LIBRARIES` (also before PyQt6 is installed).
+    """
+    missing: set[str] = set()
+    plugin = plugin or _qt_xcb_plugin()
+    if plugin is not None and shutil.which("ldd"):
+        result = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, check=False)
+        missing |= missing_sonames_from_ldd(result.stdout)
+    known = _known_sonames()
+    if known is not None:
+        missing |= {soname for soname in QT_SYSTEM_LIBRARIES if soname not in known}
+    return missing, not _fonts_available()
+
+
+def packages_for(sonames: Iterable[str], *, fonts_missing: bool = False) -> tuple[list[str], list[str]]:
+    """Debian packages providing ``sonames`` (sorted, unique), and the sonames no package is known for."""
+    packages = {QT_SYSTEM_LIBRARIES[name] for name in sonames if name in QT_SYSTEM_LIBRARIES}
+    if fonts_missing:
+        packages.add(FONTS_PACKAGE)
+    unknown = sorted(name for name in sonames if name not in QT_SYSTEM_LIBRARIES)
+    return sorted(packages), unknown
+
+
+def apt_install_line(packages: Iterable[str]) -> str:
+    """The command a user runs to install ``packages`` (``sudo`` unless already root)."""
+    prefix = "" if _is_root() else "sudo "
+    return f"{prefix}apt-get install --no-install-recommends {' '.join(packages)}"
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def check_system_libraries(*, install: bool) -> bool:
+    """Make sure the windows can open: True when every library is there (after installing, if asked).
+
+    Prints what is missing and the exact ``apt-get install`` line otherwise.
+    """
+    if not sys.platform.startswith("linux"):
+        return True
+    sonames, fonts_missing = missing_qt_libraries()
+    if not sonames and not fonts_missing:
+        return True
+    packages, unknown = packages_for(sonames, fonts_missing=fonts_missing)
+    has_apt = shutil.which("apt-get") is not None
+    if install and packages and has_apt and _is_root():
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        try:
+            _run("apt-get", "update", "-q", env=env)
+            _run("apt-get", "install", "-y", "-q", "--no-install-recommends", *packages, env=env)
+        except subprocess.CalledProcessError as exc:
+            print(
+                f"Installing the system libraries failed (apt-get exit status {exc.returncode}).",
+                file=sys.stderr,
+            )
+            return False
+        sonames, fonts_missing = missing_qt_libraries()
+        packages, unknown = packages_for(sonames, fonts_missing=fonts_missing)
+        if not sonames and not fonts_missing:
+            return True
+    what = ", ".join(sorted(sonames) + (["any font"] if fonts_missing else []))
+    print(
+        f"ScanGate's windows (Qt's X11 platform plugin) need system libraries this machine lacks: {what}.",
+        file=sys.stderr,
+    )
+    if packages and has_apt:
+        print(f"Install them with:\n  {apt_install_line(packages)}", file=sys.stderr)
+        if not _is_root():
+            print(f"(or run this command again as root with {INSTALL_SYSTEM_DEPS_FLAG}).", file=sys.stderr)
+        elif not install:
+            print(f"(or run this command again with {INSTALL_SYSTEM_DEPS_FLAG}).", file=sys.stderr)
+    elif packages:
+        print(
+            f"On Debian or Ubuntu the packages are: {' '.join(packages)}; install the"
+            " equivalents with this system's package manager.",
+            file=sys.stderr,
+        )
+    if unknown:
+        print(
+            f"No package is known here for {', '.join(unknown)}: find it with"
+            " `apt-file search` (or your package manager), install it, and run this again.",
+            file=sys.stderr,
+        )
+    print("Headless commands (`demo --headless`, `verify`, ...) work without them.", file=sys.stderr)
+    return False
+
+
+def opens_windows(action: str, args: list[str]) -> bool:
+    """Whether ``bootstrap.py ACTION ARGS`` starts Qt windows on an X11 display."""
+    if not sys.platform.startswith("linux") or not os.environ.get("DISPLAY"):
+        return False  # no X11 display: scangate says so itself, or plays the headless demo
+    if os.environ.get("QT_QPA_PLATFORM", "xcb").split(":")[0] != "xcb":
+        return False  # offscreen, wayland, ...: not the xcb plugin
+    if action == "demo":
+        return "--headless" not in args
+    return (
+        action == "scangate"
+        and bool(args)
+        and args[0] in {"demo", "run", "review"}
+        and "--headless" not in args
+    )
+
+
 def main(argv: list[str]) -> int:
-    """Dispatch ``demo``, ``test`` or ``scangate`` after making sure the venv is ready."""
-    if not argv or argv[0] not in {"demo", "test", "scangate"}:
+    """Dispatch ``demo``, ``test``, ``scangate`` or ``system-deps`` after making sure the venv is ready."""
+    install_system_deps = INSTALL_SYSTEM_DEPS_FLAG in argv
+    argv = [arg for arg in argv if arg != INSTALL_SYSTEM_DEPS_FLAG]
+    if not argv or argv[0] not in {"demo", "test", "scangate", "system-deps"}:
         print(__doc__, file=sys.stderr)
         return 2
+    if argv[0] == "system-deps":
+        return 0 if check_system_libraries(install=install_system_deps) else 1
     try:
         ensure_environment()
     except subprocess.CalledProcessError as exc:
@@ -118,6 +306,8 @@ def main(argv: list[str]) -> int:
     action, rest = argv[0], argv[1:]
     if action == "test":
         return run_tests(rest)
+    if opens_windows(action, rest) and not check_system_libraries(install=install_system_deps):
+        return 1
     command = [str(_venv_bin("scangate"))] + (["demo", *rest] if action == "demo" else rest)
     return subprocess.run(command, check=False, cwd=ROOT).returncode
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import ClassVar
 
 from PyQt6.QtCore import (
     QAbstractTableModel,
@@ -13,7 +14,8 @@ from PyQt6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PyQt6.QtGui import QBrush, QColor
+from PyQt6.QtGui import QBrush, QColor, QPainter
+from PyQt6.QtWidgets import QProxyStyle, QStyle, QStyleOption, QStyleOptionHeader, QWidget
 
 from gui import theme
 from gui.review.rows import VERIFIED, SessionRow
@@ -147,6 +149,35 @@ class SessionTableModel(QAbstractTableModel):
             colour = _OUTCOME_COLOURS.get(row.outcome) if row.readable else "#ff8a80"
             return QBrush(QColor(colour)) if colour else None
         return None
+
+
+class SortArrowStyle(QProxyStyle):
+    """Draws a header's sort arrow the usual way round: ▼ for descending (newest first), ▲ ascending.
+
+    Qt asks the style for its "sort up" arrow on a descending column, and Fusion draws
+    that as ▲, the opposite of what file managers and spreadsheets show.
+    """
+
+    _SWAPPED: ClassVar[dict[QStyleOptionHeader.SortIndicator, QStyleOptionHeader.SortIndicator]] = {
+        QStyleOptionHeader.SortIndicator.SortUp: QStyleOptionHeader.SortIndicator.SortDown,
+        QStyleOptionHeader.SortIndicator.SortDown: QStyleOptionHeader.SortIndicator.SortUp,
+    }
+
+    def drawPrimitive(  # noqa: N802 - Qt's name
+        self,
+        element: QStyle.PrimitiveElement,
+        option: QStyleOption | None,
+        painter: QPainter | None,
+        widget: QWidget | None = None,
+    ) -> None:
+        """Swap the sort indicator before the base style draws a header arrow."""
+        if element == QStyle.PrimitiveElement.PE_IndicatorHeaderArrow and isinstance(
+            option, QStyleOptionHeader
+        ):
+            swapped = QStyleOptionHeader(option)
+            swapped.sortIndicator = self._SWAPPED.get(option.sortIndicator, option.sortIndicator)
+            option = swapped
+        super().drawPrimitive(element, option, painter, widget)
 
 
 class SessionFilter(QSortFilterProxyModel):

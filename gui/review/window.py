@@ -51,7 +51,14 @@ from gui.review.rows import (
     read_record,
     verdict_summary,
 )
-from gui.review.table import CELL_PADDING_PX, COLUMN_SAMPLES, DATE, SessionFilter, SessionTableModel
+from gui.review.table import (
+    CELL_PADDING_PX,
+    COLUMN_SAMPLES,
+    DATE,
+    SessionFilter,
+    SessionTableModel,
+    SortArrowStyle,
+)
 from gui.widgets import NoticeBar, button, label
 
 OUTCOME_CHOICES = (
@@ -152,6 +159,8 @@ class ReviewWindow(QMainWindow):
             vertical.setDefaultSectionSize(34)
         header = self.table.horizontalHeader()
         if header is not None:
+            self._header_style = SortArrowStyle()
+            header.setStyle(self._header_style)
             header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
             header.setStretchLastSection(True)
             self.table.ensurePolished()
