@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from agent.config import ScanGateConfig
-    from agent.faces.identifier import Identifier
 
 
 class IdentifyInternalError(ScanGateError):
@@ -89,40 +88,50 @@ def enrol(
     show_default=True,
     help="For video inputs: how many frames per second of video are analysed.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help=(
+        "Worker processes (default: one per CPU, at most one per 4 inputs). Lines come out"
+        " in input order either way."
+    ),
+)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 def identify(
     store: Path | None,
     as_json: bool,
     config_path: Path | None,
     sample_fps: float,
+    jobs: int | None,
     inputs: tuple[Path, ...],
 ) -> None:
     """Identify the performer in each image or video file against the enrolled roster.
 
     Decisions: match, unknown, no_face, multiple_faces, low_quality (error for a bad
     input). Videos are sampled and a match needs identification.votes_required
-    consecutive agreeing frames. Exit status 0 when every input was processed,
-    whatever the decisions; 2 when an input could not be read (its line says why).
+    consecutive agreeing frames. Inputs are identified in parallel worker processes
+    (--jobs); the lines come out in input order. Exit status 0 when every input was
+    processed, whatever the decisions; 2 when an input could not be read (its line
+    says why).
     """
-    from agent.faces.identifier import Identifier  # noqa: PLC0415  (loads dlib)
+    from agent.faces.batch import Outcome, default_jobs, identify_many  # noqa: PLC0415  (loads dlib)
     from agent.faces.store import TemplateStore  # noqa: PLC0415
 
     config, _ = load_config(config_path)
     roster = TemplateStore(_store_dir(store, config), passphrase=_passphrase(config)).load_roster()
-    identifier = Identifier(config.identification, roster)
+    outcomes = identify_many(
+        config.identification,
+        roster,
+        list(inputs),
+        jobs=jobs if jobs is not None else default_jobs(len(inputs)),
+        sample_fps=sample_fps,
+    )
     unreadable = 0
     failed = 0
-    for path in inputs:
-        try:
-            line = _identify_one(identifier, path, sample_fps=sample_fps)
-        except InputError as exc:
-            unreadable += 1
-            line = _error_line(path, exc.brief(str(path)), exc.hint)
-        except Exception as exc:  # one odd input must not hide the results of the others
-            failed += 1
-            line = _error_line(path, f"unexpected failure ({type(exc).__name__}: {exc})")
-        line.setdefault("hint", None)  # every line has the same members
-        click.echo(json.dumps(line, ensure_ascii=False) if as_json else _human_line(line))
+    for item in outcomes:
+        unreadable += item.outcome is Outcome.UNREADABLE
+        failed += item.outcome is Outcome.FAILED
+        click.echo(json.dumps(item.line, ensure_ascii=False) if as_json else _human_line(item.line))
     if failed:
         raise IdentifyInternalError(
             f"{failed} of {len(inputs)} input(s) failed unexpectedly (a bug in ScanGate)",
@@ -133,50 +142,6 @@ def identify(
             f"{unreadable} of {len(inputs)} input(s) could not be read",
             hint="see the lines marked 'error'",
         )
-
-
-def _identify_one(identifier: Identifier, path: Path, *, sample_fps: float) -> dict[str, Any]:
-    from agent.faces.imaging import load_image  # noqa: PLC0415
-    from agent.faces.video import identify_video, is_video_path  # noqa: PLC0415
-
-    if is_video_path(path):
-        result = identify_video(
-            identifier,
-            path,
-            votes_required=identifier.settings.votes_required,
-            sample_fps=sample_fps,
-        )
-        details = result.analysis.as_dict() if result.analysis else _empty_details()
-        return {
-            "input": str(path),
-            "kind": "video",
-            **details,
-            "decision": result.decision.value,
-            "reason": result.reason,
-            **(
-                {}
-                if result.decision.value == "match"
-                else {
-                    "performer_id": None,
-                    "display_name": None,
-                    "template_id": None,
-                    "template_version": None,
-                }
-            ),
-            "frames_analysed": result.frames_analysed,
-            "frame_decisions": result.decisions,
-            "confirmed_at_s": result.confirmed_at_s,
-        }
-    analysis = identifier.analyse(load_image(path))
-    return {"input": str(path), "kind": "image", **analysis.as_dict()}
-
-
-def _empty_details() -> dict[str, Any]:
-    return {"performer_id": None, "display_name": None, "distance": None, "margin": None}
-
-
-def _error_line(path: Path, message: str, hint: str | None = None) -> dict[str, Any]:
-    return {"input": str(path), "decision": "error", **_empty_details(), "reason": message, "hint": hint}
 
 
 def _human_line(line: dict[str, Any]) -> str:

@@ -99,6 +99,42 @@ def test_bad_inputs_get_error_lines_and_exit_2(
     assert lines[1]["hint"] is None
 
 
+def test_worker_processes_give_the_same_lines_in_input_order(
+    store: Path,
+    astronaut_files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    missing = tmp_path / "missing.jpg"
+    probe, coffee, chelsea = (astronaut_files[k] for k in ("probe", "coffee", "chelsea"))
+    inputs = [coffee, probe, text, chelsea, probe, missing, coffee, probe]
+    runs = {}
+    for jobs in ("1", "2"):
+        status = main(["identify", "--store", str(store), "--json", "--jobs", jobs, *map(str, inputs)])
+        captured = capsys.readouterr()
+        assert status == 2, captured.err  # two inputs cannot be read, whatever the jobs
+        assert "2 of 8 input(s) could not be read" in captured.err
+        runs[jobs] = [
+            {k: v for k, v in line.items() if k != "timings_ms"} for line in json_lines(captured.out)
+        ]
+    assert [line["input"] for line in runs["2"]] == [str(p) for p in inputs]
+    assert runs["2"] == runs["1"]
+    assert "cannot start" not in caplog.text  # the workers did run
+    assert [line["decision"] for line in runs["2"]] == [
+        "no_face",
+        "match",
+        "error",
+        "no_face",
+        "match",
+        "error",
+        "no_face",
+        "match",
+    ]
+
+
 def test_a_bad_input_is_named_once_and_its_hint_stands_on_its_own_line(
     store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
