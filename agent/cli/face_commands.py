@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from agent.config import ScanGateConfig
+    from agent.faces.enrolment import PerformerPhotos
 
 
 class IdentifyInternalError(ScanGateError):
@@ -44,14 +45,23 @@ def _passphrase(config: ScanGateConfig) -> Callable[[], str]:
 
 @click.command("enrol")
 @click.option("--store", type=click.Path(path_type=Path, file_okay=False), help=_STORE_HELP)
-@click.option("--performer", "performer_id", required=True, help="Stable performer id, e.g. 'P-0042'.")
+@click.option("--performer", "performer_id", help="Stable performer id, e.g. 'P-0042'.")
 @click.option("--name", "display_name", help="Display name shown on screens (default: keep / the id).")
+@click.option(
+    "--folders",
+    is_flag=True,
+    help=(
+        "Each argument is a folder of one performer's photos, named by the performer id: enrol"
+        " them all in one call (all or nothing). Not with --performer or --name."
+    ),
+)
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help=_CONFIG_HELP)
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 def enrol(
     store: Path | None,
-    performer_id: str,
+    performer_id: str | None,
     display_name: str | None,
+    folders: bool,
     config_path: Path | None,
     images: tuple[Path, ...],
 ) -> None:
@@ -59,22 +69,47 @@ def enrol(
 
     Every photo must show exactly one sharp, large enough face; if any photo fails,
     nothing is enrolled. Enrolling an existing performer again adds templates with
-    the next version numbers. Only encodings are stored, never the photos.
+    the next version numbers. Only encodings are stored, never the photos. With
+    --folders, each argument is one performer's folder (its name is the performer
+    id) and every performer is enrolled in one store write, or none is.
     """
+    if not folders and performer_id is None:
+        raise click.UsageError("Missing option '--performer' (or --folders, with one folder per performer).")
+    if folders and (performer_id is not None or display_name is not None):
+        raise click.UsageError("give --performer (with photos) or --folders (with folders), not both")
     from agent.faces.analysis import FaceAnalyser  # noqa: PLC0415  (loads dlib)
-    from agent.faces.enrolment import enrol_images  # noqa: PLC0415
+    from agent.faces.enrolment import PerformerPhotos, enrol_performers  # noqa: PLC0415
     from agent.faces.store import TemplateStore  # noqa: PLC0415
 
+    if folders:
+        performers = [_folder_photos(folder) for folder in images]
+    else:
+        assert performer_id is not None  # checked above: exactly one of the two
+        performers = [PerformerPhotos(performer_id, images, display_name)]
     config, _ = load_config(config_path)
     template_store = TemplateStore(_store_dir(store, config), passphrase=_passphrase(config))
     analyser = FaceAnalyser(config.identification)
-    enrolled = enrol_images(analyser, template_store, performer_id, list(images), display_name=display_name)
-    for item in enrolled:
-        click.echo(
-            f"{item.path}: template v{item.template.version} ({item.template.template_id}),"
-            f" face {item.face_height} px"
+    enrolled = enrol_performers(analyser, template_store, performers)
+    for performer, items in zip(performers, enrolled, strict=True):
+        for item in items:
+            click.echo(
+                f"{item.path}: template v{item.template.version} ({item.template.template_id}),"
+                f" face {item.face_height} px"
+            )
+        click.echo(f"enrolled {performer.performer_id}: {len(items)} template(s) in {template_store.path}")
+
+
+def _folder_photos(folder: Path) -> PerformerPhotos:
+    """The photos of one performer's folder (``--folders``); its name is the performer id."""
+    from agent.faces.enrolment import PerformerPhotos  # noqa: PLC0415
+    from agent.faces.evaluation import IMAGE_SUFFIXES  # noqa: PLC0415
+
+    if not folder.is_dir():
+        raise InputError(
+            "not a folder (with --folders, each argument is one performer's folder)", where=str(folder)
         )
-    click.echo(f"enrolled {performer_id}: {len(enrolled)} template(s) in {template_store.path}")
+    photos = tuple(sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+    return PerformerPhotos(folder.resolve().name, photos)
 
 
 @click.command("identify")

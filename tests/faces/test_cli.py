@@ -195,6 +195,55 @@ def test_enrol_is_all_or_nothing(
     assert not (directory / "templates.json").exists()
 
 
+def _folders(tmp_path: Path, photos: dict[str, list[Path]]) -> list[Path]:
+    folders = []
+    for performer, files in photos.items():
+        folder = tmp_path / "people" / performer
+        folder.mkdir(parents=True)
+        for file in files:
+            (folder / file.name).write_bytes(file.read_bytes())
+        folders.append(folder)
+    return folders
+
+
+def test_enrol_folders_enrols_each_performer_in_one_call(
+    tmp_path: Path, astronaut_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folders = _folders(
+        tmp_path,
+        {"P-1": [astronaut_files["enrol"], astronaut_files["probe"]], "P-2": [astronaut_files["probe"]]},
+    )
+    (folders[0] / "notes.txt").write_text("not a photo: ignored")
+    directory = tmp_path / "store"
+    status = main(["enrol", "--store", str(directory), "--folders", *map(str, folders)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "enrolled P-1: 2 template(s)" in out and "enrolled P-2: 1 template(s)" in out
+    data = json.loads(unseal((directory / STORE_FILE_NAME).read_bytes(), PASSPHRASE, where="test"))
+    assert {p["performer_id"]: [t["version"] for t in p["templates"]] for p in data["performers"]} == {
+        "P-1": [1, 2],
+        "P-2": [1],
+    }
+
+
+def test_enrol_folders_is_all_or_nothing_across_performers(
+    tmp_path: Path, astronaut_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folders = _folders(
+        tmp_path, {"P-1": [astronaut_files["enrol"]], "P-2": [astronaut_files["coffee"]], "P-3": []}
+    )
+    directory = tmp_path / "store"
+    status = main(["enrol", "--store", str(directory), "--folders", *map(str, folders)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "nothing was enrolled" in err and "no_face" in err and "P-3: no photos found" in err
+    assert not (directory / STORE_FILE_NAME).exists()
+    for extra in (["--performer", "P-9"], ["--name", "Somebody"]):
+        assert main(["enrol", "--store", str(directory), "--folders", *extra, str(folders[0])]) == 2
+        assert "not both" in capsys.readouterr().err
+    assert not (directory / STORE_FILE_NAME).exists()
+
+
 def test_enrol_twice_appends_versions(
     store: Path, astronaut_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
