@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from agent.config import ScanGateConfig
-    from agent.faces.identifier import Identifier
+    from agent.faces.enrolment import PerformerPhotos
 
 
 class IdentifyInternalError(ScanGateError):
@@ -45,14 +45,23 @@ def _passphrase(config: ScanGateConfig) -> Callable[[], str]:
 
 @click.command("enrol")
 @click.option("--store", type=click.Path(path_type=Path, file_okay=False), help=_STORE_HELP)
-@click.option("--performer", "performer_id", required=True, help="Stable performer id, e.g. 'P-0042'.")
+@click.option("--performer", "performer_id", help="Stable performer id, e.g. 'P-0042'.")
 @click.option("--name", "display_name", help="Display name shown on screens (default: keep / the id).")
+@click.option(
+    "--folders",
+    is_flag=True,
+    help=(
+        "Each argument is a folder of one performer's photos, named by the performer id: enrol"
+        " them all in one call (all or nothing). Not with --performer or --name."
+    ),
+)
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help=_CONFIG_HELP)
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 def enrol(
     store: Path | None,
-    performer_id: str,
+    performer_id: str | None,
     display_name: str | None,
+    folders: bool,
     config_path: Path | None,
     images: tuple[Path, ...],
 ) -> None:
@@ -60,22 +69,47 @@ def enrol(
 
     Every photo must show exactly one sharp, large enough face; if any photo fails,
     nothing is enrolled. Enrolling an existing performer again adds templates with
-    the next version numbers. Only encodings are stored, never the photos.
+    the next version numbers. Only encodings are stored, never the photos. With
+    --folders, each argument is one performer's folder (its name is the performer
+    id) and every performer is enrolled in one store write, or none is.
     """
+    if not folders and performer_id is None:
+        raise click.UsageError("Missing option '--performer' (or --folders, with one folder per performer).")
+    if folders and (performer_id is not None or display_name is not None):
+        raise click.UsageError("give --performer (with photos) or --folders (with folders), not both")
     from agent.faces.analysis import FaceAnalyser  # noqa: PLC0415  (loads dlib)
-    from agent.faces.enrolment import enrol_images  # noqa: PLC0415
+    from agent.faces.enrolment import PerformerPhotos, enrol_performers  # noqa: PLC0415
     from agent.faces.store import TemplateStore  # noqa: PLC0415
 
+    if folders:
+        performers = [_folder_photos(folder) for folder in images]
+    else:
+        assert performer_id is not None  # checked above: exactly one of the two
+        performers = [PerformerPhotos(performer_id, images, display_name)]
     config, _ = load_config(config_path)
     template_store = TemplateStore(_store_dir(store, config), passphrase=_passphrase(config))
     analyser = FaceAnalyser(config.identification)
-    enrolled = enrol_images(analyser, template_store, performer_id, list(images), display_name=display_name)
-    for item in enrolled:
-        click.echo(
-            f"{item.path}: template v{item.template.version} ({item.template.template_id}),"
-            f" face {item.face_height} px"
+    enrolled = enrol_performers(analyser, template_store, performers)
+    for performer, items in zip(performers, enrolled, strict=True):
+        for item in items:
+            click.echo(
+                f"{item.path}: template v{item.template.version} ({item.template.template_id}),"
+                f" face {item.face_height} px"
+            )
+        click.echo(f"enrolled {performer.performer_id}: {len(items)} template(s) in {template_store.path}")
+
+
+def _folder_photos(folder: Path) -> PerformerPhotos:
+    """The photos of one performer's folder (``--folders``); its name is the performer id."""
+    from agent.faces.enrolment import PerformerPhotos  # noqa: PLC0415
+    from agent.faces.evaluation import IMAGE_SUFFIXES  # noqa: PLC0415
+
+    if not folder.is_dir():
+        raise InputError(
+            "not a folder (with --folders, each argument is one performer's folder)", where=str(folder)
         )
-    click.echo(f"enrolled {performer_id}: {len(enrolled)} template(s) in {template_store.path}")
+    photos = tuple(sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+    return PerformerPhotos(folder.resolve().name, photos)
 
 
 @click.command("identify")
@@ -89,40 +123,50 @@ def enrol(
     show_default=True,
     help="For video inputs: how many frames per second of video are analysed.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help=(
+        "Worker processes (default: one per CPU, at most one per 4 inputs). Lines come out"
+        " in input order either way."
+    ),
+)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 def identify(
     store: Path | None,
     as_json: bool,
     config_path: Path | None,
     sample_fps: float,
+    jobs: int | None,
     inputs: tuple[Path, ...],
 ) -> None:
     """Identify the performer in each image or video file against the enrolled roster.
 
     Decisions: match, unknown, no_face, multiple_faces, low_quality (error for a bad
     input). Videos are sampled and a match needs identification.votes_required
-    consecutive agreeing frames. Exit status 0 when every input was processed,
-    whatever the decisions; 2 when an input could not be read (its line says why).
+    consecutive agreeing frames. Inputs are identified in parallel worker processes
+    (--jobs); the lines come out in input order. Exit status 0 when every input was
+    processed, whatever the decisions; 2 when an input could not be read (its line
+    says why).
     """
-    from agent.faces.identifier import Identifier  # noqa: PLC0415  (loads dlib)
+    from agent.faces.batch import Outcome, default_jobs, identify_many  # noqa: PLC0415  (loads dlib)
     from agent.faces.store import TemplateStore  # noqa: PLC0415
 
     config, _ = load_config(config_path)
     roster = TemplateStore(_store_dir(store, config), passphrase=_passphrase(config)).load_roster()
-    identifier = Identifier(config.identification, roster)
+    outcomes = identify_many(
+        config.identification,
+        roster,
+        list(inputs),
+        jobs=jobs if jobs is not None else default_jobs(len(inputs)),
+        sample_fps=sample_fps,
+    )
     unreadable = 0
     failed = 0
-    for path in inputs:
-        try:
-            line = _identify_one(identifier, path, sample_fps=sample_fps)
-        except InputError as exc:
-            unreadable += 1
-            line = _error_line(path, exc.brief(str(path)), exc.hint)
-        except Exception as exc:  # one odd input must not hide the results of the others
-            failed += 1
-            line = _error_line(path, f"unexpected failure ({type(exc).__name__}: {exc})")
-        line.setdefault("hint", None)  # every line has the same members
-        click.echo(json.dumps(line, ensure_ascii=False) if as_json else _human_line(line))
+    for item in outcomes:
+        unreadable += item.outcome is Outcome.UNREADABLE
+        failed += item.outcome is Outcome.FAILED
+        click.echo(json.dumps(item.line, ensure_ascii=False) if as_json else _human_line(item.line))
     if failed:
         raise IdentifyInternalError(
             f"{failed} of {len(inputs)} input(s) failed unexpectedly (a bug in ScanGate)",
@@ -133,50 +177,6 @@ def identify(
             f"{unreadable} of {len(inputs)} input(s) could not be read",
             hint="see the lines marked 'error'",
         )
-
-
-def _identify_one(identifier: Identifier, path: Path, *, sample_fps: float) -> dict[str, Any]:
-    from agent.faces.imaging import load_image  # noqa: PLC0415
-    from agent.faces.video import identify_video, is_video_path  # noqa: PLC0415
-
-    if is_video_path(path):
-        result = identify_video(
-            identifier,
-            path,
-            votes_required=identifier.settings.votes_required,
-            sample_fps=sample_fps,
-        )
-        details = result.analysis.as_dict() if result.analysis else _empty_details()
-        return {
-            "input": str(path),
-            "kind": "video",
-            **details,
-            "decision": result.decision.value,
-            "reason": result.reason,
-            **(
-                {}
-                if result.decision.value == "match"
-                else {
-                    "performer_id": None,
-                    "display_name": None,
-                    "template_id": None,
-                    "template_version": None,
-                }
-            ),
-            "frames_analysed": result.frames_analysed,
-            "frame_decisions": result.decisions,
-            "confirmed_at_s": result.confirmed_at_s,
-        }
-    analysis = identifier.analyse(load_image(path))
-    return {"input": str(path), "kind": "image", **analysis.as_dict()}
-
-
-def _empty_details() -> dict[str, Any]:
-    return {"performer_id": None, "display_name": None, "distance": None, "margin": None}
-
-
-def _error_line(path: Path, message: str, hint: str | None = None) -> dict[str, Any]:
-    return {"input": str(path), "decision": "error", **_empty_details(), "reason": message, "hint": hint}
 
 
 def _human_line(line: dict[str, Any]) -> str:

@@ -24,6 +24,30 @@ COMMAND_GROUP = "scangate.commands"
 DEBUG_ENV_VAR = "SCANGATE_DEBUG"
 
 
+COMMAND_SUMMARIES: dict[str, str] = {
+    "check-config": "Check a ScanGate config file (or the one ScanGate would use) and report problems.",
+    "demo": "The whole flow on a machine without a camera: embedded registry, stand-in camera, both screens.",
+    "enrol": "Enrol a performer from one or more photos (one face each) into the template store.",
+    "identify": "Identify the performer in each image or video file against the enrolled roster.",
+    "keys": "The rig's Ed25519 signing key: create it once (init), show its public half, rotate it.",
+    "liveness": "Judge each video file or image folder as if it were the camera during a liveness challenge.",
+    "outbox": "Show the upload outbox: pending, delivered and rejected records (with reasons).",
+    "provenance": "Validate the C2PA Content Credentials of captured FILEs and show what uses are permitted.",
+    "receipt": "Print a performer's receipt for a session record (and optionally a QR code PNG).",
+    "registry": "Run and administer the reference consent registry (see docs/registry.md).",
+    "review": "Review session logs: filter, inspect, verify, export CSV and a PDF report.",
+    "run": "Open the technician console and the performer screen on this rig.",
+    "verify": "Verify a session log: every signature, the sequence, the hash chain and a checkpoint.",
+}
+"""The one-line help of each entry-point command, as ``scangate --help`` lists it.
+
+Listing a command's help from the command itself means importing its module, and importing
+them all took 1.5 s (SQLAlchemy through the registry's admin commands, every settings model
+through the config): ``--help`` shows these instead. tests/test_cli_core.py checks that each
+equals its command's own short help, so they cannot drift apart. A command missing here is
+loaded to list it, as before."""
+
+
 def _command_entry_points() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=COMMAND_GROUP)}
 
@@ -33,6 +57,24 @@ class PluginGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(_command_entry_points()))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands with their one-line help, importing none that has a summary."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows: list[tuple[str, str]] = []
+        for name in names:
+            summary = COMMAND_SUMMARIES.get(name) if name not in self.commands else None
+            if summary is not None:
+                rows.append((name, click.Command(name, help=summary).get_short_help_str(limit)))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         builtin = super().get_command(ctx, cmd_name)

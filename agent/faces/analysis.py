@@ -1,7 +1,7 @@
 """Per-frame face analysis before matching: detect, quality gate, encode.
 
-Detection runs on a copy of the frame downscaled to ``detect_width`` (HOG cost
-grows with the pixel count); the face box is scaled back up and the landmarks
+Detection runs on a copy of the frame downscaled to at most ``detect_width`` wide
+and ``detect_pixels`` in all (HOG cost grows with the pixel count); the face box is scaled back up and the landmarks
 and 128-d encoding are computed on the full-resolution frame.
 
 The quality gate refuses, with a plain-language reason:
@@ -18,6 +18,7 @@ The quality gate refuses, with a plain-language reason:
 from __future__ import annotations
 
 import enum
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -119,6 +120,23 @@ def competing_faces(
     return subject, rivals
 
 
+def detection_scale(width: int, height: int, settings: IdentificationSettings) -> float:
+    """The factor (at most 1) a width x height frame is scaled by before face detection.
+
+    Both limits apply and the smaller scale wins: the width (``detect_width``) and the
+    pixel count (``detect_pixels``, HOG's cost grows with it), so a portrait photo or a
+    4:3 frame is detected on no more pixels than a 16:9 one. The width limit alone let a
+    1000x1500 portrait through at 640x960, 2.7 times the pixels of a downscaled 720p frame.
+    """
+    scale = 1.0
+    if width > settings.detect_width:
+        scale = settings.detect_width / width
+    pixels = width * height * scale * scale
+    if pixels > settings.detect_pixels:
+        scale *= math.sqrt(settings.detect_pixels / pixels)
+    return scale
+
+
 class FaceAnalyser:
     """Detects, checks and encodes the subject face of frames; holds no roster."""
 
@@ -129,10 +147,10 @@ class FaceAnalyser:
     def detect(self, frame: RGBImage) -> list[Detection]:
         """Faces in ``frame``, detected on a downscaled copy, boxes in full-resolution pixels."""
         height, width = frame.shape[:2]
-        scale = self.settings.detect_width / width if width > self.settings.detect_width else 1.0
+        scale = detection_scale(width, height, self.settings)
         small: RGBImage = frame
         if scale < 1.0:
-            size = (self.settings.detect_width, max(1, round(height * scale)))
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
             small = np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
         found = self.engine.detect(small, upsample=self.settings.upsample)
         if scale == 1.0:

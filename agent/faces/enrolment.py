@@ -10,7 +10,7 @@ from pathlib import Path
 from agent.errors import InputError, ScanGateError
 from agent.faces.analysis import FaceAnalyser
 from agent.faces.imaging import load_image
-from agent.faces.store import EnrolmentSample, TemplateRecord, TemplateStore
+from agent.faces.store import EnrolmentSample, PerformerEnrolment, TemplateRecord, TemplateStore
 
 
 class EnrolmentError(ScanGateError):
@@ -52,7 +52,64 @@ def enrol_images(
     """
     if not images:
         raise EnrolmentError("no photos given", hint="pass one or more photos of the performer")
+    return enrol_performers(analyser, store, [PerformerPhotos(performer_id, tuple(images), display_name)])[0]
+
+
+@dataclass(frozen=True)
+class PerformerPhotos:
+    """The photos to enrol for one performer."""
+
+    performer_id: str
+    images: tuple[Path, ...]
+    display_name: str | None = None
+
+
+def enrol_performers(
+    analyser: FaceAnalyser, store: TemplateStore, performers: Sequence[PerformerPhotos]
+) -> list[list[EnrolledImage]]:
+    """Enrol several performers in one store write: every photo of every performer, or nothing.
+
+    Each photo is checked as :func:`enrol_images` does; if any photo of any performer
+    fails, nothing is written and the :class:`EnrolmentError` lists every failing photo.
+    Returns the enrolled photos per performer, in order.
+    """
+    if not performers:
+        raise EnrolmentError("no performers given", hint="pass one or more folders of photos")
     problems: list[str] = []
+    analysed: list[tuple[list[EnrolmentSample], list[tuple[Path, int, float | None]]]] = []
+    for performer in performers:
+        if not performer.images:
+            problems.append(f"{performer.performer_id}: no photos found")
+        samples, accepted = _analyse_photos(analyser, performer.images, problems)
+        analysed.append((samples, accepted))
+    if problems:
+        count = len(problems)
+        total = sum(len(p.images) for p in performers)
+        raise EnrolmentError(
+            f"{count} of {total} photo(s) cannot be used, nothing was enrolled:\n  - "
+            + "\n  - ".join(problems),
+            where=", ".join(p.performer_id for p in performers),
+            hint="use well-lit, sharp, frontal photos with only the performer's face",
+        )
+    records = store.enrol_many(
+        [
+            PerformerEnrolment(p.performer_id, samples, p.display_name)
+            for p, (samples, _) in zip(performers, analysed, strict=True)
+        ]
+    )
+    return [
+        [
+            EnrolledImage(path=path, template=record, face_height=height, sharpness=sharpness)
+            for (path, height, sharpness), record in zip(accepted, added, strict=True)
+        ]
+        for (_, accepted), added in zip(analysed, records, strict=True)
+    ]
+
+
+def _analyse_photos(
+    analyser: FaceAnalyser, images: Sequence[Path], problems: list[str]
+) -> tuple[list[EnrolmentSample], list[tuple[Path, int, float | None]]]:
+    """Encode each photo's face; a photo that cannot be used adds to ``problems``."""
     samples: list[EnrolmentSample] = []
     accepted: list[tuple[Path, int, float | None]] = []
     for path in images:
@@ -72,16 +129,4 @@ def enrol_images(
             continue
         samples.append(EnrolmentSample(encoding=observation.encoding, source_sha256=digest))
         accepted.append((path, observation.box.height, observation.sharpness))
-    if problems:
-        count = len(problems)
-        raise EnrolmentError(
-            f"{count} of {len(images)} photo(s) cannot be used, nothing was enrolled:\n  - "
-            + "\n  - ".join(problems),
-            where=performer_id,
-            hint="use well-lit, sharp, frontal photos with only the performer's face",
-        )
-    records = store.enrol(performer_id, samples, display_name=display_name)
-    return [
-        EnrolledImage(path=path, template=record, face_height=height, sharpness=sharpness)
-        for (path, height, sharpness), record in zip(accepted, records, strict=True)
-    ]
+    return samples, accepted

@@ -8,6 +8,9 @@ from pydantic import Field
 
 from agent.settings_base import StrictModel
 
+DEFAULT_DETECT_PIXELS = 640 * 360
+"""Default pixel budget of face detection: the area a 1280x720 frame is detected at."""
+
 
 class IdentificationSettings(StrictModel):
     """How faces are detected, checked, encoded and matched against the roster.
@@ -24,6 +27,18 @@ class IdentificationSettings(StrictModel):
             "Frames wider than this are downscaled to this width (pixels) for face detection;"
             " the 128-d encoding is then computed on the full-resolution frame. With upsample 1,"
             " 640 finds faces from about 80 px high in a 1280x720 frame in ~60 ms."
+            " The pixel budget (detect_pixels) applies as well; the smaller scale wins."
+        ),
+    )
+    detect_pixels: int = Field(
+        DEFAULT_DETECT_PIXELS,
+        ge=160 * 90,
+        le=4096 * 4096,
+        description=(
+            "Pixel budget of face detection: frames and photos with more pixels than this are"
+            " downscaled (aspect kept) to at most this many before detection, so a portrait photo"
+            " or a 4:3 frame costs no more than a 1280x720 frame. The default, 640x360 = 230,400,"
+            " is what a 720p frame gets from detect_width 640."
         ),
     )
     detection_model: Literal["hog", "cnn"] = Field(

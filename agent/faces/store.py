@@ -198,8 +198,24 @@ class TemplateStore:
         A new performer's display name defaults to the id; an existing performer keeps
         theirs unless ``display_name`` is given. Versions continue from the highest one.
         """
-        if not samples:
+        return self.enrol_many([PerformerEnrolment(performer_id, samples, display_name)], now=now)[0]
+
+    def enrol_many(
+        self, enrolments: Sequence[PerformerEnrolment], *, now: datetime | None = None
+    ) -> list[list[TemplateRecord]]:
+        """Add templates for several performers in one write; all of them or none.
+
+        Each performer is enrolled as :meth:`enrol` does; the store is read, unsealed,
+        sealed and written once (the passphrase's key derivation is the slow part).
+        Returns the new records per enrolment, in order.
+        """
+        if not enrolments or any(not e.samples for e in enrolments):
             raise TemplateStoreError("nothing to enrol: no face samples given", where=str(self.path))
+        ids = [e.performer_id for e in enrolments]
+        if len(set(ids)) != len(ids):
+            raise TemplateStoreError(
+                "a performer appears more than once in one enrolment", where=str(self.path)
+            )
         created_at = (now or datetime.now(UTC)).astimezone(UTC)
         try:
             private_dir(self.directory)
@@ -207,37 +223,16 @@ class TemplateStore:
             raise TemplateStoreError(
                 f"cannot create the store folder: {exc}", where=str(self.directory)
             ) from None
+        added_all: list[list[TemplateRecord]] = []
         try:
             with self._lock:
                 store = self.read() if self.exists() else _empty_store()
-                existing = {p.performer_id: p for p in store.performers}
-                current = existing.get(performer_id)
-                next_version = 1 + max((t.version for t in current.templates), default=0) if current else 1
-                try:
-                    added = [
-                        TemplateRecord(
-                            template_id=str(uuid.uuid4()),
-                            version=next_version + index,
-                            vector=[float(x) for x in sample.encoding],
-                            source_sha256=sample.source_sha256,
-                            created_at=created_at,
-                        )
-                        for index, sample in enumerate(samples)
-                    ]
-                    updated = PerformerRecord(
-                        performer_id=performer_id,
-                        display_name=display_name or (current.display_name if current else performer_id),
-                        templates=[*(current.templates if current else []), *added],
+                performers = list(store.performers)
+                for enrolment in enrolments:
+                    added, performers = _with_enrolment(
+                        performers, enrolment, created_at, where=str(self.path)
                     )
-                except ValidationError as exc:
-                    raise TemplateStoreError(
-                        f"cannot enrol {performer_id!r}: {exc.errors()[0]['msg']}",
-                        where=str(self.path),
-                        hint="performer ids use letters, digits and . _ @ - (starting with a letter or digit)",
-                    ) from None
-                performers = [updated if p.performer_id == performer_id else p for p in store.performers]
-                if current is None:
-                    performers.append(updated)
+                    added_all.append(added)
                 self._write(store.model_copy(update={"performers": performers}))
         except filelock.Timeout:
             raise TemplateStoreError(
@@ -249,12 +244,55 @@ class TemplateStore:
             raise TemplateStoreError(
                 f"cannot write the template store: {exc}", where=str(self.path)
             ) from None
-        return added
+        return added_all
 
     def _write(self, store: StoreFile) -> None:
         text = json.dumps(store.model_dump(mode="json"), indent=1) + "\n"
         sealed = seal(text.encode("utf-8"), self._passphrase(), where=str(self.path))
         replace_file_atomically(self.path, sealed, 0o600)
+
+
+@dataclass(frozen=True)
+class PerformerEnrolment:
+    """The face samples to add for one performer (``display_name`` None: keep it / the id)."""
+
+    performer_id: str
+    samples: Sequence[EnrolmentSample]
+    display_name: str | None = None
+
+
+def _with_enrolment(
+    performers: list[PerformerRecord], enrolment: PerformerEnrolment, created_at: datetime, *, where: str
+) -> tuple[list[TemplateRecord], list[PerformerRecord]]:
+    """The new template records of ``enrolment`` and the performer list with them added."""
+    performer_id = enrolment.performer_id
+    current = next((p for p in performers if p.performer_id == performer_id), None)
+    next_version = 1 + max((t.version for t in current.templates), default=0) if current else 1
+    try:
+        added = [
+            TemplateRecord(
+                template_id=str(uuid.uuid4()),
+                version=next_version + index,
+                vector=[float(x) for x in sample.encoding],
+                source_sha256=sample.source_sha256,
+                created_at=created_at,
+            )
+            for index, sample in enumerate(enrolment.samples)
+        ]
+        updated = PerformerRecord(
+            performer_id=performer_id,
+            display_name=enrolment.display_name or (current.display_name if current else performer_id),
+            templates=[*(current.templates if current else []), *added],
+        )
+    except ValidationError as exc:
+        raise TemplateStoreError(
+            f"cannot enrol {performer_id!r}: {exc.errors()[0]['msg']}",
+            where=where,
+            hint="performer ids use letters, digits and . _ @ - (starting with a letter or digit)",
+        ) from None
+    if current is None:
+        return added, [*performers, updated]
+    return added, [updated if p.performer_id == performer_id else p for p in performers]
 
 
 def _empty_store() -> StoreFile:

@@ -99,6 +99,42 @@ def test_bad_inputs_get_error_lines_and_exit_2(
     assert lines[1]["hint"] is None
 
 
+def test_worker_processes_give_the_same_lines_in_input_order(
+    store: Path,
+    astronaut_files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    missing = tmp_path / "missing.jpg"
+    probe, coffee, chelsea = (astronaut_files[k] for k in ("probe", "coffee", "chelsea"))
+    inputs = [coffee, probe, text, chelsea, probe, missing, coffee, probe]
+    runs = {}
+    for jobs in ("1", "2"):
+        status = main(["identify", "--store", str(store), "--json", "--jobs", jobs, *map(str, inputs)])
+        captured = capsys.readouterr()
+        assert status == 2, captured.err  # two inputs cannot be read, whatever the jobs
+        assert "2 of 8 input(s) could not be read" in captured.err
+        runs[jobs] = [
+            {k: v for k, v in line.items() if k != "timings_ms"} for line in json_lines(captured.out)
+        ]
+    assert [line["input"] for line in runs["2"]] == [str(p) for p in inputs]
+    assert runs["2"] == runs["1"]
+    assert "cannot start" not in caplog.text  # the workers did run
+    assert [line["decision"] for line in runs["2"]] == [
+        "no_face",
+        "match",
+        "error",
+        "no_face",
+        "match",
+        "error",
+        "no_face",
+        "match",
+    ]
+
+
 def test_a_bad_input_is_named_once_and_its_hint_stands_on_its_own_line(
     store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -157,6 +193,55 @@ def test_enrol_is_all_or_nothing(
     assert "2 of 3 photo(s) cannot be used, nothing was enrolled" in err
     assert "no_face" in err and "file not found" in err
     assert not (directory / "templates.json").exists()
+
+
+def _folders(tmp_path: Path, photos: dict[str, list[Path]]) -> list[Path]:
+    folders = []
+    for performer, files in photos.items():
+        folder = tmp_path / "people" / performer
+        folder.mkdir(parents=True)
+        for file in files:
+            (folder / file.name).write_bytes(file.read_bytes())
+        folders.append(folder)
+    return folders
+
+
+def test_enrol_folders_enrols_each_performer_in_one_call(
+    tmp_path: Path, astronaut_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folders = _folders(
+        tmp_path,
+        {"P-1": [astronaut_files["enrol"], astronaut_files["probe"]], "P-2": [astronaut_files["probe"]]},
+    )
+    (folders[0] / "notes.txt").write_text("not a photo: ignored")
+    directory = tmp_path / "store"
+    status = main(["enrol", "--store", str(directory), "--folders", *map(str, folders)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "enrolled P-1: 2 template(s)" in out and "enrolled P-2: 1 template(s)" in out
+    data = json.loads(unseal((directory / STORE_FILE_NAME).read_bytes(), PASSPHRASE, where="test"))
+    assert {p["performer_id"]: [t["version"] for t in p["templates"]] for p in data["performers"]} == {
+        "P-1": [1, 2],
+        "P-2": [1],
+    }
+
+
+def test_enrol_folders_is_all_or_nothing_across_performers(
+    tmp_path: Path, astronaut_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folders = _folders(
+        tmp_path, {"P-1": [astronaut_files["enrol"]], "P-2": [astronaut_files["coffee"]], "P-3": []}
+    )
+    directory = tmp_path / "store"
+    status = main(["enrol", "--store", str(directory), "--folders", *map(str, folders)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "nothing was enrolled" in err and "no_face" in err and "P-3: no photos found" in err
+    assert not (directory / STORE_FILE_NAME).exists()
+    for extra in (["--performer", "P-9"], ["--name", "Somebody"]):
+        assert main(["enrol", "--store", str(directory), "--folders", *extra, str(folders[0])]) == 2
+        assert "not both" in capsys.readouterr().err
+    assert not (directory / STORE_FILE_NAME).exists()
 
 
 def test_enrol_twice_appends_versions(

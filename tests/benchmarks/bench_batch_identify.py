@@ -1,0 +1,180 @@
+"""Benchmark of batch identification against the face_recognition CLI (issue 14, goal 1).
+
+Not a test (pytest does not collect it). Run:
+
+    python tests/benchmarks/bench_batch_identify.py [--faces DIR] [--probes 120] [--cpus 2]
+
+From ../shared/faces: a seeded half of ``identities/`` is enrolled with two photos per
+person (the first pair of photos that enrols); ``--probes`` held-out photos (the other
+identity photos and ``singles/``, a seeded sample) are identified, in one run, by:
+- ``face_recognition --cpus N`` (what a user would otherwise run; known people are the
+  same enrolment photos, symlinked into a temporary folder; tolerance 0.6, its default);
+- ``scangate identify --json`` with the default ``--jobs`` and with ``--jobs 1``.
+Each is the real command in a subprocess, start-up and model loading included (the
+face_recognition run also encodes its known people; ScanGate opens its sealed store).
+Prints wall time, the ratio to face_recognition, and false accepts / genuine accepts
+(a false accept: any name other than the probe's own person). The machine load is
+printed with the numbers. Photos are only symlinked, never copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
+
+from agent.errors import ScanGateError  # noqa: E402
+from agent.faces.analysis import FaceAnalyser  # noqa: E402
+from agent.faces.enrolment import enrol_images  # noqa: E402
+from agent.faces.evaluation import IMAGE_SUFFIXES, list_identities  # noqa: E402
+from agent.faces.sealing import DEFAULT_PASSPHRASE_ENV  # noqa: E402
+from agent.faces.settings import IdentificationSettings  # noqa: E402
+from agent.faces.store import TemplateStore  # noqa: E402
+
+PASSPHRASE = "benchmark passphrase, not a secret"
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def enrol_half(faces: Path, store: Path, known: Path, seed: int) -> tuple[dict[str, list[Path]], set[str]]:
+    """Enrol a seeded half of the people; symlink the same photos for face_recognition."""
+    identities = list_identities(faces / "identities")
+    people = sorted(identities)
+    chosen = sorted(random.Random(seed).sample(people, len(people) // 2))
+    analyser = FaceAnalyser(IdentificationSettings())
+    template_store = TemplateStore(store, passphrase=lambda: PASSPHRASE)
+    used: dict[str, list[Path]] = {}
+    for person in chosen:
+        photos = identities[person]
+        for first in range(len(photos) - 1):
+            pair = photos[first : first + 2]
+            try:
+                enrol_images(analyser, template_store, person, pair)
+            except ScanGateError:
+                continue
+            used[person] = pair
+            for index, photo in enumerate(pair):
+                (known / f"{person}__{index}{photo.suffix.lower()}").symlink_to(photo)
+            break
+    enrolled_photos = {p for pair in used.values() for p in pair}
+    probes = {p: person for person, photos in identities.items() for p in photos if p not in enrolled_photos}
+    for single in sorted((faces / "singles").iterdir()):
+        if single.suffix.lower() in IMAGE_SUFFIXES:
+            probes[single] = f"single:{single.stem}"
+    return {
+        person: [p for p, who in probes.items() if who == person] for person in set(probes.values())
+    }, set(used)
+
+
+def run(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0, 2):
+        raise SystemExit(f"{command[:3]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return elapsed, done.stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--faces", type=Path, default=REPO_ROOT.parent / "shared" / "faces")
+    parser.add_argument("--probes", type=int, default=120)
+    parser.add_argument("--cpus", type=int, default=os.cpu_count() or 1, help="face_recognition --cpus")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-jobs-1", action="store_true", help="do not run scangate --jobs 1")
+    args = parser.parse_args()
+    bin_dir = Path(sys.executable).parent
+    print(f"bench_batch_identify: {load()}")
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        known, unknown = root / "known", root / "unknown"
+        known.mkdir()
+        unknown.mkdir()
+        by_person, enrolled = enrol_half(args.faces, root / "store", known, args.seed)
+        truth = {p: person for person, photos in by_person.items() for p in photos}
+        probes = sorted(random.Random(args.seed).sample(sorted(truth), min(args.probes, len(truth))))
+        links = []
+        for index, photo in enumerate(probes):
+            link = unknown / f"{index:04d}{photo.suffix.lower()}"
+            link.symlink_to(photo)
+            links.append(link)
+        genuine_total = sum(1 for p in probes if truth[p] in enrolled)
+        print(
+            f"{len(enrolled)} people enrolled (2 photos each), {len(probes)} probes"
+            f" ({genuine_total} of enrolled people)"
+        )
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), DEFAULT_PASSPHRASE_ENV: PASSPHRASE}
+        scangate = [sys.executable, "-c", "from agent.cli.main import entry; entry()"]
+        runs: list[tuple[str, list[str]]] = [
+            (
+                f"face_recognition --cpus {args.cpus}",
+                [str(bin_dir / "face_recognition"), "--cpus", str(args.cpus), str(known), str(unknown)],
+            ),
+            (
+                "scangate identify (default --jobs)",
+                [*scangate, "identify", "--json", "--store", str(root / "store"), *map(str, links)],
+            ),
+        ]
+        if not args.skip_jobs_1:
+            runs.append(
+                (
+                    "scangate identify --jobs 1",
+                    [
+                        *scangate,
+                        "identify",
+                        "--json",
+                        "--jobs",
+                        "1",
+                        "--store",
+                        str(root / "store"),
+                        *map(str, links),
+                    ],
+                )
+            )
+        results: dict[str, tuple[float, int, int]] = {}
+        for label, command in runs:
+            elapsed, out = run(command, env)
+            names: dict[int, set[str]] = {}
+            if label.startswith("face_recognition"):
+                for row in out.splitlines():
+                    if "," not in row or row.startswith("WARNING"):
+                        continue
+                    path, name = row.split(",")[:2]
+                    if name not in ("unknown_person", "no_persons_found"):
+                        names.setdefault(int(Path(path).stem), set()).add(name.split("__")[0])
+            else:
+                for index, row in enumerate(out.splitlines()):
+                    line = json.loads(row)
+                    assert line["input"] == str(links[index]), "lines out of input order"
+                    if line["decision"] == "match":
+                        names.setdefault(index, set()).add(line["performer_id"])
+            false = sum(1 for i, found in names.items() if found - {truth[probes[i]]})
+            genuine = sum(1 for i, found in names.items() if found == {truth[probes[i]]})
+            results[label] = (elapsed, false, genuine)
+            print(f"  {label}: {elapsed:.1f} s ({load()})", flush=True)
+        reference = results[runs[0][0]][0]
+        print(f"\n{'what':<40} {'wall s':>7} {'speed-up':>9} {'false accepts':>14} {'genuine accepts':>16}")
+        for label, (elapsed, false, genuine) in results.items():
+            print(
+                f"{label:<40} {elapsed:7.1f} {reference / elapsed:8.2f}x {false:>14} {genuine:>9}/{genuine_total}"
+            )
+        print(f"({load()}; goal: scangate >= 2x face_recognition --cpus {args.cpus}, 0 false accepts)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
