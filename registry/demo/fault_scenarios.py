@@ -29,6 +29,7 @@ import itertools
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +37,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -243,6 +245,11 @@ def scenario_registry_lost_while_unlocked(run: Run) -> None:
     capture_and_wait(run, "face", 1)
     start = time.monotonic()  # before stop(): it may wait for the server to shut down gracefully
     run.env.registry.stop()
+    if not _refuses_connections(run.env.registry.url):
+        # Then a gate that stays unlocked would be right, and the check below would blame the rig.
+        run.problems.append(
+            "the embedded registry still accepts connections after stop(): the rehearsal, not the rig"
+        )
     limit = REGISTRY_LOST_MAX_AGE_S + REGISTRY_LOST_RECHECK_S + 1.0
     locked_ms = run.gate_locked_within(start, limit + 5.0)
     run.facts.append(
@@ -269,6 +276,16 @@ def scenario_registry_lost_while_unlocked(run: Run) -> None:
         run.problems.append(
             f"the lock came {stale_for:.2f} s after the last confirmation (max age {REGISTRY_LOST_MAX_AGE_S:g} s)"
         )
+
+
+def _refuses_connections(url: str) -> bool:
+    """Whether nothing listens any more at ``url``'s host and port."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=2):
+            return False
+    except OSError:
+        return True
 
 
 def _utc(text: str) -> datetime:
