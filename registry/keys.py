@@ -30,6 +30,40 @@ def _passphrase() -> bytes | None:
     return value.encode("utf-8") if value else None
 
 
+def stored_private_key(key: Ed25519PrivateKey) -> tuple[str, bool]:
+    """``key`` as stored in the database: PKCS#8 PEM, encrypted when the passphrase is set; and whether it is."""
+    passphrase = _passphrase()
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    return pem.decode("ascii"), passphrase is not None
+
+
+def load_stored_private_key(pem: str, encrypted: bool, name: str) -> Ed25519PrivateKey:
+    """A key stored by :func:`stored_private_key`; ``name`` says which key, for errors.
+
+    Raises:
+        DatabaseError: encrypted without the passphrase set, a wrong passphrase, or not Ed25519.
+    """
+    passphrase = _passphrase() if encrypted else None
+    if encrypted and passphrase is None:
+        raise DatabaseError(
+            f"{name} is encrypted but {PASSPHRASE_ENV_VAR} is not set",
+            hint=f"set {PASSPHRASE_ENV_VAR} to the passphrase used when the key was created",
+        )
+    try:
+        key = serialization.load_pem_private_key(pem.encode("ascii"), passphrase)
+    except (ValueError, TypeError) as exc:
+        raise DatabaseError(
+            f"cannot load {name}: {exc}",
+            hint=f"check {PASSPHRASE_ENV_VAR}; it must be the passphrase used when the key was created",
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise DatabaseError(f"{name} is not an Ed25519 key")
+    return key
+
+
 def new_signing_key(session: Session) -> SigningKeyRow:
     """Generate a key, store it as the active key, retire the previous active key."""
     now = utc_now()
@@ -37,19 +71,15 @@ def new_signing_key(session: Session) -> SigningKeyRow:
         row.status = KeyStatus.RETIRED.value
         row.retired_at = now
     private_key = Ed25519PrivateKey.generate()
-    passphrase = _passphrase()
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
-    )
-    pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    pem, encrypted = stored_private_key(private_key)
     signer = Signer(private_key)
     generation = (session.scalar(select(func.max(SigningKeyRow.generation))) or 0) + 1
     row = SigningKeyRow(
         key_id=signer.key_id,
         generation=generation,
         public_key=public_key_to_b64(signer.public_key),
-        private_key_pem=pem.decode("ascii"),
-        encrypted=passphrase is not None,
+        private_key_pem=pem,
+        encrypted=encrypted,
         status=KeyStatus.ACTIVE.value,
         created_at=now,
         retired_at=None,
@@ -70,21 +100,7 @@ def load_active_signer(session: Session) -> Signer:
         raise DatabaseError(
             "the registry has no active signing key", hint="run `scangate registry init` or `rotate-key`"
         )
-    passphrase = _passphrase() if row.encrypted else None
-    if row.encrypted and passphrase is None:
-        raise DatabaseError(
-            f"signing key {row.key_id} is encrypted but {PASSPHRASE_ENV_VAR} is not set",
-            hint=f"set {PASSPHRASE_ENV_VAR} to the passphrase used when the key was created",
-        )
-    try:
-        private_key = serialization.load_pem_private_key(row.private_key_pem.encode("ascii"), passphrase)
-    except (ValueError, TypeError) as exc:
-        raise DatabaseError(
-            f"cannot load signing key {row.key_id}: {exc}",
-            hint=f"check {PASSPHRASE_ENV_VAR}; it must be the passphrase used when the key was created",
-        ) from None
-    if not isinstance(private_key, Ed25519PrivateKey):
-        raise DatabaseError(f"signing key {row.key_id} is not an Ed25519 key")
+    private_key = load_stored_private_key(row.private_key_pem, row.encrypted, f"signing key {row.key_id}")
     return Signer(private_key)
 
 

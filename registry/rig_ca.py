@@ -20,7 +20,6 @@ C2PA claim-signing OID alone was refused as "missing required EKU").
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -34,8 +33,8 @@ from agent.signing import public_key_from_b64
 from agent.wire import utc_now
 from agent.wire.provenance import ProductionCa, RevokedCertificate, RigCertificate
 from registry.db import ProductionCaRow, ProductionRow, RigCertificateRow, RigKeyRow, RigRow
-from registry.errors import DatabaseError, NotFoundError
-from registry.keys import PASSPHRASE_ENV_VAR
+from registry.errors import NotFoundError
+from registry.keys import load_stored_private_key, stored_private_key
 
 CA_VALIDITY = timedelta(days=3650)
 RIG_CERTIFICATE_VALIDITY = timedelta(days=365)
@@ -47,11 +46,6 @@ CRL_LIFETIME = timedelta(days=7)
 DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 """id-kp-documentSigning (RFC 9336), one of the extended key usages C2PA validators accept."""
 RETIRED_KEY_REASON = "the rig key was retired"
-
-
-def _passphrase() -> bytes | None:
-    value = os.environ.get(PASSPHRASE_ENV_VAR)
-    return value.encode("utf-8") if value else None
 
 
 def _serial_hex(serial: int) -> str:
@@ -105,17 +99,12 @@ def ensure_production_ca(session: Session, production_id: str) -> ProductionCaRo
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, None)
     )
-    passphrase = _passphrase()
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
-    )
+    pem, encrypted = stored_private_key(key)
     row = ProductionCaRow(
         production_id=production_id,
         certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-        private_key_pem=key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-        ).decode("ascii"),
-        encrypted=passphrase is not None,
+        private_key_pem=pem,
+        encrypted=encrypted,
         created_at=now,
     )
     session.add(row)
@@ -124,22 +113,9 @@ def ensure_production_ca(session: Session, production_id: str) -> ProductionCaRo
 
 
 def _ca_key(row: ProductionCaRow) -> Ed25519PrivateKey:
-    passphrase = _passphrase() if row.encrypted else None
-    if row.encrypted and passphrase is None:
-        raise DatabaseError(
-            f"the CA key of production {row.production_id!r} is encrypted but {PASSPHRASE_ENV_VAR} is not set",
-            hint=f"set {PASSPHRASE_ENV_VAR} to the passphrase used when the CA was created",
-        )
-    try:
-        key = serialization.load_pem_private_key(row.private_key_pem.encode("ascii"), passphrase)
-    except (ValueError, TypeError) as exc:
-        raise DatabaseError(
-            f"cannot load the CA key of production {row.production_id!r}: {exc}",
-            hint=f"check {PASSPHRASE_ENV_VAR}",
-        ) from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise DatabaseError(f"the CA key of production {row.production_id!r} is not an Ed25519 key")
-    return key
+    return load_stored_private_key(
+        row.private_key_pem, row.encrypted, f"the CA key of production {row.production_id!r}"
+    )
 
 
 def _ca_certificate(row: ProductionCaRow) -> x509.Certificate:
