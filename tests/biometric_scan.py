@@ -14,6 +14,7 @@ binary file), so a new way of writing templates does not slip past them.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -143,3 +144,24 @@ def biometric_findings(
             continue
         found.extend(findings_in_file(path))
     return found
+
+
+def demo_leftovers(out_dir: Path) -> list[Finding]:
+    """Biometric data left by a demo run in ``out_dir`` or in the user's data, cache and state folders.
+
+    The captures are the product and are allowed in the capture folder; the stand-in
+    camera's clip (a public-domain portrait) is its input. The user folders are the
+    test's own (tests/conftest.py isolates them).
+    """
+    roots = [
+        out_dir,
+        *(Path(os.environ[name]) for name in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")),
+    ]
+    return [
+        finding
+        for root in roots
+        if root.exists()
+        for finding in biometric_findings(
+            root, capture_dirs=[out_dir / "captures"], stand_in_media=[out_dir / "stand-in" / "performer.avi"]
+        )
+    ]

@@ -11,9 +11,7 @@ must hold no face template and no frame outside the capture folder.
 from __future__ import annotations
 
 import logging
-import os
 import re
-from pathlib import Path
 
 import pytest
 from PyQt6.QtWidgets import QApplication
@@ -21,7 +19,7 @@ from pytestqt.qtbot import QtBot
 
 from registry.demo import DemoEnvironment
 from registry.demo.environment import STAND_IN_NAME
-from tests.biometric_scan import biometric_findings
+from tests.biometric_scan import demo_leftovers
 from tests.gui.conftest import WAIT_MS, start_screens, stop_screens
 from tests.gui.test_session_flow import click, start_and_await_terms
 
@@ -64,17 +62,6 @@ def test_a_whole_session_logs_nothing_biometric_and_leaves_nothing_biometric_on_
         assert not _VECTOR.search(message), message
 
     out_dir = demo_env.out_dir
-    roots = [
-        out_dir,
-        *(Path(os.environ[name]) for name in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")),
-    ]
-    found = [
-        finding
-        for root in roots
-        if root.exists()
-        for finding in biometric_findings(
-            root, capture_dirs=[out_dir / "captures"], stand_in_media=[out_dir / "stand-in" / "performer.avi"]
-        )
-    ]
+    found = demo_leftovers(out_dir)
     assert found == [], "\n".join(map(str, found))
     assert list((out_dir / "captures").rglob("*.png")), "the capture itself is kept"

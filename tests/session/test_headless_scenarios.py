@@ -8,14 +8,13 @@ checked with the ``scangate verify`` command, as a production manager would.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from agent.cli.main import main
 from registry.demo import SCENARIOS, run_headless
-from tests.biometric_scan import biometric_findings
+from tests.biometric_scan import demo_leftovers
 
 NEVER_UNLOCKS = {
     "decline",
@@ -51,23 +50,6 @@ def test_scenario_behaves_and_its_log_verifies(
 
 
 def _assert_nothing_biometric_left(out_dir: Path) -> None:
-    """No face template and no frame at rest in the rehearsal's folder or the user's data folders.
-
-    The captures are the product and are allowed in the capture folder; the stand-in
-    camera's clip (a public-domain portrait) is its input. Anything else that holds a
-    face encoding (the registry database, caches, the outbox, the journal) or an image
-    is a finding. The user folders are this test's own (tests/conftest.py isolates them).
-    """
-    roots = [
-        out_dir,
-        *(Path(os.environ[name]) for name in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")),
-    ]
-    found = [
-        finding
-        for root in roots
-        if root.exists()
-        for finding in biometric_findings(
-            root, capture_dirs=[out_dir / "captures"], stand_in_media=[out_dir / "stand-in" / "performer.avi"]
-        )
-    ]
+    """No face template and no frame at rest in the rehearsal's folder or the user's data folders."""
+    found = demo_leftovers(out_dir)
     assert found == [], "\n".join(map(str, found))
