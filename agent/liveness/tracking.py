@@ -35,10 +35,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-import cv2
 import numpy as np
 
 from agent.faces.analysis import Decision
+from agent.faces.appearance import appearance, similarity
 from agent.faces.engine import FaceBox
 from agent.faces.identifier import FrameAnalysis
 from agent.faces.imaging import RGBImage
@@ -113,29 +113,6 @@ class _Track:
             None,
             appearance(frame, box),
         )
-
-
-APPEARANCE_SIZE = 24
-UPPER_FACE = 0.55
-
-
-def appearance(frame: RGBImage, box: FaceBox) -> np.ndarray:
-    """The face box as a small grey patch, zero mean and unit norm (for :func:`similarity`)."""
-    # The upper face only (brows, eyes, nose bridge): hands and a microphone in front of the
-    # mouth change the lower half from frame to frame without the face changing.
-    crop = frame[box.top : box.top + max(1, round(box.height * UPPER_FACE)), box.left : box.right]
-    if crop.size == 0:
-        return np.zeros((APPEARANCE_SIZE, APPEARANCE_SIZE))
-    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-    patch = cv2.resize(grey, (APPEARANCE_SIZE, APPEARANCE_SIZE), interpolation=cv2.INTER_AREA)
-    values = patch.astype(np.float64) - float(patch.mean())
-    norm = float(np.linalg.norm(values))
-    return values / norm if norm > 0 else values
-
-
-def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Correlation of two :func:`appearance` patches (1: the same picture, about 0: unrelated)."""
-    return float((a * b).sum())
 
 
 def _mesh_extent(mesh: FaceMesh) -> tuple[np.ndarray, float]:
