@@ -22,6 +22,10 @@ class IdentityVoter:
 
     Any frame that is not a match (unknown, no face, several faces, low quality) or
     that matches a different performer resets the streak and withdraws a confirmation.
+    A frame on which the performer's face was only followed (:attr:`Decision.TRACKED`, not
+    encoded) is no vote: it neither counts nor breaks the streak of the performer it was
+    followed from (one followed from anybody else resets it). Votes come only from frames
+    whose face was encoded and matched.
     Pure: no clock, no I/O; callers that need timing keep their own timestamps.
     """
 
@@ -55,7 +59,10 @@ class IdentityVoter:
 
     def feed(self, analysis: FrameAnalysis) -> VoteState:
         """Count one frame's result and return the new state."""
-        if analysis.decision is not Decision.MATCH or analysis.performer_id is None:
+        followed = analysis.decision is Decision.TRACKED
+        if followed and analysis.performer_id is not None and analysis.performer_id == self._performer_id:
+            pass  # followed, not matched: no vote, and the streak of its performer goes on
+        elif analysis.decision is not Decision.MATCH or analysis.performer_id is None:
             self.reset()
         elif analysis.performer_id == self._performer_id:
             self._streak += 1

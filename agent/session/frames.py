@@ -21,8 +21,9 @@ class FrameEvents:
     * ``FrameAnalysed`` for every frame, first: what this one frame showed, stamped with
       the camera's time (presence and absence are judged on these; a face followed through
       a liveness challenge, :attr:`Decision.TRACKED`, shows the performer it was followed from);
-    * ``IdentityConfirmed`` on every frame once ``votes_required`` consecutive frames
-      agree on one performer;
+    * ``IdentityConfirmed`` on every *matching* frame once ``votes_required`` consecutive
+      frames agree on one performer (followed frames are no votes, see :class:`IdentityVoter`,
+      and never refresh the identity: only a real encoding that matched does);
     * ``UnknownSubject`` once ``votes_required`` consecutive frames show an unknown face.
 
     Used only on the engine thread.
@@ -55,7 +56,11 @@ class FrameEvents:
                 events.append(ev.UnknownSubject(at))
             return events
         self._unknown_streak = 0
-        if state.confirmed_performer_id is None or analysis.performer_id is None:
+        if (
+            state.confirmed_performer_id is None
+            or analysis.performer_id is None
+            or analysis.decision is not Decision.MATCH
+        ):
             return events
         identity = Identity(
             performer_id=analysis.performer_id,

@@ -75,3 +75,37 @@ def test_single_vote_confirms_immediately_and_reset_forgets() -> None:
 def test_votes_required_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         IdentityVoter(0)
+
+
+def followed(performer_id: str) -> FrameAnalysis:
+    """A frame on which the face was followed from a match of ``performer_id``, not encoded."""
+    return FrameAnalysis(decision=Decision.TRACKED, reason="test", performer_id=performer_id)
+
+
+def test_followed_frames_are_no_votes() -> None:
+    voter = IdentityVoter(3)
+    voter.feed(match("a"))
+    for _ in range(20):
+        state = voter.feed(followed("a"))
+        assert state.confirmed_performer_id is None
+        assert state.streak == 1
+    voter.feed(match("a"))
+    assert voter.confirmed_performer_id is None  # 2 real matches, however many followed frames
+    assert voter.feed(match("a")).confirmed_performer_id == "a"
+    assert [f.decision for f in voter.streak_frames] == [Decision.MATCH] * 3
+
+
+def test_followed_frames_alone_never_start_or_confirm_a_streak() -> None:
+    voter = IdentityVoter(1)
+    for _ in range(5):
+        state = voter.feed(followed("a"))
+        assert (state.performer_id, state.streak, state.confirmed_performer_id) == (None, 0, None)
+
+
+def test_a_followed_frame_keeps_a_confirmation_but_one_from_somebody_else_resets_it() -> None:
+    voter = IdentityVoter(2)
+    voter.feed(match("a"))
+    voter.feed(match("a"))
+    assert voter.feed(followed("a")).confirmed_performer_id == "a"
+    state = voter.feed(followed("b"))
+    assert (state.performer_id, state.streak, state.confirmed_performer_id) == (None, 0, None)

@@ -255,3 +255,19 @@ def test_a_face_followed_through_the_challenge_keeps_its_performer_present_and_i
     analysed = [e for e in produced if isinstance(e, ev.FrameAnalysed)]
     assert len(analysed) == 30 and all(e.performer_id == "perf-a" and e.subject_in_view for e in analysed)
     assert not [e for e in produced if isinstance(e, ev.UnknownSubject | ev.IdentityConfirmed)]
+
+
+def test_followed_frames_keep_the_performer_present_but_only_matches_vote_or_refresh_the_identity() -> None:
+    """Tracking between encodings: a followed frame shows the performer (presence) but is no vote
+    and never makes the identity fresher; the next real match continues the votes."""
+    followed = FrameAnalysis(Decision.TRACKED, "followed", performer_id="perf-a", faces_found=1)
+    frames = FrameEvents(votes_required=3)
+    session = replace(SessionState(Phase.IDENTIFYING).context, session_id="s", started_at=at(0))
+    script = [PRESENT, followed, followed, PRESENT, followed, PRESENT, *[followed] * 20, PRESENT]
+    produced = [(k, e) for k, a in enumerate(script) for e in frames.events_for(a, at(0.1 * k), session)]
+    confirmed = [(k, e) for k, e in produced if isinstance(e, ev.IdentityConfirmed)]
+    assert [k for k, _ in confirmed] == [5, 26]  # the third and the fourth real match, nothing else
+    assert [e.identity.verified_at for _, e in confirmed] == [at(0.5), at(2.6)]
+    assert [e.identity.frames_voted for _, e in confirmed] == [3, 4]
+    seen = [e for _, e in produced if isinstance(e, ev.FrameAnalysed)]
+    assert len(seen) == len(script) and all(e.performer_id == "perf-a" for e in seen)
