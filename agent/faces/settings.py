@@ -12,6 +12,84 @@ DEFAULT_DETECT_PIXELS = 640 * 360
 """Default pixel budget of face detection: the area a 1280x720 frame is detected at."""
 
 
+class TrackingSettings(StrictModel):
+    """How the live loop follows the subject between whole-frame analyses (``[identification.tracking]``).
+
+    See docs/identification.md ("Following the subject between analyses") for the rules and
+    the measurements behind the defaults.
+    """
+
+    enabled: bool = Field(
+        True,
+        description=(
+            "Follow the subject's face between whole-frame analyses: detect it only near where it"
+            " was, and encode it only while the identity is being voted on, when it looks different,"
+            " and at every re-verification. Off: every frame is detected, checked and encoded afresh."
+        ),
+    )
+    reverify_interval_s: float = Field(
+        1.0,
+        ge=0.2,
+        le=3.0,
+        description=(
+            "A followed face is analysed afresh on the whole frame (detection, quality gate, encoding,"
+            " match: exactly as without tracking) at least this often, in camera time. This bounds"
+            " how long a second face elsewhere in the frame, or a swap the other checks miss, can go"
+            " unnoticed."
+        ),
+    )
+    window: float = Field(
+        2.5,
+        ge=1.5,
+        le=6.0,
+        description=(
+            "Side of the square searched around the last face box, in face-box sizes. The face may"
+            " move at most max_shift of its size between analysed frames, so this must exceed"
+            " 2 x (0.5 + max_shift) with room for the detector's margin."
+        ),
+    )
+    max_shift: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "Largest movement of the face box between two analysed frames, as a fraction of its size;"
+            " a larger jump ends the track and the frame is analysed afresh."
+        ),
+    )
+    max_growth: float = Field(
+        1.3,
+        gt=1.0,
+        le=2.0,
+        description=(
+            "Largest change of the face box's height between two analysed frames (ratio, either way);"
+            " a larger change ends the track and the frame is analysed afresh."
+        ),
+    )
+    min_similarity: float = Field(
+        0.3,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "Least resemblance (normalised correlation) of the upper face between two analysed"
+            " frames; below it the track ends and the frame is analysed afresh. Measured on the"
+            " moving, talking face of video/short_hamilton_clip.mp4: 0.77 or more one frame apart,"
+            " 0.33 or more ten frames (1/3 s) apart."
+        ),
+    )
+    doubt_similarity: float = Field(
+        0.7,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "Least resemblance of the upper face to the last frame that matched; below it the face is"
+            " encoded and matched again at once. Measured: another person's face pasted where the"
+            " performer's was scores 0.08-0.69, the swaying stand-in 0.92-1.00. A swap this misses"
+            " is caught at the next re-verification (reverify_interval_s)."
+        ),
+    )
+
+
 class IdentificationSettings(StrictModel):
     """How faces are detected, checked, encoded and matched against the roster.
 
@@ -126,4 +204,8 @@ class IdentificationSettings(StrictModel):
             "How many times each face is re-sampled when encoding; each jitter adds a full"
             " encoding's time (~70 ms) for a slightly steadier vector."
         ),
+    )
+    tracking: TrackingSettings = Field(
+        default_factory=TrackingSettings,
+        description="How the live loop follows the subject between whole-frame analyses.",
     )

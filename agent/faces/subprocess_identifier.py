@@ -27,6 +27,7 @@ from agent.faces.identifier import FrameAnalysis, Identifier
 from agent.faces.imaging import RGBImage
 from agent.faces.roster import Roster
 from agent.faces.settings import IdentificationSettings
+from agent.faces.tracking import SubjectTracker
 from agent.liveness.errors import LandmarkModelError
 from agent.liveness.landmarks import FaceLandmarker
 from agent.liveness.tracking import ChallengeTracker
@@ -50,16 +51,21 @@ def _landmarker_or_none(wanted: bool) -> FaceLandmarker | None:
 def _serve(
     connection: Connection, settings: IdentificationSettings, roster: Roster, landmarks: bool = False
 ) -> None:
-    """The child's loop: ("analyse" | "locate", frame) | ("track", (frame, at_s)) → ("ok", FrameAnalysis) | ("error", text).
+    """The child's loop: ("analyse" | "locate", frame) | ("track", (frame, at_s))
+    | ("follow", (frame, at_s, identify)) → ("ok", FrameAnalysis) | ("error", text).
 
     "locate" frames (outside a session) are only detected and checked: no encoding, no
-    match against the roster (:meth:`Identifier.locate`). "track" frames (during a liveness challenge) follow the face between identifications
-    (:class:`ChallengeTracker`); any other frame or a new roster ends the track.
+    match against the roster (:meth:`Identifier.locate`). "track" frames (during a liveness
+    challenge) follow the face between identifications (:class:`ChallengeTracker`). "follow"
+    frames are identified (or only located) by following the subject between whole-frame
+    analyses (:class:`SubjectTracker`; with tracking off, as "analyse" or "locate"). A frame
+    of another kind or a new roster ends either track.
     """
     identifier = Identifier(settings, roster)
     landmarker = _landmarker_or_none(landmarks)
     # A lambda, not the bound method: a new roster rebinds ``identifier``.
     tracker = ChallengeTracker(lambda image: identifier.analyse(image), landmarker) if landmarker else None  # noqa: PLW0108
+    subject = SubjectTracker(identifier, settings.tracking)
     while True:
         try:
             request, payload = connection.recv()
@@ -68,11 +74,18 @@ def _serve(
         if request == "stop":
             return
         try:
+            if request != "follow":
+                subject.reset()
             if request == "roster":  # keep the loaded models: reloading them takes seconds
                 identifier = Identifier(settings, payload, engine=identifier.analyser.engine)
+                subject = SubjectTracker(identifier, settings.tracking)
                 if tracker is not None:
                     tracker.reset()
                 connection.send(("ok", None))
+            elif request == "follow":
+                if tracker is not None:
+                    tracker.reset()
+                connection.send(("ok", _followed(subject, *payload)))
             elif request == "locate":
                 if tracker is not None:
                     tracker.reset()
@@ -88,6 +101,14 @@ def _serve(
                 connection.send(("ok", identifier.analyse(image)))
         except Exception as exc:  # report, keep serving: one bad frame must not kill the child
             connection.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _followed(subject: SubjectTracker, image: RGBImage, at_s: float, identify: bool) -> FrameAnalysis:
+    """A "follow" frame: through the subject tracker, or analysed afresh when tracking is off."""
+    if not subject.settings.enabled:
+        identifier = subject.identifier
+        return identifier.analyse(image) if identify else identifier.locate(image)
+    return subject.analyse(image, at_s) if identify else subject.locate(image, at_s)
 
 
 class SubprocessIdentifier:
@@ -138,6 +159,17 @@ class SubprocessIdentifier:
         the landmark model it is :meth:`analyse`. Raises :class:`FaceEngineError` as that does.
         """
         answer = self._request("track", (frame, at_s))
+        assert isinstance(answer, FrameAnalysis)
+        return answer
+
+    def follow(self, frame: RGBImage, at_s: float, *, identify: bool) -> FrameAnalysis:
+        """Identify (``identify``: a session is open) or only locate the subject of a frame taken at
+        camera time ``at_s``, following it between whole-frame analyses (:mod:`agent.faces.tracking`).
+
+        With ``[identification.tracking] enabled = false`` it is :meth:`analyse` or :meth:`locate`.
+        Raises :class:`FaceEngineError` as :meth:`analyse` does.
+        """
+        answer = self._request("follow", (frame, at_s, identify))
         assert isinstance(answer, FrameAnalysis)
         return answer
 
