@@ -249,7 +249,7 @@ class PreviewWidget(QWidget):
     def _box_style(self, result: RecognitionResult) -> tuple[QColor, str]:
         analysis = result.analysis
         decision = analysis.decision
-        if decision is Decision.TRACKED:  # followed through the liveness challenge, not matched itself
+        if decision is Decision.TRACKED:  # followed from a frame that matched, not matched itself
             name = analysis.display_name or analysis.performer_id or "face"
             colour = theme.GREEN if analysis.performer_id == self._session_performer else theme.AMBER
             return QColor(colour), f"{name} · following"

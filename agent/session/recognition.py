@@ -53,6 +53,15 @@ class FrameIdentifier(Protocol):
 
 
 @runtime_checkable
+class TrackingIdentifier(FrameIdentifier, Protocol):
+    """An identifier that follows the subject between whole-frame analyses (:mod:`agent.faces.tracking`)."""
+
+    def follow(self, frame: RGBImage, at_s: float, *, identify: bool) -> FrameAnalysis:
+        """Identify (or, ``identify`` false, only locate) the subject of a frame taken at camera time ``at_s``."""
+        ...
+
+
+@runtime_checkable
 class FollowingIdentifier(FrameIdentifier, Protocol):
     """An identifier that can also follow the face through a liveness challenge."""
 
@@ -71,7 +80,9 @@ class RecognitionWorker:
 
     While ``following()`` says so (a liveness challenge runs) and the identifier can, frames
     are followed rather than each identified afresh: the turns of a challenge need many
-    analysed frames a second, and a turned face is often not matched.
+    analysed frames a second, and a turned face is often not matched. Otherwise an identifier
+    that can track the subject (:class:`TrackingIdentifier`) gets every frame with its camera
+    time, and re-detects and re-encodes only when needed (docs/identification.md).
     """
 
     def __init__(
@@ -138,11 +149,16 @@ class RecognitionWorker:
         with self._lock:
             identifier = self._identifier
         if not self._identifying():
-            analysis = identifier.locate(frame.image)
+            if isinstance(identifier, TrackingIdentifier):
+                analysis = identifier.follow(frame.image, frame.captured_at, identify=False)
+            else:
+                analysis = identifier.locate(frame.image)
         else:
-            follow = self._following is not None and self._following()
-            if follow and isinstance(identifier, FollowingIdentifier):
+            challenge = self._following is not None and self._following()
+            if challenge and isinstance(identifier, FollowingIdentifier):
                 analysis = identifier.track(frame.image, frame.captured_at)
+            elif isinstance(identifier, TrackingIdentifier):
+                analysis = identifier.follow(frame.image, frame.captured_at, identify=True)
             else:
                 analysis = identifier.analyse(frame.image)
             if not self._identifying():  # the session ended while this frame was identified

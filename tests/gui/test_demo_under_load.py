@@ -21,6 +21,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from agent.faces.analysis import Decision
 from agent.records.keys import load_public_key_file, trusted_keys
 from agent.records.verify import verify_log
 from agent.session.recognition import RecognitionResult
@@ -63,7 +64,7 @@ class LagMeter:
         self.lags.append(now - result.frame_captured_at)
         if self._last_match_taken is not None:
             self.longest_unseen = max(self.longest_unseen, now - self._last_match_taken)
-        if result.analysis.is_match:
+        if result.analysis.is_match or result.analysis.decision is Decision.TRACKED:  # shows the performer
             self._last_match_taken = result.frame_captured_at
 
     def summary(self) -> str:
