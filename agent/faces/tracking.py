@@ -10,8 +10,12 @@ there, and encodes the face only when an encoding is needed:
 - **while the identity is voted on**: every frame is encoded and matched until
   ``votes_required`` consecutive encodings on the track matched one performer. Votes come only
   from these real encodings; a followed frame is never a vote;
-- **re-verification**: at least every ``reverify_interval_s`` of camera time the frame is
-  analysed exactly as without tracking (whole-frame detection, quality gate, encoding, match);
+- **re-verification**: once the face has been found near its last box for
+  ``reverify_interval_s`` of camera time, the frame is analysed exactly as without tracking
+  (whole-frame detection, quality gate, encoding, match). The interval counts from the first
+  frame after the last whole-frame analysis, not from the analysed frame itself: on a loaded
+  machine that analysis takes a second or more, and counting it in would make every next
+  frame due again (measured: with load 10 on 2 cores every frame was a whole-frame analysis);
 - **doubt**: the face looks different from the last frame that matched (``doubt_similarity``).
 
 A frame that is not encoded is reported as :attr:`Decision.TRACKED` with the performer of the
@@ -54,10 +58,10 @@ class _Track:
     """The face's upper part in the last frame (see :func:`resemblance`)."""
     analysed_at: float
     """Camera time of the last frame on this track."""
-    whole_at: float
-    """Camera time of the last whole-frame analysis that found this face as the only subject."""
     identifying: bool
     """The track's frames are identified (a session is open), not only located."""
+    near_since: float | None = None
+    """Camera time of the first frame found near the box since the last whole-frame analysis."""
     anchor: FrameAnalysis | None = None
     """The track's last encoding, when it matched a performer."""
     anchor_look: Look | None = None
@@ -113,7 +117,8 @@ class SubjectTracker:
         track = self._track
         if track is not None and (track.identifying != identify or at_s < track.analysed_at):
             track = self._track = None
-        if track is None or at_s - track.whole_at >= self.settings.reverify_interval_s:
+        since = track.near_since if track is not None else None
+        if track is None or (since is not None and at_s - since >= self.settings.reverify_interval_s):
             return self._whole(frame, at_s, identify, track)
         analyser = self.identifier.analyser
         started = time.perf_counter()
@@ -127,6 +132,8 @@ class SubjectTracker:
         self.counts.near += 1
         look = look_of(frame, box)
         track.box, track.look, track.analysed_at = box, look, at_s
+        if track.near_since is None:
+            track.near_since = at_s
         if not identify:
             return located(observation)
         anchor = track.anchor
@@ -169,8 +176,8 @@ class SubjectTracker:
             return analysis
         look = look_of(frame, box)
         if track is None or not self._continues(track, frame, box):
-            track = _Track(box, look, at_s, at_s, identify)
-        track.box, track.look, track.analysed_at, track.whole_at = box, look, at_s, at_s
+            track = _Track(box, look, at_s, identify)
+        track.box, track.look, track.analysed_at, track.near_since = box, look, at_s, None
         self._track = track
         if identify:
             self._vote(track, analysis, look, at_s)

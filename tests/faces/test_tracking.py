@@ -88,10 +88,21 @@ def test_the_whole_frame_is_analysed_again_at_least_every_reverify_interval(iden
     whole_at = [s.at_s for s in steps if s.whole]
     assert len(whole_at) >= 3 / 0.4 - 1
     gaps = np.diff(whole_at)
-    assert gaps.max() <= limits.reverify_interval_s + 1 / FPS + 1e-9, whole_at
+    assert gaps.max() <= limits.reverify_interval_s + 2 / FPS + 1e-9, whole_at  # from the next frame on
     for step in steps:
         if step.whole:
             assert step.analysis.decision is Decision.MATCH and step.analysis.distance is not None
+
+
+def test_a_slow_machine_still_follows_between_reverifications(identifier: Identifier) -> None:
+    """Frames analysed 1.2 s apart (a loaded rig): the interval counts from the first frame after a
+    whole-frame analysis, so not every frame becomes one (counted from the analysed frame, each
+    whole-frame analysis would make the next frame due again)."""
+    tracker = SubjectTracker(identifier)
+    times = [1.2 * k for k in range(15)]
+    decisions = [tracker.analyse(swaying(15 * k), at) for k, at in enumerate(times)]
+    assert Decision.TRACKED in [d.decision for d in decisions]
+    assert tracker.counts.whole <= len(times) / 2 + 1, tracker.counts
 
 
 def test_a_jump_ends_the_track_and_the_frame_is_analysed_afresh(identifier: Identifier) -> None:
@@ -244,7 +255,7 @@ def test_a_person_swapped_in_mid_track_is_never_passed_off_as_the_performer(
     else:  # the detector followed the other face: only the re-verification can catch it
         assert decisions[0] is Decision.TRACKED, decisions
     caught = next(k for k, s in enumerate(after) if s.analysis.decision is Decision.UNKNOWN)
-    assert after[caught].at_s <= last_whole + limits.reverify_interval_s + 1 / FPS + 1e-9
+    assert after[caught].at_s <= last_whole + limits.reverify_interval_s + 2 / FPS + 1e-9
     assert all(s.analysis.performer_id is None for s in after[caught:]), decisions
     assert decisions[caught : caught + 3] == [Decision.UNKNOWN] * 3  # votes for "unknown subject"
 
@@ -261,7 +272,7 @@ def test_a_second_face_appearing_is_seen_at_the_latest_at_the_next_reverificatio
     after = run(tracker, crowd, start_s=20 / FPS)
     decisions = [s.analysis.decision for s in after]
     seen = decisions.index(Decision.MULTIPLE_FACES)
-    assert after[seen].at_s <= last_whole + limits.reverify_interval_s + 1 / FPS + 1e-9, decisions
+    assert after[seen].at_s <= last_whole + limits.reverify_interval_s + 2 / FPS + 1e-9, decisions
     assert all(d is not Decision.TRACKED and d is not Decision.MATCH for d in decisions[seen:]), decisions
 
 
