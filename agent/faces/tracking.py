@@ -25,8 +25,12 @@ same frame is analysed afresh on the whole frame, when:
 - the window shows no face, a face that fails the quality gate, or a second face;
 - the face box jumped (``max_shift``), changed size (``max_growth``) or changed its look
   between two frames (``min_similarity``);
-- camera time went backwards, or identification started or stopped (a session opened or ended:
-  what was learnt in one mode is never carried into the other).
+- camera time went backwards.
+
+When identification starts or stops (a session opens or ends) the track keeps where the face
+is, never who it is: its votes start afresh, so the first frames of a session are encoded and
+matched one by one, but need no whole-frame detection when the face was already followed
+while it was only located (the performer usually sits in view when the technician starts).
 
 An encoding that does not match the track's performer takes the identity off the track: the
 next frames are encoded until the votes agree again, so an unknown face that the detector
@@ -115,8 +119,10 @@ class SubjectTracker:
 
     def _frame(self, frame: RGBImage, at_s: float, *, identify: bool) -> FrameAnalysis:
         track = self._track
-        if track is not None and (track.identifying != identify or at_s < track.analysed_at):
+        if track is not None and at_s < track.analysed_at:
             track = self._track = None
+        elif track is not None and track.identifying != identify:
+            track.identifying, track.anchor, track.anchor_look, track.votes = identify, None, None, 0
         since = track.near_since if track is not None else None
         if track is None or (since is not None and at_s - since >= self.settings.reverify_interval_s):
             return self._whole(frame, at_s, identify, track)

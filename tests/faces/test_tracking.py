@@ -128,7 +128,9 @@ def test_no_face_ends_the_track(identifier: Identifier) -> None:
     assert again[:3] == [Decision.MATCH] * 3
 
 
-def test_locating_never_identifies_and_identifying_starts_from_fresh_votes(identifier: Identifier) -> None:
+def test_locating_never_identifies_and_identifying_starts_from_fresh_votes_near_the_located_face(
+    identifier: Identifier,
+) -> None:
     tracker = SubjectTracker(identifier)
     located = [tracker.locate(swaying(k), k / FPS) for k in range(10)]
     assert {a.decision for a in located} == {Decision.FACE_IN_VIEW}
@@ -136,6 +138,7 @@ def test_locating_never_identifies_and_identifying_starts_from_fresh_votes(ident
     assert tracker.counts.near >= 8  # followed near the last box, cheaply
     steps = run(tracker, [swaying(k) for k in range(10, 16)], start_s=0.4)
     assert [s.analysis.decision for s in steps[:3]] == [Decision.MATCH] * 3
+    assert not any(s.whole for s in steps[:3])  # where the face is carries over, who it is never
     # ... and the session's end forgets the identity: located frames again, nobody named.
     assert tracker.locate(swaying(17), 0.7).performer_id is None
 
