@@ -323,6 +323,7 @@ class Rig:
                 identifier,
                 identifying=lambda: controller.session_open,
                 following=lambda: controller.challenge_running,
+                identified=lambda: controller.identified_performer,
             )
             if client is not None:
                 poller = RevocationPoller(

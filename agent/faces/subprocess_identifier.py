@@ -52,7 +52,7 @@ def _serve(
     connection: Connection, settings: IdentificationSettings, roster: Roster, landmarks: bool = False
 ) -> None:
     """The child's loop: ("analyse" | "locate", frame) | ("track", (frame, at_s))
-    | ("follow", (frame, at_s, identify)) → ("ok", FrameAnalysis) | ("error", text).
+    | ("follow", (frame, at_s, identify, confirmed)) → ("ok", FrameAnalysis) | ("error", text).
 
     "locate" frames (outside a session) are only detected and checked: no encoding, no
     match against the roster (:meth:`Identifier.locate`). "track" frames (during a liveness
@@ -103,12 +103,14 @@ def _serve(
             connection.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def _followed(subject: SubjectTracker, image: RGBImage, at_s: float, identify: bool) -> FrameAnalysis:
+def _followed(
+    subject: SubjectTracker, image: RGBImage, at_s: float, identify: bool, confirmed: str | None
+) -> FrameAnalysis:
     """A "follow" frame: through the subject tracker, or analysed afresh when tracking is off."""
     if not subject.settings.enabled:
         identifier = subject.identifier
         return identifier.analyse(image) if identify else identifier.locate(image)
-    return subject.analyse(image, at_s) if identify else subject.locate(image, at_s)
+    return subject.analyse(image, at_s, confirmed=confirmed) if identify else subject.locate(image, at_s)
 
 
 class SubprocessIdentifier:
@@ -162,14 +164,17 @@ class SubprocessIdentifier:
         assert isinstance(answer, FrameAnalysis)
         return answer
 
-    def follow(self, frame: RGBImage, at_s: float, *, identify: bool) -> FrameAnalysis:
+    def follow(
+        self, frame: RGBImage, at_s: float, *, identify: bool, confirmed: str | None = None
+    ) -> FrameAnalysis:
         """Identify (``identify``: a session is open) or only locate the subject of a frame taken at
-        camera time ``at_s``, following it between whole-frame analyses (:mod:`agent.faces.tracking`).
+        camera time ``at_s``, following it between whole-frame analyses (:mod:`agent.faces.tracking`),
+        without encoding it only under the name the session confirmed (``confirmed``).
 
         With ``[identification.tracking] enabled = false`` it is :meth:`analyse` or :meth:`locate`.
         Raises :class:`FaceEngineError` as :meth:`analyse` does.
         """
-        answer = self._request("follow", (frame, at_s, identify))
+        answer = self._request("follow", (frame, at_s, identify, confirmed))
         assert isinstance(answer, FrameAnalysis)
         return answer
 

@@ -8,8 +8,10 @@ the same detector on the same downscaled pixels, but only in a window around the
 there, and encodes the face only when an encoding is needed:
 
 - **while the identity is voted on**: every frame is encoded and matched until
-  ``votes_required`` consecutive encodings on the track matched one performer. Votes come only
-  from these real encodings; a followed frame is never a vote;
+  ``votes_required`` consecutive encodings on the track matched one performer *and* the
+  session has confirmed that performer (the caller says who: the session's votes, on the
+  frames the session counts, are what decide). Votes come only from these real encodings; a
+  followed frame is never a vote;
 - **re-verification**: once the face has been found near its last box for
   ``reverify_interval_s`` of camera time, the frame is analysed exactly as without tracking
   (whole-frame detection, quality gate, encoding, match). The interval counts from the first
@@ -107,22 +109,27 @@ class SubjectTracker:
         """Forget the face followed so far (a new roster, a liveness challenge, frames out of order)."""
         self._track = None
 
-    def analyse(self, frame: RGBImage, at_s: float) -> FrameAnalysis:
-        """Identify the subject of a frame taken at camera time ``at_s`` (a session is open)."""
-        return self._frame(frame, at_s, identify=True)
+    def analyse(self, frame: RGBImage, at_s: float, *, confirmed: str | None) -> FrameAnalysis:
+        """Identify the subject of a frame taken at camera time ``at_s`` (a session is open).
+
+        ``confirmed`` is the performer the session has confirmed (None: not yet): a face is
+        followed without encoding only under that name.
+        """
+        return self._frame(frame, at_s, identify=True, confirmed=confirmed)
 
     def locate(self, frame: RGBImage, at_s: float) -> FrameAnalysis:
         """Find the subject face of a frame without identifying it (no encoding, no match)."""
-        return self._frame(frame, at_s, identify=False)
+        return self._frame(frame, at_s, identify=False, confirmed=None)
 
     # ------------------------------------------------------------------ internals
 
-    def _frame(self, frame: RGBImage, at_s: float, *, identify: bool) -> FrameAnalysis:
+    def _frame(self, frame: RGBImage, at_s: float, *, identify: bool, confirmed: str | None) -> FrameAnalysis:
         track = self._track
         if track is not None and at_s < track.analysed_at:
             track = self._track = None
         elif track is not None and track.identifying != identify:
             track.identifying, track.anchor, track.anchor_look, track.votes = identify, None, None, 0
+            track.near_since = None  # the votes that start now are encoded frame by frame anyway
         since = track.near_since if track is not None else None
         if track is None or (since is not None and at_s - since >= self.settings.reverify_interval_s):
             return self._whole(frame, at_s, identify, track)
@@ -145,6 +152,7 @@ class SubjectTracker:
         anchor = track.anchor
         doubt = (
             anchor is None
+            or anchor.performer_id != confirmed
             or track.votes < self.identifier.settings.votes_required
             or track.anchor_look is None
             or resemblance(track.anchor_look, frame, box) < self.settings.doubt_similarity

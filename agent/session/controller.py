@@ -199,6 +199,19 @@ class SessionController:
         return self._state.phase in ACTIVE_PHASES
 
     @property
+    def identified_performer(self) -> str | None:
+        """The performer this session's votes of real face encodings confirmed (any thread; a momentary view).
+
+        None outside a session, before the votes agreed, and for a badge + PIN identification.
+        The identification process follows a face between encodings only under this name.
+        """
+        state = self._state
+        identity = state.context.identity
+        if state.phase not in ACTIVE_PHASES or identity is None:
+            return None
+        return identity.performer_id if identity.method is IdentificationMethod.FACE else None
+
+    @property
     def challenge_running(self) -> bool:
         """A liveness challenge with real landmarks is running (any thread; a momentary view)."""
         return self._liveness.method == "challenge" and self._liveness.running

@@ -56,8 +56,11 @@ class FrameIdentifier(Protocol):
 class TrackingIdentifier(FrameIdentifier, Protocol):
     """An identifier that follows the subject between whole-frame analyses (:mod:`agent.faces.tracking`)."""
 
-    def follow(self, frame: RGBImage, at_s: float, *, identify: bool) -> FrameAnalysis:
-        """Identify (or, ``identify`` false, only locate) the subject of a frame taken at camera time ``at_s``."""
+    def follow(
+        self, frame: RGBImage, at_s: float, *, identify: bool, confirmed: str | None = None
+    ) -> FrameAnalysis:
+        """Identify (or, ``identify`` false, only locate) the subject of a frame taken at camera time
+        ``at_s``; followed without encoding only under the ``confirmed`` performer's name."""
         ...
 
 
@@ -82,7 +85,8 @@ class RecognitionWorker:
     are followed rather than each identified afresh: the turns of a challenge need many
     analysed frames a second, and a turned face is often not matched. Otherwise an identifier
     that can track the subject (:class:`TrackingIdentifier`) gets every frame with its camera
-    time, and re-detects and re-encodes only when needed (docs/identification.md).
+    time, and re-detects and re-encodes only when needed (docs/identification.md); it follows
+    a face without encoding it only under the name ``identified()`` says the session confirmed.
     """
 
     def __init__(
@@ -93,8 +97,10 @@ class RecognitionWorker:
         identifying: Callable[[], bool],
         wait_timeout: float = 0.5,
         following: Callable[[], bool] | None = None,
+        identified: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._identifying = identifying
+        self._identified = identified
         self._camera = camera
         self._identifier = identifier
         self._wait_timeout = wait_timeout
@@ -158,7 +164,9 @@ class RecognitionWorker:
             if challenge and isinstance(identifier, FollowingIdentifier):
                 analysis = identifier.track(frame.image, frame.captured_at)
             elif isinstance(identifier, TrackingIdentifier):
-                analysis = identifier.follow(frame.image, frame.captured_at, identify=True)
+                analysis = identifier.follow(
+                    frame.image, frame.captured_at, identify=True, confirmed=self._identified()
+                )
             else:
                 analysis = identifier.analyse(frame.image)
             if not self._identifying():  # the session ended while this frame was identified

@@ -24,6 +24,7 @@ from agent.faces.roster import roster_from_vectors
 from agent.faces.settings import IdentificationSettings, TrackingSettings
 from agent.faces.subprocess_identifier import _serve
 from agent.faces.tracking import SubjectTracker
+from agent.faces.voting import IdentityVoter
 from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME, stand_in_frame
 
 FPS = 25.0
@@ -45,6 +46,25 @@ def identifier(settings: IdentificationSettings, engine: FaceEngine) -> Identifi
     return Identifier(settings, roster, engine=engine)
 
 
+class Followed:
+    """A tracker fed as the rig feeds it: each frame goes with the performer the session's voter has
+    confirmed so far (the voter counts what comes back, as ``FrameEvents`` does)."""
+
+    def __init__(self, tracker: SubjectTracker) -> None:
+        self.tracker = tracker
+        self.voter = IdentityVoter(tracker.identifier.settings.votes_required)
+        self.counts = tracker.counts
+
+    def analyse(self, frame: RGBImage, at_s: float) -> FrameAnalysis:
+        analysis = self.tracker.analyse(frame, at_s, confirmed=self.voter.confirmed_performer_id)
+        self.voter.feed(analysis)
+        return analysis
+
+    def locate(self, frame: RGBImage, at_s: float) -> FrameAnalysis:
+        self.voter.reset()  # no session: the session's votes start afresh with the next one
+        return self.tracker.locate(frame, at_s)
+
+
 @dataclass
 class Step:
     """One frame through the tracker: its camera time, what came out, and whether it was a whole-frame analysis."""
@@ -54,7 +74,7 @@ class Step:
     whole: bool
 
 
-def run(tracker: SubjectTracker, frames: list[RGBImage], start_s: float = 0.0) -> list[Step]:
+def run(tracker: Followed, frames: list[RGBImage], start_s: float = 0.0) -> list[Step]:
     """Frames at 25 fps of camera time through ``tracker`` (identifying)."""
     steps = []
     for k, frame in enumerate(frames):
@@ -65,7 +85,7 @@ def run(tracker: SubjectTracker, frames: list[RGBImage], start_s: float = 0.0) -
 
 
 def test_votes_come_only_from_real_encodings_then_the_face_is_followed(identifier: Identifier) -> None:
-    tracker = SubjectTracker(identifier)
+    tracker = Followed(SubjectTracker(identifier))
     steps = run(tracker, [swaying(k) for k in range(60)])
     decisions = [s.analysis.decision for s in steps]
     votes = identifier.settings.votes_required
@@ -81,9 +101,34 @@ def test_votes_come_only_from_real_encodings_then_the_face_is_followed(identifie
     assert set(decisions) == {Decision.MATCH, Decision.TRACKED}
 
 
+def test_a_face_is_followed_only_under_the_name_the_session_confirmed(identifier: Identifier) -> None:
+    tracker = SubjectTracker(identifier)
+    frames = [swaying(k) for k in range(12)]
+    for confirmed in (None, "perf-other"):
+        tracker.reset()
+        decisions = [tracker.analyse(f, k / FPS, confirmed=confirmed).decision for k, f in enumerate(frames)]
+        assert decisions == [Decision.MATCH] * len(frames), (confirmed, decisions)
+
+
+def test_a_new_session_votes_on_real_encodings_even_when_no_frame_was_located_in_between(
+    identifier: Identifier,
+) -> None:
+    """Found in the whole rig: sessions back to back, the identification process never saw a frame
+    outside a session, so its track still had the last session's votes, followed the face at once,
+    and the new session waited 6 s for three re-verifications. The session's own confirmation
+    decides: until it has one, every frame is encoded."""
+    followed = Followed(SubjectTracker(identifier))
+    run(followed, [swaying(k) for k in range(10)])
+    followed.voter.reset()  # the next session starts; no locate frame reaches the tracker
+    steps = run(followed, [swaying(k) for k in range(10, 16)], start_s=0.4)
+    decisions = [s.analysis.decision for s in steps]
+    assert decisions[:3] == [Decision.MATCH] * 3 and Decision.TRACKED in decisions[3:], decisions
+    assert not any(s.whole for s in steps[:3])
+
+
 def test_the_whole_frame_is_analysed_again_at_least_every_reverify_interval(identifier: Identifier) -> None:
     limits = TrackingSettings(reverify_interval_s=0.4)
-    tracker = SubjectTracker(identifier, limits)
+    tracker = Followed(SubjectTracker(identifier, limits))
     steps = run(tracker, [swaying(k) for k in range(75)])  # 3 s of camera time
     whole_at = [s.at_s for s in steps if s.whole]
     assert len(whole_at) >= 3 / 0.4 - 1
@@ -98,7 +143,7 @@ def test_a_slow_machine_still_follows_between_reverifications(identifier: Identi
     """Frames analysed 1.2 s apart (a loaded rig): the interval counts from the first frame after a
     whole-frame analysis, so not every frame becomes one (counted from the analysed frame, each
     whole-frame analysis would make the next frame due again)."""
-    tracker = SubjectTracker(identifier)
+    tracker = Followed(SubjectTracker(identifier))
     times = [1.2 * k for k in range(15)]
     decisions = [tracker.analyse(swaying(15 * k), at) for k, at in enumerate(times)]
     assert Decision.TRACKED in [d.decision for d in decisions]
@@ -106,7 +151,7 @@ def test_a_slow_machine_still_follows_between_reverifications(identifier: Identi
 
 
 def test_a_jump_ends_the_track_and_the_frame_is_analysed_afresh(identifier: Identifier) -> None:
-    tracker = SubjectTracker(identifier)
+    tracker = Followed(SubjectTracker(identifier))
     run(tracker, [swaying(k) for k in range(6)])
     lost, whole = tracker.counts.lost, tracker.counts.whole
     moved = tracker.analyse(stand_in_frame((-380, 0)), 6 / FPS)  # the face is now 380 px to the left
@@ -120,7 +165,7 @@ def test_a_jump_ends_the_track_and_the_frame_is_analysed_afresh(identifier: Iden
 
 
 def test_no_face_ends_the_track(identifier: Identifier) -> None:
-    tracker = SubjectTracker(identifier)
+    tracker = Followed(SubjectTracker(identifier))
     run(tracker, [swaying(k) for k in range(6)])
     empty = np.full_like(swaying(0), 40)
     assert tracker.analyse(empty, 0.5).decision is Decision.NO_FACE
@@ -131,7 +176,7 @@ def test_no_face_ends_the_track(identifier: Identifier) -> None:
 def test_locating_never_identifies_and_identifying_starts_from_fresh_votes_near_the_located_face(
     identifier: Identifier,
 ) -> None:
-    tracker = SubjectTracker(identifier)
+    tracker = Followed(SubjectTracker(identifier))
     located = [tracker.locate(swaying(k), k / FPS) for k in range(10)]
     assert {a.decision for a in located} == {Decision.FACE_IN_VIEW}
     assert all(a.performer_id is None and a.distance is None for a in located)
@@ -144,7 +189,7 @@ def test_locating_never_identifies_and_identifying_starts_from_fresh_votes_near_
 
 
 def test_camera_time_going_backwards_ends_the_track(identifier: Identifier) -> None:
-    tracker = SubjectTracker(identifier)
+    tracker = Followed(SubjectTracker(identifier))
     run(tracker, [swaying(k) for k in range(6)], start_s=10.0)
     whole = tracker.counts.whole
     assert tracker.analyse(swaying(7), 1.0).decision is Decision.MATCH
@@ -166,7 +211,7 @@ def test_the_identification_child_follows_the_subject_and_any_other_request_ends
         requests = [("follow", k) for k in range(5)] + [("analyse", 5)] + [("follow", k) for k in range(6, 9)]
         requests += [("roster", 9)] + [("follow", k) for k in range(10, 13)]
         for request, k in requests:
-            payload: object = (swaying(k), k / FPS, True) if request == "follow" else swaying(k)
+            payload: object = (swaying(k), k / FPS, True, STAND_IN_ID) if request == "follow" else swaying(k)
             parent.send((request, identifier.roster if request == "roster" else payload))
             status, analysis = parent.recv()
             assert status == "ok", analysis
@@ -246,7 +291,7 @@ def test_a_person_swapped_in_mid_track_is_never_passed_off_as_the_performer(
     it. It is encoded at once when it looks different; with that check off, at the latest at the
     next re-verification. From then on every frame is ``unknown``, as without tracking."""
     limits = TrackingSettings() if doubt else TrackingSettings(doubt_similarity=-1.0)
-    tracker = SubjectTracker(identifier, limits)
+    tracker = Followed(SubjectTracker(identifier, limits))
     before = run(tracker, [swaying(k) for k in range(20)])
     assert before[-1].analysis.decision is Decision.TRACKED
     last_whole = max(s.at_s for s in before if s.whole)
@@ -268,7 +313,7 @@ def test_a_second_face_appearing_is_seen_at_the_latest_at_the_next_reverificatio
     identifier: Identifier, other_person: tuple[RGBImage, tuple[int, int, int, int]]
 ) -> None:
     limits = TrackingSettings()
-    tracker = SubjectTracker(identifier, limits)
+    tracker = Followed(SubjectTracker(identifier, limits))
     before = run(tracker, [swaying(k) for k in range(20)])
     last_whole = max(s.at_s for s in before if s.whole)
     crowd = [pasted(swaying(20 + k), *other_person, at=(200, 1050, 100)) for k in range(40)]
@@ -325,7 +370,7 @@ def test_on_real_footage_tracking_names_nobody_the_frame_by_frame_analysis_would
     identifier = Identifier(settings, roster_from_vectors(roster_of(analyser, people)), engine=engine)
     frames = clip[::2]  # 15 fps of camera time, as a loaded rig analyses
     untracked = {a.performer_id for a in map(identifier.analyse, frames) if a.is_match}
-    tracker = SubjectTracker(identifier)
+    tracker = Followed(SubjectTracker(identifier))
     steps = [tracker.analyse(frame, k / 15.0) for k, frame in enumerate(frames)]
     matched = {a.performer_id for a in steps if a.is_match}
     assert matched <= untracked and matched, (matched, untracked)
@@ -345,6 +390,6 @@ def test_on_real_footage_tracking_names_nobody_the_frame_by_frame_analysis_would
         for name in ("barack_obama", "bbt_howard", "lfw_lance_bass")
     }
     impostors = Identifier(settings, roster_from_vectors(roster_of(analyser, strangers)), engine=engine)
-    tracker = SubjectTracker(impostors)
+    tracker = Followed(SubjectTracker(impostors))
     decisions = {tracker.analyse(frame, k / 15.0).decision for k, frame in enumerate(frames)}
     assert Decision.MATCH not in decisions and Decision.TRACKED not in decisions

@@ -628,3 +628,22 @@ def test_a_rig_that_measures_no_landmarks_fails_the_challenge_and_never_unlocks(
     [first] = liveness["earlier_attempts"]
     assert first["attempt"] == 1 and first["passed"] is False
     assert first["steps"] and "not done within" in first["steps"][0]["reason"]
+
+
+def test_the_identified_performer_is_named_only_once_face_votes_confirmed_them_in_this_session(
+    harness: Harness,
+) -> None:
+    """What the identification process may follow a face under (agent/faces/tracking.py): the
+    session's confirmed face identity, nothing before it, nothing after the session."""
+    controller = harness.controller
+    harness.feeding.clear()
+    assert controller.identified_performer is None  # no session
+    controller.start_session("tech", TYPES)
+    harness.wait("identifying", lambda s: s.phase is Phase.IDENTIFYING)
+    assert controller.identified_performer is None  # no votes yet
+    harness.feeding.set()
+    harness.wait("terms", lambda s: s.phase is Phase.AWAITING_CONFIRMATION)
+    assert controller.identified_performer == STAND_IN_ID
+    controller.end_session()
+    harness.wait("idle", lambda s: s.phase is Phase.IDLE)
+    assert controller.identified_performer is None
