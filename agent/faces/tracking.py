@@ -33,6 +33,8 @@ When identification starts or stops (a session opens or ends) the track keeps wh
 is, never who it is: its votes start afresh, so the first frames of a session are encoded and
 matched one by one, but need no whole-frame detection when the face was already followed
 while it was only located (the performer usually sits in view when the technician starts).
+The re-verification clock restarts then too (those frames are encoded anyway), so around a
+session's start a second face elsewhere in the frame can go unseen for up to two intervals.
 
 An encoding that does not match the track's performer takes the identity off the track: the
 next frames are encoded until the votes agree again, so an unknown face that the detector
