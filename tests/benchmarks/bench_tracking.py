@@ -22,7 +22,7 @@ on an otherwise quiet machine and then with two spin loops keeping both cores bu
 Usage:
 
     python tests/benchmarks/bench_tracking.py [--sessions 12] [--blocks 2] [--frames 150]
-                                              [--hold 6] [--synthetic] [--quiet-only]
+                                              [--hold 6] [--synthetic] [--quiet-only | --busy-only]
 """
 
 from __future__ import annotations
@@ -89,12 +89,24 @@ def frame_costs(frames: int) -> dict[str, list[float]]:
     tracker = SubjectTracker(identifier, TrackingSettings())
     voter = IdentityVoter(settings.votes_required)  # the session's votes, as FrameEvents keeps them
     scene = padded(stand_in_frame(), BACKGROUND)
-    costs: dict[str, list[float]] = {"today": [], "tracking (all frames)": []}
+    kinds = (
+        "today",
+        "  of which detection",
+        "  of which encoding",
+        "tracking (all frames)",
+        "  whole-frame analyses",
+        "  encoded near the box (votes, doubt)",
+        "  followed (while tracking)",
+        "    of which detection near the box",
+    )
+    costs: dict[str, list[float]] = {kind: [] for kind in kinds}
     for k in range(frames):
         frame = shifted(scene, sway(k))
         started = time.perf_counter()
-        identifier.analyse(frame)
+        today = identifier.analyse(frame)
         costs["today"].append((time.perf_counter() - started) * 1000)
+        costs["  of which detection"].append(today.timings.detect_ms)
+        costs["  of which encoding"].append(today.timings.encode_ms)
         before = (tracker.counts.whole, tracker.counts.encoded_near)
         started = time.perf_counter()
         analysis = tracker.analyse(frame, k / 25.0, confirmed=voter.confirmed_performer_id)
@@ -108,7 +120,8 @@ def frame_costs(frames: int) -> dict[str, list[float]]:
         else:
             assert analysis.decision is Decision.TRACKED
             kind = "  followed (while tracking)"
-        costs.setdefault(kind, []).append(spent)
+            costs["    of which detection near the box"].append(analysis.timings.detect_ms)
+        costs[kind].append(spent)
     return costs
 
 
@@ -281,7 +294,7 @@ def measure(args: argparse.Namespace, label: str) -> None:
     for kind, values in costs.items():
         print(f"    {kind:<40} {p50_p95(values)}")
     today = costs["today"]
-    followed = costs.get("  followed (while tracking)", [])
+    followed = costs["  followed (while tracking)"]
     if followed:
         print(
             f"    while tracking vs today: p95 {pct(followed, 0.95):.1f} vs {pct(today, 0.95):.1f} ms"
@@ -329,9 +342,11 @@ def main() -> None:
     )
     parser.add_argument("--synthetic", action="store_true", help="also measure with the synthetic challenge")
     parser.add_argument("--quiet-only", action="store_true", help="skip the part with both cores busy")
+    parser.add_argument("--busy-only", action="store_true", help="only the part with both cores busy")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; {load_average()}")
-    measure(args, "as the machine is (no extra load)")
+    if not args.busy_only:
+        measure(args, "as the machine is (no extra load)")
     if not args.quiet_only:
         with busy_cores(2) as pids:
             time.sleep(2.0)
