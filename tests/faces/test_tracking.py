@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.faces.analysis import Decision, FaceAnalyser
+from agent.faces.analysis import Decision, FaceAnalyser, FaceObservation
 from agent.faces.engine import FaceEngine
+from agent.faces.evaluation import evaluate, list_identities, make_split, observe_all
 from agent.faces.identifier import FrameAnalysis, Identifier
 from agent.faces.imaging import RGBImage, load_image
 from agent.faces.roster import roster_from_vectors
@@ -393,3 +394,35 @@ def test_on_real_footage_tracking_names_nobody_the_frame_by_frame_analysis_would
     tracker = Followed(SubjectTracker(impostors))
     decisions = {tracker.analyse(frame, k / 15.0).decision for k, frame in enumerate(frames)}
     assert Decision.MATCH not in decisions and Decision.TRACKED not in decisions
+
+
+@pytest.mark.faces
+def test_encodings_of_faces_found_near_their_box_keep_zero_false_accepts_over_twenty_splits(
+    faces_dir: Path, settings: IdentificationSettings, engine: FaceEngine
+) -> None:
+    """The accuracy protocol of docs/identification.md with every probe encoded as the tracker
+    encodes a vote: the face found by detection near its box (a box a few pixels off the
+    whole-frame one), not by whole-frame detection. Enrolment is unchanged."""
+    analyser = FaceAnalyser(settings, engine=engine)
+    identities = list_identities(faces_dir / "identities")
+    paths = [p for photos in identities.values() for p in photos]
+    whole = observe_all(analyser, paths)
+    near: dict[Path, FaceObservation] = {}
+    for path in paths:
+        observation = whole[path]
+        if observation.refusal is None and observation.box is not None:
+            image = load_image(path)
+            found = analyser.detect_near(image, observation.box, window=TrackingSettings().window)
+            observation = analyser.judge(image, found)
+        near[path] = observation
+    pairs = [(near[p].encoding, whole[p].encoding) for p in paths]
+    moved = [float(np.linalg.norm(a - b)) for a, b in pairs if a is not None and b is not None]
+    assert len(moved) > 0.9 * len(paths) and max(moved) > 0  # really other boxes, nearly all found
+    rates = []
+    for seed in range(20):
+        split = make_split(identities, whole, seed=seed)
+        probes = [p for p, _ in split.genuine_probes] + list(split.impostor_probes)
+        result = evaluate(split, {**whole, **{p: near[p] for p in probes}}, settings)
+        assert result.false_accepts == [], (seed, result.false_accepts)
+        rates.append(result.genuine_accept_rate)
+    assert sum(rates) / len(rates) >= 0.90
