@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import signal
 import threading
 from multiprocessing.connection import Connection
 from typing import Any
@@ -56,6 +57,9 @@ def _serve(
     match against the roster (:meth:`Identifier.locate`). "track" frames (during a liveness challenge) follow the face between identifications
     (:class:`ChallengeTracker`); any other frame or a new roster ends the track.
     """
+    # The parent decides when this process ends (closing the pipe ends it): a Ctrl-C in the
+    # technician's terminal reaches the whole process group and must not print a traceback here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     identifier = Identifier(settings, roster)
     landmarker = _landmarker_or_none(landmarks)
     # A lambda, not the bound method: a new roster rebinds ``identifier``.
@@ -67,27 +71,32 @@ def _serve(
             return
         if request == "stop":
             return
+        answer: tuple[str, object]
         try:
             if request == "roster":  # keep the loaded models: reloading them takes seconds
                 identifier = Identifier(settings, payload, engine=identifier.analyser.engine)
                 if tracker is not None:
                     tracker.reset()
-                connection.send(("ok", None))
+                answer = ("ok", None)
             elif request == "locate":
                 if tracker is not None:
                     tracker.reset()
-                connection.send(("ok", identifier.locate(payload)))
+                answer = ("ok", identifier.locate(payload))
             elif request == "track" and tracker is not None:
                 image, at_s = payload
-                connection.send(("ok", tracker.analyse(image, at_s)))
+                answer = ("ok", tracker.analyse(image, at_s))
             else:
                 if tracker is not None:
                     tracker.reset()
                 # Outside a challenge nothing needs landmarks: identification only.
                 image = payload[0] if request == "track" else payload
-                connection.send(("ok", identifier.analyse(image)))
+                answer = ("ok", identifier.analyse(image))
         except Exception as exc:  # report, keep serving: one bad frame must not kill the child
-            connection.send(("error", f"{type(exc).__name__}: {exc}"))
+            answer = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            connection.send(answer)
+        except OSError:  # the rig's process is gone (BrokenPipeError): nobody is left to answer
+            return
 
 
 class SubprocessIdentifier:
