@@ -34,7 +34,11 @@ from agent.liveness.tracking import ChallengeTracker
 
 log = logging.getLogger(__name__)
 ANSWER_TIMEOUT_S = 30.0
-"""Longest wait for one frame's answer (the first one includes loading the models)."""
+"""Longest wait for one frame's answer once the child has loaded its models."""
+STARTUP_TIMEOUT_S = 180.0
+"""Longest wait for a new child to load the face models: 2–3 s on a quiet machine, many
+times that when capture software keeps every core busy. Waiting is safe (nothing can
+unlock before a frame is identified); giving up and restarting would never finish."""
 
 
 def _landmarker_or_none(wanted: bool) -> FaceLandmarker | None:
@@ -60,8 +64,17 @@ def _serve(
     # The parent decides when this process ends (closing the pipe ends it): a Ctrl-C in the
     # technician's terminal reaches the whole process group and must not print a traceback here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    identifier = Identifier(settings, roster)
-    landmarker = _landmarker_or_none(landmarks)
+    try:
+        identifier = Identifier(settings, roster)  # loads the dlib models
+        landmarker = _landmarker_or_none(landmarks)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            connection.send(("error", f"the face models could not be loaded: {type(exc).__name__}: {exc}"))
+        return
+    try:
+        connection.send(("ready", None))
+    except OSError:
+        return
     # A lambda, not the bound method: a new roster rebinds ``identifier``.
     tracker = ChallengeTracker(lambda image: identifier.analyse(image), landmarker) if landmarker else None  # noqa: PLW0108
     while True:
@@ -99,6 +112,10 @@ def _serve(
             return
 
 
+class _FrameError(FaceEngineError):
+    """The child could not analyse one frame but is still serving."""
+
+
 class SubprocessIdentifier:
     """An :class:`Identifier` running in a child process; same ``analyse`` interface.
 
@@ -114,6 +131,10 @@ class SubprocessIdentifier:
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._connection: Connection | None = None
+        self._ready = False
+        """Whether the running child said it has loaded its models."""
+        self._unacknowledged_rosters = 0
+        """Rosters sent to the running child whose acknowledgement has not been read yet."""
 
     @property
     def roster(self) -> Roster:
@@ -151,9 +172,26 @@ class SubprocessIdentifier:
         return answer
 
     def set_roster(self, roster: Roster) -> None:
-        """Match against ``roster`` from the next frame on."""
-        self._roster = roster
-        self._request("roster", roster)
+        """Match against ``roster`` from the next frame on; returns without waiting for the child.
+
+        A child that is not running yet starts with this roster (loading its models in the
+        background, so the rig's windows need not wait for them). A running child acknowledges
+        the new roster before it answers the next frame; if it cannot take it, it is stopped
+        and the next frame starts a fresh child with this roster: it never goes on matching
+        against an older one.
+        """
+        with self._lock:
+            self._roster = roster
+            if self._process is None or not self._process.is_alive():
+                self._start_child()
+                return
+            assert self._connection is not None
+            try:
+                self._connection.send(("roster", roster))
+            except OSError:
+                self._stop_child()
+                return
+            self._unacknowledged_rosters += 1
 
     def close(self) -> None:
         """End the child process (idempotent)."""
@@ -166,21 +204,47 @@ class SubprocessIdentifier:
                 self._start_child()
             assert self._connection is not None
             try:
+                self._await_ready()
+                while self._unacknowledged_rosters:
+                    self._receive("roster")
+                    self._unacknowledged_rosters -= 1
                 self._connection.send((kind, payload))
-                if not self._connection.poll(ANSWER_TIMEOUT_S):
-                    raise FaceEngineError(
-                        f"the identification process gave no answer in {ANSWER_TIMEOUT_S:g} s"
-                    )
-                status, result = self._connection.recv()
-            except (EOFError, OSError, BrokenPipeError) as exc:
+                return self._receive(kind)
+            except _FrameError:
+                raise  # one frame failed; the child keeps serving
+            except (EOFError, OSError) as exc:
                 self._stop_child()
                 raise FaceEngineError(f"the identification process stopped: {exc}") from None
             except FaceEngineError:
                 self._stop_child()
                 raise
-            if status == "error":
-                raise FaceEngineError(f"identification failed in the child process: {result}")
-            return result
+
+    def _await_ready(self) -> None:
+        """Wait (once per child) until it has loaded its models; raises FaceEngineError if it could not."""
+        if self._ready:
+            return
+        assert self._connection is not None
+        if not self._connection.poll(STARTUP_TIMEOUT_S):
+            raise FaceEngineError(
+                f"the identification process did not load the face models in {STARTUP_TIMEOUT_S:g} s",
+                hint="the machine may be overloaded; ScanGate starts it again with the next frame",
+            )
+        status, detail = self._connection.recv()
+        if status != "ready":
+            raise FaceEngineError(f"the identification process could not start: {detail}")
+        self._ready = True
+
+    def _receive(self, kind: str) -> object:
+        """The child's answer to the oldest request not yet answered."""
+        assert self._connection is not None
+        if not self._connection.poll(ANSWER_TIMEOUT_S):
+            raise FaceEngineError(f"the identification process gave no answer in {ANSWER_TIMEOUT_S:g} s")
+        status, result = self._connection.recv()
+        if status == "error":
+            if kind == "roster":  # it would go on with the older roster: start afresh instead
+                raise FaceEngineError(f"the identification process could not take the new roster: {result}")
+            raise _FrameError(f"identification failed in the child process: {result}")
+        return result
 
     def _start_child(self) -> None:
         self._stop_child()
@@ -194,6 +258,7 @@ class SubprocessIdentifier:
         process.start()
         child.close()
         self._process, self._connection = process, parent
+        self._ready, self._unacknowledged_rosters = False, 0
         log.info("identification process started (pid %s)", process.pid)
 
     def _stop_child(self) -> None:
