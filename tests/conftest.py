@@ -38,6 +38,18 @@ def faces_dir() -> Path:
     return found
 
 
+@pytest.fixture(scope="session")
+def stand_in_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the demo's rendered stand-in clip, shared by the whole run (it is the same clip)."""
+    return tmp_path_factory.mktemp("stand-in-cache")
+
+
+@pytest.fixture(autouse=True)
+def _shared_stand_in_clip(stand_in_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rehearsals render the stand-in clip once per run, not once per demo folder (2.5-4 s each)."""
+    monkeypatch.setenv("SCANGATE_STAND_IN_CACHE_DIR", str(stand_in_cache))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep tests away from the real user's config/data dirs (keys, logs, templates)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
 import shutil
@@ -12,13 +14,20 @@ from typing import Literal
 
 import cv2
 import numpy as np
+import platformdirs
 from skimage import data as skimage_data
 
 from agent.config import ScanGateConfig, load_config
 from agent.errors import ScanGateError
 from agent.faces.analysis import FaceAnalyser
 from agent.faces.settings import IdentificationSettings
-from agent.private_files import PRIVATE_DIR_MODE, private_dir, private_file_opener, restrict
+from agent.private_files import (
+    PRIVATE_DIR_MODE,
+    PRIVATE_FILE_MODE,
+    private_dir,
+    private_file_opener,
+    restrict,
+)
 from agent.records.keys import load_or_create_rig_key, public_key_pem
 from agent.signing import public_key_to_b64
 from agent.wire.consent import ConsentStatus
@@ -80,7 +89,72 @@ def stand_in_frame(offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     return canvas
 
 
-def write_stand_in_video(path: Path, seconds: float = 4.0) -> Path:
+STAND_IN_SECONDS = 4.0
+STAND_IN_CACHE_ENV = "SCANGATE_STAND_IN_CACHE_DIR"
+"""Overrides where the rendered stand-in clip is cached (default: the user cache folder)."""
+_STAND_IN_CLIP_VERSION = 1
+"""Bump when the clip's rendering changes: the cache key includes it."""
+
+
+def stand_in_cache_dir() -> Path:
+    """Where rendered stand-in clips are kept between demo runs (owner-only)."""
+    configured = os.environ.get(STAND_IN_CACHE_ENV)
+    if configured:
+        return Path(configured)
+    return Path(platformdirs.user_cache_dir("scangate", appauthor=False)) / "stand-in"
+
+
+def stand_in_clip_key(seconds: float = STAND_IN_SECONDS) -> str:
+    """What the rendered clip depends on, hashed: the portrait's pixels and how it is rendered."""
+    digest = hashlib.sha256(
+        f"v{_STAND_IN_CLIP_VERSION} {FRAME_SIZE} {STAND_IN_FPS} {seconds!r} opencv {cv2.__version__}".encode()
+    )
+    digest.update(np.ascontiguousarray(stand_in_frame()).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def cached_stand_in_video(seconds: float = STAND_IN_SECONDS, *, cache_dir: Path | None = None) -> Path:
+    """The stand-in clip, rendered once per content key into the cache folder (0700, file 0600).
+
+    Rendering the 100 frames takes 2.5-4 s, which every rehearsal paid because each demo
+    folder is new. The file appears under its final name only when complete (written
+    beside it, then renamed), so a crash never leaves a half clip to be reused.
+    """
+    folder = cache_dir if cache_dir is not None else stand_in_cache_dir()
+    path = folder / f"performer-{stand_in_clip_key(seconds)}.avi"
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    private_dir(folder)
+    partial = folder / f".partial-{os.getpid()}-{path.name}"  # keeps .avi: OpenCV picks the container by it
+    try:
+        write_stand_in_video(partial, seconds)
+        restrict(partial, PRIVATE_FILE_MODE)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def link_stand_in_video(clip: Path) -> None:
+    """Make ``clip`` the stand-in clip: a link to the cached rendering, or a rendering of its own.
+
+    The demo folder names the clip (``stand-in/performer.avi``) and the camera and the
+    biometric-data checks know it by that name; the link resolves to the one cached file.
+    Where a link cannot be made or the cache cannot be written, the clip is rendered in place.
+    """
+    if clip.exists():
+        return
+    clip.unlink(missing_ok=True)  # a link whose cached file was cleaned away
+    private_dir(clip.parent)
+    try:
+        clip.symlink_to(cached_stand_in_video())
+    except OSError as exc:
+        log.info("stand-in clip cache not usable (%s); rendering the clip in the demo folder", exc)
+        clip.unlink(missing_ok=True)
+        write_stand_in_video(clip)
+
+
+def write_stand_in_video(path: Path, seconds: float = STAND_IN_SECONDS) -> Path:
     """A looping clip of the stand-in performer, swaying slightly, as an MJPEG AVI."""
     private_dir(path.parent)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), STAND_IN_FPS, FRAME_SIZE)
@@ -98,11 +172,20 @@ def write_stand_in_video(path: Path, seconds: float = 4.0) -> Path:
 
 
 def stand_in_encoding() -> list[float]:
-    """The stand-in performer's 128-d face template, computed from the portrait."""
+    """The stand-in performer's 128-d face template, computed from the portrait.
+
+    Computed once per process (loading the face models for it took 0.8-2.4 s per demo run);
+    kept in memory only, never written anywhere.
+    """
+    return list(_stand_in_encoding())
+
+
+@functools.cache
+def _stand_in_encoding() -> tuple[float, ...]:
     observation = FaceAnalyser(IdentificationSettings()).observe(stand_in_frame())
     if observation.encoding is None:
         raise ScanGateError(f"the stand-in portrait gave no face template: {observation.reason}")
-    return [float(v) for v in observation.encoding]
+    return tuple(float(v) for v in observation.encoding)
 
 
 def _unrelated_template(seed_value: int = 7) -> list[float]:
@@ -166,9 +249,7 @@ def prepare_demo(
         shutil.rmtree(out_dir / "captures", ignore_errors=True)
     rig_key = load_or_create_rig_key(out_dir / "keys" / "rig-ed25519.pem")
     (out_dir / "rig-public.pem").write_text(public_key_pem(rig_key.public_key), encoding="ascii")
-    clip = out_dir / "stand-in" / "performer.avi"
-    if not clip.exists():
-        write_stand_in_video(clip)
+    link_stand_in_video(out_dir / "stand-in" / "performer.avi")
     # An ephemeral template key: the demo's face templates are sealed under a key that
     # exists only while the demo runs, so its database holds nothing biometric once it ends.
     for leftover in ("registry.sqlite3", "registry.sqlite3-wal", "registry.sqlite3-shm"):
