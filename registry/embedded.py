@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -69,26 +70,30 @@ class EmbeddedRegistry:
         """When the server last finished an HTTP answer (``time.monotonic()``); None before the first."""
         return self._answer_clock.last_answer_at
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the server to finish open requests and stop; waits for its thread.
+    def stop(self, timeout: float = 10.0, *, graceful: bool = True) -> None:
+        """Stop the server and wait for its thread.
 
-        A server still busy after ``timeout`` seconds (open connections or requests) is
-        forced to stop, as a crashed registry would, and given ``timeout`` seconds more.
+        Graceful: open requests are finished first. A client that keeps reusing a keep-alive
+        connection (a rig rechecking its consent every second does) keeps a graceful stop
+        waiting and goes on being answered, so after ``timeout`` seconds the server is forced
+        to stop and given ``timeout`` seconds more. ``graceful=False`` forces it at once, as
+        a crash or a lost network would.
 
         Raises:
             RegistryError: the server was still running after that.
         """
         self._server.should_exit = True
+        self._server.force_exit = not graceful
         self._thread.join(timeout)
         if self._thread.is_alive():
             state = self._server.server_state
             log.warning(
-                "the embedded registry at %s did not stop within %g s (%d connection(s), %d task(s) open):"
+                "the embedded registry at %s did not stop within %g s (%d task(s) open; open requests: %s):"
                 " forcing it",
                 self.url,
                 timeout,
-                len(state.connections),
                 len(state.tasks),
+                "; ".join(_describe(connection) for connection in state.connections) or "none",
             )
             self._server.force_exit = True
             self._thread.join(timeout)
@@ -105,6 +110,40 @@ class EmbeddedRegistry:
         self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class _DropCancelledRequests(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" for requests cancelled by a forced stop.
+
+    A cancelled request is the stop doing its work, not a fault of the application; the
+    rehearsal that cuts the registry off would otherwise print a traceback per open request.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, asyncio.CancelledError):
+            return False
+        # the lifespan task reports its cancellation as a formatted traceback in the message
+        return not record.getMessage().rstrip().endswith("CancelledError")
+
+
+_DROP_CANCELLED = _DropCancelledRequests()
+
+
+def _describe(connection: object) -> str:
+    """What an open server connection is doing, for the log (uvicorn's protocol objects)."""
+    cycle = getattr(connection, "cycle", None)
+    if cycle is None:
+        return "idle connection"
+    scope = getattr(cycle, "scope", {})
+    state = (
+        "response complete"
+        if getattr(cycle, "response_complete", False)
+        else "response started"
+        if getattr(cycle, "response_started", False)
+        else "no response yet"
+    )
+    return f"{scope.get('method', '?')} {scope.get('path', '?')} ({state})"
 
 
 def start_embedded_registry(
@@ -146,6 +185,7 @@ def start_embedded_registry(
         else create_app(database, max_body_bytes=max_body_bytes, failed_auth=failed_auth)
     )
     # the client address is the TCP peer: no X-Forwarded-For from anyone (it would evade the limit)
+    logging.getLogger("uvicorn.error").addFilter(_DROP_CANCELLED)  # once: the same filter object
     answer_clock = _AnswerClock(app)
     config = uvicorn.Config(
         answer_clock,

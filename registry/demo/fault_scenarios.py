@@ -246,7 +246,7 @@ def scenario_registry_lost_while_unlocked(run: Run) -> None:
     lock_watch = _GateLockWatch(run)  # from before stop(): the gate may rightly lock while it waits
     stop_began = time.monotonic()
     try:
-        run.env.registry.stop()
+        run.env.registry.stop(graceful=False)  # gone, as a crashed server or a cut cable
     finally:
         stopped = time.monotonic()
     if not _refuses_connections(run.env.registry.url):
