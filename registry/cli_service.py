@@ -19,6 +19,10 @@ from registry.retention_service import DISABLED_WARNING, PurgeScheduler, parse_i
 from registry.setup import check_template_key, initialise
 from registry.template_seal import TEMPLATE_KEY_ENV_VAR, TemplateKeySource
 
+GRACEFUL_SHUTDOWN_S = 10
+"""Seconds a stopping server waits for open requests. Rigs keep a keep-alive connection busy
+with their consent rechecks, so a graceful stop without a limit never ends by itself."""
+
 
 @click.command()
 @db_option
@@ -151,6 +155,7 @@ def serve(
             host=plan.host,
             port=plan.port,
             access_log=access_log,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             ssl_certfile=cert_file,
             ssl_keyfile=key_file,
             **proxy,  # type: ignore[arg-type]
@@ -170,6 +175,7 @@ def serve(
         port=plan.port,
         workers=workers,
         access_log=access_log,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         ssl_certfile=cert_file,
         ssl_keyfile=key_file,
         **proxy,  # type: ignore[arg-type]
