@@ -63,7 +63,8 @@ def _serve(
     """
     # The parent decides when this process ends (closing the pipe ends it): a Ctrl-C in the
     # technician's terminal reaches the whole process group and must not print a traceback here.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threading.current_thread() is threading.main_thread():  # tests serve from a thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         identifier = Identifier(settings, roster)  # loads the dlib models
         landmarker = _landmarker_or_none(landmarks)
