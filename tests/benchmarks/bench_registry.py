@@ -306,7 +306,7 @@ def run_load(
     into.failed += sum(r[1] for r in results)
     into.client_cpu += sum(r[2] for r in results)
     into.server_cpu += server_after - server_before
-    into.database_cpu += database_after - database_before
+    into.database_cpu += max(0.0, database_after - database_before)  # an exiting backend takes its time along
     into.machine_cpu += machine_after - machine_before
     into.latencies = (into.latencies or []) + [t for r in results for t in r[3]]
 
