@@ -16,9 +16,10 @@ other jobs on the machine weigh on each alike):
   --duration seconds per target and round; requests per second (only 200 answers count)
   and the latency of every request under that load (p50/p95/p99);
 - where the CPU went meanwhile, per request (µs) and in cores busy, from /proc: the server's
-  process tree ("server"), the PostgreSQL server processes ("db"; SQLite runs inside the
-  server), the client processes themselves ("client"), and everything else on the machine
-  ("others": other people's jobs);
+  process tree ("server"), the PostgreSQL backends serving it ("db", found by the
+  application_name the benchmark gives its URL; SQLite runs inside the server), the client
+  processes themselves ("client"), and everything else on the machine ("others": other
+  people's jobs, other PostgreSQL sessions);
 - latency: one client, sequential requests on one keep-alive connection.
 
 The clients are as cheap as they can be: a raw socket sending prebuilt request bytes and
@@ -48,9 +49,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -232,31 +236,29 @@ def _client_process(target: Target, connections: int, start_at: float, stop_at: 
     queue.put((sum(ok), sum(failed), cpu, [t * 1000 for slot in timings for t in slot]))
 
 
-def _process_cpu(root: int) -> tuple[float, float]:
-    """CPU seconds (user + system) used so far by ``root`` with every living descendant, and by
-    every PostgreSQL server process (which serves the registry's queries but is not its child)."""
-    parents: dict[int, int] = {}
+def _cpu_by_pid() -> tuple[dict[int, float], dict[int, int]]:
+    """CPU seconds (user + system) each living process has used so far, and its parent."""
     times: dict[int, float] = {}
-    database = 0.0
+    parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            name, fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)
+            values = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        values = fields.split()
-        used = (int(values[11]) + int(values[12])) * _TICK_S
+        times[int(entry)] = (int(values[11]) + int(values[12])) * _TICK_S
         parents[int(entry)] = int(values[1])
-        times[int(entry)] = used
-        if name.endswith("(postgres"):
-            database += used
+    return times, parents
+
+
+def _tree_cpu(root: int, times: dict[int, float], parents: dict[int, int]) -> float:
     total, stack = 0.0, [root]
     while stack:
         pid = stack.pop()
         total += times.get(pid, 0.0)
         stack.extend(child for child, parent in parents.items() if parent == pid)
-    return total, database
+    return total
 
 
 def _machine_busy() -> float:
@@ -281,32 +283,43 @@ class Sample:
 
 
 def run_load(
-    target: Target, server_pid: int, clients: int, threads: int, duration: float, into: Sample
+    target: Target,
+    server_pid: int,
+    database_pids: Callable[[], set[int]],
+    args: argparse.Namespace,
+    into: Sample,
 ) -> None:
-    """One round of --clients processes x --threads connections against ``target``."""
+    """One round of --clients processes x --threads connections against ``target``.
+
+    ``database_pids``: the PostgreSQL backends serving this server now (their CPU is "db";
+    a backend that exits during the round takes its time along).
+    """
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     start_at = time.monotonic() + 0.7
-    stop_at = start_at + duration
+    stop_at = start_at + args.duration
     processes = [
-        context.Process(target=_client_process, args=(target, threads, start_at, stop_at, queue))
-        for _ in range(clients)
+        context.Process(target=_client_process, args=(target, args.threads, start_at, stop_at, queue))
+        for _ in range(args.clients)
     ]
     for process in processes:
         process.start()
     time.sleep(max(0.0, start_at - time.monotonic()))
-    (server_before, database_before), machine_before = _process_cpu(server_pid), _machine_busy()
+    (times_before, parents), machine_before = _cpu_by_pid(), _machine_busy()
+    server_before = _tree_cpu(server_pid, times_before, parents)
     time.sleep(max(0.0, stop_at - time.monotonic()))
-    (server_after, database_after), machine_after = _process_cpu(server_pid), _machine_busy()
-    results = [queue.get(timeout=duration + 60) for _ in processes]
+    (times_after, parents), machine_after = _cpu_by_pid(), _machine_busy()
+    server_after = _tree_cpu(server_pid, times_after, parents)
+    backends = database_pids()
+    results = [queue.get(timeout=args.duration + 60) for _ in processes]
     for process in processes:
         process.join()
-    into.seconds += duration
+    into.seconds += args.duration
     into.ok += sum(r[0] for r in results)
     into.failed += sum(r[1] for r in results)
     into.client_cpu += sum(r[2] for r in results)
     into.server_cpu += server_after - server_before
-    into.database_cpu += max(0.0, database_after - database_before)  # an exiting backend takes its time along
+    into.database_cpu += sum(times_after.get(pid, 0.0) - times_before.get(pid, 0.0) for pid in backends)
     into.machine_cpu += machine_after - machine_before
     into.latencies = (into.latencies or []) + [t for r in results for t in r[3]]
 
@@ -357,26 +370,50 @@ def _row(name: str, sample: Sample, cores: int) -> str:
     )
 
 
+def _tagged(db_url: str, tag: str) -> str:
+    """The URL with a PostgreSQL application_name, by which the benchmark finds its backends."""
+    if not db_url.startswith("postgresql"):
+        return db_url
+    return f"{db_url}{'&' if '?' in db_url else '?'}application_name={tag}"
+
+
+def _backends(engine: sa.Engine | None, tag: str) -> Callable[[], set[int]]:
+    def pids() -> set[int]:
+        if engine is None:
+            return set()
+        with engine.connect() as connection:
+            query = sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :tag")
+            return {int(pid) for pid in connection.execute(query, {"tag": tag}).scalars()}
+
+    return pids
+
+
 def run_backend(name: str, db_url: str, args: argparse.Namespace, workdir: Path) -> None:
     token = seed_database(db_url, args.performers)
     rng = random.Random(1)
     paths = [lookup_path(args.performers, rng) for _ in range(1000)]
     registry_port, reference_port = free_port(), free_port()
-    registry = start_server(db_url, registry_port, args.workers, workdir / f"{name}-server.log")
+    tags = (f"bench-registry-{os.getpid()}", f"bench-reference-{os.getpid()}")
+    watcher = sa.create_engine(db_url, poolclass=sa.NullPool) if name == "postgres" else None
+    log = workdir / f"{name}-server.log"
+    registry = start_server(_tagged(db_url, tags[0]), registry_port, args.workers, log)
     try:
-        reference = start_reference(db_url, reference_port, args.workers, workdir / f"{name}-reference.log")
+        log = workdir / f"{name}-reference.log"
+        reference = start_reference(_tagged(db_url, tags[1]), reference_port, args.workers, log)
         try:
             driver = "sqlite3" if name == "sqlite" else "psycopg"
+            of_registry = (registry.pid, _backends(watcher, tags[0]))
+            of_reference = (reference.pid, _backends(watcher, tags[1]))
             targets = [
-                (make_target("registry /v1/consents", registry_port, paths, token), registry.pid),
+                (make_target("registry /v1/consents", registry_port, paths, token), *of_registry),
                 (
                     make_target(f"reference /v1/consents ({driver})", reference_port, paths, token),
-                    reference.pid,
+                    *of_reference,
                 ),
-                (make_target("registry /v1/health", registry_port, ["/v1/health"], None), registry.pid),
+                (make_target("registry /v1/health", registry_port, ["/v1/health"], None), *of_registry),
                 (
                     make_target("reference /v1/health (constant)", reference_port, ["/v1/health"], None),
-                    reference.pid,
+                    *of_reference,
                 ),
             ]
             check_same_answer(targets[0][0], targets[1][0])
@@ -386,10 +423,10 @@ def run_backend(name: str, db_url: str, args: argparse.Namespace, workdir: Path)
                 f" connection(s); {args.rounds} round(s) of {args.duration:g} s per target;"
                 f" {load_average()} before"
             )
-            samples = {target.name: Sample() for target, _ in targets}
+            samples = {target.name: Sample() for target, _, _ in targets}
             for _ in range(args.rounds):
-                for target, pid in targets:
-                    run_load(target, pid, args.clients, args.threads, args.duration, samples[target.name])
+                for target, pid, backends in targets:
+                    run_load(target, pid, backends, args, samples[target.name])
             print(
                 f"  {'under load':<34} {'req/s':>8} {'!=200':>5} {'p50':>6} {'p95':>6} {'p99':>6}"
                 f" {'server':>7} {'db':>7} {'client':>7} {'server':>6} {'db':>6} {'client':>6} {'others':>6}"
@@ -398,10 +435,10 @@ def run_backend(name: str, db_url: str, args: argparse.Namespace, workdir: Path)
                 f"  {'':<34} {'':>8} {'':>5} {'ms':>6} {'ms':>6} {'ms':>6} {'µs CPU per request':>23}"
                 f" {'cores busy':>24}"
             )
-            for target, _ in targets:
+            for target, _, _ in targets:
                 print(_row(target.name, samples[target.name], cores))
             print(f"  {'one client, sequential':<34} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-            for target, _ in targets[:3]:
+            for target, _, _ in targets[:3]:
                 timings = measure_latency(target, args.requests)
                 print(
                     f"  {target.name:<34} {statistics.median(timings):>8.2f} {percentile(timings, 0.95):>8.2f}"

@@ -33,11 +33,11 @@ from fastapi import FastAPI, Header, Response
 
 REFERENCE_DB_ENV_VAR = "SCANGATE_BENCH_REFERENCE_DB"
 
-_TOKEN_SQL = (
+TOKEN_SQL = (
     "SELECT t.expires_at, t.revoked_at, r.production_id FROM tokens t JOIN rigs r ON r.rig_id = t.rig_id"
     " WHERE t.token_sha256 = {p} AND t.kind = 'rig'"
 )
-_CONSENTS_SQL = (
+CONSENTS_SQL = (
     "SELECT record_json FROM consents WHERE performer_id = {p} AND production_id = {p}"
     " AND status != 'destroyed' AND (destroy_by IS NULL OR destroy_by >= {p}) ORDER BY version DESC"
 )
@@ -67,8 +67,8 @@ def _connector(url: str) -> tuple[Any, str]:
 def create_reference_app(url: str) -> FastAPI:
     """The minimal app over the registry database at ``url`` (SQLite or PostgreSQL)."""
     connect, marker = _connector(url)
-    token_sql = _TOKEN_SQL.format(p=marker)
-    consents_sql = _CONSENTS_SQL.format(p=marker)
+    token_sql = TOKEN_SQL.format(p=marker)
+    consents_sql = CONSENTS_SQL.format(p=marker)
     local = _Connections()
     app = FastAPI()
 
