@@ -19,19 +19,19 @@ the same whether or not the id exists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, bindparam, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from agent.wire import format_utc, utc_now
 from registry.admin_ops import unknown_consent, unknown_production, unknown_rig
 from registry.credentials import token_digest
 from registry.db import ConsentRow, RigRow, TokenRow
 from registry.errors import ForbiddenError, UnauthorizedError
-from registry.hot_reads import PreparedSelect, Reads, SessionReads
+from registry.hot_reads import PreparedSelect, Reads, Row, SessionReads
 
 REGISTRY_ADMIN: Final = "registry_admin"
 PRODUCTION_ADMIN: Final = "production_admin"
@@ -75,21 +75,32 @@ class TokenFacts:
     rig_production_id: str | None
 
 
-TOKEN_FACTS = PreparedSelect(
-    select(
-        TokenRow.token_id,
-        TokenRow.kind,
-        TokenRow.role,
-        TokenRow.production_id,
-        TokenRow.rig_id,
-        TokenRow.revoked_at,
-        TokenRow.expires_at,
-        RigRow.rig_id,
-        RigRow.production_id,
+def token_facts_select(*also: ColumnElement[Any] | InstrumentedAttribute[Any]) -> Select[*tuple[Any, ...]]:
+    """SELECT a token's facts (the columns of :class:`TokenFacts`, in order) by digest, then ``also``.
+
+    The caller may join more tables (outer joins keep the token's row when they match nothing).
+    """
+    return (
+        select(
+            TokenRow.token_id,
+            TokenRow.kind,
+            TokenRow.role,
+            TokenRow.production_id,
+            TokenRow.rig_id,
+            TokenRow.revoked_at,
+            TokenRow.expires_at,
+            RigRow.rig_id,
+            RigRow.production_id,
+            *also,
+        )
+        .select_from(TokenRow)
+        .outerjoin(RigRow, RigRow.rig_id == TokenRow.rig_id)
+        .where(TokenRow.token_sha256 == bindparam("digest"))
     )
-    .outerjoin(RigRow, RigRow.rig_id == TokenRow.rig_id)
-    .where(TokenRow.token_sha256 == bindparam("digest"))
-)
+
+
+TOKEN_FACTS = PreparedSelect(token_facts_select())
+_FACT_COUNT = len(fields(TokenFacts))
 
 
 def _expiry_hint(row: TokenFacts) -> str:
@@ -121,7 +132,16 @@ def authenticate_in(reads: Reads, token: str) -> Caller:
         UnauthorizedError: unknown, revoked or expired token.
     """
     found = reads.rows(TOKEN_FACTS, digest=token_digest(token))
-    row = TokenFacts(*found[0]) if found else None
+    return caller_from_facts(found[0] if found else None)
+
+
+def caller_from_facts(found: Row | None) -> Caller:
+    """The caller of a row of :func:`token_facts_select` (None: no token has that digest).
+
+    Raises:
+        UnauthorizedError: unknown, revoked or expired token (see :func:`authenticate_in`).
+    """
+    row = TokenFacts(*found[:_FACT_COUNT]) if found else None
     if row is None:
         raise UnauthorizedError(NOT_ACCEPTED, hint=NOT_ACCEPTED_HINT)
     if row.revoked_at is not None:

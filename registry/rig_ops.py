@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Date, bindparam, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Date, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,9 +36,9 @@ from agent.wire import (
     format_utc,
     utc_now,
 )
-from registry.access import Caller, consent_in_scope
+from registry.access import Caller, caller_from_facts, consent_in_scope, token_facts_select
 from registry.admin_ops import compact_json
-from registry.credentials import verify_pin
+from registry.credentials import token_digest, verify_pin
 from registry.db import (
     BadgeRow,
     ConfirmationRow,
@@ -47,6 +47,7 @@ from registry.db import (
     FaceTemplateRow,
     PerformerRow,
     RevocationRow,
+    RigRow,
     SigningKeyRow,
     template_key,
 )
@@ -119,20 +120,46 @@ def consent_records(
     reads: Reads, performer_id: str, production_id: str, status: ConsentStatus | None, now: datetime
 ) -> list[str]:
     """The stored signed JSON of the performer's servable consent records at ``now``, newest version first."""
-    today = now.astimezone(UTC).date()
-    if status is None:
-        rows = reads.rows(
-            CONSENT_RECORDS, performer_id=performer_id, production_id=production_id, today=today
-        )
-    else:
-        rows = reads.rows(
-            CONSENT_RECORDS_WITH_STATUS,
-            performer_id=performer_id,
-            production_id=production_id,
-            today=today,
-            status=status.value,
-        )
+    query = CONSENT_RECORDS if status is None else CONSENT_RECORDS_WITH_STATUS
+    rows = reads.rows(query, **_record_params(performer_id, production_id, status, now))
     return [str(row[0]) for row in rows]
+
+
+def rig_consent_lookup(
+    reads: Reads,
+    token: str,
+    performer_id: str,
+    production_id: str,
+    status: ConsentStatus | None,
+    now: datetime,
+) -> tuple[Caller, list[str]]:
+    """Who holds ``token``, and the records :func:`consent_records` reads, in one query (one round trip).
+
+    The records come joined to the token's rig, so only a rig of ``production_id`` gets any;
+    they are returned only with the caller, whose checks (token, kind, production) come first.
+
+    Raises:
+        UnauthorizedError: as :func:`registry.access.authenticate_in`.
+    """
+    query = RIG_LOOKUP if status is None else RIG_LOOKUP_WITH_STATUS
+    rows = reads.rows(
+        query, digest=token_digest(token), **_record_params(performer_id, production_id, status, now)
+    )
+    caller = caller_from_facts(rows[0] if rows else None)
+    return caller, [str(row[-1]) for row in rows if row[-1] is not None]
+
+
+def _record_params(
+    performer_id: str, production_id: str, status: ConsentStatus | None, now: datetime
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "performer_id": performer_id,
+        "production_id": production_id,
+        "today": now.astimezone(UTC).date(),
+    }
+    if status is not None:
+        params["status"] = status.value
+    return params
 
 
 def consent_list_body(
@@ -180,15 +207,32 @@ def _servable_on(today: date | BindParameter[date]) -> tuple[ColumnElement[bool]
     )
 
 
-_CONSENTS_OF = select(ConsentRow.record_json).where(
-    ConsentRow.performer_id == bindparam("performer_id"),
-    ConsentRow.production_id == bindparam("production_id"),
-    *_servable_on(bindparam("today", type_=Date())),
-)
-CONSENT_RECORDS = PreparedSelect(_CONSENTS_OF.order_by(ConsentRow.version.desc()))
+def _records_of(*also: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
+    """Conditions on ConsentRow of the servable records a lookup names (and ``also``)."""
+    return (
+        ConsentRow.performer_id == bindparam("performer_id"),
+        ConsentRow.production_id == bindparam("production_id"),
+        *_servable_on(bindparam("today", type_=Date())),
+        *also,
+    )
+
+
+_WITH_STATUS = (ConsentRow.status == bindparam("status"),)
+_NEWEST_FIRST = ConsentRow.version.desc()
+CONSENT_RECORDS = PreparedSelect(select(ConsentRow.record_json).where(*_records_of()).order_by(_NEWEST_FIRST))
 CONSENT_RECORDS_WITH_STATUS = PreparedSelect(
-    _CONSENTS_OF.where(ConsentRow.status == bindparam("status")).order_by(ConsentRow.version.desc())
+    select(ConsentRow.record_json).where(*_records_of(*_WITH_STATUS)).order_by(_NEWEST_FIRST)
 )
+
+
+def _rig_lookup(*also: ColumnElement[bool]) -> PreparedSelect:
+    records = and_(ConsentRow.production_id == RigRow.production_id, *_records_of(*also))
+    query = token_facts_select(ConsentRow.record_json).outerjoin(ConsentRow, records)
+    return PreparedSelect(query.order_by(_NEWEST_FIRST))
+
+
+RIG_LOOKUP = _rig_lookup()
+RIG_LOOKUP_WITH_STATUS = _rig_lookup(*_WITH_STATUS)
 
 
 def build_roster(session: Session, production_id: str, signer: Signer) -> Roster:

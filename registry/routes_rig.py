@@ -42,10 +42,10 @@ from registry.rig_ops import (
     active_key_id,
     build_roster,
     consent_list_body,
-    consent_records,
     record_confirmation,
     require_production_access,
     revocation_feed,
+    rig_consent_lookup,
     time_statement,
     verify_fallback,
 )
@@ -82,11 +82,20 @@ def caller_in(session: Session, credentials: HTTPAuthorizationCredentials | None
 
 def caller_of(reads: Reads, credentials: HTTPAuthorizationCredentials | None, kind: str) -> Caller:
     """Authenticate a bearer token inside a read transaction and require the given caller kind."""
+    return require_kind(authenticate_in(reads, bearer_token(credentials)), kind)
+
+
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The bearer token sent (401 without one)."""
     if credentials is None:
         raise UnauthorizedError(
             "missing bearer token", hint="send the header 'Authorization: Bearer <token>'"
         )
-    caller = authenticate_in(reads, credentials.credentials)
+    return credentials.credentials
+
+
+def require_kind(caller: Caller, kind: str) -> Caller:
+    """``caller``, if it is of the given kind (403 otherwise)."""
     if caller.kind != kind:
         raise ForbiddenError(
             f"an {caller.kind} token cannot be used here; this endpoint needs a {kind} token"
@@ -209,10 +218,11 @@ def consents(
     An empty list means no consent: capture must stay locked. With ``nonce``, the answer
     carries the registry's signed time (``time_statement``), on which the rig judges it.
     """
+    token = bearer_token(credentials)
     with db.hot.transaction() as reads:
-        require_production_access(caller_of(reads, credentials, "rig"), production_id)
+        caller, records = rig_consent_lookup(reads, token, performer_id, production_id, status, utc_now())
+        require_production_access(require_kind(caller, "rig"), production_id)
         active = active_key_id(reads) if nonce is not None else None
-        records = consent_records(reads, performer_id, production_id, status, utc_now())
     signer = signed_by(db, signers, active) if nonce is not None else None
     body = consent_list_body(records, performer_id, production_id, nonce=nonce, signer=signer)
     return Response(body, media_type="application/json")

@@ -18,13 +18,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.signing import Signer, public_key_to_b64
 from agent.wire import ConsentStatus, utc_now
+from registry import admin_ops
 from registry.access import TOKEN_FACTS
 from registry.credentials import token_digest
 from registry.db import POOL_SIZE_ENV_VAR, ConsentRow, Database, TokenRow
 from registry.hot_reads import PreparedSelect, SessionReads
-from registry.rig_ops import ACTIVE_KEY_ID, CONSENT_RECORDS, CONSENT_RECORDS_WITH_STATUS
+from registry.rig_ops import (
+    ACTIVE_KEY_ID,
+    CONSENT_RECORDS,
+    CONSENT_RECORDS_WITH_STATUS,
+    RIG_LOOKUP,
+    RIG_LOOKUP_WITH_STATUS,
+)
+from registry.schemas import ProductionCreate
 from registry.setup import SeedResult, initialise, seed
 from tests.registry.conftest import PRODUCTION, SEED_PERFORMERS
+from tests.registry.test_retention import grant
 
 
 @pytest.fixture
@@ -83,11 +92,27 @@ def test_consent_records_and_the_active_key_read_the_same_through_the_hot_path(
             sa.update(ConsentRow).where(ConsentRow.performer_id == "p-minor").values(status="destroyed")
         )
     served = {}
+    rig = token_digest(seeded_rows.rig_token)
     for performer in ("p-ada", "p-grace", "p-noface", "p-minor", "p-nobody"):
         params = {"performer_id": performer, "production_id": PRODUCTION, "today": today}
         served[performer] = both_ways(database, CONSENT_RECORDS, **params)
+        # the rig's lookup: its token's facts on every row, then the same records
+        looked_up = both_ways(database, RIG_LOOKUP, digest=rig, **params)
+        assert [row[-1] for row in looked_up if row[-1] is not None] == [row[0] for row in served[performer]]
+        assert {row[:-1] for row in looked_up} == {both_ways(database, TOKEN_FACTS, digest=rig)[0]}
         for status in ConsentStatus:
-            both_ways(database, CONSENT_RECORDS_WITH_STATUS, **params, status=status.value)
+            with_status = both_ways(database, CONSENT_RECORDS_WITH_STATUS, **params, status=status.value)
+            looked_up = both_ways(database, RIG_LOOKUP_WITH_STATUS, digest=rig, **params, status=status.value)
+            assert [row[-1] for row in looked_up if row[-1] is not None] == [row[0] for row in with_status]
+    # a consent of another production is never joined to this rig, even when its id is asked for
+    with database.write() as session:
+        admin_ops.add_production(
+            session, ProductionCreate(production_id="other-film", name="O", producer="P")
+        )
+    grant(database, "p-ada", "c-other", today + timedelta(days=30), production_id="other-film")
+    other = {"performer_id": "p-ada", "production_id": "other-film", "today": today}
+    assert len(both_ways(database, CONSENT_RECORDS, **other)) == 1
+    assert [row[-1] for row in both_ways(database, RIG_LOOKUP, digest=rig, **other)] == [None]
     assert [len(served[p]) for p in ("p-ada", "p-grace", "p-noface", "p-minor", "p-nobody")] == [
         1,
         0,
@@ -96,7 +121,8 @@ def test_consent_records_and_the_active_key_read_the_same_through_the_hot_path(
         0,
     ]
     with database.read() as session:
-        stored = session.scalars(sa.select(ConsentRow.record_json).where(ConsentRow.performer_id == "p-ada"))
+        ada = (ConsentRow.performer_id == "p-ada", ConsentRow.production_id == PRODUCTION)
+        stored = session.scalars(sa.select(ConsentRow.record_json).where(*ada))
         assert served["p-ada"] == [(text,) for text in stored]
     assert both_ways(database, ACTIVE_KEY_ID) == [(seeded_rows.key_id,)]
 
