@@ -7,11 +7,11 @@ counts; CPU time is far less disturbed than wall time by other jobs on the machi
 
 - the whole app, called as ASGI without a server: ``GET /v1/consents`` and ``/v1/health``;
 - one thread-pool hop (what FastAPI pays to run a plain ``def`` endpoint or dependency);
-- the lookup's reads (token + rig, then the records), four ways, in the same run:
-  the hot path (registry.hot_reads, what the server runs); the same statements through an
-  ORM Session (SessionReads, what every other endpoint runs); the ORM queries the lookup ran
+- the lookup's reads (token + rig + the records), four ways, in the same run: the hot path
+  (registry.hot_reads: one prepared statement on a pooled connection, what the server runs);
+  the same statement through an ORM Session (SessionReads); the ORM queries the lookup ran
   before (ORM Session, ``select(TokenRow)`` + ``session.get(RigRow)`` + a freshly built
-  records query); and the raw driver with hand-written SQL (the floor);
+  records query); and the raw driver with two hand-written statements (the floor);
 - building the body from the stored records.
 
 What the server adds on top (uvicorn's HTTP parser, the event loop, the socket) is the
@@ -39,12 +39,11 @@ import anyio.to_thread
 from sqlalchemy import select
 
 from agent.wire import utc_now
-from registry.access import authenticate_in
 from registry.app import create_app
 from registry.credentials import token_digest
 from registry.db import ConsentRow, Database, RigRow, TokenRow
 from registry.hot_reads import SessionReads
-from registry.rig_ops import consent_list_body, consent_records, servable_consent
+from registry.rig_ops import consent_list_body, consent_records, rig_consent_lookup, servable_consent
 from tests.benchmarks.bench_registry import PRODUCTION, seed_database
 from tests.benchmarks.bench_registry_reference import CONSENTS_SQL, TOKEN_SQL
 from tests.cpu_load import load_average
@@ -160,14 +159,11 @@ def run_backend(name: str, db_url: str, calls: int) -> None:
 
     def hot() -> None:
         with database.hot.transaction() as reads:
-            authenticate_in(reads, token)
-            consent_records(reads, PERFORMER, PRODUCTION, None, utc_now())
+            rig_consent_lookup(reads, token, PERFORMER, PRODUCTION, None, utc_now())
 
     def session_reads() -> None:
         with database.read() as session:
-            reads = SessionReads(session)
-            authenticate_in(reads, token)
-            consent_records(reads, PERFORMER, PRODUCTION, None, utc_now())
+            rig_consent_lookup(SessionReads(session), token, PERFORMER, PRODUCTION, None, utc_now())
 
     with database.hot.transaction() as reads:
         records = consent_records(reads, PERFORMER, PRODUCTION, None, utc_now())
@@ -175,8 +171,8 @@ def run_backend(name: str, db_url: str, calls: int) -> None:
         ("whole app, GET /v1/consents (ASGI, no server)", asgi_cpu(app, "/v1/consents", query, token, calls)),
         ("whole app, GET /v1/health (ASGI, no server)", asgi_cpu(app, "/v1/health", "", None, calls)),
         ("one thread-pool hop (anyio.to_thread)", thread_hop_cpu(calls)),
-        ("reads: hot path (raw pooled connection)", cpu_per_call(hot, calls)),
-        ("reads: same statements in an ORM Session", cpu_per_call(session_reads, calls)),
+        ("reads: hot path (one statement, raw pooled connection)", cpu_per_call(hot, calls)),
+        ("reads: the same statement in an ORM Session", cpu_per_call(session_reads, calls)),
         (
             "reads: ORM queries as before (comparison)",
             cpu_per_call(lambda: orm_as_before(database, token), calls),
