@@ -185,7 +185,7 @@ def run_backend(name: str, db_url: str, calls: int) -> None:
     ]
     print(f"[{name}] {load_average()}; CPU µs per call, {calls} calls each")
     for label, micros in rows:
-        print(f"  {label:<48} {micros:>8.0f}")
+        print(f"  {label:<56} {micros:>8.0f}")
     database.close()
 
 
