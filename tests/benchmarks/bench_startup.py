@@ -53,8 +53,8 @@ def _viewable_titles(display: str) -> list[str]:
         check=False,
     ).stdout
     titles = []
-    for line in tree.splitlines():
-        line = line.strip()
+    for raw_line in tree.splitlines():
+        line = raw_line.strip()
         if not line.startswith("0x") or '"' not in line:
             continue
         window_id, title = line.split(" ", 1)[0], line.split('"')[1]
@@ -119,6 +119,10 @@ def one_run(scangate: str) -> tuple[float | None, float | None]:
     return console_s, performer_s
 
 
+def _shown(seconds: float | None) -> str:
+    return "not seen" if seconds is None else f"{seconds:.2f} s"
+
+
 def main() -> int:
     """Launch the demo ``--runs`` times and print the time to each window."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -135,8 +139,9 @@ def main() -> int:
     with busy_cores(2) if args.busy else contextlib.nullcontext():
         for run in range(1, args.runs + 1):
             console_s, performer_s = one_run(args.scangate)
-            shown = lambda s: "not seen" if s is None else f"{s:.2f} s"  # noqa: E731
-            print(f"run {run}: console {shown(console_s)}, performer {shown(performer_s)}; {load_average()}")
+            print(
+                f"run {run}: console {_shown(console_s)}, performer {_shown(performer_s)}; {load_average()}"
+            )
             if console_s is not None:
                 consoles.append(console_s)
     if consoles:
