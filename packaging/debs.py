@@ -30,6 +30,9 @@ from deb_tidy import ToolMissingError, tidy_bundle
 
 ROOT = bootstrap.ROOT
 LINUX = ROOT / "packaging" / "linux"
+WAYLAND_LIBRARIES = ("libwayland-cursor0", "libwayland-egl1")
+"""Beyond bootstrap's X11 list: Qt's Wayland platform plugin (Qt 6's choice in a Wayland session)
+and the bundled GTK 3 of its GTK theme plugin link them (found by ldd in check_debs.py)."""
 MAINTAINER = "ScanGate engineers <scangate@example.invalid>"
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: scangate
@@ -117,15 +120,15 @@ def _package(role: str, dist: Path, dpkg: str, version: str, arch: str) -> Path:
             _install(LINUX / "scangate-kiosk.service", tree / "usr/lib/systemd/user/scangate-kiosk.service")
             depends = [
                 "libc6 (>= 2.31)",
-                *sorted(set(bootstrap.QT_SYSTEM_LIBRARIES.values())),
+                *sorted(set(bootstrap.QT_SYSTEM_LIBRARIES.values()) | set(WAYLAND_LIBRARIES)),
                 bootstrap.FONTS_PACKAGE,
             ]
             description = (
                 "scan consent enforcement on the scanning rig\n"
-                " ScanGate identifies the performer, checks their consent with the production's\n"
-                " registry, has them re-confirm it on a touchscreen and only then unlocks capture.\n"
-                " This package holds the technician console, the performer screen, the command\n"
-                " line and the face models."
+                " ScanGate identifies the performer, checks their consent with the\n"
+                " production's registry, has them re-confirm it on a touchscreen and only\n"
+                " then unlocks capture. This package holds the technician console, the\n"
+                " performer screen, the command line and the face models."
             )
         else:
             _install(

@@ -53,7 +53,10 @@ def _dpkg(*args: str) -> str:
 
 def test_the_rig_package_declares_the_libraries_qt_needs(debs: dict[str, Path]) -> None:
     depends = _dpkg("--field", str(debs["rig"]), "Depends")
-    for package in ("libxcb-icccm4", "libxcb-keysyms1", "libxcb-cursor0", "libxkbcommon-x11-0", "libgl1"):
+    for package in (
+        *("libxcb-icccm4", "libxcb-keysyms1", "libxcb-cursor0", "libxkbcommon-x11-0", "libgl1"),
+        *("libwayland-cursor0", "libwayland-egl1"),  # Qt's Wayland plugin, found missing by ldd (check_debs)
+    ):
         assert package in depends
     assert "fonts-dejavu-core" in depends
     bootstrap = _load("bootstrap")
