@@ -50,10 +50,10 @@ fi
 _REGISTRY_POSTRM = """if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
     systemctl --system daemon-reload >/dev/null || true
 fi
-if [ "$1" = remove ] && [ -x /usr/bin/deb-systemd-helper ]; then
+if [ "$1" = remove ] && command -v deb-systemd-helper >/dev/null; then
     deb-systemd-helper mask {unit} >/dev/null || true
 fi
-if [ "$1" = purge ] && [ -x /usr/bin/deb-systemd-helper ]; then
+if [ "$1" = purge ] && command -v deb-systemd-helper >/dev/null; then
     deb-systemd-helper purge {unit} >/dev/null || true
     deb-systemd-helper unmask {unit} >/dev/null || true
 fi
@@ -95,6 +95,11 @@ _TAGS_OF_BUNDLES = {
     "shared-library-lacks-prerequisites": (
         "CPython extension modules with no library dependency of their own: they are loaded into"
         " the bundled interpreter, which provides every symbol they use"
+    ),
+    "unstripped-binary-or-object": (
+        "stripping breaks wheel libraries that auditwheel had rewritten with patchelf (tried:"
+        " NumPy's OpenBLAS no longer loads, 'ELF load command address/offset not page-aligned'),"
+        " and strip would cut the PyInstaller archive off the executable"
     ),
     "hardening-no-pie": (
         "the executable is PyInstaller's prebuilt bootloader, which only starts the bundled"

@@ -1,15 +1,18 @@
 """Make a PyInstaller bundle's binaries fit a Debian package (used by debs.py on its copy of the bundle).
 
-PyInstaller copies libraries as it finds them in the build environment. Three things in
-such copies are wrong in a system package, and lintian says so:
+PyInstaller copies libraries as it finds them in the build environment. Two things in such
+copies are wrong in a system package, and lintian says so:
 
 - executable bits on shared libraries (``shared-library-is-executable``): dropped;
-- symbol tables and debug sections (``unstripped-binary-or-object``): stripped with
-  ``strip --strip-unneeded``, except from the bundle's own executable, whose appended
-  archive (the PyInstaller package) strip would cut off;
 - run-time search paths of the build machine (``custom-library-search-path``: e.g. a
   pyenv Python's ``/root/.pyenv/versions/3.11.7/lib`` in ``libpython3.11.so``): entries
-  outside the bundle are removed with ``patchelf``; ``$ORIGIN``-relative ones stay.
+  outside the bundle are removed with ``patchelf`` (which only shortens the string, in
+  place); ``$ORIGIN``-relative ones stay.
+
+The libraries are NOT stripped: ``strip`` on wheel libraries that auditwheel had rewritten
+with patchelf breaks them (tried: NumPy's OpenBLAS then fails to load with "ELF load command
+address/offset not page-aligned" and the rig cannot start), so ``unstripped-binary-or-object``
+is overridden with that reason (deb_scripts.py).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ _RUNPATH = re.compile(r"\((?:RUNPATH|RPATH)\)\s+Library r(?:un)?path: \[(.*)\]")
 
 
 class ToolMissingError(RuntimeError):
-    """A binutils or patchelf program the packaging needs is not installed."""
+    """readelf (binutils) or patchelf, which the packaging needs, is not installed."""
 
 
 def _tool(name: str, package: str) -> str:
@@ -74,28 +77,15 @@ def foreign_search_paths(files: list[Path]) -> dict[Path, tuple[str, list[str]]]
     return found
 
 
-def tidy_bundle(bundle: Path, executable: Path) -> dict[str, int]:
-    """Drop exec bits of libraries, strip, and remove foreign search paths in ``bundle``; returns counts."""
+def tidy_bundle(bundle: Path) -> dict[str, int]:
+    """Drop exec bits of libraries and remove foreign search paths in ``bundle``; returns counts."""
     files = elf_files(bundle)
     if not files:
         return {"ELF files": 0}
-    strip = _tool("strip", "binutils")
     patchelf = _tool("patchelf", "patchelf")
     libraries = [path for path in files if _is_shared_library(path)]
     for library in libraries:
         library.chmod(0o644)
-    strippable = [path for path in files if path != executable]
-    unstripped = 0
-    for start in range(0, len(strippable), BATCH):
-        result = subprocess.run(
-            [strip, "--strip-unneeded", *map(str, strippable[start : start + BATCH])],
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:  # strip goes on with the other files; lintian names what is left
-            unstripped += 1
-            print(f"strip: {result.stderr.strip()}", flush=True)
     foreign = foreign_search_paths(files)
     for path, (_whole, keep) in foreign.items():
         if keep:
@@ -106,5 +96,4 @@ def tidy_bundle(bundle: Path, executable: Path) -> dict[str, int]:
         "ELF files": len(files),
         "libraries": len(libraries),
         "search paths removed": len(foreign),
-        "strip batches with errors": unstripped,
     }

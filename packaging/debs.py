@@ -107,7 +107,7 @@ def _package(role: str, dist: Path, dpkg: str, version: str, arch: str) -> Path:
     with tempfile.TemporaryDirectory() as temporary:
         tree = Path(temporary) / package
         shutil.copytree(bundle, tree / "usr" / "lib" / package, symlinks=True)
-        tidied = tidy_bundle(tree / "usr" / "lib" / package, tree / "usr" / "lib" / package / "scangate")
+        tidied = tidy_bundle(tree / "usr" / "lib" / package)
         print(f"{package}: {', '.join(f'{what} {count}' for what, count in tidied.items())}", flush=True)
         _doc(tree, package, version)
         _write(tree / "usr/share/lintian/overrides" / package, lintian_overrides(package))
