@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PyQt6.QtCore import QObject, QRect
+from PyQt6.QtCore import QObject
 from PyQt6.QtGui import QGuiApplication, QScreen
 from PyQt6.QtWidgets import QWidget
 
@@ -101,10 +101,9 @@ class ScreenPlacement(QObject):
 
     def show(self) -> None:
         """Show the console on its screen and the performer window where the plan says."""
+        self._console.resize(*CONSOLE_SIZE)
         if self.plan.console is not None:
-            self._console.setGeometry(_fit(self.plan.console.availableGeometry(), CONSOLE_SIZE))
-        else:
-            self._console.resize(*CONSOLE_SIZE)
+            self._console.move(self.plan.console.availableGeometry().topLeft())
         self._console.show()
         self._place_performer()
 
@@ -112,7 +111,8 @@ class ScreenPlacement(QObject):
         """The console's 'Performer screen' button: bring the performer window back, wherever it belongs."""
         if self.plan.performer is None and self.plan.missing_output is not None:
             self._performer.showNormal()
-            self._performer.setGeometry(_fit(self._console.geometry(), PERFORMER_WINDOW_SIZE))
+            self._performer.resize(*PERFORMER_WINDOW_SIZE)
+            self._performer.move(self._console.geometry().topLeft())
         self._performer.show()
         self._performer.raise_()
         self._performer.activateWindow()
@@ -151,8 +151,3 @@ class ScreenPlacement(QObject):
         else:
             self.plan = ScreenPlan(self.plan.console, None, None)
             self._place_performer()
-
-
-def _fit(area: QRect, size: tuple[int, int]) -> QRect:
-    """A rectangle of at most ``size`` at the top left of ``area`` (a window that fits its screen)."""
-    return QRect(area.x(), area.y(), min(size[0], area.width()), min(size[1], area.height()))
