@@ -165,9 +165,9 @@ class Chroot:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def make_chroot(report: Report) -> Chroot:
-    """A fresh minimal Debian 12 tree: unpacked from the cache, or debootstrapped (and cached)."""
-    cached = cache_dir() / f"{SUITE}-minbase-{_run('dpkg', '--print-architecture').stdout.strip()}.tar"
+def make_chroot(report: Report, cache: Path) -> Chroot:
+    """A fresh minimal Debian 12 tree: unpacked from ``cache``, or debootstrapped (and cached there)."""
+    cached = cache / f"{SUITE}-minbase-{_run('dpkg', '--print-architecture').stdout.strip()}.tar"
     path = Path(tempfile.mkdtemp(prefix="scangate-check-debs-", dir="/var/tmp"))
     path.chmod(0o755)
     if cached.exists():
@@ -213,6 +213,8 @@ def install(chroot: Chroot, debs: list[Path], report: Report) -> None:
     report.measure("apt-get -f install", f"{time.monotonic() - started:.1f} s")
     added = re.search(r"(\d+) newly installed", result.stdout)
     report.measure("packages pulled in by Depends", added.group(1) if added else "?")
+    space = re.search(r"After this operation, (.+) of additional disk space will be used", result.stdout)
+    report.measure("disk space they take", space.group(1) if space else "?")
     for deb in debs:
         package = deb.name.split("_")[0]
         status = chroot.run("dpkg-query", "-W", "-f=${Status}", package, check=False).stdout
@@ -396,6 +398,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="folder of the .deb files")
     default_faces = Path(os.environ.get("SCANGATE_FACES_DIR", ROOT.parent / "shared" / "faces"))
     parser.add_argument("--faces", type=Path, default=default_faces, help="the shared face photo set")
+    parser.add_argument("--cache", type=Path, default=cache_dir(), help="folder of the cached Debian tree")
     parser.add_argument(
         "--keep", action="store_true", help="keep the chroot afterwards (its path is printed)"
     )
@@ -409,12 +412,13 @@ def main(argv: list[str]) -> int:
         print(exc, file=sys.stderr)
         return 2
     report = Report()
+    report.measure("load average at start (1, 5, 15 min)", " ".join(f"{v:.1f}" for v in os.getloadavg()))
     for deb in debs:
         report.measure(deb.name, f"{deb.stat().st_size / 1e6:.0f} MB")
     chroot: Chroot | None = None
     try:
         with report.step(f"clean Debian 12 ({SUITE}, minbase)"):
-            chroot = make_chroot(report)
+            chroot = make_chroot(report, args.cache)
             chroot.mount()
         if chroot is not None and not report.failures:
             with report.step("dpkg -i both packages, then apt-get -f install (declared Depends only)"):
@@ -432,6 +436,7 @@ def main(argv: list[str]) -> int:
                 print(f"\nchroot kept at {chroot.path} (/proc is still mounted there)")
             else:
                 chroot.remove()
+    report.measure("load average at end (1, 5, 15 min)", " ".join(f"{v:.1f}" for v in os.getloadavg()))
     print("\nSummary:")
     for what, value in report.measured.items():
         print(f"  {what}: {value}")

@@ -11,6 +11,7 @@ which is missing, otherwise.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,8 @@ def test_both_packages_install_with_their_depends_and_work_on_a_clean_debian(fac
             str(dist),
             "--faces",
             str(faces_dir),
+            "--cache",  # the user's cache, not the per-test one tests/conftest.py sets
+            str(Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "scangate" / "check-debs"),
         ],
         capture_output=True,
         text=True,
