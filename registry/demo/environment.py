@@ -9,13 +9,13 @@ import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
 import platformdirs
-from skimage import data as skimage_data
 
 from agent.config import ScanGateConfig, load_config
 from agent.errors import ScanGateError
@@ -78,9 +78,27 @@ class DemoEnvironment:
         self.registry.stop()
 
 
+@functools.cache
+def stand_in_portrait() -> np.ndarray:
+    """The public-domain NASA portrait scikit-image ships (512×512 RGB), as ``skimage.data.astronaut()``.
+
+    Read with OpenCV from the package's data folder: ``skimage.data`` imports ``skimage.io``
+    and SciPy for it, over a second of every demo's start-up. Read-only (cached).
+    """
+    path = resources.files("skimage") / "data" / "astronaut.png"
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ScanGateError(
+            "cannot read the stand-in portrait", where=str(path), hint="reinstall scikit-image"
+        )
+    portrait = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+    portrait.setflags(write=False)
+    return portrait
+
+
 def stand_in_frame(offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     """A 1280×720 RGB frame with the public-domain NASA portrait from scikit-image."""
-    portrait = skimage_data.astronaut()  # type: ignore[no-untyped-call]
+    portrait = stand_in_portrait()
     canvas = np.full((FRAME_SIZE[1], FRAME_SIZE[0], 3), (38, 42, 48), dtype=np.uint8)
     h, w = portrait.shape[:2]
     top = (FRAME_SIZE[1] - h) // 2 + offset[1]

@@ -6,10 +6,16 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from registry.demo import environment
-from registry.demo.environment import STAND_IN_CACHE_ENV, cached_stand_in_video, link_stand_in_video
+from registry.demo.environment import (
+    STAND_IN_CACHE_ENV,
+    cached_stand_in_video,
+    link_stand_in_video,
+    stand_in_portrait,
+)
 from tests.biometric_scan import biometric_findings
 
 SHORT = 0.2  # seconds of clip: 5 frames are enough to test the caching
@@ -85,3 +91,9 @@ def test_the_cached_clip_is_allowed_only_as_the_named_stand_in_media(
     assert biometric_findings(cache_home, stand_in_media=[clip]) == []
     (found,) = biometric_findings(cache_home)
     assert found.path == clip.resolve()
+
+
+def test_the_stand_in_portrait_is_scikit_images_astronaut_pixel_for_pixel() -> None:
+    import skimage.data  # only here: the demo reads the file without it
+
+    assert np.array_equal(stand_in_portrait(), skimage.data.astronaut())  # type: ignore[no-untyped-call]
