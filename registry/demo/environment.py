@@ -7,9 +7,8 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -19,8 +18,6 @@ import platformdirs
 
 from agent.config import ScanGateConfig, load_config
 from agent.errors import ScanGateError
-from agent.faces.analysis import FaceAnalyser
-from agent.faces.settings import IdentificationSettings
 from agent.private_files import (
     PRIVATE_DIR_MODE,
     PRIVATE_FILE_MODE,
@@ -36,6 +33,7 @@ from registry.embedded import EmbeddedRegistry, start_embedded_registry
 from registry.keys import load_active_signer
 from registry.rig_ca import production_ca
 from registry.setup import SeedPerformer, SeedResult, seed
+from registry.stand_in import FRAME_SIZE, compute_stand_in_encoding, stand_in_frame
 from registry.template_seal import TemplateKey
 
 log = logging.getLogger(__name__)
@@ -48,7 +46,6 @@ OTHER_ID = "perf-okafor"
 OTHER_NAME = "Ada Okafor"
 BADGE_CODE = "BADGE-0042"
 BADGE_PIN = "2468"
-FRAME_SIZE = (1280, 720)
 STAND_IN_FPS = 25
 DEMO_MARKER = ".scangate-demo"
 GateBackendKind = Literal["builtin", "http_api"]
@@ -76,35 +73,6 @@ class DemoEnvironment:
     def close(self) -> None:
         """Stop the embedded registry."""
         self.registry.stop()
-
-
-@functools.cache
-def stand_in_portrait() -> np.ndarray:
-    """The public-domain NASA portrait scikit-image ships (512×512 RGB), as ``skimage.data.astronaut()``.
-
-    Read with OpenCV from the package's data folder: ``skimage.data`` imports ``skimage.io``
-    and SciPy for it, over a second of every demo's start-up. Read-only (cached).
-    """
-    path = resources.files("skimage") / "data" / "astronaut.png"
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ScanGateError(
-            "cannot read the stand-in portrait", where=str(path), hint="reinstall scikit-image"
-        )
-    portrait = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), dtype=np.uint8)
-    portrait.setflags(write=False)
-    return portrait
-
-
-def stand_in_frame(offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """A 1280×720 RGB frame with the public-domain NASA portrait from scikit-image."""
-    portrait = stand_in_portrait()
-    canvas = np.full((FRAME_SIZE[1], FRAME_SIZE[0], 3), (38, 42, 48), dtype=np.uint8)
-    h, w = portrait.shape[:2]
-    top = (FRAME_SIZE[1] - h) // 2 + offset[1]
-    left = (FRAME_SIZE[0] - w) // 2 + offset[0]
-    canvas[top : top + h, left : left + w] = portrait
-    return canvas
 
 
 STAND_IN_SECONDS = 4.0
@@ -200,10 +168,7 @@ def stand_in_encoding() -> list[float]:
 
 @functools.cache
 def _stand_in_encoding() -> tuple[float, ...]:
-    observation = FaceAnalyser(IdentificationSettings()).observe(stand_in_frame())
-    if observation.encoding is None:
-        raise ScanGateError(f"the stand-in portrait gave no face template: {observation.reason}")
-    return tuple(float(v) for v in observation.encoding)
+    return compute_stand_in_encoding()
 
 
 def _unrelated_template(seed_value: int = 7) -> list[float]:
@@ -222,6 +187,7 @@ def prepare_demo(
     gate_backend: GateBackendKind = "builtin",
     session_settings: Mapping[str, float] | None = None,
     liveness_settings: Mapping[str, float] | None = None,
+    stand_in_template: Sequence[float] | None = None,
 ) -> DemoEnvironment:
     """Create (or refresh) a demo rig in ``out_dir`` and start its embedded registry.
 
@@ -240,6 +206,9 @@ def prepare_demo(
             short ``consent_max_age_s`` for the 'registry-lost-while-unlocked' rehearsal.
         liveness_settings: ``[liveness]`` values, e.g. a short ``step_time_limit_s`` for the
             'challenge-timeout' rehearsal.
+        stand_in_template: the stand-in's face template when the caller already has it
+            (``scangate demo`` computes it in another process while it imports Qt);
+            otherwise it is computed here.
     """
     out_dir = out_dir.resolve()
     private_dir(out_dir)
@@ -278,7 +247,9 @@ def prepare_demo(
             SeedPerformer(
                 STAND_IN_ID,
                 STAND_IN_NAME,
-                encodings=[stand_in_encoding()] if enrol_stand_in else [],
+                encodings=[list(stand_in_template) if stand_in_template else stand_in_encoding()]
+                if enrol_stand_in
+                else [],
                 badge_code=BADGE_CODE,
                 pin=BADGE_PIN,
                 biometric_check_consent=biometric_consent,

@@ -10,12 +10,8 @@ import numpy as np
 import pytest
 
 from registry.demo import environment
-from registry.demo.environment import (
-    STAND_IN_CACHE_ENV,
-    cached_stand_in_video,
-    link_stand_in_video,
-    stand_in_portrait,
-)
+from registry.demo.environment import STAND_IN_CACHE_ENV, cached_stand_in_video, link_stand_in_video
+from registry.stand_in import stand_in_portrait
 from tests.biometric_scan import biometric_findings
 
 SHORT = 0.2  # seconds of clip: 5 frames are enough to test the caching
