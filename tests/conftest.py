@@ -98,3 +98,15 @@ def pyproject_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     points = {name: EntryPoint(name, value, cli_main.COMMAND_GROUP) for name, value in declared.items()}
     monkeypatch.setattr(cli_main, "_command_entry_points", lambda: points)
+
+
+SLOW_TEST_TIMEOUT_S = 3600
+"""pytest-timeout's limit for ``slow`` tests (a bundle build or a Debian install takes many
+minutes on 2 busy cores); every other test has the 900 s of ``[tool.pytest.ini_options]``."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give ``slow`` tests the longer time limit, unless they set their own."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT_S))
