@@ -147,10 +147,9 @@ def _record_hash(data: bytes, payload: bytes, record: dict[str, Any], fast_domai
 def _chain_fields(line: int, record: dict[str, Any]) -> LineResult | tuple[int, str, str | None, str | None]:
     sequence = record.get("sequence")
     previous_hash = record.get("previous_hash")
-    if record.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
-        return LineResult(
-            line, LineStatus.MALFORMED, f"unsupported schema_version {record.get('schema_version')!r}"
-        )
+    version = record.get("schema_version")
+    if not isinstance(version, str) or version not in READABLE_SCHEMA_VERSIONS:
+        return LineResult(line, LineStatus.MALFORMED, f"unsupported schema_version {version!r}")
     if type(sequence) is not int or sequence < 1:
         return LineResult(line, LineStatus.MALFORMED, "no valid sequence number")
     if not isinstance(previous_hash, str) or not _HEX64.fullmatch(previous_hash):
