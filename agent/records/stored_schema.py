@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import CoreSchema, ErrorDetails, SchemaValidator, core_schema
+from pydantic_core import CoreConfig, CoreSchema, ErrorDetails, SchemaValidator, core_schema
 
 from agent.records.field_types import CHECKS_ONLY, EXACT_PATTERNS
 from agent.records.model import READABLE_SCHEMA_VERSIONS, CapturedFile, ConsentRef, SessionRecord
@@ -276,9 +276,10 @@ def record_schema(*, fast: bool) -> CoreSchema:
     )
 
 
-STORED_RECORD: Final = SchemaValidator(record_schema(fast=False))
+_ONLY_KEYS_CACHED = CoreConfig(cache_strings="keys")  # values (hashes, times, ids) hardly ever repeat
+STORED_RECORD: Final = SchemaValidator(record_schema(fast=False), _ONLY_KEYS_CACHED)
 """Validates a stored record strictly (call with ``strict=True``); the output is the record as plain JSON data."""
-FAST_STORED_RECORD: Final = SchemaValidator(record_schema(fast=True))
+FAST_STORED_RECORD: Final = SchemaValidator(record_schema(fast=True), _ONLY_KEYS_CACHED)
 """:data:`STORED_RECORD` refusing, besides, what one-pass canonical reading cannot vouch for.
 
 Integers beyond +-(2**53 - 1), floats outside ``[1e-4, 1e16)`` or integral, and
