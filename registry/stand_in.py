@@ -10,6 +10,7 @@ otherwise wait for before any window appears.
 from __future__ import annotations
 
 import functools
+import logging
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
 from importlib import resources
@@ -20,6 +21,8 @@ import numpy as np
 from agent.errors import ScanGateError
 from agent.faces.analysis import FaceAnalyser
 from agent.faces.settings import IdentificationSettings
+
+log = logging.getLogger(__name__)
 
 FRAME_SIZE = (1280, 720)
 """The stand-in camera's frame size (width, height)."""
@@ -77,3 +80,19 @@ def stand_in_encoding_in_background() -> Future[tuple[float, ...]]:
         return executor.submit(compute_stand_in_encoding)
     finally:
         executor.shutdown(wait=False)
+
+
+def background_result(pending: Future[tuple[float, ...]]) -> tuple[float, ...] | None:
+    """The template from :func:`stand_in_encoding_in_background`, or None if that process failed.
+
+    Any failure there (a crashed process, an error that does not survive pickling) only
+    costs the head start: the caller computes the template itself, in its own process,
+    where a real problem is reported as the ScanGateError it is.
+    """
+    try:
+        return pending.result()
+    except Exception as exc:
+        log.warning(
+            "computing the stand-in's template in another process failed (%s); computing it here", exc
+        )
+        return None

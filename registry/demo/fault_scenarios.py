@@ -258,7 +258,8 @@ def scenario_registry_lost_while_unlocked(run: Run) -> None:
     # take seconds on a busy machine while open connections are still answered, and each of
     # those answers is a confirmation the rig may rightly count.
     last_answer = run.env.registry.last_answer_at or stop_began
-    limit = REGISTRY_LOST_MAX_AGE_S + 1.0  # one second of slack for a timer on a busy machine
+    # the conditions are re-evaluated at each recheck; one second more for a busy machine
+    limit = REGISTRY_LOST_MAX_AGE_S + REGISTRY_LOST_RECHECK_S + 1.0
     locked_at = lock_watch.wait(last_answer + limit + 5.0)
     locked_ms = None if locked_at is None else (locked_at - last_answer) * 1000
     run.facts.append(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 
 from registry.demo import environment
 from registry.demo.environment import STAND_IN_CACHE_ENV, cached_stand_in_video, link_stand_in_video
-from registry.stand_in import stand_in_portrait
+from registry.stand_in import background_result, stand_in_portrait
 from tests.biometric_scan import biometric_findings
 
 SHORT = 0.2  # seconds of clip: 5 frames are enough to test the caching
@@ -93,3 +95,12 @@ def test_the_stand_in_portrait_is_scikit_images_astronaut_pixel_for_pixel() -> N
     import skimage.data  # only here: the demo reads the file without it
 
     assert np.array_equal(stand_in_portrait(), skimage.data.astronaut())  # type: ignore[no-untyped-call]
+
+
+def test_a_failed_background_template_only_costs_the_head_start() -> None:
+    failed: Future[tuple[float, ...]] = Future()
+    failed.set_exception(BrokenProcessPool("the process died"))
+    assert background_result(failed) is None
+    done: Future[tuple[float, ...]] = Future()
+    done.set_result((0.1, 0.2))
+    assert background_result(done) == (0.1, 0.2)
