@@ -75,6 +75,23 @@ class TemplateStoreSettings(StrictModel):
     )
 
 
+class ScreenSettings(StrictModel):
+    """Which display is the performer's touchscreen (``scangate run`` and the kiosk service)."""
+
+    performer_output: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^\x00-\x1f]+$",
+        description="Name of the display output the performer's touchscreen is connected to, as the"
+        ' windowing system names it (X11: `xrandr --listmonitors`, e.g. "HDMI-2"). The performer'
+        " screen goes full-screen there and the console on another screen. When that output is not"
+        " connected the performer screen is not shown (nobody can confirm, so capture stays locked)"
+        " and the console says so, naming the outputs it found. Unset: the first screen that is not"
+        " the primary one, if any; with a single screen the performer screen is an ordinary window.",
+    )
+
+
 class ScanGateConfig(StrictModel):
     """The whole ScanGate configuration (one TOML file)."""
 
@@ -102,6 +119,9 @@ class ScanGateConfig(StrictModel):
     registry: RegistrySettings = Field(
         default_factory=RegistrySettings,
         description="Consent registry: address, token, pinned keys, timeouts, offline copy.",
+    )
+    screens: ScreenSettings = Field(
+        default_factory=ScreenSettings, description="Displays: which one is the performer's touchscreen."
     )
 
 

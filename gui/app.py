@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QGuiApplication, QScreen
 from PyQt6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from agent.errors import ScanGateError
@@ -29,6 +28,7 @@ from gui.bridge import AgentBridge
 from gui.console import ConsoleContext, TechnicianConsole
 from gui.health import rig_health_items
 from gui.performer import PerformerWindow
+from gui.screens import ScreenPlacement, plan_screens
 from gui.theme import apply_theme
 
 if TYPE_CHECKING:
@@ -65,13 +65,6 @@ def _quit_on_interrupt(app: QApplication) -> None:
     timer.start()
 
 
-def performer_screen() -> QScreen | None:
-    """The screen for the performer window: the first one that is not the primary screen."""
-    primary = QGuiApplication.primaryScreen()
-    others = [screen for screen in QGuiApplication.screens() if screen is not primary]
-    return others[0] if others else None
-
-
 @dataclass
 class RigScreens:
     """The windows opened on one rig, and the bridge feeding them."""
@@ -80,25 +73,16 @@ class RigScreens:
     bridge: AgentBridge
     console: TechnicianConsole
     performer: PerformerWindow
+    placement: ScreenPlacement
     reviews: list[ReviewWindow] = field(default_factory=list)
 
     def show(self) -> None:
-        """Console on the primary screen; performer full-screen on a second screen if there is one."""
-        self.console.resize(1440, 900)
-        self.console.show()
-        screen = performer_screen()
-        if screen is not None:
-            self.performer.setGeometry(screen.geometry())
-            self.performer.showFullScreen()
-        else:
-            self.performer.resize(1280, 800)
-            self.performer.show()
+        """Console on its screen; performer full-screen on the touchscreen (gui.screens says which)."""
+        self.placement.show()
 
     def show_performer(self) -> None:
         """Bring the performer window back (the console's 'Performer screen' button)."""
-        self.performer.show()
-        self.performer.raise_()
-        self.performer.activateWindow()
+        self.placement.show_performer_window()
 
     def open_review(self) -> None:
         """Open the review window on this rig's log, trusting this rig's key."""
@@ -143,9 +127,11 @@ def open_screens(rig: Rig, *, technician: str = "") -> RigScreens:
         liveness=rig.liveness_method,
     )
     console = TechnicianConsole(bridge, rig.controller, context, rig.camera)
-    performer = PerformerWindow(bridge, rig.controller, screen=performer_screen())
+    touchscreen = plan_screens(config.screens.performer_output).performer
+    performer = PerformerWindow(bridge, rig.controller, screen=touchscreen)  # sizes its touch targets
     performer.set_witness(technician)
-    screens = RigScreens(rig, bridge, console, performer)
+    placement = ScreenPlacement(console, performer, console.screen_notice, config.screens.performer_output)
+    screens = RigScreens(rig, bridge, console, performer, placement)
     console.technician_changed.connect(performer.set_witness)
     console.performer_screen_requested.connect(screens.show_performer)
     console.review_requested.connect(screens.open_review)

@@ -162,12 +162,17 @@ def demo(out_dir: Path, headless: bool, scenario: str, technician: str) -> None:
         )
         _run_headless("confirm", out_dir)
         return
+    from registry.stand_in import background_result, stand_in_encoding_in_background  # noqa: PLC0415 - light
+
+    # Loading the face models for the stand-in's template takes seconds: on another core,
+    # while this process imports Qt and the registry, instead of before any window appears.
+    stand_in_template = stand_in_encoding_in_background()
     from agent.rig import Rig  # noqa: PLC0415
     from gui.app import run_screens  # noqa: PLC0415
     from registry.demo import prepare_demo  # noqa: PLC0415
 
     click.echo(f"Preparing the demo in {out_dir} (embedded registry, stand-in camera)…")
-    environment = prepare_demo(out_dir)
+    environment = prepare_demo(out_dir, stand_in_template=background_result(stand_in_template))
     try:
         click.echo(
             f"Registry at {environment.registry.url}; session log {environment.config.records.log_path}"

@@ -118,6 +118,8 @@ class TechnicianConsole(QMainWindow):
         if mode is not None:
             self.liveness_mode.show_notice(mode.title, mode.text, mode.tone)
         left.addWidget(self.liveness_mode)
+        self.screen_notice = StandingNotice()  # the performer's touchscreen is missing (gui.screens)
+        left.addWidget(self.screen_notice)
         self.notice = NoticeBar()
         left.addWidget(self.notice)
         self.preview = PreviewWidget(camera)

@@ -128,7 +128,7 @@ def ensure_environment() -> None:
 
 
 def run_tests(pytest_args: list[str]) -> int:
-    """Lint, type-check, check import rules, then run the test suite (slow tests excluded)."""
+    """Lint, type-check, check import rules, then run the test suite (slow tests excluded, all cores)."""
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     steps: list[list[str | Path]] = [
         [_venv_bin("ruff"), "check", "agent", "gui", "registry", "tests", "packaging"],
@@ -141,7 +141,8 @@ def run_tests(pytest_args: list[str]) -> int:
             _run(*step, env=env)
         except subprocess.CalledProcessError as exc:
             return exc.returncode or 1
-    args = pytest_args or ["-m", "not slow"]
+    # Every core: a worker per core, each test file on one worker (its module fixtures load once).
+    args = pytest_args or ["-m", "not slow", "-n", "auto", "--dist", "loadfile"]
     return subprocess.run(
         [str(_venv_bin("python")), "-m", "pytest", *args], check=False, cwd=ROOT, env=env
     ).returncode

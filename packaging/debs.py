@@ -1,8 +1,10 @@
 """Debian packages of the bundles: ``scangate-rig`` and ``scangate-registry`` (``build.py deb``).
 
-Each package carries its PyInstaller bundle in ``/usr/lib/<package>/`` and a ``/usr/bin/scangate``
-link, declares the system libraries the bundle does not carry (for the rig: Qt's xcb set,
-libGL, fonts — the list :mod:`bootstrap` checks), and its systemd unit:
+Each package carries its PyInstaller bundle in ``/usr/lib/<package>/`` (binaries tidied for
+Debian by :mod:`deb_tidy`), ``/usr/bin/scangate`` as an alternative (both packages can be
+installed together: :mod:`deb_scripts`), the lintian overrides of what a bundle genuinely is,
+declares the system libraries the bundle does not carry (for the rig: Qt's xcb set, libGL,
+fonts — the list :mod:`bootstrap` checks), and its systemd unit:
 
 - ``scangate-rig``: a desktop entry and icon, and the *user* service ``scangate-kiosk``
   (console and performer screen with the operator's session).
@@ -19,51 +21,30 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import bootstrap
+from deb_scripts import lintian_overrides, maintainer_scripts
+from deb_tidy import ToolMissingError, tidy_bundle
 
 ROOT = bootstrap.ROOT
 LINUX = ROOT / "packaging" / "linux"
+WAYLAND_LIBRARIES = ("libwayland-cursor0", "libwayland-egl1")
+"""Beyond bootstrap's X11 list: Qt's Wayland platform plugin (Qt 6's choice in a Wayland session)
+and the bundled GTK 3 of its GTK theme plugin link them (found by ldd in check_debs.py)."""
 MAINTAINER = "ScanGate engineers <scangate@example.invalid>"
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: scangate
 Source: https://example.invalid/scangate
 
 Files: *
-Copyright: ScanGate engineers
+Copyright: 2025-2026 ScanGate engineers
 License: Apache-2.0
  On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.
  The bundle under /usr/lib also carries third-party libraries under their own licences
  (Qt under LGPL-3.0, dlib models, MediaPipe's landmark model under Apache-2.0, ...):
  see docs/licences.md in the source.
-"""
-REGISTRY_POSTINST = """#!/bin/sh
-set -e
-if [ "$1" = configure ]; then
-    if ! getent passwd scangate-registry >/dev/null; then
-        adduser --system --group --home /var/lib/scangate-registry --no-create-home \\
-            --gecos "ScanGate consent registry" scangate-registry
-    fi
-    install -d -m 0700 -o scangate-registry -g scangate-registry /var/lib/scangate-registry
-    if [ -d /run/systemd/system ]; then
-        systemctl daemon-reload || true
-        systemctl enable scangate-registry.service >/dev/null || true
-        # Not started here: `scangate registry init` comes first (docs/install.md).
-        if [ -e /var/lib/scangate-registry/registry-template.key ]; then
-            systemctl restart scangate-registry.service || true
-        fi
-    fi
-fi
-exit 0
-"""
-REGISTRY_PRERM = """#!/bin/sh
-set -e
-if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
-    systemctl stop scangate-registry.service || true
-    systemctl disable scangate-registry.service >/dev/null || true
-fi
-exit 0
 """
 
 
@@ -126,25 +107,28 @@ def _package(role: str, dist: Path, dpkg: str, version: str, arch: str) -> Path:
     with tempfile.TemporaryDirectory() as temporary:
         tree = Path(temporary) / package
         shutil.copytree(bundle, tree / "usr" / "lib" / package, symlinks=True)
-        (tree / "usr" / "bin").mkdir(parents=True)
-        (tree / "usr" / "bin" / "scangate").symlink_to(f"../lib/{package}/scangate")
+        tidied = tidy_bundle(tree / "usr" / "lib" / package)
+        print(f"{package}: {', '.join(f'{what} {count}' for what, count in tidied.items())}", flush=True)
         _doc(tree, package, version)
+        _write(tree / "usr/share/lintian/overrides" / package, lintian_overrides(package))
         (tree / "DEBIAN").mkdir()
+        for name, script in maintainer_scripts(package).items():
+            _write(tree / "DEBIAN" / name, script, 0o755)
         if role == "rig":
             _install(LINUX / "scangate.desktop", tree / "usr/share/applications/scangate.desktop")
             _install(LINUX / "scangate.svg", tree / "usr/share/icons/hicolor/scalable/apps/scangate.svg")
             _install(LINUX / "scangate-kiosk.service", tree / "usr/lib/systemd/user/scangate-kiosk.service")
             depends = [
                 "libc6 (>= 2.31)",
-                *sorted(set(bootstrap.QT_SYSTEM_LIBRARIES.values())),
+                *sorted(set(bootstrap.QT_SYSTEM_LIBRARIES.values()) | set(WAYLAND_LIBRARIES)),
                 bootstrap.FONTS_PACKAGE,
             ]
             description = (
                 "scan consent enforcement on the scanning rig\n"
-                " ScanGate identifies the performer, checks their consent with the production's\n"
-                " registry, has them re-confirm it on a touchscreen and only then unlocks capture.\n"
-                " This package holds the technician console, the performer screen, the command\n"
-                " line and the face models."
+                " ScanGate identifies the performer, checks their consent with the\n"
+                " production's registry, has them re-confirm it on a touchscreen and only\n"
+                " then unlocks capture. This package holds the technician console, the\n"
+                " performer screen, the command line and the face models."
             )
         else:
             _install(
@@ -152,8 +136,6 @@ def _package(role: str, dist: Path, dpkg: str, version: str, arch: str) -> Path:
             )
             _install(LINUX / "registry.env", tree / "etc/scangate/registry.env")  # no secret in it
             _write(tree / "DEBIAN" / "conffiles", "/etc/scangate/registry.env\n")
-            _write(tree / "DEBIAN" / "postinst", REGISTRY_POSTINST, 0o755)
-            _write(tree / "DEBIAN" / "prerm", REGISTRY_PRERM, 0o755)
             depends = ["libc6 (>= 2.31)", "adduser"]
             description = (
                 "ScanGate reference consent registry service\n"
@@ -185,5 +167,14 @@ def build_debs(dist: Path, dpkg: str | None) -> int:
     version, arch = _version(), _architecture(shutil.which("dpkg") or "dpkg")
     os.umask(0o022)
     for role in roles:
-        print(f"Built {_package(role, dist, dpkg, version, arch)}", flush=True)
+        started = time.monotonic()
+        try:
+            built = _package(role, dist, dpkg, version, arch)
+        except ToolMissingError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(
+            f"Built {built} in {time.monotonic() - started:.0f} s: {built.stat().st_size / 1e6:.0f} MB",
+            flush=True,
+        )
     return 0

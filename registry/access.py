@@ -19,17 +19,19 @@ the same whether or not the id exists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final, Literal
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Final, Literal
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, bindparam, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from agent.wire import format_utc, utc_now
 from registry.admin_ops import unknown_consent, unknown_production, unknown_rig
 from registry.credentials import token_digest
 from registry.db import ConsentRow, RigRow, TokenRow
 from registry.errors import ForbiddenError, UnauthorizedError
+from registry.hot_reads import PreparedSelect, Reads, Row, SessionReads
 
 REGISTRY_ADMIN: Final = "registry_admin"
 PRODUCTION_ADMIN: Final = "production_admin"
@@ -57,7 +59,51 @@ class Caller:
         return self.role != REGISTRY_ADMIN
 
 
-def _expiry_hint(row: TokenRow) -> str:
+@dataclass(frozen=True)
+class TokenFacts:
+    """What authentication needs of a token's row, with its rig's row (one indexed join)."""
+
+    token_id: str
+    kind: str
+    role: str | None
+    production_id: str | None
+    rig_id: str | None
+    revoked_at: datetime | None
+    expires_at: datetime
+    registered_rig_id: str | None
+    """The rig's row (None: no such rig, which issuing a token never allows)."""
+    rig_production_id: str | None
+
+
+def token_facts_select(*also: ColumnElement[Any] | InstrumentedAttribute[Any]) -> Select[*tuple[Any, ...]]:
+    """SELECT a token's facts (the columns of :class:`TokenFacts`, in order) by digest, then ``also``.
+
+    The caller may join more tables (outer joins keep the token's row when they match nothing).
+    """
+    return (
+        select(
+            TokenRow.token_id,
+            TokenRow.kind,
+            TokenRow.role,
+            TokenRow.production_id,
+            TokenRow.rig_id,
+            TokenRow.revoked_at,
+            TokenRow.expires_at,
+            RigRow.rig_id,
+            RigRow.production_id,
+            *also,
+        )
+        .select_from(TokenRow)
+        .outerjoin(RigRow, RigRow.rig_id == TokenRow.rig_id)
+        .where(TokenRow.token_sha256 == bindparam("digest"))
+    )
+
+
+TOKEN_FACTS = PreparedSelect(token_facts_select())
+_FACT_COUNT = len(fields(TokenFacts))
+
+
+def _expiry_hint(row: TokenFacts) -> str:
     if row.kind == "rig":
         return (
             f"ask the registry administrator for a new token for rig {row.rig_id!r}"
@@ -70,16 +116,32 @@ def _expiry_hint(row: TokenRow) -> str:
 
 
 def authenticate(session: Session, token: str) -> Caller:
+    """The caller a bearer token belongs to, read in ``session``'s transaction (see :func:`authenticate_in`)."""
+    return authenticate_in(SessionReads(session), token)
+
+
+def authenticate_in(reads: Reads, token: str) -> Caller:
     """The caller a bearer token belongs to.
 
-    One indexed lookup by digest (and the rig's row for rig tokens); nothing is written.
+    One indexed lookup by digest, joined to the rig's row; nothing is written and nothing
+    is cached, so a revoked or expired token is refused from the next request on.
     An unknown token gets one fixed answer that says nothing about any token; only the
     holder of a real token learns that it was revoked or has expired, and when.
 
     Raises:
         UnauthorizedError: unknown, revoked or expired token.
     """
-    row = session.scalars(select(TokenRow).where(TokenRow.token_sha256 == token_digest(token))).first()
+    found = reads.rows(TOKEN_FACTS, digest=token_digest(token))
+    return caller_from_facts(found[0] if found else None)
+
+
+def caller_from_facts(found: Row | None) -> Caller:
+    """The caller of a row of :func:`token_facts_select` (None: no token has that digest).
+
+    Raises:
+        UnauthorizedError: unknown, revoked or expired token (see :func:`authenticate_in`).
+    """
+    row = TokenFacts(*found[:_FACT_COUNT]) if found else None
     if row is None:
         raise UnauthorizedError(NOT_ACCEPTED, hint=NOT_ACCEPTED_HINT)
     if row.revoked_at is not None:
@@ -93,10 +155,11 @@ def authenticate(session: Session, token: str) -> Caller:
     if row.kind == "admin":
         role: Role = PRODUCTION_ADMIN if row.role == PRODUCTION_ADMIN else REGISTRY_ADMIN
         return Caller(kind="admin", token_id=row.token_id, production_id=row.production_id, role=role)
-    rig = session.get(RigRow, row.rig_id)
-    if rig is None:  # tokens are only issued for registered rigs
+    if row.registered_rig_id is None:  # tokens are only issued for registered rigs
         raise UnauthorizedError(NOT_ACCEPTED, hint=NOT_ACCEPTED_HINT)
-    return Caller(kind="rig", token_id=row.token_id, rig_id=rig.rig_id, production_id=rig.production_id)
+    return Caller(
+        kind="rig", token_id=row.token_id, rig_id=row.registered_rig_id, production_id=row.rig_production_id
+    )
 
 
 def require_registry_admin(caller: Caller, what: str) -> None:

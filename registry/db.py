@@ -39,6 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from agent.private_files import prepare_private_sqlite
 from registry.errors import DatabaseError
+from registry.hot_reads import HotReads
 from registry.template_seal import TemplateKey, TemplateKeySource
 
 SCHEMA_VERSION = "2"
@@ -465,6 +466,9 @@ def is_initialised(engine: Engine) -> bool:
 class Database:
     """An engine plus session factories for read-only and writing transactions.
 
+    ``hot`` runs the rig's hot-path reads on the same pool without an ORM Session
+    (:mod:`registry.hot_reads`).
+
     ``template_keys`` is the key that seals face templates in this database; every
     session carries it (``session.info``), so the code that enrols templates or
     builds rosters finds it without being handed it. By default it is read, on first
@@ -473,6 +477,7 @@ class Database:
 
     def __init__(self, engine: Engine, template_keys: TemplateKeySource | None = None) -> None:
         self.engine = engine
+        self.hot = HotReads(engine)
         self.template_keys = template_keys or TemplateKeySource()
         info = {TEMPLATE_KEYS_INFO: self.template_keys}
         self._reader = sessionmaker(engine, expire_on_commit=False, info=info)

@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agent.records.model import schema_problem_in_json
 from agent.records.rotation_record import rotation_facts
+from agent.records.stored_schema import schema_problem_in_json
 from agent.signing import (
     CanonicalJsonError,
     SignatureError,

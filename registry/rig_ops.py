@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Date, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,9 +36,9 @@ from agent.wire import (
     format_utc,
     utc_now,
 )
-from registry.access import Caller, consent_in_scope
+from registry.access import Caller, caller_from_facts, consent_in_scope, token_facts_select
 from registry.admin_ops import compact_json
-from registry.credentials import verify_pin
+from registry.credentials import token_digest, verify_pin
 from registry.db import (
     BadgeRow,
     ConfirmationRow,
@@ -46,10 +47,12 @@ from registry.db import (
     FaceTemplateRow,
     PerformerRow,
     RevocationRow,
+    RigRow,
     SigningKeyRow,
     template_key,
 )
 from registry.errors import ConflictError, ForbiddenError, InvalidInputError
+from registry.hot_reads import PreparedSelect, Reads, SessionReads
 from registry.keys import load_active_signer
 
 MAX_FAILED_PINS = 5
@@ -67,8 +70,15 @@ def require_production_access(caller: Caller, production_id: str) -> None:
         )
 
 
+ACTIVE_KEY_ID = PreparedSelect(select(SigningKeyRow.key_id).where(SigningKeyRow.status == "active"))
+
+
 class SignerCache:
-    """Keeps the active registry signer in memory; reloads it when the key is rotated."""
+    """Keeps the active registry signer in memory; reloads it when the key is rotated.
+
+    Only the (decrypted) private key is kept: which key is active is read from the
+    database on every use, so a rotation takes effect from the next request on.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -76,11 +86,20 @@ class SignerCache:
 
     def current(self, session: Session) -> Signer:
         """The signer of the key that is active in the database right now."""
-        active = session.scalar(select(SigningKeyRow.key_id).where(SigningKeyRow.status == "active"))
+        return self.signer_for(active_key_id(SessionReads(session)), lambda: load_active_signer(session))
+
+    def signer_for(self, active: str | None, load: Callable[[], Signer]) -> Signer:
+        """The signer of key ``active`` (read just before), loaded with ``load`` when it is not the cached one."""
         with self._lock:
             if self._signer is None or self._signer.key_id != active:
-                self._signer = load_active_signer(session)
+                self._signer = load()
             return self._signer
+
+
+def active_key_id(reads: Reads) -> str | None:
+    """The id of the active registry signing key (None: there is none)."""
+    rows = reads.rows(ACTIVE_KEY_ID)
+    return str(rows[0][0]) if rows else None
 
 
 def time_statement(nonce: str, signer: Signer) -> TimeStatement:
@@ -97,11 +116,56 @@ def time_statement(nonce: str, signer: Signer) -> TimeStatement:
     return TimeStatement.sign(payload, signer)
 
 
-def consent_list_json(
-    session: Session,
+def consent_records(
+    reads: Reads, performer_id: str, production_id: str, status: ConsentStatus | None, now: datetime
+) -> list[str]:
+    """The stored signed JSON of the performer's servable consent records at ``now``, newest version first."""
+    query = CONSENT_RECORDS if status is None else CONSENT_RECORDS_WITH_STATUS
+    rows = reads.rows(query, **_record_params(performer_id, production_id, status, now))
+    return [str(row[0]) for row in rows]
+
+
+def rig_consent_lookup(
+    reads: Reads,
+    token: str,
     performer_id: str,
     production_id: str,
     status: ConsentStatus | None,
+    now: datetime,
+) -> tuple[Caller, list[str]]:
+    """Who holds ``token``, and the records :func:`consent_records` reads, in one query (one round trip).
+
+    The records come joined to the token's rig, so only a rig of ``production_id`` gets any;
+    they are returned only with the caller, whose checks (token, kind, production) come first.
+
+    Raises:
+        UnauthorizedError: as :func:`registry.access.authenticate_in`.
+    """
+    query = RIG_LOOKUP if status is None else RIG_LOOKUP_WITH_STATUS
+    rows = reads.rows(
+        query, digest=token_digest(token), **_record_params(performer_id, production_id, status, now)
+    )
+    caller = caller_from_facts(rows[0] if rows else None)
+    return caller, [str(row[-1]) for row in rows if row[-1] is not None]
+
+
+def _record_params(
+    performer_id: str, production_id: str, status: ConsentStatus | None, now: datetime
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "performer_id": performer_id,
+        "production_id": production_id,
+        "today": now.astimezone(UTC).date(),
+    }
+    if status is not None:
+        params["status"] = status.value
+    return params
+
+
+def consent_list_body(
+    records: list[str],
+    performer_id: str,
+    production_id: str,
     *,
     nonce: str | None = None,
     signer: Signer | None = None,
@@ -109,17 +173,9 @@ def consent_list_json(
     """The ConsentList body, built from the stored signed JSON without re-serialising records.
 
     With a rig's ``nonce`` (and the active ``signer``) the body carries ``time_statement``,
-    stamped after the records were read; without it the body is exactly what it was before
-    registry time existed.
+    stamped now, after the records were read; without it the body is exactly what it was
+    before registry time existed.
     """
-    query = select(ConsentRow.record_json).where(
-        ConsentRow.performer_id == performer_id,
-        ConsentRow.production_id == production_id,
-        *servable_consent(utc_now()),
-    )
-    if status is not None:
-        query = query.where(ConsentRow.status == status.value)
-    records = session.scalars(query.order_by(ConsentRow.version.desc())).all()
     members: dict[str, Any] = {
         "wire_version": WIRE_VERSION,
         "performer_id": performer_id,
@@ -141,11 +197,42 @@ def servable_consent(now: datetime) -> tuple[ColumnElement[bool], ...]:
     00:00 UTC after destroy_by a consent is withheld at once, even before the purge job
     has destroyed it (agent.wire.destroy_by_passed states the same rule).
     """
-    today = now.astimezone(UTC).date()
+    return _servable_on(now.astimezone(UTC).date())
+
+
+def _servable_on(today: date | BindParameter[date]) -> tuple[ColumnElement[bool], ...]:
     return (
         ConsentRow.status != ConsentStatus.DESTROYED.value,
         or_(ConsentRow.destroy_by.is_(None), ConsentRow.destroy_by >= today),
     )
+
+
+def _records_of(*also: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
+    """Conditions on ConsentRow of the servable records a lookup names (and ``also``)."""
+    return (
+        ConsentRow.performer_id == bindparam("performer_id"),
+        ConsentRow.production_id == bindparam("production_id"),
+        *_servable_on(bindparam("today", type_=Date())),
+        *also,
+    )
+
+
+_WITH_STATUS = (ConsentRow.status == bindparam("status"),)
+_NEWEST_FIRST = ConsentRow.version.desc()
+CONSENT_RECORDS = PreparedSelect(select(ConsentRow.record_json).where(*_records_of()).order_by(_NEWEST_FIRST))
+CONSENT_RECORDS_WITH_STATUS = PreparedSelect(
+    select(ConsentRow.record_json).where(*_records_of(*_WITH_STATUS)).order_by(_NEWEST_FIRST)
+)
+
+
+def _rig_lookup(*also: ColumnElement[bool]) -> PreparedSelect:
+    records = and_(ConsentRow.production_id == RigRow.production_id, *_records_of(*also))
+    query = token_facts_select(ConsentRow.record_json).outerjoin(ConsentRow, records)
+    return PreparedSelect(query.order_by(_NEWEST_FIRST))
+
+
+RIG_LOOKUP = _rig_lookup()
+RIG_LOOKUP_WITH_STATUS = _rig_lookup(*_WITH_STATUS)
 
 
 def build_roster(session: Session, production_id: str, signer: Signer) -> Roster:

@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from agent import __version__
+from agent.signing import Signer
 from agent.wire import (
     Checkpoint,
     Confirmation,
@@ -28,20 +29,23 @@ from agent.wire import (
     TimeStatement,
     utc_now,
 )
-from registry.access import Caller, authenticate
+from registry.access import Caller, authenticate_in
 from registry.db import Database
 from registry.errors import ForbiddenError, UnauthorizedError
+from registry.hot_reads import Reads, SessionReads
 from registry.http_errors import ERROR_RESPONSES
 from registry.intake import current_checkpoint, intake_record, intake_rotation
-from registry.keys import key_list
+from registry.keys import key_list, load_active_signer
 from registry.rig_ops import (
     REVOCATION_PAGE_MAX,
     SignerCache,
+    active_key_id,
     build_roster,
-    consent_list_json,
+    consent_list_body,
     record_confirmation,
     require_production_access,
     revocation_feed,
+    rig_consent_lookup,
     time_statement,
     verify_fallback,
 )
@@ -57,13 +61,15 @@ _rig_bearer = HTTPBearer(
 )
 
 
-def database(request: Request) -> Database:
+# The two accessors below are async on purpose: FastAPI runs a plain `def` dependency in its
+# thread pool, and these do no I/O, so the thread hop would be pure cost on every request.
+async def database(request: Request) -> Database:
     """The registry database of this app."""
     db: Database = request.app.state.database
     return db
 
 
-def signer_cache(request: Request) -> SignerCache:
+async def signer_cache(request: Request) -> SignerCache:
     """The cached active registry signer of this app."""
     cache: SignerCache = request.app.state.signer_cache
     return cache
@@ -71,11 +77,25 @@ def signer_cache(request: Request) -> SignerCache:
 
 def caller_in(session: Session, credentials: HTTPAuthorizationCredentials | None, kind: str) -> Caller:
     """Authenticate a bearer token inside ``session`` and require the given caller kind."""
+    return caller_of(SessionReads(session), credentials, kind)
+
+
+def caller_of(reads: Reads, credentials: HTTPAuthorizationCredentials | None, kind: str) -> Caller:
+    """Authenticate a bearer token inside a read transaction and require the given caller kind."""
+    return require_kind(authenticate_in(reads, bearer_token(credentials)), kind)
+
+
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The bearer token sent (401 without one)."""
     if credentials is None:
         raise UnauthorizedError(
             "missing bearer token", hint="send the header 'Authorization: Bearer <token>'"
         )
-    caller = authenticate(session, credentials.credentials)
+    return credentials.credentials
+
+
+def require_kind(caller: Caller, kind: str) -> Caller:
+    """``caller``, if it is of the given kind (403 otherwise)."""
     if caller.kind != kind:
         raise ForbiddenError(
             f"an {caller.kind} token cannot be used here; this endpoint needs a {kind} token"
@@ -85,8 +105,8 @@ def caller_in(session: Session, credentials: HTTPAuthorizationCredentials | None
 
 def caller_for(db: Database, credentials: HTTPAuthorizationCredentials | None, kind: str) -> Caller:
     """Authenticate a bearer token (in its own short transaction) and require the caller kind."""
-    with db.read() as session:
-        return caller_in(session, credentials, kind)
+    with db.hot.transaction() as reads:
+        return caller_of(reads, credentials, kind)
 
 
 def rig_caller(
@@ -95,6 +115,25 @@ def rig_caller(
 ) -> Caller:
     """The calling rig (401 without a valid rig token)."""
     return caller_for(db, credentials, "rig")
+
+
+def signed_by(db: Database, signers: SignerCache, active: str | None) -> Signer:
+    """The signer of the key read as active (``active``), loaded in a transaction of its own when
+    it is not the cached one: never while a hot-path connection is held, so a pool of N
+    connections cannot run dry with N requests each waiting for a second one."""
+
+    def load() -> Signer:
+        with db.read() as session:
+            return load_active_signer(session)
+
+    return signers.signer_for(active, load)
+
+
+def active_signer(db: Database, signers: SignerCache) -> Signer:
+    """The signer of the key that is active in the database right now."""
+    with db.hot.transaction() as reads:
+        active = active_key_id(reads)
+    return signed_by(db, signers, active)
 
 
 DbDep = Annotated[Database, Depends(database)]
@@ -112,8 +151,7 @@ NONCE_DESCRIPTION = (
 @router.get("/health", response_model=Health, tags=["public"], summary="Registry health (no token needed)")
 def health(db: DbDep, signers: SignerDep) -> Health:
     """Answers when the registry and its database work; reports the registry clock and active key."""
-    with db.read() as session:
-        key_id = signers.current(session).key_id
+    key_id = active_signer(db, signers).key_id
     return Health(
         status="ok",
         service="scangate-registry",
@@ -157,10 +195,10 @@ def registry_time(
     Rigs call it periodically to measure their clock offset; consent windows are judged on
     registry time, and a rig clock too far off locks capture (`clock_skew`).
     """
-    with db.read() as session:
-        caller_in(session, credentials, "rig")
-        signer = signers.current(session)
-    return time_statement(nonce, signer)
+    with db.hot.transaction() as reads:
+        caller_of(reads, credentials, "rig")
+        active = active_key_id(reads)
+    return time_statement(nonce, signed_by(db, signers, active))
 
 
 @router.get("/consents", response_model=ConsentList, tags=["rig"], summary="Signed consent records")
@@ -180,10 +218,13 @@ def consents(
     An empty list means no consent: capture must stay locked. With ``nonce``, the answer
     carries the registry's signed time (``time_statement``), on which the rig judges it.
     """
-    with db.read() as session:
-        require_production_access(caller_in(session, credentials, "rig"), production_id)
-        signer = signers.current(session) if nonce is not None else None
-        body = consent_list_json(session, performer_id, production_id, status, nonce=nonce, signer=signer)
+    token = bearer_token(credentials)
+    with db.hot.transaction() as reads:
+        caller, records = rig_consent_lookup(reads, token, performer_id, production_id, status, utc_now())
+        require_production_access(require_kind(caller, "rig"), production_id)
+        active = active_key_id(reads) if nonce is not None else None
+    signer = signed_by(db, signers, active) if nonce is not None else None
+    body = consent_list_body(records, performer_id, production_id, nonce=nonce, signer=signer)
     return Response(body, media_type="application/json")
 
 

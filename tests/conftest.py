@@ -38,6 +38,18 @@ def faces_dir() -> Path:
     return found
 
 
+@pytest.fixture(scope="session")
+def stand_in_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the demo's rendered stand-in clip, shared by the whole run (it is the same clip)."""
+    return tmp_path_factory.mktemp("stand-in-cache")
+
+
+@pytest.fixture(autouse=True)
+def _shared_stand_in_clip(stand_in_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rehearsals render the stand-in clip once per run, not once per demo folder (2.5-4 s each)."""
+    monkeypatch.setenv("SCANGATE_STAND_IN_CACHE_DIR", str(stand_in_cache))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep tests away from the real user's config/data dirs (keys, logs, templates)."""
@@ -86,3 +98,15 @@ def pyproject_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     points = {name: EntryPoint(name, value, cli_main.COMMAND_GROUP) for name, value in declared.items()}
     monkeypatch.setattr(cli_main, "_command_entry_points", lambda: points)
+
+
+SLOW_TEST_TIMEOUT_S = 3600
+"""pytest-timeout's limit for ``slow`` tests (a bundle build or a Debian install takes many
+minutes on 2 busy cores); every other test has the 900 s of ``[tool.pytest.ini_options]``."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give ``slow`` tests the longer time limit, unless they set their own."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT_S))

@@ -127,7 +127,7 @@ def _folder_photos(folder: Path) -> PerformerPhotos:
     "--jobs",
     type=click.IntRange(min=1),
     help=(
-        "Worker processes (default: one per CPU, at most one per 4 inputs). Lines come out"
+        "Worker processes (default: one per usable CPU, at most one per input). Lines come out"
         " in input order either way."
     ),
 )
@@ -153,13 +153,14 @@ def identify(
     from agent.faces.store import TemplateStore  # noqa: PLC0415
 
     config, _ = load_config(config_path)
-    roster = TemplateStore(_store_dir(store, config), passphrase=_passphrase(config)).load_roster()
+    template_store = TemplateStore(_store_dir(store, config), passphrase=_passphrase(config))
     outcomes = identify_many(
         config.identification,
-        roster,
+        template_store.load_roster,  # unsealed while the workers already observe the first inputs
         list(inputs),
         jobs=jobs if jobs is not None else default_jobs(len(inputs)),
         sample_fps=sample_fps,
+        start_method="fork",  # the command line runs no other thread: workers share the loaded models
     )
     unreadable = 0
     failed = 0

@@ -178,7 +178,9 @@ def _render_verdict(verdict: Verdict, trust: str, max_per_kind: int) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option(
-    "--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per CPU for big logs)."
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Processes checking records (default: one per usable CPU, for logs of 1 MB or more).",
 )
 @click.option("--no-schema", is_flag=True, help="Skip record schema validation (signatures and chain only).")
 @click.option(
@@ -236,6 +238,7 @@ def verify(
         jobs=jobs,
         check_schema=not no_schema,
         as_of=as_of.date() if as_of is not None else None,
+        start_method="fork",  # the command line runs no other thread: forked workers start at once
     )
     if as_json:
         click.echo(json.dumps({**verdict.to_dict(), "trust": trust}, indent=2))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import signal
 import threading
 from multiprocessing.connection import Connection
 from typing import Any
@@ -34,7 +35,11 @@ from agent.liveness.tracking import ChallengeTracker
 
 log = logging.getLogger(__name__)
 ANSWER_TIMEOUT_S = 30.0
-"""Longest wait for one frame's answer (the first one includes loading the models)."""
+"""Longest wait for one frame's answer once the child has loaded its models."""
+STARTUP_TIMEOUT_S = 180.0
+"""Longest wait for a new child to load the face models: 2–3 s on a quiet machine, many
+times that when capture software keeps every core busy. Waiting is safe (nothing can
+unlock before a frame is identified); giving up and restarting would never finish."""
 
 
 def _landmarker_or_none(wanted: bool) -> FaceLandmarker | None:
@@ -61,8 +66,21 @@ def _serve(
     analyses (:class:`SubjectTracker`; with tracking off, as "analyse" or "locate"). A frame
     of another kind or a new roster ends either track.
     """
-    identifier = Identifier(settings, roster)
-    landmarker = _landmarker_or_none(landmarks)
+    # The parent decides when this process ends (closing the pipe ends it): a Ctrl-C in the
+    # technician's terminal reaches the whole process group and must not print a traceback here.
+    if threading.current_thread() is threading.main_thread():  # tests serve from a thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        identifier = Identifier(settings, roster)  # loads the dlib models
+        landmarker = _landmarker_or_none(landmarks)
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            connection.send(("error", f"the face models could not be loaded: {type(exc).__name__}: {exc}"))
+        return
+    try:
+        connection.send(("ready", None))
+    except OSError:
+        return
     # A lambda, not the bound method: a new roster rebinds ``identifier``.
     tracker = ChallengeTracker(lambda image: identifier.analyse(image), landmarker) if landmarker else None  # noqa: PLW0108
     subject = SubjectTracker(identifier, settings.tracking)
@@ -73,6 +91,7 @@ def _serve(
             return
         if request == "stop":
             return
+        answer: tuple[str, object]
         try:
             if request != "follow":
                 subject.reset()
@@ -81,26 +100,34 @@ def _serve(
                 subject = SubjectTracker(identifier, settings.tracking)
                 if tracker is not None:
                     tracker.reset()
-                connection.send(("ok", None))
+                answer = ("ok", None)
             elif request == "follow":
                 if tracker is not None:
                     tracker.reset()
-                connection.send(("ok", _followed(subject, *payload)))
+                answer = ("ok", _followed(subject, *payload))
             elif request == "locate":
                 if tracker is not None:
                     tracker.reset()
-                connection.send(("ok", identifier.locate(payload)))
+                answer = ("ok", identifier.locate(payload))
             elif request == "track" and tracker is not None:
                 image, at_s = payload
-                connection.send(("ok", tracker.analyse(image, at_s)))
+                answer = ("ok", tracker.analyse(image, at_s))
             else:
                 if tracker is not None:
                     tracker.reset()
                 # Outside a challenge nothing needs landmarks: identification only.
                 image = payload[0] if request == "track" else payload
-                connection.send(("ok", identifier.analyse(image)))
+                answer = ("ok", identifier.analyse(image))
         except Exception as exc:  # report, keep serving: one bad frame must not kill the child
-            connection.send(("error", f"{type(exc).__name__}: {exc}"))
+            answer = ("error", f"{type(exc).__name__}: {exc}")
+        try:
+            connection.send(answer)
+        except OSError:  # the rig's process is gone (BrokenPipeError): nobody is left to answer
+            return
+
+
+class _FrameError(FaceEngineError):
+    """The child could not analyse one frame but is still serving."""
 
 
 def _followed(
@@ -128,6 +155,10 @@ class SubprocessIdentifier:
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._connection: Connection | None = None
+        self._ready = False
+        """Whether the running child said it has loaded its models."""
+        self._unacknowledged_rosters = 0
+        """Rosters sent to the running child whose acknowledgement has not been read yet."""
 
     @property
     def roster(self) -> Roster:
@@ -179,9 +210,26 @@ class SubprocessIdentifier:
         return answer
 
     def set_roster(self, roster: Roster) -> None:
-        """Match against ``roster`` from the next frame on."""
-        self._roster = roster
-        self._request("roster", roster)
+        """Match against ``roster`` from the next frame on; returns without waiting for the child.
+
+        A child that is not running yet starts with this roster (loading its models in the
+        background, so the rig's windows need not wait for them). A running child acknowledges
+        the new roster before it answers the next frame; if it cannot take it, it is stopped
+        and the next frame starts a fresh child with this roster: it never goes on matching
+        against an older one.
+        """
+        with self._lock:
+            self._roster = roster
+            if self._process is None or not self._process.is_alive():
+                self._start_child()
+                return
+            assert self._connection is not None
+            try:
+                self._connection.send(("roster", roster))
+            except OSError:
+                self._stop_child()
+                return
+            self._unacknowledged_rosters += 1
 
     def close(self) -> None:
         """End the child process (idempotent)."""
@@ -194,21 +242,47 @@ class SubprocessIdentifier:
                 self._start_child()
             assert self._connection is not None
             try:
+                self._await_ready()
+                while self._unacknowledged_rosters:
+                    self._receive("roster")
+                    self._unacknowledged_rosters -= 1
                 self._connection.send((kind, payload))
-                if not self._connection.poll(ANSWER_TIMEOUT_S):
-                    raise FaceEngineError(
-                        f"the identification process gave no answer in {ANSWER_TIMEOUT_S:g} s"
-                    )
-                status, result = self._connection.recv()
-            except (EOFError, OSError, BrokenPipeError) as exc:
+                return self._receive(kind)
+            except _FrameError:
+                raise  # one frame failed; the child keeps serving
+            except (EOFError, OSError) as exc:
                 self._stop_child()
                 raise FaceEngineError(f"the identification process stopped: {exc}") from None
             except FaceEngineError:
                 self._stop_child()
                 raise
-            if status == "error":
-                raise FaceEngineError(f"identification failed in the child process: {result}")
-            return result
+
+    def _await_ready(self) -> None:
+        """Wait (once per child) until it has loaded its models; raises FaceEngineError if it could not."""
+        if self._ready:
+            return
+        assert self._connection is not None
+        if not self._connection.poll(STARTUP_TIMEOUT_S):
+            raise FaceEngineError(
+                f"the identification process did not load the face models in {STARTUP_TIMEOUT_S:g} s",
+                hint="the machine may be overloaded; ScanGate starts it again with the next frame",
+            )
+        status, detail = self._connection.recv()
+        if status != "ready":
+            raise FaceEngineError(f"the identification process could not start: {detail}")
+        self._ready = True
+
+    def _receive(self, kind: str) -> object:
+        """The child's answer to the oldest request not yet answered."""
+        assert self._connection is not None
+        if not self._connection.poll(ANSWER_TIMEOUT_S):
+            raise FaceEngineError(f"the identification process gave no answer in {ANSWER_TIMEOUT_S:g} s")
+        status, result = self._connection.recv()
+        if status == "error":
+            if kind == "roster":  # it would go on with the older roster: start afresh instead
+                raise FaceEngineError(f"the identification process could not take the new roster: {result}")
+            raise _FrameError(f"identification failed in the child process: {result}")
+        return result
 
     def _start_child(self) -> None:
         self._stop_child()
@@ -222,6 +296,7 @@ class SubprocessIdentifier:
         process.start()
         child.close()
         self._process, self._connection = process, parent
+        self._ready, self._unacknowledged_rosters = False, 0
         log.info("identification process started (pid %s)", process.pid)
 
     def _stop_child(self) -> None:

@@ -55,6 +55,9 @@ from agent.settings_base import StrictModel
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+REQUEST_IDLE_LIMIT_S = 15.0
+"""A client connection that sends nothing for this long is closed (a stalled or dead client
+must not hold one of the API's threads for ever; capture software asks far more often)."""
 
 
 class CaptureReport(StrictModel):
@@ -255,6 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
     gate: ClassVar[HttpApiGate]
     server_version = "ScanGateGateAPI/1"
     protocol_version = "HTTP/1.1"
+    timeout = REQUEST_IDLE_LIMIT_S
     disable_nagle_algorithm = True  # headers and body go out as two writes; avoid the 40 ms delayed-ACK stall
 
     def log_message(self, format: str, *args: Any) -> None:

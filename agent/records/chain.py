@@ -41,7 +41,7 @@ class ChainIssue:
     sequence: int | None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Seen:
     record_hash: str
     line: int

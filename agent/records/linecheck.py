@@ -3,25 +3,31 @@
 This is the per-record, order-independent half of verification, kept free of
 state so that :mod:`agent.records.verify` can run it in worker processes. The
 sequence and hash-chain checks, which need order, happen in the parent.
+
+A line that is a schema-valid record in canonical form (every line ScanGate
+writes) is read in one pass (:mod:`agent.records.canonical_line`); any other
+line takes the general way below, which parses, canonicalises and validates
+separately and names what is wrong.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from agent.records.canonical_line import read_canonical_line
 from agent.records.liveness_evidence import liveness_flag
-from agent.records.model import READABLE_SCHEMA_VERSIONS, flagged_capture_count, schema_problem_in_json
+from agent.records.model import READABLE_SCHEMA_VERSIONS
+from agent.records.record_view import flagged_capture_count
 from agent.records.retention import RetainedCaptures, retained_captures
 from agent.records.rotation_record import rotation_facts
+from agent.records.stored_schema import schema_problem_in_json
 from agent.signing import (
     SIGNATURE_FIELD,
     CanonicalJsonError,
@@ -32,6 +38,7 @@ from agent.signing import (
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE_VALUE = re.compile(r"[A-Za-z0-9_-]{86}")
+_LAST_OF_EXACT_SPELLING = frozenset("AQgw")  # base64url digits 0, 16, 32, 48: the low 4 bits are zero
 
 
 class LineStatus(StrEnum):
@@ -50,9 +57,11 @@ class LineStatus(StrEnum):
     """Well-formed signature by a trusted key that does not match the content."""
 
 
-@dataclass(frozen=True, slots=True)
-class LineResult:
-    """Everything the chain checks and the verdict need to know about one line."""
+class LineResult(NamedTuple):
+    """Everything the chain checks and the verdict need to know about one line.
+
+    A named tuple: one is made and sent between processes for every line.
+    """
 
     line: int
     status: LineStatus
@@ -94,17 +103,12 @@ def _decode_signature(value: str) -> bytes | None:
 
     Strict on purpose: a lenient decoder accepts several spellings of the same
     bytes, which would let the (hashed) record text change while the
-    signature still verifies.
+    signature still verifies. 86 characters carry 516 bits for 512: the exact
+    spelling is the one whose last character leaves the 4 spare bits zero.
     """
-    if not _SIGNATURE_VALUE.fullmatch(value):
+    if value[-1:] not in _LAST_OF_EXACT_SPELLING or not _SIGNATURE_VALUE.fullmatch(value):
         return None
-    try:
-        raw = base64.urlsafe_b64decode(value + "==")
-    except (binascii.Error, ValueError):
-        return None
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != value:
-        return None
-    return raw
+    return base64.urlsafe_b64decode(value + "==")
 
 
 def _record_hash(data: bytes, payload: bytes, record: dict[str, Any], fast_domain: bool) -> tuple[str, bool]:
@@ -147,10 +151,9 @@ def _record_hash(data: bytes, payload: bytes, record: dict[str, Any], fast_domai
 def _chain_fields(line: int, record: dict[str, Any]) -> LineResult | tuple[int, str, str | None, str | None]:
     sequence = record.get("sequence")
     previous_hash = record.get("previous_hash")
-    if record.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
-        return LineResult(
-            line, LineStatus.MALFORMED, f"unsupported schema_version {record.get('schema_version')!r}"
-        )
+    version = record.get("schema_version")
+    if not isinstance(version, str) or version not in READABLE_SCHEMA_VERSIONS:
+        return LineResult(line, LineStatus.MALFORMED, f"unsupported schema_version {version!r}")
     if type(sequence) is not int or sequence < 1:
         return LineResult(line, LineStatus.MALFORMED, "no valid sequence number")
     if not isinstance(previous_hash, str) or not _HEX64.fullmatch(previous_hash):
@@ -162,6 +165,62 @@ def _chain_fields(line: int, record: dict[str, Any]) -> LineResult | tuple[int, 
         previous_hash,
         record_id if isinstance(record_id, str) else None,
         rig_id if isinstance(rig_id, str) else None,
+    )
+
+
+class _Read(NamedTuple):
+    """A line read as a record that can take part in the chain, before its signature is checked."""
+
+    record: dict[str, Any]
+    payload: bytes
+    """Canonical JSON of the record without its signature."""
+    record_hash: str
+    canonical_line: bool
+    sequence: int
+    previous_hash: str
+    record_id: str | None
+    rig_id: str | None
+    schema_valid: bool
+    """Known to follow the schema already (read in one pass); else checked after the signature."""
+
+
+def _read_generally(line: int, data: bytes) -> _Read | LineResult:
+    """Parse, place and canonicalise a line that the one-pass reading could not vouch for."""
+    try:
+        record, fast_domain = loads_for_canonical(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return LineResult(line, LineStatus.TORN, f"not JSON ({exc})" if data else "empty line")
+    if not isinstance(record, dict):
+        return LineResult(line, LineStatus.MALFORMED, "line is JSON but not an object")
+    fields = _chain_fields(line, record)
+    if isinstance(fields, LineResult):
+        return fields
+    sequence, previous_hash, record_id, rig_id = fields
+    try:
+        payload = canonical_json(signed_payload(record), fast_domain=fast_domain)
+        record_hash, canonical_line = _record_hash(data, payload, record, fast_domain)
+    except CanonicalJsonError as exc:
+        return LineResult(line, LineStatus.MALFORMED, exc.what, sequence=sequence, record_id=record_id)
+    return _Read(
+        record, payload, record_hash, canonical_line, sequence, previous_hash, record_id, rig_id, False
+    )
+
+
+def _read(line: int, data: bytes) -> _Read | LineResult:
+    fast = read_canonical_line(data)
+    if fast is None:
+        return _read_generally(line, data)
+    record = fast.record  # schema-valid: the chain fields have their types
+    return _Read(
+        record,
+        fast.payload,
+        hashlib.sha256(data).hexdigest(),
+        True,
+        record["sequence"],
+        record["previous_hash"],
+        record["record_id"],
+        record["rig_id"],
+        True,
     )
 
 
@@ -185,55 +244,13 @@ def check_line(
     if not complete:
         detail = "line has no newline at end of file: an append was interrupted" if data else "line too long"
         return LineResult(line, LineStatus.TORN, detail)
-    try:
-        record, fast_domain = loads_for_canonical(data)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        return LineResult(line, LineStatus.TORN, f"not JSON ({exc})" if data else "empty line")
-    if not isinstance(record, dict):
-        return LineResult(line, LineStatus.MALFORMED, "line is JSON but not an object")
-    fields = _chain_fields(line, record)
-    if isinstance(fields, LineResult):
-        return fields
-    sequence, previous_hash, record_id, rig_id = fields
-    try:
-        payload = canonical_json(signed_payload(record), fast_domain=fast_domain)
-        record_hash, canonical_line = _record_hash(data, payload, record, fast_domain)
-    except CanonicalJsonError as exc:
-        return LineResult(line, LineStatus.MALFORMED, exc.what, sequence=sequence, record_id=record_id)
-
-    def result(
-        status: LineStatus,
-        detail: str = "",
-        key_id: str | None = None,
-        schema_problem: str | None = None,
-        recovery: tuple[str, str, int] | None = None,
-        flagged_captures: int = 0,
-        liveness: str | None = None,
-        retained: RetainedCaptures | None = None,
-        rotation: tuple[str, str] | None = None,
-    ) -> LineResult:
-        return LineResult(
-            line,
-            status,
-            detail,
-            sequence=sequence,
-            previous_hash=previous_hash,
-            record_hash=record_hash,
-            record_id=record_id,
-            rig_id=rig_id,
-            key_id=key_id,
-            schema_problem=schema_problem,
-            not_canonical=not canonical_line,
-            recovery=recovery,
-            flagged_captures=flagged_captures,
-            liveness_flag=liveness,
-            retained=retained,
-            rotation=rotation,
-        )
-
+    read = _read(line, data)
+    if isinstance(read, LineResult):
+        return read
+    record = read.record
     signature = record.get("signature")
     if not isinstance(signature, dict):
-        return result(LineStatus.BAD_SIGNATURE, "record carries no signature")
+        return _judged(line, read, LineStatus.BAD_SIGNATURE, "record carries no signature")
     key_id = signature.get("key_id")
     value = signature.get("value")
     raw_signature = _decode_signature(value) if isinstance(value, str) else None
@@ -243,27 +260,51 @@ def check_line(
         or not isinstance(key_id, str)
         or raw_signature is None
     ):
-        return result(LineStatus.BAD_SIGNATURE, "signature member is malformed")
+        return _judged(line, read, LineStatus.BAD_SIGNATURE, "signature member is malformed")
     public_key = keys.get(key_id)
     if public_key is None:
-        return result(LineStatus.UNKNOWN_KEY, f"signed by untrusted key {key_id}", key_id)
+        return _judged(line, read, LineStatus.UNKNOWN_KEY, f"signed by untrusted key {key_id}", key_id)
     try:
-        public_key.verify(raw_signature, hashlib.sha256(payload).digest())
+        public_key.verify(raw_signature, hashlib.sha256(read.payload).digest())
     except InvalidSignature:
-        return result(LineStatus.MODIFIED, f"content does not match its signature by {key_id}", key_id)
-    schema_problem = schema_problem_in_json(data) if check_schema else None
+        return _judged(
+            line, read, LineStatus.MODIFIED, f"content does not match its signature by {key_id}", key_id
+        )
     flag = liveness_flag(record)
     facts = rotation_facts(record)
-    return result(
+    return LineResult(
+        line,
         LineStatus.OK,
         "",
+        read.sequence,
+        read.previous_hash,
+        read.record_hash,
+        read.record_id,
+        read.rig_id,
         key_id,
-        schema_problem,
+        schema_problem_in_json(data) if check_schema and not read.schema_valid else None,
+        not read.canonical_line,
         _recovery_info(record.get("log_recovery")),
         flagged_capture_count(record.get("captured_files")),
         flag.code if flag is not None else None,
         retained_captures(record),
         (facts.retired_key_id, facts.new_key_id) if facts and facts.retired_key_id == key_id else None,
+    )
+
+
+def _judged(line: int, read: _Read, status: LineStatus, detail: str, key_id: str | None = None) -> LineResult:
+    """The result for a placed record whose signature does not make it authentic."""
+    return LineResult(
+        line,
+        status,
+        detail,
+        read.sequence,
+        read.previous_hash,
+        read.record_hash,
+        read.record_id,
+        read.rig_id,
+        key_id,
+        not_canonical=not read.canonical_line,
     )
 
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agent.records.model import nested
+from agent.records.record_view import nested
 
 LivenessEstablished = Literal["challenge", "synthetic", "off", "none"]
 """How a record says liveness was established; ``none``: it has no liveness member."""

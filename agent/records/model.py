@@ -14,23 +14,35 @@ docs/records.md.
 
 Drafts are forgiving where the writer can make them exact (distances are
 rounded, absent members take their defaults). A stored record is read strictly
-(:func:`parse_record`, :func:`schema_problem_in_json`): no coercion, every
-member of its version present at every depth, real dates, distances that
-already have at most 4 decimals.
+by a reader derived from these models (:mod:`agent.records.stored_schema`,
+used through :mod:`agent.records.reading`): no coercion, every member of its
+version present at every depth, real dates, distances that already have at
+most 4 decimals.
 """
 
 from __future__ import annotations
 
-import functools
-import typing
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from agent.records.errors import RecordValidationError
+from agent.records.field_types import (
+    CaptureType,
+    Distance,
+    IsoDate,
+    ReasonCode,
+    RecordId,
+    Seconds,
+    Sha256Hex,
+    StoredDistance,
+    StoredSeconds,
+    UtcTimestamp,
+)
+from agent.records.record_view import flagged_capture_count, is_clean_capture
 from agent.records.rotation_record import KEY_ROTATED, KeyRotation
 from agent.settings_base import StrictModel
 from agent.signing import Signature
@@ -42,76 +54,6 @@ READABLE_SCHEMA_VERSIONS = frozenset(
 """Versions a verifier reads; the log writes only :data:`SCHEMA_VERSION`."""
 GENESIS_HASH = "0" * 64
 """``previous_hash`` of the first record of a log (sequence 1)."""
-
-_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
-_HEX64_PATTERN = r"^[0-9a-f]{64}$"
-_CODE_PATTERN = r"^[a-z][a-z0-9_.-]*$"
-_UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-
-
-def _real_instant(text: str) -> str:
-    """``text`` (already of the timestamp's shape) if it names a real instant: no 2025-02-30, no 24:00."""
-    try:
-        datetime.fromisoformat(text)  # C-fast; the pattern has already fixed the shape
-    except ValueError:
-        raise ValueError(f"{text!r} is not a real date and time (RFC 3339, UTC)") from None
-    return text
-
-
-UtcTimestamp = Annotated[
-    str,
-    Field(pattern=_TIMESTAMP_PATTERN, description="UTC time, RFC 3339 with milliseconds and 'Z'."),
-    AfterValidator(_real_instant),
-]
-Sha256Hex = Annotated[str, Field(pattern=_HEX64_PATTERN, description="Lowercase hex SHA-256.")]
-ReasonCode = Annotated[
-    str, Field(pattern=_CODE_PATTERN, max_length=80, description="Stable machine-readable code.")
-]
-CaptureType = Annotated[str, Field(min_length=1, max_length=64, description="A capture type, e.g. 'facs'.")]
-RecordId = Annotated[str, Field(pattern=_UUID_PATTERN, description="Lowercase UUID in canonical text form.")]
-
-
-def _real_date(text: str) -> str:
-    """``text`` (already of the date's shape) if it names a real calendar day: no 2025-02-30."""
-    try:
-        datetime.strptime(text, "%Y-%m-%d")
-    except ValueError:
-        raise ValueError(f"{text!r} is not a real calendar date (YYYY-MM-DD)") from None
-    return text
-
-
-IsoDate = Annotated[
-    str,
-    Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="A calendar date, YYYY-MM-DD."),
-    AfterValidator(_real_date),
-]
-
-
-DISTANCE_DECIMALS = 4
-SECONDS_DECIMALS = 3
-
-
-def _rounded(decimals: int) -> AfterValidator:
-    return AfterValidator(lambda value: round(value, decimals))
-
-
-def _at_most(decimals: int, what: str) -> AfterValidator:
-    def check(value: float) -> float:
-        if round(value, decimals) != value:
-            raise ValueError(f"{value!r} has more than {decimals} decimals ({what} are rounded when written)")
-        return value
-
-    return AfterValidator(check)
-
-
-Distance = Annotated[float, _rounded(DISTANCE_DECIMALS)]
-"""A face distance in a draft: rounded to 4 decimals, as the record stores it."""
-StoredDistance = Annotated[float, _at_most(DISTANCE_DECIMALS, "distances")]
-"""A face distance read from a record: must already have at most 4 decimals."""
-Seconds = Annotated[float, _rounded(SECONDS_DECIMALS)]
-"""A registry-clock duration in a draft: rounded to 3 decimals (milliseconds)."""
-StoredSeconds = Annotated[float, _at_most(SECONDS_DECIMALS, "registry_clock seconds")]
-"""A registry-clock duration read from a record: must already have at most 3 decimals."""
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -487,7 +429,13 @@ class RecordDraft(StrictModel):
 
 
 class SessionRecord(RecordDraft):
-    """A record as stored in the log: the draft plus chain fields and the rig's signature."""
+    """A record as stored in the log: the draft plus chain fields and the rig's signature.
+
+    Read stored records with :func:`agent.records.reading.parse_record`: this model
+    alone takes defaults for absent members; the strict reader derived from it
+    (:mod:`agent.records.stored_schema`) requires exactly the members of the
+    record's version.
+    """
 
     schema_version: Literal[
         "scangate.session-record/1", "scangate.session-record/2", "scangate.session-record/3"
@@ -508,22 +456,9 @@ class SessionRecord(RecordDraft):
 
     identification: StoredIdentification | None = Field(description="How the performer was identified.")
     registry_clock: StoredRegistryClock | None = Field(
-        None,  # absent from version 1 records; _members_of_its_version requires it from version 2 on
+        None,  # absent from version 1 records; the strict reader requires it from version 2 on
         description="The rig clock's measured offset from registry time; null if never measured.",
     )
-
-    @model_validator(mode="after")
-    def _members_of_its_version(self) -> SessionRecord:
-        """Every member of the record's version is present, at every depth; no member of a later version is.
-
-        A stored record never relies on a default: a member the writer always writes
-        that is missing means the record was not written by a conforming writer.
-        """
-        problems: list[str] = []
-        _check_members(self, "", _version_number(self.schema_version), problems)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
 
     @model_validator(mode="after")
     def _rotation_is_signed_by_the_retired_key(self) -> SessionRecord:
@@ -535,108 +470,21 @@ class SessionRecord(RecordDraft):
         return self
 
 
-def _version_number(schema_version: str) -> int:
-    """2 for ``scangate.session-record/2``."""
-    return int(schema_version.rsplit("/", 1)[1])
-
-
-def _check_members(model: BaseModel, where: str, version: int, problems: list[str]) -> None:
-    # Runs for every record verify reads: compare whole sets, spell out only a mismatch.
-    cls = type(model)
-    expected = _members(cls, version)
-    present = model.model_fields_set
-    if present != expected:
-        problems.extend(
-            f"{where}{name}: member is missing (every member is always present; null when it does not apply)"
-            for name in cls.model_fields
-            if name in expected and name not in present
-        )
-        problems.extend(
-            f"{where}{name}: not a member of scangate.session-record/{version}"
-            for name in cls.model_fields
-            if name in present and name not in expected
-        )
-    for name in _nested_fields(cls):
-        value = getattr(model, name, None)
-        if isinstance(value, BaseModel):
-            _check_members(value, f"{where}{name}.", version, problems)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                if isinstance(item, BaseModel):
-                    _check_members(item, f"{where}{name}.{index}.", version, problems)
-
-
-@functools.cache
-def _members(cls: type[BaseModel], version: int) -> frozenset[str]:
-    """The members a stored object of model ``cls`` has in record version ``version``."""
-    introduced = _INTRODUCED_IN.get(cls, {})
-    return frozenset(name for name in cls.model_fields if introduced.get(name, 1) <= version)
-
-
-@functools.cache
-def _nested_fields(cls: type[BaseModel]) -> tuple[str, ...]:
-    """Fields of ``cls`` that can hold a model (directly, optionally, or in a list)."""
-
-    def holds_model(annotation: Any) -> bool:
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            return True
-        return any(holds_model(arg) for arg in typing.get_args(annotation))
-
-    return tuple(name for name, field in cls.model_fields.items() if holds_model(field.annotation))
-
-
-_INTRODUCED_IN: dict[type[BaseModel], dict[str, int]] = {
-    SessionRecord: {"registry_clock": 2, "key_rotation": 3},
-    ConsentRef: {"source": 2, "status_confirmed_at": 2, "destroy_by": 3},
-    CapturedFile: {"capture_type": 2, "flag_reason": 2, "content_credentials": 3},
-}
-"""Members added after version 1, with the record version that added them, by the model they belong to.
-
-A stored record has exactly the members of its version: every one up to it, none after it.
-"""
-
-
-def _describe(exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        message = err["msg"]
-        if err["type"] == "value_error":
-            message = message.removeprefix("Value error, ")
-        elif err["type"] == "missing":
-            message = "member is missing"
-        problems.append(
-            message if not where and err["type"] == "value_error" else f"{where or '(record)'}: {message}"
-        )
-    return "; ".join(problems)
-
-
 def parse_record(obj: dict[str, Any], *, where: str | None = None) -> SessionRecord:
-    """Validate a decoded JSON record against the schema.
+    """Validate a decoded JSON record strictly, as signed evidence is read (see :mod:`agent.records.stored_schema`).
 
     Raises:
-        RecordValidationError: listing each field that does not conform.
+        RecordValidationError: listing each member that does not conform.
     """
+    from agent.records.stored_schema import STORED_RECORD, describe_errors  # noqa: PLC0415 - derived from here
+
     try:
+        STORED_RECORD.validate_python(obj, strict=True)
         return SessionRecord.model_validate(obj, strict=True)
     except ValidationError as exc:
-        raise RecordValidationError(f"not a valid session record: {_describe(exc)}", where=where) from None
-
-
-def schema_problem_in_json(data: bytes) -> str | None:
-    """Why the JSON text of a record does not fit the schema, or None if it does.
-
-    Strict, as signed evidence is read: no coercion (``"false"`` is not a boolean,
-    ``"5"`` not an integer), no defaults (a missing member is named), real dates
-    only, distances with at most 4 decimals. Validates the text directly
-    (pydantic's JSON mode): about twice as fast as validating the decoded
-    object, which matters when verifying long logs.
-    """
-    try:
-        SessionRecord.model_validate_json(data, strict=True)
-    except ValidationError as exc:
-        return _describe(exc)
-    return None
+        raise RecordValidationError(
+            f"not a valid session record: {describe_errors(exc.errors())}", where=where
+        ) from None
 
 
 def validate_draft(draft: RecordDraft | Mapping[str, Any]) -> RecordDraft:
@@ -668,43 +516,10 @@ __all__ = [
     "RegistryClock",
     "SessionRecord",
     "TechnicianRef",
+    "flagged_capture_count",  # re-exported for agent.session, which imported them from here
+    "is_clean_capture",
     "new_record_id",
     "parse_record",
     "parse_timestamp",
     "utc_timestamp",
 ]
-
-
-def is_clean_capture(entry: object) -> bool:
-    """Whether a ``captured_files`` entry (as read, unvalidated) is a clean, consented capture.
-
-    Clean means inside an unlock window and not refused or flagged by the gate. The
-    one definition for the writer's outcome, recovery, ``verify`` and the review window;
-    it also reads version 1 entries, which have no ``flag_reason``.
-    """
-    return (
-        isinstance(entry, Mapping)
-        and entry.get("within_unlock_window") is True
-        and entry.get("flag_reason") is None
-    )
-
-
-def flagged_capture_count(files: object) -> int:
-    """How many entries of a ``captured_files`` value (as read) are not clean captures."""
-    if not isinstance(files, list):
-        return 0
-    return sum(1 for entry in files if isinstance(entry, Mapping) and not is_clean_capture(entry))
-
-
-def nested(record: Mapping[str, Any], *path: str) -> Any:
-    """The member at ``path`` of a record as read from a log (unvalidated), or None.
-
-    For display (receipts, the review window): a member that is missing, or a
-    step that is not an object, gives None instead of an error.
-    """
-    value: Any = record
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value

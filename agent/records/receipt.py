@@ -17,7 +17,7 @@ from typing import Any
 from agent.private_files import private_dir, private_file_opener
 from agent.records.credentials_view import credentials_summary
 from agent.records.errors import RecordError
-from agent.records.model import nested
+from agent.records.record_view import nested
 from agent.signing import canonical_json, object_hash_hex
 
 RECEIPT_SCHEMA = "scangate.receipt/1"

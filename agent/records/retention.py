@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from agent.records.model import is_clean_capture, nested
+from agent.records.record_view import is_clean_capture, nested
 
 PAST_DESTROY_BY: Final = "past_destroy_by"
 """Stable notice code (docs/records.md)."""

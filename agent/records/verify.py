@@ -13,6 +13,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import threading
 from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -21,14 +22,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.records.chain import ChainChecker, ChainIssue
 from agent.records.errors import LogUnreadableError, RecordError
 from agent.records.keys import trusted_keys
-from agent.records.linecheck import LineResult, LineStatus, check_batch
+from agent.records.linecheck import LineResult, LineStatus, check_batch, check_line
 from agent.records.liveness_evidence import NOT_RECORDED, OFF, SYNTHETIC, LivenessFlag
 from agent.records.log import PENDING_SUFFIX, quarantine_files, read_lines
 from agent.records.retention import PAST_DESTROY_BY, today_utc
@@ -40,7 +41,11 @@ from agent.wire.session_records import Checkpoint
 log = logging.getLogger(__name__)
 
 BATCH_LINES = 256
-PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+StartMethod = Literal["fork", "forkserver"]
+"""How worker processes start: ``fork`` is fastest but only safe in a process without other threads
+(the command line); ``forkserver`` is safe anywhere (the review window runs verification in a thread)."""
+PARALLEL_MIN_BYTES: dict[StartMethod, int] = {"fork": 1024 * 1024, "forkserver": 16 * 1024 * 1024}
+"""Logs smaller than this (about 280 and 4,600 records of 3.6 kB) are checked in the calling process."""
 MAX_PROBLEMS_KEPT = 1000
 
 
@@ -236,33 +241,51 @@ def _batches(path: Path) -> Iterator[list[tuple[int, bytes, bool]]]:
         yield batch
 
 
-def default_jobs(path: Path) -> int:
-    """Worker processes worth starting: one per CPU for big logs, none for small ones."""
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (``taskset``, a container's cpuset), else all."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity masks on this platform
+        return os.cpu_count() or 1
+
+
+def default_jobs(path: Path, start_method: StartMethod = "forkserver") -> int:
+    """Processes worth checking lines in: one per usable CPU, unless the log is too small to repay them.
+
+    Forked workers start in tens of milliseconds; a fork server first starts a
+    Python that imports the verifier (about a second on a busy 2-core machine),
+    which a log pays back only from some thousands of records.
+    """
     try:
         size = path.stat().st_size
     except OSError:
         return 1
-    cpus = os.cpu_count() or 1
-    return cpus if size >= PARALLEL_MIN_BYTES and cpus > 1 else 1
+    cpus = usable_cpus()
+    return cpus if size >= PARALLEL_MIN_BYTES[start_method] and cpus > 1 else 1
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
-    # forkserver/spawn rather than fork: verification may run inside a threaded GUI process
+def _pool_context(start_method: StartMethod) -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if start_method == "fork" and "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])  # workers fork from a server that has the verifier loaded
+        return context
+    return multiprocessing.get_context("spawn")
 
 
 def _results(
-    path: Path, keys: dict[str, Ed25519PublicKey], jobs: int, check_schema: bool
+    path: Path, keys: dict[str, Ed25519PublicKey], jobs: int, check_schema: bool, start_method: StartMethod
 ) -> Iterator[LineResult]:
-    if jobs <= 1:
-        for batch in _batches(path):
-            yield from check_batch(batch, keys, check_schema)
+    if jobs <= 1:  # one line at a time: nothing but the current line is held
+        for line in read_lines(path):
+            yield check_line(line.number, line.data, line.complete, keys, check_schema=check_schema)
         return
     raw_keys = [raw_public_bytes(key) for key in keys.values()]
     with ProcessPoolExecutor(
         max_workers=jobs,
-        mp_context=_pool_context(),
+        mp_context=_pool_context(start_method),
         initializer=_init_worker,
         initargs=(raw_keys, check_schema),
     ) as pool:
@@ -271,7 +294,7 @@ def _results(
         except BrokenProcessPool:
             # workers cannot start here (e.g. a host whose __main__ cannot be re-imported)
             log.warning("verification worker processes cannot start; checking in this process")
-            yield from _results(path, keys, 1, check_schema)
+            yield from _results(path, keys, 1, check_schema, start_method)
             return
         in_flight: deque[Future[list[LineResult]]] = deque()
         try:
@@ -301,14 +324,17 @@ def verify_log(
     jobs: int | None = None,
     check_schema: bool = True,
     as_of: date | None = None,
+    start_method: StartMethod = "forkserver",
 ) -> Verdict:
     """Verify the log at ``path`` against trusted ``keys`` (by key id).
 
     Args:
         checkpoint: a registry checkpoint whose signature the caller has verified.
-        jobs: worker processes for signature checks (None: automatic).
+        jobs: processes checking lines (None: :func:`default_jobs`, one per usable CPU for big logs).
         check_schema: also validate each record against the session-record schema.
         as_of: the date consents' destroy_by dates are judged against (default: today, UTC).
+        start_method: how worker processes start (:data:`StartMethod`; ``fork`` only from a
+            process without other threads).
 
     Raises:
         LogUnreadableError: the file cannot be opened or read.
@@ -328,7 +354,8 @@ def verify_log(
     key_ids: Counter[str] = Counter()
     recoveries: dict[str, tuple[str, int, int, int | None]] = {}
     first_rig: str | None = None
-    for result in _results(path, keys, jobs if jobs is not None else default_jobs(path), check_schema):
+    jobs = jobs if jobs is not None else default_jobs(path, start_method)
+    for result in _results(path, keys, jobs, check_schema, start_method):
         verdict.lines += 1
         _line_problems(result, collector)
         if not result.placed:

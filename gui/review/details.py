@@ -8,7 +8,7 @@ from typing import Any
 
 from agent.records.credentials_view import credentials_summary, describe_credentials
 from agent.records.liveness_evidence import liveness_flag
-from agent.records.model import nested
+from agent.records.record_view import nested
 from agent.session.snapshot import reason_text
 from gui.presenters import OUTCOME_LABELS, liveness_step_label
 from gui.review.rows import VERIFIED, SessionRow, as_list, types_text

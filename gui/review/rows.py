@@ -24,7 +24,8 @@ from agent.records.liveness_evidence import (
     liveness_flag,
 )
 from agent.records.log import read_lines
-from agent.records.model import flagged_capture_count, nested, parse_timestamp
+from agent.records.model import parse_timestamp
+from agent.records.record_view import flagged_capture_count, nested
 from agent.records.retention import LABEL as PAST_DESTROY_BY_LABEL
 from agent.records.retention import RetainedCaptures, past_destroy_by, today_utc
 from agent.records.verify import ProblemCode, Verdict

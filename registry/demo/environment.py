@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
-from skimage import data as skimage_data
+import platformdirs
 
 from agent.config import ScanGateConfig, load_config
 from agent.errors import ScanGateError
-from agent.faces.analysis import FaceAnalyser
-from agent.faces.settings import IdentificationSettings
-from agent.private_files import PRIVATE_DIR_MODE, private_dir, private_file_opener, restrict
+from agent.private_files import (
+    PRIVATE_DIR_MODE,
+    PRIVATE_FILE_MODE,
+    private_dir,
+    private_file_opener,
+    restrict,
+)
 from agent.records.keys import load_or_create_rig_key, public_key_pem
 from agent.signing import public_key_to_b64
 from agent.wire.consent import ConsentStatus
@@ -27,6 +33,7 @@ from registry.embedded import EmbeddedRegistry, start_embedded_registry
 from registry.keys import load_active_signer
 from registry.rig_ca import production_ca
 from registry.setup import SeedPerformer, SeedResult, seed
+from registry.stand_in import FRAME_SIZE, compute_stand_in_encoding, stand_in_frame
 from registry.template_seal import TemplateKey
 
 log = logging.getLogger(__name__)
@@ -39,7 +46,6 @@ OTHER_ID = "perf-okafor"
 OTHER_NAME = "Ada Okafor"
 BADGE_CODE = "BADGE-0042"
 BADGE_PIN = "2468"
-FRAME_SIZE = (1280, 720)
 STAND_IN_FPS = 25
 DEMO_MARKER = ".scangate-demo"
 GateBackendKind = Literal["builtin", "http_api"]
@@ -69,18 +75,72 @@ class DemoEnvironment:
         self.registry.stop()
 
 
-def stand_in_frame(offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """A 1280×720 RGB frame with the public-domain NASA portrait from scikit-image."""
-    portrait = skimage_data.astronaut()  # type: ignore[no-untyped-call]
-    canvas = np.full((FRAME_SIZE[1], FRAME_SIZE[0], 3), (38, 42, 48), dtype=np.uint8)
-    h, w = portrait.shape[:2]
-    top = (FRAME_SIZE[1] - h) // 2 + offset[1]
-    left = (FRAME_SIZE[0] - w) // 2 + offset[0]
-    canvas[top : top + h, left : left + w] = portrait
-    return canvas
+STAND_IN_SECONDS = 4.0
+STAND_IN_CACHE_ENV = "SCANGATE_STAND_IN_CACHE_DIR"
+"""Overrides where the rendered stand-in clip is cached (default: the user cache folder)."""
+_STAND_IN_CLIP_VERSION = 1
+"""Bump when the clip's rendering changes: the cache key includes it."""
 
 
-def write_stand_in_video(path: Path, seconds: float = 4.0) -> Path:
+def stand_in_cache_dir() -> Path:
+    """Where rendered stand-in clips are kept between demo runs (owner-only)."""
+    configured = os.environ.get(STAND_IN_CACHE_ENV)
+    if configured:
+        return Path(configured)
+    return Path(platformdirs.user_cache_dir("scangate", appauthor=False)) / "stand-in"
+
+
+def stand_in_clip_key(seconds: float = STAND_IN_SECONDS) -> str:
+    """What the rendered clip depends on, hashed: the portrait's pixels and how it is rendered."""
+    digest = hashlib.sha256(
+        f"v{_STAND_IN_CLIP_VERSION} {FRAME_SIZE} {STAND_IN_FPS} {seconds!r} opencv {cv2.__version__}".encode()
+    )
+    digest.update(np.ascontiguousarray(stand_in_frame()).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def cached_stand_in_video(seconds: float = STAND_IN_SECONDS, *, cache_dir: Path | None = None) -> Path:
+    """The stand-in clip, rendered once per content key into the cache folder (0700, file 0600).
+
+    Rendering the 100 frames takes 2.5-4 s, which every rehearsal paid because each demo
+    folder is new. The file appears under its final name only when complete (written
+    beside it, then renamed), so a crash never leaves a half clip to be reused.
+    """
+    folder = cache_dir if cache_dir is not None else stand_in_cache_dir()
+    path = folder / f"performer-{stand_in_clip_key(seconds)}.avi"
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    private_dir(folder)
+    partial = folder / f".partial-{os.getpid()}-{path.name}"  # keeps .avi: OpenCV picks the container by it
+    try:
+        write_stand_in_video(partial, seconds)
+        restrict(partial, PRIVATE_FILE_MODE)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def link_stand_in_video(clip: Path) -> None:
+    """Make ``clip`` the stand-in clip: a link to the cached rendering, or a rendering of its own.
+
+    The demo folder names the clip (``stand-in/performer.avi``) and the camera and the
+    biometric-data checks know it by that name; the link resolves to the one cached file.
+    Where a link cannot be made or the cache cannot be written, the clip is rendered in place.
+    """
+    if clip.exists():
+        return
+    clip.unlink(missing_ok=True)  # a link whose cached file was cleaned away
+    private_dir(clip.parent)
+    try:
+        clip.symlink_to(cached_stand_in_video())
+    except OSError as exc:
+        log.info("stand-in clip cache not usable (%s); rendering the clip in the demo folder", exc)
+        clip.unlink(missing_ok=True)
+        write_stand_in_video(clip)
+
+
+def write_stand_in_video(path: Path, seconds: float = STAND_IN_SECONDS) -> Path:
     """A looping clip of the stand-in performer, swaying slightly, as an MJPEG AVI."""
     private_dir(path.parent)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), STAND_IN_FPS, FRAME_SIZE)
@@ -98,11 +158,17 @@ def write_stand_in_video(path: Path, seconds: float = 4.0) -> Path:
 
 
 def stand_in_encoding() -> list[float]:
-    """The stand-in performer's 128-d face template, computed from the portrait."""
-    observation = FaceAnalyser(IdentificationSettings()).observe(stand_in_frame())
-    if observation.encoding is None:
-        raise ScanGateError(f"the stand-in portrait gave no face template: {observation.reason}")
-    return [float(v) for v in observation.encoding]
+    """The stand-in performer's 128-d face template, computed from the portrait.
+
+    Computed once per process (loading the face models for it took 0.8-2.4 s per demo run);
+    kept in memory only, never written anywhere.
+    """
+    return list(_stand_in_encoding())
+
+
+@functools.cache
+def _stand_in_encoding() -> tuple[float, ...]:
+    return compute_stand_in_encoding()
 
 
 def _unrelated_template(seed_value: int = 7) -> list[float]:
@@ -121,6 +187,7 @@ def prepare_demo(
     gate_backend: GateBackendKind = "builtin",
     session_settings: Mapping[str, float] | None = None,
     liveness_settings: Mapping[str, float] | None = None,
+    stand_in_template: Sequence[float] | None = None,
 ) -> DemoEnvironment:
     """Create (or refresh) a demo rig in ``out_dir`` and start its embedded registry.
 
@@ -139,6 +206,9 @@ def prepare_demo(
             short ``consent_max_age_s`` for the 'registry-lost-while-unlocked' rehearsal.
         liveness_settings: ``[liveness]`` values, e.g. a short ``step_time_limit_s`` for the
             'challenge-timeout' rehearsal.
+        stand_in_template: the stand-in's face template when the caller already has it
+            (``scangate demo`` computes it in another process while it imports Qt);
+            otherwise it is computed here.
     """
     out_dir = out_dir.resolve()
     private_dir(out_dir)
@@ -166,9 +236,7 @@ def prepare_demo(
         shutil.rmtree(out_dir / "captures", ignore_errors=True)
     rig_key = load_or_create_rig_key(out_dir / "keys" / "rig-ed25519.pem")
     (out_dir / "rig-public.pem").write_text(public_key_pem(rig_key.public_key), encoding="ascii")
-    clip = out_dir / "stand-in" / "performer.avi"
-    if not clip.exists():
-        write_stand_in_video(clip)
+    link_stand_in_video(out_dir / "stand-in" / "performer.avi")
     # An ephemeral template key: the demo's face templates are sealed under a key that
     # exists only while the demo runs, so its database holds nothing biometric once it ends.
     for leftover in ("registry.sqlite3", "registry.sqlite3-wal", "registry.sqlite3-shm"):
@@ -179,7 +247,9 @@ def prepare_demo(
             SeedPerformer(
                 STAND_IN_ID,
                 STAND_IN_NAME,
-                encodings=[stand_in_encoding()] if enrol_stand_in else [],
+                encodings=[list(stand_in_template) if stand_in_template else stand_in_encoding()]
+                if enrol_stand_in
+                else [],
                 badge_code=BADGE_CODE,
                 pin=BADGE_PIN,
                 biometric_check_consent=biometric_consent,

@@ -3,6 +3,7 @@
 Not a test (pytest does not collect it). Run:
 
     python tests/benchmarks/bench_batch_identify.py [--faces DIR] [--probes 120] [--cpus 2]
+        [--rounds 2] [--also OTHER_CHECKOUT]
 
 From ../shared/faces: a seeded half of ``identities/`` is enrolled with two photos per
 person (the first pair of photos that enrols); ``--probes`` held-out photos (the other
@@ -12,17 +13,23 @@ identity photos and ``singles/``, a seeded sample) are identified, in one run, b
 - ``scangate identify --json`` with the default ``--jobs`` and with ``--jobs 1``.
 Each is the real command in a subprocess, start-up and model loading included (the
 face_recognition run also encodes its known people; ScanGate opens its sealed store).
-Prints wall time, the ratio to face_recognition, and false accepts / genuine accepts
-(a false accept: any name other than the probe's own person). The machine load is
-printed with the numbers. Photos are only symlinked, never copied.
+``--also`` adds ``scangate identify`` (default ``--jobs``) run from another checkout of the
+repository (e.g. the previous release), for a before/after in the same run. With
+``--rounds`` the whole sequence is repeated, so load changes hit every command alike.
+Prints wall time, the ratio to face_recognition (of the same round), CPU time (of every process a
+command started: this script adopts orphaned workers to count them), and false accepts /
+genuine accepts (a false accept: any name other than the probe's own person). The machine
+load is printed with the numbers. Photos are only symlinked, never copied.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -78,13 +85,62 @@ def enrol_half(faces: Path, store: Path, known: Path, seed: int) -> tuple[dict[s
     }, set(used)
 
 
-def run(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    """Adopt every orphaned descendant (pool workers, fork servers), so their CPU time is counted."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _reap_descendants() -> None:
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (the command and every process it started) and its output."""
+    cpu = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     elapsed = time.perf_counter() - started
+    _reap_descendants()  # workers the command left to exit on their own
     if done.returncode not in (0, 2):
         raise SystemExit(f"{command[:3]} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return elapsed, done.stdout
+    return elapsed, _children_cpu() - cpu, done.stdout
+
+
+def _accepts(
+    label: str, out: str, links: list[Path], probes: list[Path], truth: dict[Path, str]
+) -> tuple[int, int]:
+    """(false accepts, genuine accepts) in one command's output."""
+    names: dict[int, set[str]] = {}
+    if label.startswith("face_recognition"):
+        for row in out.splitlines():
+            if "," not in row or row.startswith("WARNING"):
+                continue
+            path, name = row.split(",")[:2]
+            if name not in ("unknown_person", "no_persons_found"):
+                names.setdefault(int(Path(path).stem), set()).add(name.split("__")[0])
+    else:
+        for index, row in enumerate(out.splitlines()):
+            line = json.loads(row)
+            assert line["input"] == str(links[index]), "lines out of input order"
+            if line["decision"] == "match":
+                names.setdefault(index, set()).add(line["performer_id"])
+    false = sum(1 for i, found in names.items() if found - {truth[probes[i]]})
+    genuine = sum(1 for i, found in names.items() if found == {truth[probes[i]]})
+    return false, genuine
 
 
 def main() -> int:
@@ -96,8 +152,11 @@ def main() -> int:
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 1, help="face_recognition --cpus")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-jobs-1", action="store_true", help="do not run scangate --jobs 1")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole sequence this many times")
+    parser.add_argument("--also", type=Path, help="another checkout whose scangate identify runs too")
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
+    _become_subreaper()
     print(f"bench_batch_identify: {load()}")
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
@@ -129,6 +188,22 @@ def main() -> int:
                 [*scangate, "identify", "--json", "--store", str(root / "store"), *map(str, links)],
             ),
         ]
+        if args.also is not None:
+            runs.append(
+                (
+                    f"scangate identify from {args.also.name} (default --jobs)",
+                    [
+                        sys.executable,
+                        "-c",
+                        f"import sys; sys.path.insert(0, {str(args.also)!r}); from agent.cli.main import entry; entry()",
+                        "identify",
+                        "--json",
+                        "--store",
+                        str(root / "store"),
+                        *map(str, links),
+                    ],
+                )
+            )
         if not args.skip_jobs_1:
             runs.append(
                 (
@@ -145,33 +220,26 @@ def main() -> int:
                     ],
                 )
             )
-        results: dict[str, tuple[float, int, int]] = {}
-        for label, command in runs:
-            elapsed, out = run(command, env)
-            names: dict[int, set[str]] = {}
-            if label.startswith("face_recognition"):
-                for row in out.splitlines():
-                    if "," not in row or row.startswith("WARNING"):
-                        continue
-                    path, name = row.split(",")[:2]
-                    if name not in ("unknown_person", "no_persons_found"):
-                        names.setdefault(int(Path(path).stem), set()).add(name.split("__")[0])
-            else:
-                for index, row in enumerate(out.splitlines()):
-                    line = json.loads(row)
-                    assert line["input"] == str(links[index]), "lines out of input order"
-                    if line["decision"] == "match":
-                        names.setdefault(index, set()).add(line["performer_id"])
-            false = sum(1 for i, found in names.items() if found - {truth[probes[i]]})
-            genuine = sum(1 for i, found in names.items() if found == {truth[probes[i]]})
-            results[label] = (elapsed, false, genuine)
-            print(f"  {label}: {elapsed:.1f} s ({load()})", flush=True)
-        reference = results[runs[0][0]][0]
-        print(f"\n{'what':<40} {'wall s':>7} {'speed-up':>9} {'false accepts':>14} {'genuine accepts':>16}")
-        for label, (elapsed, false, genuine) in results.items():
-            print(
-                f"{label:<40} {elapsed:7.1f} {reference / elapsed:8.2f}x {false:>14} {genuine:>9}/{genuine_total}"
-            )
+        results: dict[str, list[tuple[float, float, int, int]]] = {}
+        for round_ in range(args.rounds):
+            for label, command in runs:
+                elapsed, cpu, out = run(command, env)
+                false, genuine = _accepts(label, out, links, probes, truth)
+                results.setdefault(label, []).append((elapsed, cpu, false, genuine))
+                print(f"  round {round_ + 1}, {label}: {elapsed:.1f} s ({load()})", flush=True)
+        print(
+            f"\n{'what':<48} {'round':>5} {'wall s':>7} {'speed-up':>9} {'CPU s':>6} {'false accepts':>14}"
+            f" {'genuine':>9}"
+        )
+        for round_ in range(args.rounds):
+            reference = results[runs[0][0]][round_][0]
+            for label, rows in results.items():
+                elapsed, cpu, false, genuine = rows[round_]
+                print(
+                    f"{label:<48} {round_ + 1:>5} {elapsed:7.1f} {reference / elapsed:8.2f}x {cpu:6.1f}"
+                    f" {false:>14} {genuine:>5}/{genuine_total}"
+                )
+        print("(CPU s: user + system time of the command and of every process it started)")
         print(f"({load()}; goal: scangate >= 2x face_recognition --cpus {args.cpus}, 0 false accepts)")
     return 0
 

@@ -53,8 +53,9 @@ from agent.session.model import Phase
 from agent.session.recognition import RecognitionResult
 from gui.app import ensure_app, open_screens
 from registry.demo import prepare_demo
-from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME, stand_in_encoding, stand_in_frame
+from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME, stand_in_encoding
 from registry.demo.rehearsal import TYPES
+from registry.stand_in import stand_in_frame
 
 WARMUP_S = 3.0
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from agent.records.keys import load_or_create_rig_key, trusted_keys
 from agent.records.linecheck import check_line
 from agent.records.log import RecordLog
-from agent.records.model import schema_problem_in_json
+from agent.records.stored_schema import schema_problem_in_json
 from agent.records.verify import verify_log
 from agent.signing import canonical_json, loads_for_canonical, signed_payload
 from tests.records.factories import draft_for

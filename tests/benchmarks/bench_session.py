@@ -29,7 +29,8 @@ from agent.camera.worker import CameraWorker
 from agent.rig import Rig
 from agent.session.model import Phase
 from agent.session.snapshot import SessionSnapshot
-from registry.demo.environment import FRAME_SIZE, STAND_IN_ID, prepare_demo, stand_in_frame
+from registry.demo.environment import STAND_IN_ID, prepare_demo
+from registry.stand_in import FRAME_SIZE, stand_in_frame
 
 TYPES = frozenset({"face", "facs_expressions"})
 

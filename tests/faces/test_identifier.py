@@ -228,6 +228,7 @@ def test_the_identification_child_keeps_its_models_when_the_roster_changes(
     server = threading.Thread(target=_serve, args=(child, settings, Roster(())), daemon=True)
     server.start()
     try:
+        assert parent.recv() == ("ready", None)
         for roster in (astronaut_roster, Roster(()), astronaut_roster):
             parent.send(("roster", roster))
             assert parent.recv() == ("ok", None)
@@ -253,6 +254,7 @@ def test_challenge_frames_are_followed_in_the_child_and_plain_frames_end_the_tra
     server.start()
     answers: list[FrameAnalysis] = []
     try:
+        assert parent.recv() == ("ready", None)
         for request, at in (("track", 0.0), ("track", 0.033), ("analyse", None), ("track", 0.1)):
             parent.send((request, (astronaut, at) if request == "track" else astronaut))
             status, analysis = parent.recv()

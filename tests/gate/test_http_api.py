@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.gate.base import CaptureGate
 from agent.gate.errors import CaptureNotKeptError, CaptureRefusedError
-from agent.gate.http_api import HttpApiGate
+from agent.gate.http_api import REQUEST_IDLE_LIMIT_S, HttpApiGate
 from agent.gate.models import CaptureEvent
 from agent.gate.settings import HttpApiGateSettings
 from agent.gate.token import verify_capture_token
@@ -292,3 +292,17 @@ def test_a_client_that_resets_its_connection_prints_no_traceback(
     assert requests.get(f"{gate.url}/v1/health", timeout=5).status_code == 401  # still answering
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err + captured.out
+
+
+def test_a_client_that_stalls_half_way_through_a_request_is_dropped(
+    gate: HttpApiGate, token_file: Path
+) -> None:
+    # A dead or hostile client must not hold one of the API's threads (and its socket) for ever.
+    host, port = gate.url.removeprefix("http://").rsplit(":", 1)
+    request = (
+        f"POST /v1/captures HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n"
+        f"Authorization: Bearer {token_file.read_text().strip()}\r\n\r\n{{"
+    )
+    with socket.create_connection((host, int(port)), timeout=REQUEST_IDLE_LIMIT_S + 30) as conn:
+        conn.sendall(request.encode())
+        assert conn.recv(1024) == b"", "the server should close the connection, not answer"

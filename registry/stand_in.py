@@ -1,0 +1,98 @@
+"""The demo's stand-in performer: the public-domain NASA portrait that scikit-image ships.
+
+Kept apart from :mod:`registry.demo` and light to import (OpenCV, NumPy and the face
+analyser only, not the registry server), so that ``scangate demo`` can compute the
+stand-in's face template in a separate process while its own process imports Qt and the
+registry: loading the face models for it takes seconds that the technician would
+otherwise wait for before any window appears.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from importlib import resources
+
+import cv2
+import numpy as np
+
+from agent.errors import ScanGateError
+from agent.faces.analysis import FaceAnalyser
+from agent.faces.settings import IdentificationSettings
+
+log = logging.getLogger(__name__)
+
+FRAME_SIZE = (1280, 720)
+"""The stand-in camera's frame size (width, height)."""
+BACKGROUND_RGB = (38, 42, 48)
+
+
+@functools.cache
+def stand_in_portrait() -> np.ndarray:
+    """The portrait (512×512 RGB), pixel for pixel ``skimage.data.astronaut()``; read-only.
+
+    Read with OpenCV from the package's data folder: ``skimage.data`` imports ``skimage.io``
+    and SciPy for it, over a second of every demo's start-up.
+    """
+    path = resources.files("skimage") / "data" / "astronaut.png"
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ScanGateError(
+            "cannot read the stand-in portrait", where=str(path), hint="reinstall scikit-image"
+        )
+    portrait = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+    portrait.setflags(write=False)
+    return portrait
+
+
+def stand_in_frame(offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """A 1280×720 RGB camera frame with the portrait, moved by ``offset`` pixels from the centre."""
+    portrait = stand_in_portrait()
+    canvas = np.full((FRAME_SIZE[1], FRAME_SIZE[0], 3), BACKGROUND_RGB, dtype=np.uint8)
+    h, w = portrait.shape[:2]
+    top = (FRAME_SIZE[1] - h) // 2 + offset[1]
+    left = (FRAME_SIZE[0] - w) // 2 + offset[0]
+    canvas[top : top + h, left : left + w] = portrait
+    return canvas
+
+
+def compute_stand_in_encoding() -> tuple[float, ...]:
+    """The stand-in's 128-d face template from a centred frame (loads the face models: seconds).
+
+    Raises:
+        ScanGateError: the portrait gave no template (it always does, unless the models changed).
+    """
+    observation = FaceAnalyser(IdentificationSettings()).observe(stand_in_frame())
+    if observation.encoding is None:
+        raise ScanGateError(f"the stand-in portrait gave no face template: {observation.reason}")
+    return tuple(float(v) for v in observation.encoding)
+
+
+def stand_in_encoding_in_background() -> Future[tuple[float, ...]]:
+    """Start :func:`compute_stand_in_encoding` in a fresh process and return its future.
+
+    The process ends once the template is computed; the template only ever lives in memory.
+    """
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        return executor.submit(compute_stand_in_encoding)
+    finally:
+        executor.shutdown(wait=False)
+
+
+def background_result(pending: Future[tuple[float, ...]]) -> tuple[float, ...] | None:
+    """The template from :func:`stand_in_encoding_in_background`, or None if that process failed.
+
+    Any failure there (a crashed process, an error that does not survive pickling) only
+    costs the head start: the caller computes the template itself, in its own process,
+    where a real problem is reported as the ScanGateError it is.
+    """
+    try:
+        return pending.result()
+    except Exception as exc:
+        log.warning(
+            "computing the stand-in's template in another process failed (%s); computing it here", exc
+        )
+        return None
