@@ -19,7 +19,8 @@ from agent.camera.pacing import Pacer
 from agent.faces.analysis import FaceAnalyser
 from agent.faces.imaging import RGBImage, load_image
 from agent.faces.settings import IdentificationSettings
-from registry.demo.environment import FRAME_SIZE, STAND_IN_FPS, stand_in_frame
+from registry.demo.environment import STAND_IN_FPS
+from registry.stand_in import FRAME_SIZE, stand_in_frame
 
 BACKGROUND = (38, 42, 48)
 """The demo's empty set (RGB)."""

@@ -55,8 +55,9 @@ from agent.rig import Rig
 from agent.session.model import Phase
 from agent.session.recognition import RecognitionResult
 from agent.session.snapshot import SessionSnapshot
-from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME, stand_in_frame
+from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME
 from registry.demo.environment import prepare_demo as prepare
+from registry.stand_in import stand_in_frame
 from tests.cpu_load import busy_cores, load_average
 from tests.stand_in_camera import BACKGROUND, StandInSource, padded, shifted, sway
 

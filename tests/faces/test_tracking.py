@@ -26,7 +26,8 @@ from agent.faces.settings import IdentificationSettings, TrackingSettings
 from agent.faces.subprocess_identifier import _serve
 from agent.faces.tracking import SubjectTracker
 from agent.faces.voting import IdentityVoter
-from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME, stand_in_frame
+from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME
+from registry.stand_in import stand_in_frame
 
 FPS = 25.0
 
