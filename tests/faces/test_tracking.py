@@ -208,6 +208,8 @@ def test_the_identification_child_follows_the_subject_and_any_other_request_ends
     parent, child = multiprocessing.Pipe()
     server = threading.Thread(target=_serve, args=(child, settings, identifier.roster), daemon=True)
     server.start()
+    assert parent.poll(60), "the identification process never said it had loaded its models"
+    assert parent.recv() == ("ready", None)
     decisions: list[Decision] = []
     try:
         requests = [("follow", k) for k in range(5)] + [("analyse", 5)] + [("follow", k) for k in range(6, 9)]

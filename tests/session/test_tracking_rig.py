@@ -107,7 +107,7 @@ def test_under_load_the_followed_performer_stays_unlocked_and_a_swap_mid_track_l
             unlocked_at = time.monotonic()
             time.sleep(STAYING_S)
             snapshot = rig.controller.snapshot()
-            assert snapshot.phase is Phase.UNLOCKED, snapshot.detail
+            assert snapshot.phase is Phase.UNLOCKED, f"{snapshot.detail}; last results: {results.tail()}"
             staying = [r.analysis.decision for r in results.since(unlocked_at)]
             assert Decision.TRACKED in staying, staying  # followed, not re-identified every frame
             assert Decision.MATCH in staying  # ... and re-verified on real encodings
