@@ -38,6 +38,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from agent.private_files import prepare_private_sqlite
+from registry.db_liveness import ConnectionLiveness
 from registry.errors import DatabaseError
 from registry.hot_reads import HotReads
 from registry.template_seal import TemplateKey, TemplateKeySource
@@ -422,7 +423,8 @@ def make_engine(db: str | Path) -> Engine:
             engine = create_engine(url, connect_args={"check_same_thread": False})
             _configure_sqlite(engine)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size_from_env(), max_overflow=0)
+            # Pinged before use by ConnectionLiveness (Database), not on every checkout.
+            engine = create_engine(url, pool_size=pool_size_from_env(), max_overflow=0)
     except (ArgumentError, ModuleNotFoundError, ValueError) as exc:
         raise DatabaseError(
             f"cannot use database URL: {exc}",
@@ -477,7 +479,8 @@ class Database:
 
     def __init__(self, engine: Engine, template_keys: TemplateKeySource | None = None) -> None:
         self.engine = engine
-        self.hot = HotReads(engine)
+        liveness = None if engine.dialect.name == "sqlite" else ConnectionLiveness(engine)
+        self.hot = HotReads(engine, liveness)
         self.template_keys = template_keys or TemplateKeySource()
         info = {TEMPLATE_KEYS_INFO: self.template_keys}
         self._reader = sessionmaker(engine, expire_on_commit=False, info=info)

@@ -19,13 +19,16 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Dialect, Engine, Select
 from sqlalchemy.orm import Session
 
+from registry.db_liveness import ConnectionLiveness
+
 Row = tuple[Any, ...]
 _Processor = Callable[[Any], Any] | None
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -116,11 +119,31 @@ class SessionReads:
 
 
 class HotReads:
-    """Read transactions on pooled DBAPI connections of ``engine`` (same pool, same pre-ping)."""
+    """Read transactions on pooled DBAPI connections of ``engine`` (the same pool as the ORM's).
 
-    def __init__(self, engine: Engine) -> None:
+    On a database server, ``liveness`` lets these reads skip the checkout ping on a connection
+    used a moment ago; :meth:`run` retries once when the connection turns out dead.
+    """
+
+    def __init__(self, engine: Engine, liveness: ConnectionLiveness | None = None) -> None:
         self._engine = engine
+        self._liveness = liveness
         self._sqlite = engine.dialect.name == "sqlite"
+
+    def run(self, work: Callable[[RawReads], T]) -> T:
+        """``work``'s answer, its reads made in one :meth:`transaction`.
+
+        If the pooled connection was dead (the database server dropped it), ``work`` runs again,
+        once, on a connection the pool has just checked: reads have no effects to repeat.
+        """
+        try:
+            with self.transaction() as reads:
+                return work(reads)
+        except _DeadConnectionError:
+            if self._liveness is not None:
+                self._liveness.disconnect_seen()
+            with self.transaction() as reads:
+                return work(reads)
 
     @contextmanager
     def transaction(self) -> Iterator[RawReads]:
@@ -131,11 +154,18 @@ class HotReads:
         one round trip instead of three (``BEGIN``, the query, ``ROLLBACK``); under PostgreSQL's
         READ COMMITTED every statement of a Session's transaction takes its own snapshot anyway,
         so the reads see exactly what they would have seen there.
+
+        Raises :class:`_DeadConnectionError` (for :meth:`run`) when the connection was found dead.
         """
-        connection = self._engine.raw_connection()
+        if self._liveness is None:
+            connection = self._engine.raw_connection()
+        else:
+            with self._liveness.hot_checkout():
+                connection = self._engine.raw_connection()
         dialect = self._engine.dialect
         dbapi_connection = connection.dbapi_connection
         assert dbapi_connection is not None  # a connection fresh from the pool is open
+        cursor = None
         try:
             cursor = connection.cursor()
             if self._sqlite:
@@ -144,11 +174,21 @@ class HotReads:
             else:
                 dialect.set_isolation_level(dbapi_connection, "AUTOCOMMIT")
             yield RawReads(cursor, dialect)
+        except dialect.loaded_dbapi.Error as exc:
+            if self._sqlite or not dialect.is_disconnect(exc, dbapi_connection, cursor):
+                raise
+            connection.invalidate(exc)  # never back to the pool
+            raise _DeadConnectionError(str(exc)) from exc
         finally:
-            try:
-                if self._sqlite:
-                    connection.rollback()
-                else:
-                    dialect.reset_isolation_level(dbapi_connection)
-            finally:
-                connection.close()  # back to the pool (which rolls back whatever is left)
+            if connection.is_valid:
+                try:
+                    if self._sqlite:
+                        connection.rollback()
+                    else:
+                        dialect.reset_isolation_level(dbapi_connection)
+                finally:
+                    connection.close()  # back to the pool (which rolls back whatever is left)
+
+
+class _DeadConnectionError(Exception):
+    """A hot-path read met a connection the database server had dropped."""

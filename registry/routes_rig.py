@@ -105,8 +105,7 @@ def require_kind(caller: Caller, kind: str) -> Caller:
 
 def caller_for(db: Database, credentials: HTTPAuthorizationCredentials | None, kind: str) -> Caller:
     """Authenticate a bearer token (in its own short transaction) and require the caller kind."""
-    with db.hot.transaction() as reads:
-        return caller_of(reads, credentials, kind)
+    return db.hot.run(lambda reads: caller_of(reads, credentials, kind))
 
 
 def rig_caller(
@@ -131,9 +130,7 @@ def signed_by(db: Database, signers: SignerCache, active: str | None) -> Signer:
 
 def active_signer(db: Database, signers: SignerCache) -> Signer:
     """The signer of the key that is active in the database right now."""
-    with db.hot.transaction() as reads:
-        active = active_key_id(reads)
-    return signed_by(db, signers, active)
+    return signed_by(db, signers, db.hot.run(active_key_id))
 
 
 DbDep = Annotated[Database, Depends(database)]
@@ -195,10 +192,12 @@ def registry_time(
     Rigs call it periodically to measure their clock offset; consent windows are judged on
     registry time, and a rig clock too far off locks capture (`clock_skew`).
     """
-    with db.hot.transaction() as reads:
+
+    def authenticated_active_key(reads: Reads) -> str | None:
         caller_of(reads, credentials, "rig")
-        active = active_key_id(reads)
-    return time_statement(nonce, signed_by(db, signers, active))
+        return active_key_id(reads)
+
+    return time_statement(nonce, signed_by(db, signers, db.hot.run(authenticated_active_key)))
 
 
 @router.get("/consents", response_model=ConsentList, tags=["rig"], summary="Signed consent records")
@@ -219,10 +218,13 @@ def consents(
     carries the registry's signed time (``time_statement``), on which the rig judges it.
     """
     token = bearer_token(credentials)
-    with db.hot.transaction() as reads:
+
+    def lookup(reads: Reads) -> tuple[list[str], str | None]:
         caller, records = rig_consent_lookup(reads, token, performer_id, production_id, status, utc_now())
         require_production_access(require_kind(caller, "rig"), production_id)
-        active = active_key_id(reads) if nonce is not None else None
+        return records, active_key_id(reads) if nonce is not None else None
+
+    records, active = db.hot.run(lookup)
     signer = signed_by(db, signers, active) if nonce is not None else None
     body = consent_list_body(records, performer_id, production_id, nonce=nonce, signer=signer)
     return Response(body, media_type="application/json")
