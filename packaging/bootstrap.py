@@ -141,8 +141,9 @@ def run_tests(pytest_args: list[str]) -> int:
             _run(*step, env=env)
         except subprocess.CalledProcessError as exc:
             return exc.returncode or 1
-    # Every core: a worker per core, each test file on one worker (its module fixtures load once).
-    args = pytest_args or ["-m", "not slow", "-n", "auto", "--dist", "loadfile"]
+    # Every core: a worker per core, each test file on one worker (its module fixtures load once);
+    # the slowest tests are listed so that a CI run that grows shows where.
+    args = pytest_args or ["-m", "not slow", "-n", "auto", "--dist", "loadfile", "--durations=25"]
     return subprocess.run(
         [str(_venv_bin("python")), "-m", "pytest", *args], check=False, cwd=ROOT, env=env
     ).returncode
