@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import click
 import platformdirs
 
-from agent.cli.extras import missing_extra_error
+from agent.cli.extras import import_failure_error
 from agent.errors import ScanGateError
 
 if TYPE_CHECKING:
@@ -204,12 +204,12 @@ def _run_headless(scenario: str, out_dir: Path) -> None:
     try:
         from registry.demo import SCENARIOS, run_headless  # noqa: PLC0415
     except ImportError as exc:
-        missing = missing_extra_error(exc, "demo") if isinstance(exc, ModuleNotFoundError) else None
-        if missing is not None:  # installed without the 'demo' extra
+        missing = import_failure_error(exc, "demo")
+        if missing is not None:  # installed without the 'demo' extra, or a system library missing
             raise missing from None
         raise HeadlessDemoUnavailableError(
-            f"the headless demo runner is not available ({exc})",
-            hint="update ScanGate; 'registry.demo.run_headless' provides the scenarios",
+            f"the headless demo runner cannot be loaded ({type(exc).__name__}: {exc})",
+            hint="reinstall ScanGate (python3 packaging/bootstrap.py, or the rig package)",
         ) from None
     if scenario not in SCENARIOS:
         raise click.BadParameter(

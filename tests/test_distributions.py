@@ -6,6 +6,7 @@ OpenCV, numpy, FastAPI, ...) fails to import, as on a machine with ``pip install
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -22,11 +23,14 @@ from tests.records.factories import captured_draft, refused_draft
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 BLOCKER = """
-import importlib.abc, sys
+import importlib.abc, os, sys
 BLOCKED = set(sys.argv[1].split(","))
+NATIVE = os.environ.get("BLOCK_AS_MISSING_LIBRARY")
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
+            if NATIVE:  # what the dynamic loader says when an extension's library is absent
+                raise ImportError(f"{NATIVE}: cannot open shared object file: No such file or directory", name=name)
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 sys.meta_path.insert(0, Block())
@@ -37,10 +41,19 @@ sys.exit(status)
 """
 
 
-def _without(modules: set[str], *args: str) -> subprocess.CompletedProcess[str]:
+def _without(
+    modules: set[str], *args: str, missing_library: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``scangate ARGS`` where ``modules`` are not installed, or (``missing_library``) are
+    installed but cannot load that system library."""
+    env = dict(os.environ)
+    env.pop("BLOCK_AS_MISSING_LIBRARY", None)
+    if missing_library:
+        env["BLOCK_AS_MISSING_LIBRARY"] = missing_library
     return subprocess.run(
         [sys.executable, "-c", BLOCKER, ",".join(sorted(modules)), *args],
         cwd=REPO_ROOT,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -117,3 +130,15 @@ def test_a_command_whose_extra_is_missing_names_the_extra(tmp_path: Path) -> Non
     result = _without({"cv2"}, "demo", "--headless", "--out", str(tmp_path / "demo"))
     assert result.returncode == 2, result.stderr
     assert "pip install 'scangate[demo]'" in result.stderr
+
+
+def test_a_missing_system_library_is_named_not_blamed_on_scangate(tmp_path: Path) -> None:
+    """A native module that cannot load a library: the advice is that library, not an update."""
+    for args in (("demo", "--headless", "--out", str(tmp_path / "demo")), ("registry", "init")):
+        result = _without({"cv2", "sqlalchemy"}, *args, missing_library="libGL.so.1")
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 2, f"{args}: {result.stderr}"
+        assert "cannot load the system library libGL.so.1, which is not installed here" in result.stderr
+        assert "apt-file search libGL.so.1" in result.stderr
+        for wrong in ("update ScanGate", "reinstall", "bug"):
+            assert wrong not in result.stderr, result.stderr

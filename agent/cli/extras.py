@@ -10,6 +10,7 @@ missing one says which extra to install instead of failing with a traceback.
 from __future__ import annotations
 
 from agent.errors import ScanGateError
+from agent.system_libraries import missing_system_library_error
 
 EXTRA_OF_MODULE: dict[str, str] = {
     "dlib": "faces",
@@ -53,3 +54,17 @@ def missing_extra_error(
         hint=f"install it with: pip install 'scangate[{extra}]' (the rig package and"
         " 'python3 packaging/bootstrap.py' install everything)",
     )
+
+
+def import_failure_error(exc: ImportError, command_extra: str | None = None) -> ScanGateError | None:
+    """The error to show when a module a command needs cannot be imported, or None when the
+    failure is not one a user can fix by installing something (a broken install or a bug).
+
+    A missing optional module names the extra to install (:func:`missing_extra_error`); a
+    module whose native part cannot load a system library names that library
+    (:func:`~agent.system_libraries.missing_system_library_error`): installing ScanGate again
+    would not help.
+    """
+    if isinstance(exc, ModuleNotFoundError):
+        return missing_extra_error(exc, command_extra)
+    return missing_system_library_error(exc)

@@ -17,7 +17,7 @@ from importlib.metadata import EntryPoint, entry_points
 import click
 
 from agent import __version__
-from agent.cli.extras import missing_extra_error
+from agent.cli.extras import import_failure_error
 from agent.errors import ScanGateError
 
 COMMAND_GROUP = "scangate.commands"
@@ -100,7 +100,7 @@ def _unavailable_command(name: str, entry: EntryPoint, exc: ImportError) -> clic
     """
 
     def refuse() -> None:
-        missing = missing_extra_error(exc) if isinstance(exc, ModuleNotFoundError) else None
+        missing = import_failure_error(exc)
         if missing is not None:
             raise missing
         raise ScanGateError(
@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("scangate: interrupted", err=True)
         return 130
     except Exception as exc:  # an unexpected failure is a bug: say so plainly
-        missing = missing_extra_error(exc) if isinstance(exc, ModuleNotFoundError) else None
-        if missing is not None:  # an optional part (extra) not installed: say which
+        missing = import_failure_error(exc) if isinstance(exc, ImportError) else None
+        if missing is not None:  # an optional part (extra) or a system library not installed: say which
             click.echo(f"scangate: error: {missing.message()}", err=True)
             return missing.exit_code
         if os.environ.get(DEBUG_ENV_VAR):

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from agent.errors import FaceEngineError
 from agent.faces.imaging import RGBImage
+from agent.system_libraries import system_library_hint
 
 MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
 """Name of the encoder recorded with every template; vectors of other models never mix."""
@@ -92,8 +93,10 @@ class FaceEngine:
             import face_recognition_models  # type: ignore[import-untyped]  # noqa: PLC0415
         except ImportError as exc:
             raise FaceEngineError(
-                f"the face engine is not installed ({exc})",
-                hint="install dlib-bin and face_recognition_models (see the README)",
+                f"the face engine cannot be loaded ({exc})",
+                hint=system_library_hint(
+                    exc, "install dlib-bin and face_recognition_models (see the README)"
+                ),
             ) from None
         try:
             self._detector: Any = dlib.get_frontal_face_detector()

@@ -35,6 +35,7 @@ from agent.faces.imaging import RGBImage
 from agent.liveness.challenge import FaceLandmarks
 from agent.liveness.errors import LandmarkModelError
 from agent.liveness.geometry import GeometryError, Points, eye_aspect_ratio, inter_eye_distance, turn_cue
+from agent.system_libraries import system_library_hint
 
 MODEL_FILE = "mediapipe/modules/face_landmark/face_landmark.tflite"
 CONNECTIONS_FILE = "mediapipe/python/solutions/face_mesh_connections.py"
@@ -146,7 +147,7 @@ class FaceLandmarker:
             litert: Any = importlib.import_module("ai_edge_litert.interpreter")
         except ImportError as exc:
             raise LandmarkModelError(
-                f"ai-edge-litert cannot be imported ({exc})", hint=INSTALL_HINT
+                f"ai-edge-litert cannot be imported ({exc})", hint=system_library_hint(exc, INSTALL_HINT)
             ) from None
         try:
             self._interpreter: Any = litert.Interpreter(model_path=str(path), num_threads=threads)
