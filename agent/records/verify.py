@@ -166,12 +166,17 @@ class _Collector:
         self.verdict.problem_counts = dict(sorted(self._counts.items()))
 
 
+_OK = LineStatus.OK
+
+
 def _label(result: LineResult) -> str:
     return f"record {result.sequence} (line {result.line})" if result.sequence else f"line {result.line}"
 
 
 def _line_problems(result: LineResult, collector: _Collector) -> None:
     """Turn a per-line result into problems (the chain checks add the rest)."""
+    if result.status is _OK and not result.schema_problem and not result.not_canonical:
+        return  # nearly every line: no label to format
     label = _label(result)
     line, sequence = result.line, result.sequence
     if result.status is LineStatus.TORN:
