@@ -12,10 +12,11 @@ wrong with the *order* of records, each problem once:
   when neither is already reported as modified: ``broken_chain``.
 
 Memory stays small on long logs: full entries (hash, line, authenticity) of the
-last ``window`` records are kept for the messages and the hash links, gaps are
-kept as ranges, and the record hash of *every* sequence number is kept as 32
-raw bytes (:class:`_HashBook`; 3.2 MB per 100,000 records, measured), so a second record
-at a used sequence number is told apart from a repeat however far away it is.
+last ``window`` records (4,096, ~1 MB) are kept for the messages, gaps are kept as
+ranges, and the record hash of *every* sequence number is kept as 32 raw bytes
+(:class:`_HashBook`; 3.2 MB per 100,000 records, measured), so a second record at a
+used sequence number is told apart from a repeat, and a moved record's hash link is
+checked, however far away its counterpart is (the message then names no line).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from dataclasses import dataclass
 from agent.records.linecheck import LineResult
 from agent.records.model import GENESIS_HASH
 
-DEFAULT_WINDOW = 65536
+DEFAULT_WINDOW = 4096
+"""Records whose line numbers are kept for messages (~1 MB); the hash book answers for older ones."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,8 @@ class ChainChecker:
             return
         parent = self._seen.get(result.sequence - 1)
         if parent is None:
+            parent = self._parent_beyond_window(result.sequence - 1)
+        if parent is None:
             self._waiting_for_parent[result.sequence - 1] = (
                 result.previous_hash,
                 result.line,
@@ -252,6 +256,14 @@ class ChainChecker:
             )
             return
         self._compare_link(result.sequence - 1, parent, result.previous_hash, result.line, result.authentic)
+
+    def _parent_beyond_window(self, sequence: int) -> _Seen | None:
+        """The first record seen at ``sequence`` if it left the window (its line is no longer known)."""
+        first = self._hashes.get(sequence)
+        if first is None:
+            return None  # a gap: the parent has not come yet
+        digest, authentic = first
+        return _Seen(digest.hex(), 0, authentic)
 
     def _check_child_link(self, result: LineResult) -> None:
         assert result.sequence is not None
@@ -267,11 +279,12 @@ class ChainChecker:
     ) -> None:
         if parent.record_hash == previous_hash or not (parent.authentic and child_authentic):
             return  # intact, or one side is already reported as not authentic
+        where = f"line {parent.line}" if parent.line else f"more than {self._window} records earlier"
         self._report(
             ChainIssue(
                 "broken_chain",
                 f"record {parent_sequence + 1} (line {child_line}) does not follow record"
-                f" {parent_sequence} (line {parent.line}): its previous_hash {previous_hash[:16]}… is not that"
+                f" {parent_sequence} ({where}): its previous_hash {previous_hash[:16]}… is not that"
                 f" record's hash {parent.record_hash[:16]}…; both are validly signed, so records were"
                 " replaced by someone holding the key",
                 child_line,

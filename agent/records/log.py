@@ -48,7 +48,7 @@ from agent.records.model import (
     SCHEMA_VERSION,
     LogRecovery,
     RecordDraft,
-    parse_record,
+    check_stored_record,
     utc_timestamp,
     validate_draft,
 )
@@ -440,7 +440,7 @@ class RecordLog:
             agent_version=__version__,
         )
         signed = self._signer.sign_into(body)
-        parse_record(signed, where=f"{self.path}: record {body['sequence']}")
+        check_stored_record(signed, where=f"{self.path}: record {body['sequence']}")
         encoded = canonical_json(signed)
         offset = self._size
         try:

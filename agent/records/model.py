@@ -470,8 +470,11 @@ class SessionRecord(RecordDraft):
         return self
 
 
-def parse_record(obj: dict[str, Any], *, where: str | None = None) -> SessionRecord:
-    """Validate a decoded JSON record strictly, as signed evidence is read (see :mod:`agent.records.stored_schema`).
+def check_stored_record(obj: dict[str, Any], *, where: str | None = None) -> None:
+    """Check a decoded JSON record strictly, as signed evidence is read, without building a model.
+
+    One pass of the strict reader (:mod:`agent.records.stored_schema`): what the
+    log writer runs on every record it signs, before writing it.
 
     Raises:
         RecordValidationError: listing each member that does not conform.
@@ -480,11 +483,23 @@ def parse_record(obj: dict[str, Any], *, where: str | None = None) -> SessionRec
 
     try:
         STORED_RECORD.validate_python(obj, strict=True)
-        return SessionRecord.model_validate(obj, strict=True)
     except ValidationError as exc:
         raise RecordValidationError(
             f"not a valid session record: {describe_errors(exc.errors())}", where=where
         ) from None
+
+
+def parse_record(obj: dict[str, Any], *, where: str | None = None) -> SessionRecord:
+    """Validate a decoded JSON record strictly (:func:`check_stored_record`) and build its model.
+
+    Raises:
+        RecordValidationError: listing each member that does not conform.
+    """
+    check_stored_record(obj, where=where)
+    try:
+        return SessionRecord.model_validate(obj, strict=True)
+    except ValidationError as exc:  # not expected: the strict reader accepts a subset
+        raise RecordValidationError(f"not a valid session record: {exc}", where=where) from None
 
 
 def validate_draft(draft: RecordDraft | Mapping[str, Any]) -> RecordDraft:
@@ -516,6 +531,7 @@ __all__ = [
     "RegistryClock",
     "SessionRecord",
     "TechnicianRef",
+    "check_stored_record",
     "flagged_capture_count",  # re-exported for agent.session, which imported them from here
     "is_clean_capture",
     "new_record_id",

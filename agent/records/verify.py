@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.records.chain import ChainChecker, ChainIssue
 from agent.records.errors import LogUnreadableError, RecordError
 from agent.records.keys import trusted_keys
-from agent.records.linecheck import LineResult, LineStatus, check_batch, check_line
+from agent.records.linecheck import LineResult, LineStatus, check_batch
 from agent.records.liveness_evidence import NOT_RECORDED, OFF, SYNTHETIC, LivenessFlag
 from agent.records.log import PENDING_SUFFIX, quarantine_files, read_lines
 from agent.records.retention import PAST_DESTROY_BY, today_utc
@@ -41,6 +41,9 @@ from agent.wire.session_records import Checkpoint
 log = logging.getLogger(__name__)
 
 BATCH_LINES = 256
+"""Lines sent to a worker process at a time."""
+SERIAL_BATCH_LINES = 64
+"""Lines checked at a time in the calling process: all read, then all signatures (:func:`check_batch`)."""
 StartMethod = Literal["fork", "forkserver"]
 """How worker processes start: ``fork`` is fastest but only safe in a process without other threads
 (the command line); ``forkserver`` is safe anywhere (the review window runs verification in a thread)."""
@@ -163,12 +166,17 @@ class _Collector:
         self.verdict.problem_counts = dict(sorted(self._counts.items()))
 
 
+_OK = LineStatus.OK
+
+
 def _label(result: LineResult) -> str:
     return f"record {result.sequence} (line {result.line})" if result.sequence else f"line {result.line}"
 
 
 def _line_problems(result: LineResult, collector: _Collector) -> None:
     """Turn a per-line result into problems (the chain checks add the rest)."""
+    if result.status is _OK and not result.schema_problem and not result.not_canonical:
+        return  # nearly every line: no label to format
     label = _label(result)
     line, sequence = result.line, result.sequence
     if result.status is LineStatus.TORN:
@@ -230,11 +238,11 @@ def _check_batch_in_worker(batch: list[tuple[int, bytes, bool]]) -> list[LineRes
     return check_batch(batch, _worker_keys, _worker_check_schema)
 
 
-def _batches(path: Path) -> Iterator[list[tuple[int, bytes, bool]]]:
+def _batches(path: Path, size: int = BATCH_LINES) -> Iterator[list[tuple[int, bytes, bool]]]:
     batch: list[tuple[int, bytes, bool]] = []
     for line in read_lines(path):
         batch.append((line.number, line.data, line.complete))
-        if len(batch) >= BATCH_LINES:
+        if len(batch) >= size:
             yield batch
             batch = []
     if batch:
@@ -278,9 +286,11 @@ def _pool_context(start_method: StartMethod) -> multiprocessing.context.BaseCont
 def _results(
     path: Path, keys: dict[str, Ed25519PublicKey], jobs: int, check_schema: bool, start_method: StartMethod
 ) -> Iterator[LineResult]:
-    if jobs <= 1:  # one line at a time: nothing but the current line is held
-        for line in read_lines(path):
-            yield check_line(line.number, line.data, line.complete, keys, check_schema=check_schema)
+    if jobs <= 1:
+        for batch in _batches(path, SERIAL_BATCH_LINES):
+            results = check_batch(batch, keys, check_schema)
+            del batch  # one batch of lines in memory, not two while the next is read
+            yield from results
         return
     raw_keys = [raw_public_bytes(key) for key in keys.values()]
     with ProcessPoolExecutor(

@@ -16,7 +16,8 @@ Measured in one run on the same records, so machine load hits both alike:
 Prints per-record wall time and, for one process, CPU time, with the ratio to bare Ed25519
 (goal: at most 1.5x) and the machine load. ``--steps`` adds the CPU time of each step of
 the per-line check, all measured line by line in one loop (so each sees the caches the
-others leave, as in ``verify``). ``--memory`` verifies logs of the given sizes in fresh
+others leave), and of ``check_batch`` as ``verify`` runs it (a batch of lines read, then
+their signatures checked). ``--memory`` verifies logs of the given sizes in fresh
 processes and prints their peak resident memory and traced Python allocations.
 """
 
@@ -42,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent import __version__
 from agent.records.canonical_line import read_canonical_line
 from agent.records.keys import load_or_create_rig_key, trusted_keys
-from agent.records.linecheck import check_line
+from agent.records.linecheck import check_batch, check_line
 from agent.records.model import GENESIS_HASH, SCHEMA_VERSION, utc_timestamp
 from agent.records.verify import default_jobs, verify_log
 from agent.signing import canonical_json, loads_for_canonical, raw_public_bytes, signed_payload
@@ -214,6 +215,15 @@ def steps(path: Path, public_key: Ed25519PublicKey, sample: int = 3000) -> None:
             check_line(1, data, True, keys)
             timed("check_line (all of the above and the rest)", at)
             del record_hash
+    batches = [
+        [(number, data, True) for number, data in enumerate(lines[i : i + 64])]
+        for i in range(0, len(lines), 64)
+    ]
+    for _ in range(2):
+        at = clock()
+        for batch in batches:
+            check_batch(batch, keys, True)
+        timed("check_batch of 64 lines (as verify runs it), per line", at)
     bare = totals["Ed25519 verify"]
     started = time.thread_time()
     verify_log(path, keys, jobs=1)

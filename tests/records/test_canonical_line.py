@@ -22,7 +22,7 @@ from pydantic_core import to_json
 
 from agent.records import linecheck
 from agent.records.canonical_line import read_canonical_line
-from agent.records.linecheck import LineResult, check_line
+from agent.records.linecheck import LineResult, check_batch, check_line
 from agent.records.stored_schema import FAST_FLOAT_MAX, FAST_FLOAT_MIN, SAFE_INTEGER
 from agent.signing import Signer, canonical_json
 from tests.records.mutants import base_records, mutants, resigned
@@ -91,8 +91,8 @@ def _respelled(line: bytes) -> list[bytes]:
     ]
 
 
-def test_every_line_gets_the_same_result_in_one_pass_as_by_the_general_checks(signer: Signer) -> None:
-    keys = {signer.key_id: signer.public_key}
+def _corpus(signer: Signer) -> list[bytes]:
+    """Conforming lines, their other spellings, lines signed by an impostor and resigned mutants."""
     impostor = Signer(Ed25519PrivateKey.generate())
     lines: list[bytes] = []
     for record in base_records(signer):
@@ -105,6 +105,19 @@ def test_every_line_gets_the_same_result_in_one_pass_as_by_the_general_checks(si
         for _, changed in mutants(record):
             signed = resigned(changed, signer)
             lines += [signed] if signed is not None else []
+    return lines
+
+
+@pytest.fixture(scope="module")
+def corpus(signer: Signer) -> list[bytes]:
+    return _corpus(signer)
+
+
+def test_every_line_gets_the_same_result_in_one_pass_as_by_the_general_checks(
+    signer: Signer, corpus: list[bytes]
+) -> None:
+    keys = {signer.key_id: signer.public_key}
+    lines = corpus
     one_pass = 0
     for number, data in enumerate(lines, start=1):
         if read_canonical_line(data) is None:
@@ -112,3 +125,13 @@ def test_every_line_gets_the_same_result_in_one_pass_as_by_the_general_checks(si
         assert check_line(number, data, True, keys) == _general(number, data, keys), data[:200]
         one_pass += 1
     assert len(lines) > 5000 and one_pass > 1000
+
+
+def test_a_batch_gives_each_line_the_result_it_gets_on_its_own(signer: Signer, corpus: list[bytes]) -> None:
+    """Lines are read in a batch first and their signatures checked afterwards: no result may move."""
+    keys = {signer.key_id: signer.public_key}
+    lines = [*corpus[:3000], b"", b"{", corpus[5][:-1] + b' ,"x":1}', corpus[0]]
+    batch = [(number, data, number % 97 != 0) for number, data in enumerate(lines, start=1)]
+    alone = [check_line(number, data, complete, keys) for number, data, complete in batch]
+    assert check_batch(batch, keys, True) == alone
+    assert len({result.status for result in alone}) >= 5

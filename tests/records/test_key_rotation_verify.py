@@ -131,6 +131,21 @@ def test_a_rotation_record_must_be_signed_by_the_key_it_retires(signers: tuple[K
     parse_record(json.loads(canonical_json(old.sign_into(dict(body)))))
 
 
+def test_the_writer_refuses_a_rotation_it_cannot_sign_as_the_retired_key(
+    tmp_path: Path, signers: tuple[Key, Key]
+) -> None:
+    """The log checks each signed record with the stored reader before writing it (here: its model rule)."""
+    old, new = signers
+    log_path = tmp_path / "log.jsonl"
+    impostor = Signer(Ed25519PrivateKey.generate())
+    with (
+        RecordLog.open(log_path, impostor, RIG_ID) as writer,
+        pytest.raises(RecordValidationError, match="only the retired key can hand over"),
+    ):
+        writer.append(rotation_draft(old.key_id, new.private_key))
+    assert log_path.read_bytes() == b""
+
+
 def test_a_rotation_must_name_its_new_key_by_that_keys_id(signers: tuple[Key, Key]) -> None:
     old, new = signers
     draft = rotation_draft(old.key_id, new.private_key).model_dump(mode="json")

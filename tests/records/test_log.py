@@ -77,6 +77,18 @@ def test_invalid_draft_appends_nothing(open_log: OpenLog, log_path: Path) -> Non
     assert writer.append(refused_draft(0))["sequence"] == 1
 
 
+def test_an_append_validates_the_signed_record_once_without_building_a_model(
+    open_log: OpenLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stored reader already checks everything; building a SessionRecord too cost ~100 µs per append."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("SessionRecord.model_validate was called")
+
+    monkeypatch.setattr(SessionRecord, "model_validate", refuse)
+    assert open_log().append(refused_draft(0))["sequence"] == 1
+
+
 def test_a_second_writer_in_another_process_is_refused(
     open_log: OpenLog, log_path: Path, rig_key: RigKey
 ) -> None:

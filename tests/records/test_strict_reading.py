@@ -258,6 +258,18 @@ def test_a_byte_identical_repeat_far_away_is_a_duplicate(written_log: Path, rig_
     assert _chain_issues([*lines, lines[1]], rig_key, window=4) == [("duplicated_record", 13, 2)]
 
 
+def test_a_record_moved_far_away_is_checked_against_its_parent_beyond_the_window(
+    written_log: Path, rig_key: RigKey
+) -> None:
+    """Record 3, re-signed with another previous_hash and moved to the end: its link is checked however far."""
+    lines = written_log.read_bytes().splitlines()
+    moved = rig_key.signer.sign_into({**json.loads(lines[2]), "previous_hash": "ab" * 32})
+    damaged = [*lines[:2], *lines[3:], canonical_json(moved)]
+    expected = [("reordered_records", 12, 3), ("broken_chain", 12, 3), ("broken_chain", 3, 4)]
+    assert _chain_issues(damaged, rig_key, window=65536) == expected
+    assert _chain_issues(damaged, rig_key, window=4) == expected
+
+
 def test_the_hash_book_keeps_every_sequence_through_gaps_and_far_jumps() -> None:
     book = _HashBook()
     sequences = [1, 2, 3, 10, 9, 5_000_000, 5_000_001, 4, 2**53 - 1, 11]

@@ -59,8 +59,8 @@ def test_no_record_is_kept_in_memory_while_a_log_is_verified(
 ) -> None:
     """300 more records of 3.6 kB raise the peak by what the chain window keeps per record, under 1 kB.
 
-    (A batch of 256 lines is in memory at a time; the chain checker keeps a small
-    entry for each of the last 65,536 records and 32 bytes for every sequence.)
+    (A batch of 64 lines is in memory at a time; the chain checker keeps a small
+    entry for each of the last 4,096 records and 32 bytes for every sequence.)
     """
     with RecordLog.open(written_log, rig_key.signer, "stage4-facs-booth") as writer:
         for index in range(12, 300):
