@@ -102,6 +102,10 @@ def _run(*args: str | Path, env: dict[str, str] | None = None) -> None:
     subprocess.run([str(a) for a in args], check=True, cwd=ROOT, env=env)
 
 
+INSTALLED_DETECTOR_NOTE = Path("share", "scangate", "models", "frontal_face_detector.json")
+"""Written with the serialised face detector (agent/faces/frontal_detector.py), under the venv."""
+
+
 def _install_fingerprint() -> str:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
     for requirement in NO_DEPS_PACKAGES:
@@ -119,12 +123,16 @@ def ensure_environment() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     stamp = VENV / ".scangate-installed"
     fingerprint = _install_fingerprint()
-    if stamp.exists() and stamp.read_text().strip() == fingerprint:
-        return
-    _run(python, "-m", "pip", "install", "--upgrade", "--quiet", "pip")
-    _run(python, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
-    _run(python, "-m", "pip", "install", "--quiet", "--no-deps", *NO_DEPS_PACKAGES)
-    stamp.write_text(fingerprint)
+    if not (stamp.exists() and stamp.read_text().strip() == fingerprint):
+        _run(python, "-m", "pip", "install", "--upgrade", "--quiet", "pip")
+        _run(python, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+        _run(python, "-m", "pip", "install", "--quiet", "--no-deps", *NO_DEPS_PACKAGES)
+        (VENV / INSTALLED_DETECTOR_NOTE).unlink(missing_ok=True)  # dlib may have changed
+        stamp.write_text(fingerprint)
+    if not (VENV / INSTALLED_DETECTOR_NOTE).exists():
+        # dlib's face detector, serialised once here instead of rebuilt by every process that
+        # detects faces (agent/faces/frontal_detector.py); made from the installed dlib.
+        _run(python, "-m", "agent.faces.frontal_detector")
 
 
 def run_tests(pytest_args: list[str]) -> int:

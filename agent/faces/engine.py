@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.errors import FaceEngineError
+from agent.faces.frontal_detector import load_frontal_detector
 from agent.faces.imaging import RGBImage
 from agent.system_libraries import system_library_hint
 
@@ -99,7 +100,7 @@ class FaceEngine:
                 ),
             ) from None
         try:
-            self._detector: Any = dlib.get_frontal_face_detector()
+            self._detector: Any = load_frontal_detector(dlib)
             self._cnn_detector: Any = None
             if detection_model == "cnn":
                 self._cnn_detector = dlib.cnn_face_detection_model_v1(

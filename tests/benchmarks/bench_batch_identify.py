@@ -20,6 +20,11 @@ Prints wall time, the ratio to face_recognition (of the same round), CPU time (o
 command started: this script adopts orphaned workers to count them), and false accepts /
 genuine accepts (a false accept: any name other than the probe's own person). The machine
 load is printed with the numbers. Photos are only symlinked, never copied.
+
+Decisions unchanged: every ScanGate command's lines (all but ``timings_ms``: decision,
+identity, distance, margin, box, faces found, sharpness, reason) are compared input by
+input with those of the first ScanGate command of round 1 (so ``--also`` compares this
+checkout with another); any difference is printed and makes the exit status 1.
 """
 
 from __future__ import annotations
@@ -143,6 +148,27 @@ def _accepts(
     return false, genuine
 
 
+def _decisions(out: str) -> list[dict[str, object]]:
+    """A ScanGate command's lines without their timings: what must not change."""
+    lines = []
+    for row in out.splitlines():
+        line = json.loads(row)
+        line.pop("timings_ms", None)
+        lines.append(line)
+    return lines
+
+
+def _differences(reference: list[dict[str, object]], lines: list[dict[str, object]]) -> list[str]:
+    """One text per input whose line differs from the reference's."""
+    if len(reference) != len(lines):
+        return [f"{len(lines)} lines against {len(reference)}"]
+    return [
+        f"{before['input']}: {before} -> {after}"
+        for before, after in zip(reference, lines, strict=True)
+        if before != after
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -221,10 +247,20 @@ def main() -> int:
                 )
             )
         results: dict[str, list[tuple[float, float, int, int]]] = {}
+        baseline: tuple[str, list[dict[str, object]]] | None = None
+        differing = 0
         for round_ in range(args.rounds):
             for label, command in runs:
                 elapsed, cpu, out = run(command, env)
                 false, genuine = _accepts(label, out, links, probes, truth)
+                if label.startswith("scangate"):
+                    decisions = _decisions(out)
+                    if baseline is None:
+                        baseline = (f"{label}, round 1", decisions)
+                    else:
+                        for text in _differences(baseline[1], decisions):
+                            differing += 1
+                            print(f"  DECISION CHANGED, round {round_ + 1}, {label}: {text}")
                 results.setdefault(label, []).append((elapsed, cpu, false, genuine))
                 print(f"  round {round_ + 1}, {label}: {elapsed:.1f} s ({load()})", flush=True)
         print(
@@ -241,7 +277,14 @@ def main() -> int:
                 )
         print("(CPU s: user + system time of the command and of every process it started)")
         print(f"({load()}; goal: scangate >= 2x face_recognition --cpus {args.cpus}, 0 false accepts)")
-    return 0
+        assert baseline is not None
+        print(
+            f"decisions: every scangate line of every round identical to {baseline[0]}"
+            f" ({len(baseline[1])} inputs; all fields but timings)"
+            if not differing
+            else f"decisions: {differing} scangate line(s) differ from {baseline[0]} (listed above)"
+        )
+    return 1 if differing else 0
 
 
 if __name__ == "__main__":
