@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 import cv2
 import numpy as np
 
-from agent.faces.analysis import Decision
+from agent.faces.decision import Decision
 from agent.faces.engine import FaceBox
 from agent.faces.identifier import FrameAnalysis
 from agent.faces.imaging import RGBImage
