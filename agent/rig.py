@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agent.camera.worker import CameraStatus, CameraWorker
+from agent.camera.status import CameraStatus
+from agent.camera.worker import CameraWorker
 from agent.config import ScanGateConfig
 from agent.errors import ScanGateError
 from agent.faces.roster import Roster
@@ -365,6 +366,14 @@ class Rig:
         self._roster_thread.start()
         if self.poller is not None:
             self.poller.start()
+
+    def wait_for_face_models(self) -> None:
+        """Block until the identification child has loaded the face models (the only place they load).
+
+        Raises:
+            FaceEngineError: they could not be loaded (the rig still runs, capture stays locked).
+        """
+        self._identifier.wait_ready()
 
     def stop(self) -> None:
         """Stop everything: frames first, then the engine (which writes an open session's

@@ -1,18 +1,16 @@
 """The demo's stand-in performer: the public-domain NASA portrait that scikit-image ships.
 
-Kept apart from :mod:`registry.demo` and light to import (OpenCV, NumPy and the face
-analyser only, not the registry server), so that ``scangate demo`` can compute the
-stand-in's face template in a separate process while its own process imports Qt and the
-registry: loading the face models for it takes seconds that the technician would
-otherwise wait for before any window appears.
+Kept apart from the registry server (OpenCV, NumPy and the face analyser only), so
+that ``scangate demo`` can compute the stand-in's face template in a separate process
+(:mod:`registry.demo.launch`) while its own process paints the console and imports the
+registry.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from importlib import resources
 
 import cv2
@@ -70,20 +68,8 @@ def compute_stand_in_encoding() -> tuple[float, ...]:
     return tuple(float(v) for v in observation.encoding)
 
 
-def stand_in_encoding_in_background() -> Future[tuple[float, ...]]:
-    """Start :func:`compute_stand_in_encoding` in a fresh process and return its future.
-
-    The process ends once the template is computed; the template only ever lives in memory.
-    """
-    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        return executor.submit(compute_stand_in_encoding)
-    finally:
-        executor.shutdown(wait=False)
-
-
 def background_result(pending: Future[tuple[float, ...]]) -> tuple[float, ...] | None:
-    """The template from :func:`stand_in_encoding_in_background`, or None if that process failed.
+    """The template computed in another process (:class:`registry.demo.launch.DemoLaunch`), or None if that failed.
 
     Any failure there (a crashed process, an error that does not survive pickling) only
     costs the head start: the caller computes the template itself, in its own process,

@@ -194,6 +194,24 @@ class SubprocessIdentifier:
                 return
             self._unacknowledged_rosters += 1
 
+    def wait_ready(self) -> None:
+        """Start the child if it is not running and wait until it has loaded the face models.
+
+        Raises:
+            FaceEngineError: the models could not be loaded, or not within ``STARTUP_TIMEOUT_S``.
+        """
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._start_child()
+            try:
+                self._await_ready()
+            except (EOFError, OSError) as exc:
+                self._stop_child()
+                raise FaceEngineError(f"the identification process stopped while loading: {exc}") from None
+            except FaceEngineError:
+                self._stop_child()
+                raise
+
     def close(self) -> None:
         """End the child process (idempotent)."""
         with self._lock:
