@@ -285,9 +285,13 @@ class TechnicianConsole(QMainWindow):
         the health pills say why. When every part is up the panel goes; the first
         snapshot then enables the controls.
         """
+        title = ["Technician console", self._context.rig_name]
         if progress.ready:
+            self.setWindowTitle(theme.window_title(*title))
             self.startup.hide()
             return
+        stopped = progress.failure is not None
+        self.setWindowTitle(theme.window_title(*title, "start-up stopped" if stopped else "starting…"))
         self._disable_controls()
         self.review_button.setEnabled(False)
         self.review_button.setToolTip("Available once ScanGate has started (it reads this rig's log).")

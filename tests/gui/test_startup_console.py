@@ -51,6 +51,7 @@ def test_while_starting_nothing_that_needs_the_engine_is_offered(
     assert not console.review_button.isEnabled()
     assert not any(chip.isEnabled() for chip in console.type_chips.values())
     assert console.banner.word.text() == "LOCKED"
+    assert console.windowTitle() == f"Technician console — {RIG_NAME} — starting… — ScanGate"
     assert "Starting: signed log, capture gate and camera." in console.banner.reason.text()
     assert "Capture stays locked" in console.banner.reason.text()
     assert console.startup.isVisible()
@@ -87,6 +88,7 @@ def test_a_failed_part_is_named_with_what_to_do_and_capture_stays_locked(
     assert "What to do: close the other demo" in console.startup_notice.text.text()
     assert console.banner.property("tone") == "fault"
     assert console.startup.title.text() == "START-UP STOPPED"
+    assert console.windowTitle() == f"Technician console — {RIG_NAME} — start-up stopped — ScanGate"
     assert not console.start_button.isEnabled() and not console.capture_button.isEnabled()
     assert {pill.text.text() for pill in console.health.pills.values()} == {"not started"}
     screens.close()
