@@ -1,16 +1,14 @@
 """The demo's stand-in performer: the public-domain NASA portrait that scikit-image ships.
 
-Kept apart from the registry server (OpenCV, NumPy and the face analyser only), so
-that ``scangate demo`` can compute the stand-in's face template in a separate process
-(:mod:`registry.demo.launch`) while its own process paints the console and imports the
-registry.
+Kept apart from the registry server (OpenCV, NumPy and the face analyser only). With
+windows, ``scangate demo`` has the rig's identification process compute the stand-in's
+template from :func:`stand_in_frame` (:mod:`registry.demo.launch`), so the face models load
+once; the headless rehearsals use :func:`compute_stand_in_encoding` in their own process.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
-from concurrent.futures import Future
 from importlib import resources
 
 import cv2
@@ -19,8 +17,6 @@ import numpy as np
 from agent.errors import ScanGateError
 from agent.faces.analysis import FaceAnalyser
 from agent.faces.settings import IdentificationSettings
-
-log = logging.getLogger(__name__)
 
 FRAME_SIZE = (1280, 720)
 """The stand-in camera's frame size (width, height)."""
@@ -66,19 +62,3 @@ def compute_stand_in_encoding() -> tuple[float, ...]:
     if observation.encoding is None:
         raise ScanGateError(f"the stand-in portrait gave no face template: {observation.reason}")
     return tuple(float(v) for v in observation.encoding)
-
-
-def background_result(pending: Future[tuple[float, ...]]) -> tuple[float, ...] | None:
-    """The template computed in another process (:class:`registry.demo.launch.DemoLaunch`), or None if that failed.
-
-    Any failure there (a crashed process, an error that does not survive pickling) only
-    costs the head start: the caller computes the template itself, in its own process,
-    where a real problem is reported as the ScanGateError it is.
-    """
-    try:
-        return pending.result()
-    except Exception as exc:
-        log.warning(
-            "computing the stand-in's template in another process failed (%s); computing it here", exc
-        )
-        return None

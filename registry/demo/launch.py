@@ -8,14 +8,13 @@ registry and rig are imported and started later, part by part
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.startup import RigStartup, StartupStep
 
 if TYPE_CHECKING:
+    from agent.faces.subprocess_identifier import SubprocessIdentifier
     from agent.rig import Rig
     from registry.demo.environment import DemoEnvironment
 
@@ -26,25 +25,18 @@ LIVENESS = "synthetic"
 """The stand-in camera cannot do a challenge: the demo's liveness is synthetic, and says so."""
 
 
-def _stand_in_template() -> tuple[float, ...]:  # in the spawned process
-    from registry.stand_in import compute_stand_in_encoding  # noqa: PLC0415
-
-    return compute_stand_in_encoding()
-
-
 class DemoLaunch:
-    """The demo's embedded registry, then its rig: the steps for the console's start-up."""
+    """The demo's embedded registry, then its rig: the steps for the console's start-up.
+
+    The face models load once, in the rig's identification process: it is started first,
+    computes the stand-in's template while this process imports and starts the registry,
+    and is then handed to the rig.
+    """
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
         self.environment: DemoEnvironment | None = None
-        # The stand-in's template needs the face models (seconds): computed in another
-        # process from now on, while this one paints the console and imports the registry.
-        executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            self._template: Future[tuple[float, ...]] = executor.submit(_stand_in_template)
-        finally:
-            executor.shutdown(wait=False)
+        self._identifier: SubprocessIdentifier | None = None
 
     def startup(self) -> RigStartup:
         """Registry first (seeded, on loopback), then the rig on its configuration."""
@@ -52,19 +44,28 @@ class DemoLaunch:
         return RigStartup(self._make_rig, before=[registry], close_before=self.close)
 
     def close(self) -> None:
-        """Stop the demo's registry (if it started) and the template process (if still running)."""
-        self._template.cancel()
+        """Stop the demo's registry and the identification process, whichever started (idempotent)."""
+        if self._identifier is not None:
+            self._identifier.close()  # the rig's, if the rig took it: closing twice is harmless
         if self.environment is not None:
             self.environment.close()
 
     def _prepare(self) -> None:
-        from registry.demo.environment import prepare_demo  # noqa: PLC0415 - SQLAlchemy, FastAPI
-        from registry.stand_in import background_result  # noqa: PLC0415
+        from agent.faces.roster import Roster  # noqa: PLC0415 - after the first paint
+        from agent.faces.settings import IdentificationSettings  # noqa: PLC0415
+        from agent.faces.subprocess_identifier import SubprocessIdentifier  # noqa: PLC0415
 
-        self.environment = prepare_demo(self.out_dir, stand_in_template=background_result(self._template))
+        identifier = SubprocessIdentifier(IdentificationSettings(), Roster(()), landmarks=False)
+        identifier.start()  # loads the models in its own process while this one imports the registry
+        self._identifier = identifier
+        from registry.demo.environment import prepare_demo  # noqa: PLC0415 - SQLAlchemy, FastAPI
+        from registry.stand_in import stand_in_frame  # noqa: PLC0415
+
+        template = identifier.encode(stand_in_frame())
+        self.environment = prepare_demo(self.out_dir, stand_in_template=template)
 
     def _make_rig(self) -> Rig:
         from agent.rig import Rig  # noqa: PLC0415
 
         assert self.environment is not None, "the registry step runs first"
-        return Rig.from_config(self.environment.config, synthetic_liveness=True)
+        return Rig.from_config(self.environment.config, synthetic_liveness=True, identifier=self._identifier)
