@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import QEvent, QObject, Qt, QTimer
+from PyQt6.QtCore import QEvent, QObject, QTimer
 from PyQt6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from agent.errors import ScanGateError
@@ -282,17 +282,6 @@ def after_first_paint(
 ) -> None:
     """Run ``callback`` on the GUI thread once ``widget`` has painted (at most ``timeout_ms`` later)."""
     _FirstPaint(widget, callback, timeout_ms)
-
-
-def show_error(title: str, exc: ScanGateError, parent: QWidget | None = None) -> None:
-    """A dialog saying what happened, where, and what to do (never a traceback)."""
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Critical)
-    box.setWindowTitle(title)
-    box.setText(exc.what + (f"\n\n{exc.where}" if exc.where else ""))
-    box.setInformativeText(f"What to do: {exc.hint}" if exc.hint else "Capture stays locked.")
-    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    box.exec()
 
 
 def install_exception_hook(parent: QWidget) -> None:

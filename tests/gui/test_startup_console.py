@@ -118,3 +118,24 @@ def test_a_registry_that_cannot_start_is_reported_on_the_real_console(
             launched.stop()
         demo.close()
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_the_real_demo_comes_up_behind_the_console_and_is_attached_once_all_parts_are(
+    themed_app: QApplication, qtbot: QtBot, tmp_path: Path
+) -> None:
+    demo = DemoLaunch(tmp_path / "demo")
+    launched = launch_screens(demo.startup(), CONTEXT, None, technician=TECHNICIAN)
+    screens = launched.screens
+    try:
+        assert not screens.attached
+        assert not screens.console.start_button.isEnabled()
+        qtbot.waitUntil(lambda: screens.attached, timeout=WAIT_MS * 2)
+        assert launched.sequence.progress().ready
+        qtbot.waitUntil(screens.console.start_button.isEnabled, timeout=WAIT_MS)
+        assert not screens.console.startup.isVisible()
+        assert screens.console.review_button.isEnabled()
+        assert screens.console.windowTitle() == f"Technician console — {RIG_NAME} — ScanGate"
+        assert screens.rig.gate.status().locked
+    finally:
+        launched.stop()
+        demo.close()
