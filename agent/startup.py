@@ -42,6 +42,9 @@ class StartupStep:
     key: str
     label: str
     run: Callable[[], object]
+    degraded: str | None = None
+    """If set, a failure of this part does not stop the start-up: the rest starts without it,
+    and this says what that means and what to do (shown beside what happened)."""
 
 
 @dataclass(frozen=True)
@@ -72,11 +75,17 @@ class StartupProgress:
     parts: tuple[PartProgress, ...]
     failure: StartupFailure | None = None
     cancelled: bool = False
+    degraded: tuple[StartupFailure, ...] = ()
+    """Parts that failed without stopping the start-up (their step allowed it)."""
 
     @property
     def ready(self) -> bool:
-        """Every part started."""
-        return all(part.state is PartState.READY for part in self.parts)
+        """Every part started, or failed in a way its step allowed (see :attr:`degraded`)."""
+        return (
+            self.failure is None
+            and not self.cancelled
+            and all(part.state in (PartState.READY, PartState.FAILED) for part in self.parts)
+        )
 
     @property
     def finished(self) -> bool:
@@ -137,18 +146,18 @@ class StartupSequence:
             try:
                 step.run()
             except ScanGateError as exc:
-                self._fail(index, StartupFailure(step.label, exc.brief(), exc.hint or UNEXPECTED_HINT))
-                return
+                failure = StartupFailure(step.label, exc.brief(), exc.hint or UNEXPECTED_HINT)
             except Exception as exc:  # a start-up thread that dies silently would leave "starting…" forever
                 log.exception("starting %s failed", step.label)
-                self._fail(
-                    index,
-                    StartupFailure(
-                        step.label, f"unexpected error: {type(exc).__name__}: {exc}", UNEXPECTED_HINT
-                    ),
-                )
+                what = f"unexpected error: {type(exc).__name__}: {exc}"
+                failure = StartupFailure(step.label, what, UNEXPECTED_HINT)
+            else:
+                self._set_state(index, PartState.READY)
+                continue
+            if step.degraded is None:
+                self._fail(index, failure)
                 return
-            self._set_state(index, PartState.READY)
+            self._degrade(index, replace(failure, hint=step.degraded))
 
     def _set_state(self, index: int, state: PartState) -> None:
         with self._lock:
@@ -163,7 +172,17 @@ class StartupSequence:
         with self._lock:
             parts = list(self._progress.parts)
             parts[index] = replace(parts[index], state=PartState.FAILED)
-            self._progress = StartupProgress(tuple(parts), failure)
+            self._progress = replace(self._progress, parts=tuple(parts), failure=failure)
+            progress = self._progress
+        self._publish(progress)
+
+    def _degrade(self, index: int, failure: StartupFailure) -> None:
+        log.error("%s did not start (going on without it): %s", failure.part, failure.what)
+        with self._lock:
+            parts = list(self._progress.parts)
+            parts[index] = replace(parts[index], state=PartState.FAILED)
+            degraded = (*self._progress.degraded, failure)
+            self._progress = replace(self._progress, parts=tuple(parts), degraded=degraded)
             progress = self._progress
         self._publish(progress)
 
@@ -174,6 +193,13 @@ class StartupSequence:
             self._on_progress(progress)
         except Exception:  # the listener is the screens' business; start-up goes on
             log.exception("start-up progress listener failed")
+
+
+FACE_MODELS_DEGRADED = (
+    "Nobody can be identified by face, so face sessions stay locked; badge + PIN still works."
+    " ScanGate loads the models again with the next frame. If this persists, reinstall ScanGate"
+    " (its face models) and run it with -v for details"
+)
 
 
 class RigStartup:
@@ -210,7 +236,7 @@ class RigStartup:
             *self._before,
             StartupStep("rig", "Signed log, capture gate and camera", self._assemble),
             StartupStep("start", "Camera, roster and registry link", self._start),
-            StartupStep("models", "Face models (identification process)", self._models),
+            StartupStep("models", "Face models (identification process)", self._models, FACE_MODELS_DEGRADED),
         ]
 
     def close(self) -> None:

@@ -289,6 +289,8 @@ class TechnicianConsole(QMainWindow):
         if progress.ready:
             self.setWindowTitle(theme.window_title(*title))
             self.startup.hide()
+            if (degraded := startup_notice(progress)) is not None:  # e.g. no face models: badge + PIN only
+                self.startup_notice.show_notice(*degraded, "locked")
             return
         stopped = progress.failure is not None
         self.setWindowTitle(theme.window_title(*title, "start-up stopped" if stopped else "starting…"))

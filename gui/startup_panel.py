@@ -39,10 +39,18 @@ def startup_lock_view(progress: StartupProgress) -> LockView:
 
 
 def startup_notice(progress: StartupProgress) -> tuple[str, str] | None:
-    """Title and text of the console's standing notice when start-up failed (else None)."""
+    """Title and text of the console's standing notice when a part failed (else None).
+
+    A failure that stopped the start-up says so; a part the rig can run without (the
+    face models) is named with what that means and what to do.
+    """
     failure = progress.failure
     if failure is None:
-        return None
+        if not progress.degraded:
+            return None
+        parts = " · ".join(part.part for part in progress.degraded)
+        text = "\n".join(f"{part.what}.\n{part.hint}." for part in progress.degraded)
+        return f"STARTED WITHOUT — {parts}", text
     return (
         f"SCANGATE COULD NOT START — {failure.part}",
         f"{failure.what}.\nWhat to do: {failure.hint}. Capture stays locked; close ScanGate, fix this"

@@ -110,3 +110,26 @@ def test_start_twice_is_refused() -> None:
     with pytest.raises(RuntimeError):
         sequence.start()
     assert sequence.wait(10)
+
+
+def test_a_part_the_rig_can_run_without_is_reported_and_the_rest_still_starts() -> None:
+    ran: list[str] = []
+    seen = _Seen()
+
+    def models() -> None:
+        raise ScanGateError("the face models could not be loaded", hint="reinstall")
+
+    steps = [
+        StartupStep("models", "Face models", models, degraded="badge + PIN only"),
+        StartupStep("rig", "Rig", functools.partial(ran.append, "rig")),
+    ]
+    StartupSequence(steps, seen).start()
+    assert seen.done.wait(10)
+    last = seen.progress[-1]
+    assert ran == ["rig"]
+    assert last.ready and last.failure is None
+    assert _states(last) == {"models": PartState.FAILED, "rig": PartState.READY}
+    (degraded,) = last.degraded
+    assert degraded.part == "Face models"
+    assert degraded.what == "the face models could not be loaded"
+    assert degraded.hint == "badge + PIN only"

@@ -94,6 +94,29 @@ def test_a_failed_part_is_named_with_what_to_do_and_capture_stays_locked(
     screens.close()
 
 
+def test_started_without_the_face_models_the_console_says_what_that_means(
+    themed_app: QApplication, qtbot: QtBot
+) -> None:
+    screens = open_starting_screens(CONTEXT, None, technician=TECHNICIAN)
+    console = screens.console
+    qtbot.addWidget(console)
+    qtbot.addWidget(screens.performer)
+    models = StartupFailure("Face models", "the identification process could not start", "badge + PIN only")
+    console.show_startup(_progress(PartState.READY, PartState.READY, PartState.STARTING))
+    assert console.startup.isVisibleTo(console)
+    progress = _progress(PartState.READY, PartState.READY, PartState.FAILED)
+    console.show_startup(StartupProgress(progress.parts, degraded=(models,)))
+
+    assert not console.startup.isVisibleTo(console)
+    assert console.startup_notice.isVisibleTo(console)
+    assert console.startup_notice.title.text() == "STARTED WITHOUT — Face models"
+    assert (
+        console.startup_notice.text.text() == "the identification process could not start.\nbadge + PIN only."
+    )
+    assert console.windowTitle() == f"Technician console — {RIG_NAME} — ScanGate"
+    screens.close()
+
+
 def test_a_registry_that_cannot_start_is_reported_on_the_real_console(
     themed_app: QApplication, qtbot: QtBot, tmp_path: Path
 ) -> None:
