@@ -13,9 +13,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.faces.roster import Roster
-from agent.faces.settings import IdentificationSettings
-from agent.faces.subprocess_identifier import SubprocessIdentifier
 from agent.records.keys import load_public_key_file, trusted_keys
 from agent.records.verify import verify_log
 from agent.rig import Rig, WallClock
@@ -23,7 +20,6 @@ from agent.session.model import Phase
 from registry.demo.environment import BADGE_CODE, BADGE_PIN, prepare_demo
 from registry.demo.fault_scenarios import FAULT_REHEARSALS
 from registry.demo.rehearsal import STEP_TIMEOUT_S, TYPES, Rehearsal, Run, capture_and_wait
-from registry.stand_in import stand_in_frame
 
 
 def scenario_confirm(run: Run) -> None:
@@ -192,47 +188,34 @@ def _rig_clock(rehearsal: Rehearsal) -> WallClock | None:
 def run_headless(scenario: str, out_dir: Path, *, echo: Callable[[str], None] = print) -> int:
     """Play ``scenario`` against a fresh demo rig in ``out_dir``; 0 when it behaved as expected."""
     rehearsal = REHEARSALS[scenario]
-    # The face models load once, in the rig's identification child: started first, it makes
-    # the stand-in's template (the parent loading them too cost 1-2 s of every rehearsal).
-    identifier = SubprocessIdentifier(
-        IdentificationSettings(), Roster(()), landmarks=not rehearsal.synthetic_liveness
+    env = prepare_demo(
+        out_dir,
+        enrol_stand_in=rehearsal.enrol_stand_in,
+        biometric_consent=rehearsal.biometric_consent,
+        gate_backend=rehearsal.gate_backend,
+        session_settings=rehearsal.session_settings,
+        liveness_settings=rehearsal.liveness_settings,
     )
     run: Run | None = None
     facts: list[str] = []
     problems: list[str] = []
     try:
-        identifier.start()
-        env = prepare_demo(
-            out_dir,
-            enrol_stand_in=rehearsal.enrol_stand_in,
-            biometric_consent=rehearsal.biometric_consent,
-            gate_backend=rehearsal.gate_backend,
-            session_settings=rehearsal.session_settings,
-            liveness_settings=rehearsal.liveness_settings,
-            stand_in_template=identifier.encode(stand_in_frame()) if rehearsal.enrol_stand_in else None,
+        if rehearsal.before_rig is not None:
+            rehearsal.before_rig(env, facts, problems)
+        rig = Rig.from_config(
+            env.config, clock=_rig_clock(rehearsal), synthetic_liveness=rehearsal.synthetic_liveness
         )
+        run = Run(env, rig, problems=problems, facts=facts)
+        rig.gate.add_status_listener(run.on_gate)
         try:
-            if rehearsal.before_rig is not None:
-                rehearsal.before_rig(env, facts, problems)
-            rig = Rig.from_config(
-                env.config,
-                clock=_rig_clock(rehearsal),
-                synthetic_liveness=rehearsal.synthetic_liveness,
-                identifier=identifier,
-            )
-            run = Run(env, rig, problems=problems, facts=facts)
-            rig.gate.add_status_listener(run.on_gate)
-            try:
-                rig.start()  # inside: a rig that fails half-way through starting is stopped again
-                has_roster = rehearsal.biometric_consent  # the fallback stand-in is on no roster
-                run.wait("the roster", lambda _s: rig.health().roster_size > 0 or not has_roster, 30)
-                rehearsal.play(run)
-            finally:
-                rig.stop()
+            rig.start()  # inside: a rig that fails half-way through starting is stopped again
+            has_roster = rehearsal.biometric_consent  # the fallback stand-in is on no roster
+            run.wait("the roster", lambda _s: rig.health().roster_size > 0 or not has_roster, 30)
+            rehearsal.play(run)
         finally:
-            env.close()
+            rig.stop()
     finally:
-        identifier.close()  # the rig's by then (closing twice is harmless), or nobody's
+        env.close()
     assert run is not None
     log_path = env.config.records.log_path
     public_key = load_public_key_file(out_dir / "rig-public.pem")
