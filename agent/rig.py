@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agent.camera.worker import CameraStatus, CameraWorker
+from agent.camera.status import CameraStatus
+from agent.camera.worker import CameraWorker
 from agent.config import ScanGateConfig
 from agent.errors import ScanGateError
 from agent.faces.roster import Roster
@@ -187,6 +188,7 @@ class Rig:
         camera: CameraWorker | None = None,
         clock: WallClock | None = None,
         synthetic_liveness: bool = False,
+        identifier: SubprocessIdentifier | None = None,
     ) -> Rig:
         """Assemble (but do not start) a rig; raises ScanGateError naming what is wrong.
 
@@ -202,6 +204,9 @@ class Rig:
             synthetic_liveness: the demo's stand-in camera cannot do a challenge: a synthetic
                 one "passes" each step, labelled ``synthetic`` on the screens and in the
                 record. Only code (the demo) can ask for it; no configuration can.
+            identifier: an identification child already started (the demo's, which computed the
+                stand-in's template with it), so the face models load once. The rig owns it from
+                here; one with other settings than the configuration's is closed and replaced.
         """
         wall = clock or system_wall_clock
         gate_clock: Clock = SYSTEM_CLOCK if clock is None else _GateClock(wall)
@@ -317,7 +322,15 @@ class Rig:
             # dlib holds the GIL while it works: identify in a child process so the camera,
             # the session engine and the screens never stall behind it.
             landmarks = liveness_on and not synthetic_liveness
-            identifier = SubprocessIdentifier(config.identification, Roster(()), landmarks=landmarks)
+            if identifier is not None and (
+                identifier.settings != config.identification or identifier.landmarks != landmarks
+            ):
+                log.info("the identification process given has other settings: starting one for this rig")
+                identifier.close()
+                identifier = None
+            if identifier is None:
+                identifier = SubprocessIdentifier(config.identification, Roster(()), landmarks=landmarks)
+            cleanup.callback(identifier.close)
             recognition = RecognitionWorker(
                 camera,
                 identifier,
@@ -366,6 +379,14 @@ class Rig:
         self._roster_thread.start()
         if self.poller is not None:
             self.poller.start()
+
+    def wait_for_face_models(self) -> None:
+        """Block until the identification child has loaded the face models (the only place they load).
+
+        Raises:
+            FaceEngineError: they could not be loaded (the rig still runs, capture stays locked).
+        """
+        self._identifier.wait_ready()
 
     def stop(self) -> None:
         """Stop everything: frames first, then the engine (which writes an open session's

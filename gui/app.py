@@ -1,8 +1,11 @@
 """Opening the screens on a rig: the QApplication, the bridge, both windows, error reporting.
 
-:func:`open_screens` is what ``scangate run`` and ``scangate demo`` (and the GUI
-tests) use to put the console and the performer screen on top of an assembled
-:class:`agent.rig.Rig`; :func:`run_screens` adds the event loop.
+:func:`open_screens` puts the console and the performer screen on top of an
+assembled :class:`agent.rig.Rig` (the GUI tests use it). :func:`run_screens` is
+what ``scangate run`` and ``scangate demo`` use: it paints the console first, in
+its "starting" state, then starts the rig's parts on a worker thread
+(:mod:`agent.startup`) and attaches the rig to the windows once every part is up.
+The rig (and the registry, NumPy, OpenCV, dlib) is imported only then.
 """
 
 from __future__ import annotations
@@ -17,26 +20,36 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import QEvent, QObject, QTimer
 from PyQt6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from agent.errors import ScanGateError
-from agent.rig import Rig
+from agent.startup import RigStartup, StartupProgress, StartupSequence
 from gui import theme
 from gui.bridge import AgentBridge
 from gui.console import ConsoleContext, TechnicianConsole
-from gui.health import rig_health_items
 from gui.performer import PerformerWindow
+from gui.ports import DeferredCommands
 from gui.screens import ScreenPlacement, plan_screens
 from gui.theme import apply_theme
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from agent.rig import Rig
     from gui.review.window import ReviewWindow
 
 log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_S = 1.0
+FIRST_PAINT_WAIT_MS = 1500
+"""Start the parts after the console's first paint, or after this long if no paint comes (hidden screen)."""
+STARTUP_STOP_WAIT_S = 60.0
+"""On close during start-up: how long to let the part starting now finish before stopping the rest."""
+
+
+class StartupFailedError(ScanGateError):
+    """A part of the rig did not start; the console said so until it was closed."""
 
 
 def ensure_app() -> QApplication:
@@ -67,14 +80,40 @@ def _quit_on_interrupt(app: QApplication) -> None:
 
 @dataclass
 class RigScreens:
-    """The windows opened on one rig, and the bridge feeding them."""
+    """The windows opened on one rig, and the bridge feeding them (the rig attaches once started)."""
 
-    rig: Rig
     bridge: AgentBridge
     console: TechnicianConsole
     performer: PerformerWindow
     placement: ScreenPlacement
+    commands: DeferredCommands
     reviews: list[ReviewWindow] = field(default_factory=list)
+    _rig: Rig | None = None
+
+    @property
+    def rig(self) -> Rig:
+        """The attached rig; RuntimeError while ScanGate is still starting."""
+        if self._rig is None:
+            raise RuntimeError("no rig is attached to the screens yet")
+        return self._rig
+
+    @property
+    def attached(self) -> bool:
+        """Whether the rig is attached (its engine receives the windows' commands)."""
+        return self._rig is not None
+
+    def attach(self, rig: Rig) -> None:
+        """Feed the windows from ``rig`` and send their commands to its session engine."""
+        from gui.health import rig_health_items  # noqa: PLC0415 - imports the rig's parts
+
+        self._rig = rig
+        self.bridge.connect_controller(rig.controller)
+        self.bridge.connect_recognition(rig.recognition)
+        self.bridge.connect_gate(rig.gate)
+        self.bridge.start_health_probe(lambda: rig_health_items(rig.health()), HEALTH_INTERVAL_S)
+        self.commands.attach(rig.controller)
+        self.console.show_liveness_mode(rig.liveness_method)
+        self.console.attach_camera(rig.camera)
 
     def show(self) -> None:
         """Console on its screen; performer full-screen on the touchscreen (gui.screens says which)."""
@@ -89,6 +128,8 @@ class RigScreens:
         from agent.records.keys import load_retired_public_keys, trusted_keys  # noqa: PLC0415
         from gui.review.window import ReviewWindow  # noqa: PLC0415 - only when asked for
 
+        if self._rig is None:
+            return  # the button is disabled until the rig has started
         records = self.rig.config.records
         rig_key = self.rig.recorder.key
         keys: dict[str, Ed25519PublicKey] = trusted_keys(
@@ -110,71 +151,137 @@ class RigScreens:
             window.close()
 
 
-def open_screens(rig: Rig, *, technician: str = "") -> RigScreens:
-    """Build the bridge and both windows on ``rig`` (started or not) and wire them together."""
+def open_starting_screens(
+    context: ConsoleContext, performer_output: str | None, *, technician: str = ""
+) -> RigScreens:
+    """Both windows before the rig exists: every control that needs it disabled, capture locked."""
     ensure_app()
-    config = rig.config
     bridge = AgentBridge()
-    bridge.connect_controller(rig.controller)
-    bridge.connect_recognition(rig.recognition)
-    bridge.connect_gate(rig.gate)
-    bridge.start_health_probe(lambda: rig_health_items(rig.health()), HEALTH_INTERVAL_S)
-    context = ConsoleContext(
-        rig_id=config.rig.rig_id,
-        rig_name=config.rig.name,
-        production=config.rig.production_id,
-        technician=technician,
-        liveness=rig.liveness_method,
-    )
-    console = TechnicianConsole(bridge, rig.controller, context, rig.camera)
-    touchscreen = plan_screens(config.screens.performer_output).performer
-    performer = PerformerWindow(bridge, rig.controller, screen=touchscreen)  # sizes its touch targets
+    commands = DeferredCommands()
+    console = TechnicianConsole(bridge, commands, context)
+    touchscreen = plan_screens(performer_output).performer
+    performer = PerformerWindow(bridge, commands, screen=touchscreen)  # sizes its touch targets
     performer.set_witness(technician)
-    placement = ScreenPlacement(console, performer, console.screen_notice, config.screens.performer_output)
-    screens = RigScreens(rig, bridge, console, performer, placement)
+    placement = ScreenPlacement(console, performer, console.screen_notice, performer_output)
+    screens = RigScreens(bridge, console, performer, placement, commands)
+    bridge.startup_changed.connect(console.show_startup)
     console.technician_changed.connect(performer.set_witness)
     console.performer_screen_requested.connect(screens.show_performer)
     console.review_requested.connect(screens.open_review)
     return screens
 
 
-def run_screens(make_rig: Callable[[], Rig], *, technician: str = "") -> int:
-    """Assemble and start a rig, show the screens, run the event loop; the rig stops on exit.
+def rig_console_context(rig: Rig, technician: str = "") -> ConsoleContext:
+    """What the console shows about ``rig`` (from its configuration)."""
+    config = rig.config
+    return ConsoleContext(
+        rig_id=config.rig.rig_id,
+        rig_name=config.rig.name,
+        production=config.rig.production_id,
+        technician=technician,
+        liveness=rig.liveness_method,
+    )
+
+
+def open_screens(rig: Rig, *, technician: str = "") -> RigScreens:
+    """Build the bridge and both windows on ``rig`` (started or not) and wire them together."""
+    screens = open_starting_screens(
+        rig_console_context(rig, technician), rig.config.screens.performer_output, technician=technician
+    )
+    screens.attach(rig)
+    return screens
+
+
+@dataclass
+class LaunchedScreens:
+    """Screens shown in their starting state, and the start-up bringing the rig up behind them."""
+
+    screens: RigScreens
+    sequence: StartupSequence
+    startup: RigStartup
+
+    def stop(self) -> None:
+        """Close the windows, let a part still starting finish, stop everything started.
+
+        Raises:
+            StartupFailedError: a part had failed to start (the console said so meanwhile).
+        """
+        self.sequence.cancel()
+        self.screens.close()
+        if not self.sequence.wait(STARTUP_STOP_WAIT_S):
+            log.error("a part was still starting after %g s; stopping the rest anyway", STARTUP_STOP_WAIT_S)
+        self.startup.close()
+        failure = self.sequence.progress().failure
+        if failure is not None:
+            raise StartupFailedError(f"{failure.part} did not start: {failure.what}", hint=failure.hint)
+
+
+def launch_screens(
+    startup: RigStartup, context: ConsoleContext, performer_output: str | None, *, technician: str = ""
+) -> LaunchedScreens:
+    """Show both windows at once (starting, capture locked), start the rig's parts after the first paint.
+
+    The rig is attached to the windows, on the GUI thread, once every part is up; a part
+    that fails stops the start-up and the console says what failed and what to do.
+    """
+    screens = open_starting_screens(context, performer_output, technician=technician)
+    sequence = StartupSequence(startup.steps(), screens.bridge.post_startup)
+    screens.console.show_startup(sequence.progress())
+
+    def on_progress(progress: StartupProgress) -> None:  # GUI thread
+        rig = startup.rig
+        if progress.ready and not screens.attached and rig is not None:
+            screens.attach(rig)
+
+    screens.bridge.startup_changed.connect(on_progress)
+    screens.show()
+    after_first_paint(screens.console, sequence.start)
+    return LaunchedScreens(screens, sequence, startup)
+
+
+def run_screens(
+    startup: RigStartup, context: ConsoleContext, performer_output: str | None, *, technician: str = ""
+) -> int:
+    """:func:`launch_screens`, then the event loop; everything stops when the windows close.
 
     Raises:
-        ScanGateError: the rig could not be assembled or started (after telling the user in a dialog).
+        StartupFailedError: a part did not start (the console said what and what to do until closed).
     """
     app = ensure_app()
+    launched = launch_screens(startup, context, performer_output, technician=technician)
+    install_exception_hook(launched.screens.console)
     try:
-        rig = make_rig()
-    except ScanGateError as exc:
-        show_error("ScanGate cannot start", exc)
-        raise
-    screens: RigScreens | None = None
-    try:
-        rig.start()
-        screens = open_screens(rig, technician=technician)
-        install_exception_hook(screens.console)
-        screens.show()
-        return app.exec()
-    except ScanGateError as exc:
-        show_error("ScanGate stopped", exc)
-        raise
+        status = app.exec()
     finally:
-        if screens is not None:
-            screens.close()
-        rig.stop()
+        launched.stop()
+    return status
 
 
-def show_error(title: str, exc: ScanGateError, parent: QWidget | None = None) -> None:
-    """A dialog saying what happened, where, and what to do (never a traceback)."""
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Critical)
-    box.setWindowTitle(title)
-    box.setText(exc.what + (f"\n\n{exc.where}" if exc.where else ""))
-    box.setInformativeText(f"What to do: {exc.hint}" if exc.hint else "Capture stays locked.")
-    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    box.exec()
+class _FirstPaint(QObject):
+    """Calls back once, on the watched widget's first paint (or after a timeout)."""
+
+    def __init__(self, widget: QWidget, callback: Callable[[], None], timeout_ms: int) -> None:
+        super().__init__(widget)
+        self._callback: Callable[[], None] | None = callback
+        widget.installEventFilter(self)
+        QTimer.singleShot(timeout_ms, self._fire)
+
+    def eventFilter(self, watched: QObject | None, event: QEvent | None) -> bool:  # noqa: N802 - Qt's name
+        if event is not None and event.type() == QEvent.Type.Paint and self._callback is not None:
+            QTimer.singleShot(0, self._fire)  # after this paint has reached the screen
+        return False
+
+    def _fire(self) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback()
+
+
+def after_first_paint(
+    widget: QWidget, callback: Callable[[], None], timeout_ms: int = FIRST_PAINT_WAIT_MS
+) -> None:
+    """Run ``callback`` on the GUI thread once ``widget`` has painted (at most ``timeout_ms`` later)."""
+    _FirstPaint(widget, callback, timeout_ms)
 
 
 def install_exception_hook(parent: QWidget) -> None:

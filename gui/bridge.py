@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from agent.camera.worker import CameraStatus
-from agent.gate.models import GateStatus
-from agent.session.recognition import RecognitionResult
 from agent.session.snapshot import SessionSnapshot
 from gui.health import HealthItem, HealthProbe, camera_health, gate_health
 
 if TYPE_CHECKING:
+    from agent.camera.status import CameraStatus
     from agent.gate.base import CaptureGate
+    from agent.gate.models import GateStatus
     from agent.session.controller import SessionController
-    from agent.session.recognition import RecognitionWorker
+    from agent.session.recognition import RecognitionResult, RecognitionWorker
+    from agent.startup import StartupProgress
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ class AgentBridge(QObject):
     * ``snapshot_changed(SessionSnapshot)`` after every session change,
     * ``recognition_result(RecognitionResult)`` for every analysed frame (face box),
     * ``camera_status_changed(CameraStatus)``, ``gate_status_changed(GateStatus)``,
-    * ``health_changed(HealthItem)`` for each component whose health changed.
+    * ``health_changed(HealthItem)`` for each component whose health changed,
+    * ``startup_changed(StartupProgress)`` while the rig's parts start (:mod:`agent.startup`).
     """
 
     snapshot_changed = pyqtSignal(object)
@@ -52,6 +53,7 @@ class AgentBridge(QObject):
     camera_status_changed = pyqtSignal(object)
     gate_status_changed = pyqtSignal(object)
     health_changed = pyqtSignal(object)
+    startup_changed = pyqtSignal(object)
     _posted = pyqtSignal(str, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -123,6 +125,10 @@ class AgentBridge(QObject):
         """Any component's health line."""
         self._post("health", item)
 
+    def post_startup(self, progress: StartupProgress) -> None:
+        """Start-up sequence listener (:class:`agent.startup.StartupSequence`)."""
+        self._post("startup", progress)
+
     # ---------------------------------------------------------------- internals
 
     def _post(self, kind: str, value: object) -> None:
@@ -151,3 +157,5 @@ class AgentBridge(QObject):
             self.camera_status_changed.emit(value)
         elif kind == "gate":
             self.gate_status_changed.emit(value)
+        elif kind == "startup":
+            self.startup_changed.emit(value)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from agent.config import ScanGateConfig
+    from agent.rig import Rig
 
 _CONFIG_OPTION = click.option(
     "--config",
@@ -56,11 +57,25 @@ def run(config_path: Path | None, technician: str) -> None:
     """
     require_screen("run")
     from agent.config import load_config  # noqa: PLC0415
-    from agent.rig import Rig  # noqa: PLC0415
+    from agent.startup import RigStartup  # noqa: PLC0415
     from gui.app import run_screens  # noqa: PLC0415
+    from gui.console import ConsoleContext  # noqa: PLC0415
 
     config, _ = load_config(config_path)
-    run_screens(lambda: Rig.from_config(config), technician=technician)
+
+    def make_rig() -> Rig:
+        from agent.rig import Rig  # noqa: PLC0415 - after the console is painted
+
+        return Rig.from_config(config)
+
+    context = ConsoleContext(
+        rig_id=config.rig.rig_id,
+        rig_name=config.rig.name,
+        production=config.rig.production_id,
+        technician=technician,
+        liveness=config.liveness.method,
+    )
+    run_screens(RigStartup(make_rig), context, config.screens.performer_output, technician=technician)
 
 
 @click.command("review")
@@ -162,26 +177,22 @@ def demo(out_dir: Path, headless: bool, scenario: str, technician: str) -> None:
         )
         _run_headless("confirm", out_dir)
         return
-    from registry.stand_in import background_result, stand_in_encoding_in_background  # noqa: PLC0415 - light
+    from registry.demo.launch import LIVENESS, PRODUCTION_ID, RIG_ID, RIG_NAME, DemoLaunch  # noqa: PLC0415
 
-    # Loading the face models for the stand-in's template takes seconds: on another core,
-    # while this process imports Qt and the registry, instead of before any window appears.
-    stand_in_template = stand_in_encoding_in_background()
-    from agent.rig import Rig  # noqa: PLC0415
+    launch = DemoLaunch(out_dir)  # starts the stand-in's template in another process at once
     from gui.app import run_screens  # noqa: PLC0415
-    from registry.demo import prepare_demo  # noqa: PLC0415
+    from gui.console import ConsoleContext  # noqa: PLC0415
 
-    click.echo(f"Preparing the demo in {out_dir} (embedded registry, stand-in camera)…")
-    environment = prepare_demo(out_dir, stand_in_template=background_result(stand_in_template))
+    click.echo(f"Starting the demo in {out_dir} (embedded registry, stand-in camera)…")
+    context = ConsoleContext(
+        rig_id=RIG_ID, rig_name=RIG_NAME, production=PRODUCTION_ID, technician=technician, liveness=LIVENESS
+    )
     try:
-        click.echo(
-            f"Registry at {environment.registry.url}; session log {environment.config.records.log_path}"
-        )
-        run_screens(
-            lambda: Rig.from_config(environment.config, synthetic_liveness=True), technician=technician
-        )
+        run_screens(launch.startup(), context, None, technician=technician)
     finally:
-        environment.close()
+        launch.close()
+        if launch.environment is not None:
+            click.echo(f"Session log: {launch.environment.config.records.log_path}")
 
 
 def screen_available() -> bool:

@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
 
 from agent.session.model import ACTIVE_PHASES, Phase
 from agent.session.snapshot import SessionSnapshot
+from agent.startup import StartupProgress
 from agent.wire.consent import CaptureType
 from gui import theme
 from gui.bridge import AgentBridge
@@ -41,6 +42,7 @@ from gui.presenters import (
     ordered_capture_types,
 )
 from gui.preview import FrameFeed, PreviewWidget
+from gui.startup_panel import StartupPanel, startup_health_items, startup_lock_view, startup_notice
 from gui.widgets import (
     Card,
     EventList,
@@ -114,14 +116,17 @@ class TechnicianConsole(QMainWindow):
         left.setSpacing(14)
         # Above the preview, which gives up the height: the window still fits 1440 x 900.
         self.liveness_mode = StandingNotice()
-        mode = liveness_mode_view(context.liveness)
-        if mode is not None:
-            self.liveness_mode.show_notice(mode.title, mode.text, mode.tone)
+        self.show_liveness_mode(context.liveness)
         left.addWidget(self.liveness_mode)
         self.screen_notice = StandingNotice()  # the performer's touchscreen is missing (gui.screens)
         left.addWidget(self.screen_notice)
         self.notice = NoticeBar()
         left.addWidget(self.notice)
+        self.startup_notice = StandingNotice()  # a part that failed to start: what, and what to do
+        left.addWidget(self.startup_notice)
+        self.startup = StartupPanel()
+        self.startup.hide()
+        left.addWidget(self.startup)
         self.preview = PreviewWidget(camera)
         left.addWidget(self.preview, 1)
         left.addWidget(self._identity_card())
@@ -152,12 +157,15 @@ class TechnicianConsole(QMainWindow):
         self._ticker.setInterval(250)
         self._ticker.timeout.connect(self._tick)
         self._ticker.start()
+        self._tick()  # the clock on the first paint, not a quarter second later
         QShortcut(QKeySequence("Ctrl+Return"), self).activated.connect(self._start)
         QShortcut(QKeySequence("Space"), self).activated.connect(self._capture)
         for item in bridge.latest_health.values():
             self.health.show_item(item)
         if bridge.latest_snapshot is not None:
             self.show_snapshot(bridge.latest_snapshot)
+        else:  # no session engine heard from yet: nothing to start, end or capture
+            self._disable_controls()
 
     # ---------------------------------------------------------------- layout
 
@@ -267,6 +275,60 @@ class TechnicianConsole(QMainWindow):
         self.capture_info = label("", role="caption")
         card.body.addWidget(self.capture_info)
         return card
+
+    # ---------------------------------------------------------------- start-up
+
+    def show_startup(self, progress: StartupProgress) -> None:
+        """While the rig's parts start (before any snapshot): what is starting, or what failed.
+
+        Every control that needs the session engine stays disabled; the lock banner and
+        the health pills say why. When every part is up the panel goes; the first
+        snapshot then enables the controls.
+        """
+        title = ["Technician console", self._context.rig_name]
+        if progress.ready:
+            self.setWindowTitle(theme.window_title(*title))
+            self.startup.hide()
+            if (degraded := startup_notice(progress)) is not None:  # e.g. no face models: badge + PIN only
+                self.startup_notice.show_notice(*degraded, "locked")
+            return
+        stopped = progress.failure is not None
+        self.setWindowTitle(theme.window_title(*title, "start-up stopped" if stopped else "starting…"))
+        self._disable_controls()
+        self.review_button.setEnabled(False)
+        self.review_button.setToolTip("Available once ScanGate has started (it reads this rig's log).")
+        self.banner.show_view(startup_lock_view(progress))
+        self.startup.show_progress(progress)
+        self.startup.show()
+        for item in startup_health_items(progress):
+            self.health.show_item(item)
+        notice = startup_notice(progress)
+        if notice is not None and progress.failure is not None:
+            self.startup_notice.show_notice(*notice, "locked")
+            self.preview.show_not_started(f"Start-up stopped: {progress.failure.part} failed (see above).")
+            self.capture_info.setText("Locked: ScanGate did not start.")
+        else:
+            self.capture_info.setText("Locked: ScanGate is starting.")
+
+    def show_liveness_mode(self, method: str) -> None:
+        """The standing notice for how liveness is established ('synthetic' and 'off' are shown)."""
+        mode = liveness_mode_view(method)
+        if mode is None:
+            self.liveness_mode.hide()
+        else:
+            self.liveness_mode.show_notice(mode.title, mode.text, mode.tone)
+
+    def attach_camera(self, camera: FrameFeed) -> None:
+        """Show the rig's camera in the preview (once the rig has started)."""
+        self.preview.set_feed(camera)
+        self.review_button.setEnabled(True)
+        self.review_button.setToolTip("")
+
+    def _disable_controls(self) -> None:
+        for control in (self.start_button, self.end_button, self.fallback_button, self.capture_button):
+            control.setEnabled(False)
+        for chip in self.type_chips.values():
+            chip.setEnabled(False)
 
     # ---------------------------------------------------------------- snapshot → screen
 

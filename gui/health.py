@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from agent.camera.worker import CameraState, CameraStatus
-from agent.gate.models import GateStatus
-from agent.records.outbox import OutboxCounts
+from agent.camera.status import CameraState, CameraStatus
+
+if TYPE_CHECKING:  # the console paints before the gate and the outbox are imported
+    from agent.gate.models import GateStatus
+    from agent.records.outbox import OutboxCounts
 
 COMPONENTS = ("camera", "registry", "gate", "upload")
 """The health pills of the console, in display order."""

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from PyQt6.QtCore import QLineF, QRectF, Qt, QTimer
 from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPaintEvent, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
-from agent.camera.frame import Frame
-from agent.camera.worker import CameraState, CameraStatus
-from agent.faces.analysis import Decision
-from agent.session.recognition import RecognitionResult
+from agent.camera.status import CameraState, CameraStatus
+from agent.faces.decision import Decision
 from gui import theme
+
+if TYPE_CHECKING:  # the console paints before the camera and recognition are imported
+    from agent.camera.frame import Frame
+    from agent.session.recognition import RecognitionResult
 
 POLL_INTERVAL_MS = 16
 BOX_STALE_S = 1.0
@@ -57,6 +59,7 @@ class PreviewWidget(QWidget):
         self._result_at = 0.0
         self._session_performer: str | None = None
         self._status_text = "Waiting for the camera…"
+        self._not_started: str | None = None
         self._camera_ok = True
         self._shown_at: deque[float] = deque(maxlen=90)
         self._last_frame_at = time.monotonic()
@@ -78,6 +81,11 @@ class PreviewWidget(QWidget):
         """Show frames from ``feed`` from now on."""
         self._feed = feed
         self._timer.start()
+
+    def show_not_started(self, detail: str) -> None:
+        """Start-up stopped before the camera started: say so instead of "Starting the camera…"."""
+        self._not_started = detail
+        self.update()
 
     def stop(self) -> None:
         """Stop polling the camera."""
@@ -173,13 +181,15 @@ class PreviewWidget(QWidget):
         font.setBold(True)
         painter.setFont(font)
         title = "No picture from the camera" if not self._camera_ok else "Starting the camera…"
+        if self._not_started is not None:
+            title = "Camera not started"
         painter.drawText(bounds.adjusted(24, -30, -24, -30), Qt.AlignmentFlag.AlignCenter, title)
         font.setPixelSize(15)
         font.setBold(False)
         painter.setFont(font)
         painter.setPen(QColor(theme.TEXT_MUTED))
-        detail = self._status_text
-        if not self._camera_ok:
+        detail = self._status_text if self._not_started is None else self._not_started
+        if not self._camera_ok and self._not_started is None:
             detail += (
                 "\nCapture stays locked. Check the camera's cable and power; ScanGate reconnects by itself."
             )

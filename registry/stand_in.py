@@ -1,18 +1,14 @@
 """The demo's stand-in performer: the public-domain NASA portrait that scikit-image ships.
 
-Kept apart from :mod:`registry.demo` and light to import (OpenCV, NumPy and the face
-analyser only, not the registry server), so that ``scangate demo`` can compute the
-stand-in's face template in a separate process while its own process imports Qt and the
-registry: loading the face models for it takes seconds that the technician would
-otherwise wait for before any window appears.
+Kept apart from the registry server (OpenCV, NumPy and the face analyser only). With
+windows, ``scangate demo`` has the rig's identification process compute the stand-in's
+template from :func:`stand_in_frame` (:mod:`registry.demo.launch`), so the face models load
+once; the headless rehearsals use :func:`compute_stand_in_encoding` in their own process.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
-import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor
 from importlib import resources
 
 import cv2
@@ -21,8 +17,6 @@ import numpy as np
 from agent.errors import ScanGateError
 from agent.faces.analysis import FaceAnalyser
 from agent.faces.settings import IdentificationSettings
-
-log = logging.getLogger(__name__)
 
 FRAME_SIZE = (1280, 720)
 """The stand-in camera's frame size (width, height)."""
@@ -68,31 +62,3 @@ def compute_stand_in_encoding() -> tuple[float, ...]:
     if observation.encoding is None:
         raise ScanGateError(f"the stand-in portrait gave no face template: {observation.reason}")
     return tuple(float(v) for v in observation.encoding)
-
-
-def stand_in_encoding_in_background() -> Future[tuple[float, ...]]:
-    """Start :func:`compute_stand_in_encoding` in a fresh process and return its future.
-
-    The process ends once the template is computed; the template only ever lives in memory.
-    """
-    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        return executor.submit(compute_stand_in_encoding)
-    finally:
-        executor.shutdown(wait=False)
-
-
-def background_result(pending: Future[tuple[float, ...]]) -> tuple[float, ...] | None:
-    """The template from :func:`stand_in_encoding_in_background`, or None if that process failed.
-
-    Any failure there (a crashed process, an error that does not survive pickling) only
-    costs the head start: the caller computes the template itself, in its own process,
-    where a real problem is reported as the ScanGateError it is.
-    """
-    try:
-        return pending.result()
-    except Exception as exc:
-        log.warning(
-            "computing the stand-in's template in another process failed (%s); computing it here", exc
-        )
-        return None

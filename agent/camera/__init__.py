@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agent.camera.frame import Frame, FrameSource
     from agent.camera.sources import DeviceSource, ImageFolderSource, VideoFileSource, open_source
-    from agent.camera.worker import CameraState, CameraStatus, CameraWorker
+    from agent.camera.status import CameraState, CameraStatus
+    from agent.camera.worker import CameraWorker
 
 _HOMES = {
     "Frame": "agent.camera.frame",

@@ -17,7 +17,6 @@ The quality gate refuses, with a plain-language reason:
 
 from __future__ import annotations
 
-import enum
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from agent.faces.decision import Decision
 from agent.faces.engine import Detection, Encoding, FaceBox, FaceEngine
 from agent.faces.imaging import RGBImage
 from agent.faces.settings import IdentificationSettings
@@ -32,22 +32,6 @@ from agent.faces.settings import IdentificationSettings
 SHARPNESS_CROP_HEIGHT = 64
 """Face crops are resized to this height before measuring sharpness, so the value
 does not depend on how large the face is in the frame."""
-
-
-class Decision(enum.StrEnum):
-    """What one frame (or one input) says about who is in front of the camera."""
-
-    MATCH = "match"
-    UNKNOWN = "unknown"
-    NO_FACE = "no_face"
-    MULTIPLE_FACES = "multiple_faces"
-    LOW_QUALITY = "low_quality"
-    TRACKED = "tracked"
-    """Only during a liveness challenge: the face was followed from the last frame that
-    matched (see :mod:`agent.liveness.tracking`), not matched itself."""
-    FACE_IN_VIEW = "face_in_view"
-    """Only outside a session: a face passed the quality checks but was neither encoded nor
-    matched against the roster (identification runs only while a session is open)."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from agent.errors import InputError
-from agent.faces.analysis import Decision, FaceAnalyser, FaceObservation
+from agent.faces.analysis import FaceAnalyser, FaceObservation
+from agent.faces.decision import Decision
 from agent.faces.identifier import match_observation
 from agent.faces.imaging import load_image
 from agent.faces.roster import Roster, roster_from_vectors

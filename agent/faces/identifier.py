@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agent.faces.analysis import Decision, FaceAnalyser, FaceObservation, StageTimings
+from agent.faces.analysis import FaceAnalyser, FaceObservation, StageTimings
+from agent.faces.decision import Decision
 from agent.faces.engine import FaceBox, FaceEngine
 from agent.faces.imaging import RGBImage
 from agent.faces.roster import Roster, judge_match

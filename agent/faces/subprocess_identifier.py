@@ -105,6 +105,11 @@ def _serve(
                 if tracker is not None:
                     tracker.reset()
                 answer = ("ok", _followed(subject, *payload))
+            elif request == "encode":  # a template from a still (the demo's stand-in), no matching
+                observation = identifier.analyser.observe(payload)
+                encoding = observation.encoding
+                # The template, or (a str) why the still gave none.
+                answer = ("ok", observation.reason if encoding is None else tuple(float(v) for v in encoding))
             elif request == "locate":
                 if tracker is not None:
                     tracker.reset()
@@ -159,6 +164,11 @@ class SubprocessIdentifier:
         """Whether the running child said it has loaded its models."""
         self._unacknowledged_rosters = 0
         """Rosters sent to the running child whose acknowledgement has not been read yet."""
+
+    @property
+    def landmarks(self) -> bool:
+        """Whether the child measures landmarks (liveness challenges)."""
+        return self._landmarks
 
     @property
     def roster(self) -> Roster:
@@ -230,6 +240,41 @@ class SubprocessIdentifier:
                 self._stop_child()
                 return
             self._unacknowledged_rosters += 1
+
+    def start(self) -> None:
+        """Start the child now (it loads the face models meanwhile) instead of at the first request."""
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._start_child()
+
+    def encode(self, frame: RGBImage) -> tuple[float, ...]:
+        """The subject face's 128-d template from one still, by the child's models (no roster match).
+
+        Raises:
+            FaceEngineError: no usable face in the frame, or the child failed.
+        """
+        answer = self._request("encode", frame)
+        if not isinstance(answer, tuple):
+            raise FaceEngineError(f"no face template from this picture: {answer}")
+        return answer
+
+    def wait_ready(self) -> None:
+        """Start the child if it is not running and wait until it has loaded the face models.
+
+        Raises:
+            FaceEngineError: the models could not be loaded, or not within ``STARTUP_TIMEOUT_S``.
+        """
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._start_child()
+            try:
+                self._await_ready()
+            except (EOFError, OSError) as exc:
+                self._stop_child()
+                raise FaceEngineError(f"the identification process stopped while loading: {exc}") from None
+            except FaceEngineError:
+                self._stop_child()
+                raise
 
     def close(self) -> None:
         """End the child process (idempotent)."""

@@ -49,8 +49,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from agent.faces.analysis import Decision, FaceObservation
+from agent.faces.analysis import FaceObservation
 from agent.faces.appearance import Look, look_of, resemblance
+from agent.faces.decision import Decision
 from agent.faces.engine import FaceBox
 from agent.faces.identifier import FrameAnalysis, Identifier, located
 from agent.faces.imaging import RGBImage

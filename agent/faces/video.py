@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from agent.errors import InputError
-from agent.faces.analysis import Decision
+from agent.faces.decision import Decision
 from agent.faces.identifier import FrameAnalysis, Identifier
 from agent.faces.imaging import RGBImage
 from agent.faces.voting import IdentityVoter

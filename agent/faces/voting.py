@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.faces.analysis import Decision
+from agent.faces.decision import Decision
 from agent.faces.identifier import FrameAnalysis
 
 

@@ -29,8 +29,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from agent.liveness.geometry import Points, planarity_residual
+if TYPE_CHECKING:  # OpenCV: imported when a turn is judged, not by every screen that shows a step
+    from agent.liveness.geometry import Points
 
 
 class Step(enum.Enum):
@@ -200,6 +202,8 @@ class Challenge:
         if self._frontal is None or frame.turn * wanted < t.min_turn:
             return self.verdict
         assert self._frontal.points is not None and frame.points is not None
+        from agent.liveness.geometry import planarity_residual  # noqa: PLC0415 - see the imports
+
         residual = planarity_residual(self._frontal.points, frame.points, self._frontal.scale)
         evidence = {"turn": round(frame.turn, 4), "planarity_residual": round(residual, 4)}
         if residual >= t.min_planarity_residual:

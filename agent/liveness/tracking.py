@@ -37,8 +37,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from agent.faces.analysis import Decision
 from agent.faces.appearance import appearance, similarity
+from agent.faces.decision import Decision
 from agent.faces.engine import FaceBox
 from agent.faces.identifier import FrameAnalysis
 from agent.faces.imaging import RGBImage

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agent.faces.analysis import Decision
+from agent.faces.decision import Decision
 from agent.faces.identifier import FrameAnalysis
 from agent.faces.voting import IdentityVoter
 from agent.session import events as ev

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from agent.faces.identifier import FrameAnalysis
 from agent.liveness.challenge import Challenge, Step, Thresholds, Verdict, draw_steps
 from agent.session import events as ev
 from agent.session.model import LivenessOutcome
+
+if TYPE_CHECKING:  # snapshots (and the screens) need ChallengeView, not the face engine
+    from agent.faces.identifier import FrameAnalysis
 
 LivenessMethod = Literal["challenge", "synthetic"]
 SYNTHETIC_STEP_S = 1.5

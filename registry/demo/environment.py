@@ -29,6 +29,7 @@ from agent.records.keys import load_or_create_rig_key, public_key_pem
 from agent.signing import public_key_to_b64
 from agent.wire.consent import ConsentStatus
 from registry import admin_ops
+from registry.demo.launch import PRODUCTION_ID, RIG_ID, RIG_NAME
 from registry.embedded import EmbeddedRegistry, start_embedded_registry
 from registry.keys import load_active_signer
 from registry.rig_ca import production_ca
@@ -38,8 +39,6 @@ from registry.template_seal import TemplateKey
 
 log = logging.getLogger(__name__)
 
-RIG_ID = "demo-rig"
-PRODUCTION_ID = "demo-production"
 STAND_IN_ID = "perf-collins"
 STAND_IN_NAME = "Eileen Collins"
 OTHER_ID = "perf-okafor"
@@ -307,7 +306,7 @@ def _config_text(
     return f"""# Written by the ScanGate demo; every path is relative to this folder.
 [rig]
 rig_id = "{RIG_ID}"
-name = "Demo rig — Stage 4 FACS booth"
+name = "{RIG_NAME}"
 production_id = "{PRODUCTION_ID}"
 
 [camera]

@@ -45,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent.camera.worker import CameraWorker
 from agent.config import ScanGateConfig
-from agent.faces.analysis import Decision, FaceAnalyser
+from agent.faces.analysis import FaceAnalyser
+from agent.faces.decision import Decision
 from agent.faces.identifier import Identifier
 from agent.faces.roster import roster_from_vectors
 from agent.faces.settings import IdentificationSettings, TrackingSettings

@@ -13,7 +13,7 @@ import pytest
 
 from agent.camera.frame import RgbImage
 from agent.camera.settings import CameraSettings, CameraSourceSettings
-from agent.camera.worker import CameraState, CameraStatus
+from agent.camera.status import CameraState, CameraStatus
 
 # Frames are told apart by a grey level; MJPEG keeps each within a few units.
 LEVEL_STEP = 20

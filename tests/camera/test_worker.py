@@ -19,7 +19,8 @@ from agent.camera.settings import (
     VideoFileSourceSettings,
 )
 from agent.camera.sources import ImageFolderSource, open_source
-from agent.camera.worker import CameraState, CameraStatus, CameraWorker
+from agent.camera.status import CameraState, CameraStatus
+from agent.camera.worker import CameraWorker
 from agent.errors import CameraError
 from tests.camera.conftest import (
     StatusLog,

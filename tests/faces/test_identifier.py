@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.faces.analysis import Decision, FaceAnalyser, competing_faces
+from agent.faces.analysis import FaceAnalyser, competing_faces
+from agent.faces.decision import Decision
 from agent.faces.engine import Detection, FaceBox, FaceEngine
 from agent.faces.identifier import FrameAnalysis, Identifier
 from agent.faces.imaging import RGBImage

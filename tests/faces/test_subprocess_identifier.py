@@ -11,7 +11,8 @@ import subprocess
 import sys
 import textwrap
 
-from agent.faces.analysis import Decision, FaceAnalyser
+from agent.faces.analysis import FaceAnalyser
+from agent.faces.decision import Decision
 from agent.faces.engine import FaceEngine
 from agent.faces.imaging import RGBImage
 from agent.faces.roster import Roster, roster_from_vectors

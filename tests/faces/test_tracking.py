@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.faces.analysis import Decision, FaceAnalyser, FaceObservation
+from agent.faces.analysis import FaceAnalyser, FaceObservation
+from agent.faces.decision import Decision
 from agent.faces.engine import FaceEngine
 from agent.faces.evaluation import evaluate, list_identities, make_split, observe_all
 from agent.faces.identifier import FrameAnalysis, Identifier

@@ -20,7 +20,8 @@ from gui.app import RigScreens, open_screens
 from gui.theme import apply_theme
 from registry import admin_ops
 from registry.demo import DemoEnvironment, prepare_demo
-from registry.demo.environment import PRODUCTION_ID, STAND_IN_ID, STAND_IN_NAME
+from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME
+from registry.demo.launch import PRODUCTION_ID
 from registry.keys import load_active_signer
 from registry.setup import SeedPerformer, demo_grant
 

@@ -10,7 +10,7 @@ from PyQt6.QtCore import QThread
 from PyQt6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from agent.camera.worker import CameraState, CameraStatus
+from agent.camera.status import CameraState, CameraStatus
 from gui.bridge import AgentBridge
 from gui.health import HealthItem
 from tests.conftest import REPO_ROOT

@@ -21,7 +21,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from agent.faces.analysis import Decision
+from agent.faces.decision import Decision
 from agent.records.keys import load_public_key_file, trusted_keys
 from agent.records.verify import verify_log
 from agent.session.recognition import RecognitionResult

@@ -11,7 +11,7 @@ from __future__ import annotations
 from PyQt6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from agent.faces.analysis import Decision
+from agent.faces.decision import Decision
 from agent.session.recognition import RecognitionResult
 from gui.app import RigScreens
 from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.camera.worker import CameraState, CameraStatus
+from agent.camera.status import CameraState, CameraStatus
 from agent.liveness.challenge import Step
 from agent.records.outbox import OutboxCounts
 from agent.session.liveness_checks import ChallengeView

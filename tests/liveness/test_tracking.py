@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.faces.analysis import Decision, FaceAnalyser
+from agent.faces.analysis import FaceAnalyser
+from agent.faces.decision import Decision
 from agent.faces.identifier import FrameAnalysis, Identifier
 from agent.faces.imaging import RGBImage, load_image
 from agent.faces.roster import roster_from_vectors

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import stat
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agent.errors import FaceEngineError
+from agent.faces.roster import Roster
+from agent.faces.settings import IdentificationSettings
+from agent.faces.subprocess_identifier import SubprocessIdentifier
 from registry.demo import environment
 from registry.demo.environment import STAND_IN_CACHE_ENV, cached_stand_in_video, link_stand_in_video
-from registry.stand_in import background_result, stand_in_portrait
+from registry.stand_in import compute_stand_in_encoding, stand_in_frame, stand_in_portrait
 from tests.biometric_scan import biometric_findings
 
 SHORT = 0.2  # seconds of clip: 5 frames are enough to test the caching
@@ -97,10 +99,14 @@ def test_the_stand_in_portrait_is_scikit_images_astronaut_pixel_for_pixel() -> N
     assert np.array_equal(stand_in_portrait(), skimage.data.astronaut())  # type: ignore[no-untyped-call]
 
 
-def test_a_failed_background_template_only_costs_the_head_start() -> None:
-    failed: Future[tuple[float, ...]] = Future()
-    failed.set_exception(BrokenProcessPool("the process died"))
-    assert background_result(failed) is None
-    done: Future[tuple[float, ...]] = Future()
-    done.set_result((0.1, 0.2))
-    assert background_result(done) == (0.1, 0.2)
+def test_the_identification_child_computes_the_stand_in_template_the_demo_always_used() -> None:
+    """The demo loads the face models once, in the rig's identification child, which makes the template."""
+    identifier = SubprocessIdentifier(IdentificationSettings(), Roster(()))
+    try:
+        template = identifier.encode(stand_in_frame())
+        with pytest.raises(FaceEngineError, match="no face"):
+            identifier.encode(np.full((720, 1280, 3), 40, np.uint8))
+    finally:
+        identifier.close()
+    assert len(template) == 128
+    assert np.allclose(template, compute_stand_in_encoding(), atol=1e-6)

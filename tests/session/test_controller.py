@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.faces.analysis import Decision
+from agent.faces.decision import Decision
 from agent.faces.identifier import FrameAnalysis
 from agent.gate.models import CaptureEvent
 from agent.liveness.challenge import Thresholds

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.faces.analysis import Decision
+from agent.faces.decision import Decision
 from agent.faces.identifier import FrameAnalysis
 from agent.session import events as ev
 from agent.session.frames import FrameEvents

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.faces.analysis import Decision
+from agent.faces.decision import Decision
 from agent.rig import Rig
 from agent.session.model import Phase
 from agent.session.recognition import RecognitionResult

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from agent.camera.worker import CameraWorker
-from agent.faces.analysis import Decision
+from agent.faces.decision import Decision
 from agent.rig import Rig
 from agent.session.model import Phase
 from agent.session.recognition import RecognitionResult
