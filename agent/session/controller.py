@@ -170,6 +170,8 @@ class SessionController:
         self._keeper.clear()
         self._last_record, self._last_record_hash = stored, object_hash_hex(stored)
         self._note(f"Record #{stored.get('sequence')}: a session the agent never finished (it had stopped)")
+        # Shown from now on, not from the engine thread's first turn (late on a loaded CPU).
+        self._publish()
 
     def stop(self, timeout: float = 5.0) -> None:
         """End any open session (its record is written), lock the gate and stop the engine.

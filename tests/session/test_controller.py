@@ -396,8 +396,9 @@ def test_a_capture_reported_while_a_fault_awaits_acknowledgement_gets_a_correcti
     assert [f["name"] for f in records[1]["captured_files"]] == [str(photo)]
 
 
-def restart_agent(harness: Harness, journal: Path) -> None:
-    """Start the agent again on the same log and journal (as after a crash), then stop it."""
+def restart_agent(harness: Harness, journal: Path) -> dict[str, object] | None:
+    """Start the agent again on the same log and journal (as after a crash), then stop it; returns
+    the last record its snapshot showed as soon as ``start()`` returned."""
     recorder = SessionRecorder.open(harness.env.config.records, harness.env.config.rig.rig_id)
     client = RegistryClient(harness.env.config.registry)
     try:
@@ -409,10 +410,12 @@ def restart_agent(harness: Harness, journal: Path) -> None:
             signer=recorder.key.signer,
         )
         restarted.start()
+        shown = restarted.snapshot().last_record
         restarted.stop()
     finally:
         recorder.close()
         client.close()
+    return dict(shown) if shown is not None else None
 
 
 def test_a_session_the_agent_never_finished_gets_a_fault_record_at_the_next_start(
@@ -428,10 +431,12 @@ def test_a_session_the_agent_never_finished_gets_a_fault_record_at_the_next_star
     # As if that record had never been written (the crash came first): another record id.
     journal.write_bytes(left_behind.replace(written_id.encode(), str(uuid.uuid4()).encode()))
     harness.recorder.close()  # the agent is gone: its log lock with it
-    restart_agent(harness, journal)
+    shown = restart_agent(harness, journal)
     records = harness.records()
     assert records[-1]["outcome"] == "fault"
     assert records[-1]["reason_codes"] == ["agent_stopped_mid_session"]
+    # Shown at once, not when the engine thread first gets the CPU (a loaded rig showed none).
+    assert shown is not None and shown["record_id"] == records[-1]["record_id"]
     assert [e["action"] for e in records[-1]["gate_events"]] == ["unlock"]
     assert records[-1]["identification"]["method"] == "face", "the journal keeps the identification"
     assert records[-1]["consent"]["consent_id"], "and the consent relied on"
