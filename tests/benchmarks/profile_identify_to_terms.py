@@ -77,6 +77,7 @@ def instrument(rig: Any, line: Timeline, requests: list[dict[str, float]]) -> No
         requests.append(
             {
                 "identify": float(identify),
+                "before_start": float(at_s < line.started),
                 "frame_age_ms": (asked - at_s) * 1000,
                 "detect_ms": t.detect_ms,
                 "encode_ms": t.encode_ms,
@@ -127,6 +128,37 @@ def one_session(rig: Any, source: Any, watch: Any, line: Timeline) -> float:
     return float(terms - started) * 1000
 
 
+def compare_skipping(rig: Any, source: Any, watch: Any, line: Timeline, sessions: int) -> None:
+    """Sessions alternating between identifying every frame of an open session (as merged) and skipping
+    the frames it does not count (now), on one rig: identify-to-terms and the identifications spent."""
+    requests: list[dict[str, float]] = []
+    instrument(rig, line, requests)
+    worker = rig.recognition
+    skipping = worker._counted
+    one_session(rig, source, watch, line)  # warm-up
+    totals: dict[str, list[float]] = {"identify every frame": [], "skip uncounted frames": []}
+    spent: dict[str, list[tuple[int, int]]] = {key: [] for key in totals}
+    for k in range(2 * sessions):
+        key = list(totals)[k % 2]
+        worker._counted = skipping if key.startswith("skip") else (lambda _at: True)
+        requests.clear()
+        totals[key].append(one_session(rig, source, watch, line))
+        identified = [r for r in requests if r["identify"]]
+        spent[key].append((len(identified), sum(1 for r in identified if r["before_start"])))
+    worker._counted = skipping
+    print(f"\n A/B on one rig, alternating sessions ({load_average()}):")
+    for key, values in totals.items():
+        ordered = sorted(values)
+        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        per_session = statistics.mean(n for n, _ in spent[key])
+        early = sum(e for _, e in spent[key])
+        print(
+            f"  {key:<22} identify-to-terms p50 {statistics.median(values):5.0f} ms, p95 {p95:5.0f} ms"
+            f" (n={len(values)}); identifications per session {per_session:.1f},"
+            f" of frames taken before the start: {early} in all"
+        )
+
+
 def run(args: argparse.Namespace) -> None:
     print(
         f"== {'both cores busy' if args.busy else 'as the machine is'}; tracking {args.tracking}: {load_average()}"
@@ -138,6 +170,9 @@ def run(args: argparse.Namespace) -> None:
         )
         try:
             with running_rig(config, tracking=args.tracking == "on", synthetic=False) as (rig, source, watch):
+                if args.ab:
+                    compare_skipping(rig, source, watch, Timeline(), args.sessions)
+                    return
                 line, requests = Timeline(), list[dict[str, float]]()
                 instrument(rig, line, requests)
                 one_session(rig, source, watch, line)  # warm-up
@@ -166,6 +201,11 @@ def main() -> None:
         "--busy", action="store_true", help="keep both cores busy (tests.cpu_load.busy_cores)"
     )
     parser.add_argument("--tracking", choices=("on", "off"), default="on")
+    parser.add_argument(
+        "--ab",
+        action="store_true",
+        help="alternate sessions identifying every frame / skipping uncounted ones",
+    )
     args = parser.parse_args()
     if args.busy:
         with busy_cores(2):
