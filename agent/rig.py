@@ -337,6 +337,7 @@ class Rig:
                 identifying=lambda: controller.session_open,
                 following=lambda: controller.challenge_running,
                 identified=lambda: controller.identified_performer,
+                counted=lambda captured_at: controller.counts_frame(_seen_at(wall, captured_at)),
             )
             if client is not None:
                 poller = RevocationPoller(
@@ -449,8 +450,7 @@ class Rig:
 
     def _on_recognition(self, result: RecognitionResult) -> None:  # recognition thread
         # Judge presence from when the camera took the frame, not when the analysis finished.
-        age = max(0.0, time.monotonic() - result.frame_captured_at)
-        self.controller.on_frame(result.analysis, self.clock() - timedelta(seconds=age))
+        self.controller.on_frame(result.analysis, _seen_at(self.clock, result.frame_captured_at))
 
     def _load_roster_once(self) -> bool:
         try:
@@ -493,3 +493,9 @@ class _NoRegistry:
 def _each_revocation(controller: SessionController, items: Sequence[Revocation]) -> None:
     for item in items:
         controller.on_revocation(item.consent_id)
+
+
+def _seen_at(wall: WallClock, captured_at: float) -> datetime:
+    """The wall time the camera took a frame at (``captured_at`` is ``time.monotonic()``)."""
+    age = max(0.0, time.monotonic() - captured_at)
+    return wall() - timedelta(seconds=age)

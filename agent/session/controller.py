@@ -213,6 +213,16 @@ class SessionController:
             return None
         return identity.performer_id if identity.method is IdentificationMethod.FACE else None
 
+    def counts_frame(self, seen_at: datetime) -> bool:
+        """Whether the open session counts a frame the camera took at ``seen_at`` (any thread; a momentary view).
+
+        It counts only frames taken after it started (:class:`FrameEvents` drops the others), so
+        the recognition worker need not identify them. True when no session is open.
+        """
+        state = self._state
+        started = state.context.started_at
+        return state.phase not in ACTIVE_PHASES or started is None or seen_at >= started
+
     @property
     def challenge_running(self) -> bool:
         """A liveness challenge with real landmarks is running (any thread; a momentary view)."""

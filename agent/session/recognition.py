@@ -87,6 +87,12 @@ class RecognitionWorker:
     that can track the subject (:class:`TrackingIdentifier`) gets every frame with its camera
     time, and re-detects and re-encodes only when needed (docs/identification.md); it follows
     a face without encoding it only under the name ``identified()`` says the session confirmed.
+
+    While a session is open, a frame that ``counted(captured_at)`` says the session does not
+    count (the camera took it before the session started: :class:`~agent.session.frames.FrameEvents`
+    drops it, so it cannot vote for whoever stood there before) is skipped, not identified:
+    its identity would never be used, and encoding it delays the first frame that counts by a
+    whole encoding (measured in 2 of 4 sessions with tracking; docs/performance.md, Goal 2).
     """
 
     def __init__(
@@ -98,8 +104,10 @@ class RecognitionWorker:
         wait_timeout: float = 0.5,
         following: Callable[[], bool] | None = None,
         identified: Callable[[], str | None] = lambda: None,
+        counted: Callable[[float], bool] = lambda _captured_at: True,
     ) -> None:
         self._identifying = identifying
+        self._counted = counted
         self._identified = identified
         self._camera = camera
         self._identifier = identifier
@@ -137,6 +145,8 @@ class RecognitionWorker:
             if frame is None:
                 continue
             last_sequence = frame.sequence
+            if self._identifying() and not self._counted(frame.captured_at):
+                continue  # taken before the session started: the session would ignore its identity
             try:
                 result = self._analyse(frame)
             except Exception:

@@ -329,6 +329,29 @@ def test_a_second_face_appearing_is_seen_at_the_latest_at_the_next_reverificatio
     assert all(d is not Decision.TRACKED and d is not Decision.MATCH for d in decisions[seen:]), decisions
 
 
+def test_a_second_face_entering_while_the_votes_are_encoded_near_the_located_box_is_still_refused(
+    identifier: Identifier, other_person: tuple[RGBImage, tuple[int, int, int, int]]
+) -> None:
+    """Issue 14, goal 2: a session's votes are encoded near the box the located frames before it
+    followed (no whole-frame detection), so a second face that enters elsewhere in the frame just
+    after the start is not in those votes' window. It must still be found by the re-verification
+    at most one interval (plus a frame) after the session's first frame, and from then on no frame
+    may carry the performer's name (the session sees several people, not its performer)."""
+    limits = TrackingSettings()
+    tracker = Followed(SubjectTracker(identifier, limits))
+    for k in range(10):  # no session yet: the face is located and followed
+        tracker.locate(swaying(k), k / FPS)
+    start_s = 10 / FPS
+    crowd = [pasted(swaying(10 + k), *other_person, at=(200, 1050, 100)) for k in range(40)]
+    steps = run(tracker, crowd, start_s=start_s)
+    decisions = [s.analysis.decision for s in steps]
+    assert not steps[0].whole  # the first vote is encoded near the located box
+    seen = decisions.index(Decision.MULTIPLE_FACES)
+    assert steps[seen].whole
+    assert steps[seen].at_s <= start_s + limits.reverify_interval_s + 2 / FPS + 1e-9, decisions
+    assert all(d is not Decision.TRACKED and d is not Decision.MATCH for d in decisions[seen:]), decisions
+
+
 CLIP = Path("video") / "short_hamilton_clip.mp4"
 
 

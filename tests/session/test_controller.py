@@ -652,3 +652,21 @@ def test_the_identified_performer_is_named_only_once_face_votes_confirmed_them_i
     controller.end_session()
     harness.wait("idle", lambda s: s.phase is Phase.IDLE)
     assert controller.identified_performer is None
+
+
+def test_the_session_counts_only_frames_taken_after_it_started(harness: Harness) -> None:
+    """What the recognition worker skips instead of identifying (issue 14, goal 2): exactly the
+    frames FrameEvents would drop, and none outside a session."""
+    controller = harness.controller
+    harness.feeding.clear()
+    now = datetime.now(UTC)
+    assert controller.counts_frame(now - timedelta(hours=1))  # no session: nothing is skipped
+    before = datetime.now(UTC)
+    controller.start_session("tech", TYPES)
+    harness.wait("identifying", lambda s: s.phase is Phase.IDENTIFYING)
+    after = datetime.now(UTC)
+    assert not controller.counts_frame(before - timedelta(milliseconds=1))
+    assert controller.counts_frame(after)
+    controller.end_session()
+    harness.wait("idle", lambda s: s.phase is Phase.IDLE)
+    assert controller.counts_frame(before - timedelta(milliseconds=1))

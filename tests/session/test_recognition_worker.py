@@ -1,0 +1,94 @@
+"""The recognition worker identifies only frames the open session counts (issue 14, goal 2).
+
+A session counts only frames the camera took after it started (:class:`FrameEvents` drops the
+others: they must not vote for whoever stood there before). Encoding such a frame anyway costs
+a whole ResNet pass (90–330 ms on the rig's machine) during which the session waits for the
+first frame it does count: measured in 2 of 4 identify-to-terms with tracking. The worker skips
+those frames instead, which changes no decision (their identity was never used).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from agent.camera.frame import Frame
+from agent.faces.analysis import Decision
+from agent.faces.identifier import FrameAnalysis
+from agent.faces.imaging import RGBImage
+from agent.session.recognition import RecognitionWorker
+
+IMAGE = np.zeros((8, 8, 3), dtype=np.uint8)
+
+
+class ListedCamera:
+    """Hands out the given capture times as frames, one per ``latest`` call, then nothing."""
+
+    def __init__(self, captured_at: list[float]) -> None:
+        self._frames = [Frame(IMAGE, k + 1, at, "test") for k, at in enumerate(captured_at)]
+        self.done = threading.Event()
+
+    def latest(self, after_sequence: int | None = None, timeout: float | None = None) -> Frame | None:
+        newer = [f for f in self._frames if after_sequence is None or f.sequence > after_sequence]
+        if not newer:
+            self.done.set()
+            time.sleep(0.01)
+            return None
+        return newer[0]
+
+
+class RecordingIdentifier:
+    """Says which camera times it was asked to identify and which only to locate."""
+
+    def __init__(self) -> None:
+        self.identified: list[float] = []
+        self.located: list[float] = []
+
+    def analyse(self, frame: RGBImage) -> FrameAnalysis:
+        raise AssertionError("the tracking identifier is given every frame through follow()")
+
+    def locate(self, frame: RGBImage) -> FrameAnalysis:
+        raise AssertionError("the tracking identifier is given every frame through follow()")
+
+    def follow(
+        self, frame: RGBImage, at_s: float, *, identify: bool, confirmed: str | None = None
+    ) -> FrameAnalysis:
+        (self.identified if identify else self.located).append(at_s)
+        return FrameAnalysis(decision=Decision.NO_FACE, reason="test")
+
+
+def run_worker(
+    captured_at: list[float], *, open_from: float | None
+) -> tuple[RecordingIdentifier, list[float]]:
+    camera = ListedCamera(captured_at)
+    identifier = RecordingIdentifier()
+    delivered: list[float] = []
+    worker = RecognitionWorker(
+        camera,  # type: ignore[arg-type]  # only latest() is used
+        identifier,
+        identifying=lambda: open_from is not None,
+        counted=lambda at: open_from is None or at >= open_from,
+    )
+    worker.add_listener(lambda result: delivered.append(result.frame_captured_at))
+    worker.start()
+    try:
+        assert camera.done.wait(5.0)
+    finally:
+        worker.stop()
+    return identifier, delivered
+
+
+def test_frames_taken_before_the_session_started_are_not_identified() -> None:
+    identifier, delivered = run_worker([9.90, 9.96, 10.02, 10.06], open_from=10.0)
+    assert identifier.identified == [10.02, 10.06]
+    assert identifier.located == []
+    assert delivered == [10.02, 10.06]
+
+
+def test_outside_a_session_every_frame_is_located() -> None:
+    identifier, delivered = run_worker([9.90, 9.96], open_from=None)
+    assert identifier.identified == []
+    assert identifier.located == [9.90, 9.96]
+    assert delivered == [9.90, 9.96]
