@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from agent.camera.frame import Frame
-from agent.faces.analysis import Decision
+from agent.faces.decision import Decision
 from agent.faces.identifier import FrameAnalysis
 from agent.faces.imaging import RGBImage
 from agent.session.recognition import RecognitionWorker
