@@ -36,6 +36,7 @@ from agent.gate.token import mint_capture_token
 from agent.liveness.challenge import Thresholds
 from agent.provenance.outcomes import CredentialsPort
 from agent.session import events as ev
+from agent.session.badge_check import BadgeCheck
 from agent.session.board import SnapshotBoard, SnapshotListener
 from agent.session.consent_checks import ConsentChecks, ConsentCheckWiring
 from agent.session.credentials import CREDENTIALS_WAIT, CaptureCredentials
@@ -49,7 +50,6 @@ from agent.session.model import (
     ACTIVE_PHASES,
     Capture,
     IdentificationMethod,
-    Identity,
     Phase,
     SessionState,
     Timing,
@@ -117,7 +117,6 @@ class SessionController:
         self._gate = gate
         self._records = records
         self._signer = signer
-        self._fallback = fallback
         self._clock = clock
         self._state = SessionState()
         self._inbox: queue.Queue[_Command | None] = queue.Queue()
@@ -148,6 +147,14 @@ class SessionController:
         # Signing runs on its own thread after each capture is journaled; its outcomes re-journal the draft.
         self._credentials = CaptureCredentials(
             credentials, settings.rig_id, lambda: self._put(self._credentials_arrived)
+        )
+        self._badge_check = BadgeCheck(
+            fallback,
+            self._lookups,
+            post=self._put,
+            for_session=self._for_session,
+            note_later=self._note_later,
+            clock=clock,
         )
         gate.add_capture_listener(self._on_capture)
         gate.add_status_listener(self._on_gate_status)
@@ -511,32 +518,9 @@ class SessionController:
 
     def _start_fallback_check(self, badge_code: str, pin: str, witness: str, at: datetime) -> None:
         """On the engine thread: bind the badge check to the current session, then run it."""
-        session_id = self._state.context.session_id
-        if self._fallback is None:
-            self._dispatch(ev.Fault(at, "fallback", "no badge verifier is configured"), at)
-            return
-        verifier = self._fallback
-
-        def check() -> None:
-            try:
-                performer_id, name = verifier.verify(badge_code, pin)
-            except ScanGateError as exc:
-                self._note_later(f"Badge/PIN refused: {exc.what}")
-                return
-            except Exception as exc:  # a pool swallows it: without this note, nobody would know
-                log.exception("badge/PIN check failed")
-                self._note_later(f"Badge/PIN check failed unexpectedly: {exc}; try again")
-                return
-            identity = Identity(
-                performer_id,
-                IdentificationMethod.FALLBACK_BADGE_PIN,
-                self._clock(),
-                name,
-                witness=witness.strip(),
-            )
-            self._put(self._for_session(session_id, lambda when: ev.IdentityConfirmed(when, identity)))
-
-        self._lookups.submit(check)
+        fault = self._badge_check.start(self._state.context.session_id, badge_code, pin, witness, at)
+        if fault is not None:
+            self._dispatch(fault, at)
 
     def _on_capture(self, event: CaptureEvent) -> None:
         """On the gate's thread, before the gate acknowledges the capture: journal it durably.
