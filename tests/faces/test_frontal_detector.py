@@ -107,6 +107,7 @@ def test_the_face_engine_detects_with_dlibs_own_frontal_detector() -> None:
 
 
 @pytest.mark.faces
+@pytest.mark.slow  # 30 s quiet; the byte-for-byte test above already shows the detector is dlib's own
 def test_every_decision_on_the_hard_photos_is_that_of_dlibs_rebuilt_detector(
     faces_dir: Path, installed: Path
 ) -> None:

@@ -424,6 +424,7 @@ def test_on_real_footage_tracking_names_nobody_the_frame_by_frame_analysis_would
 
 
 @pytest.mark.faces
+@pytest.mark.slow  # an accuracy sweep (55 s quiet): run with -m slow; the swap tests guard the default run
 def test_encodings_of_faces_found_near_their_box_keep_zero_false_accepts_over_twenty_splits(
     faces_dir: Path, settings: IdentificationSettings, engine: FaceEngine
 ) -> None:
