@@ -159,32 +159,34 @@ class StartupSequence:
                 return
             self._degrade(index, replace(failure, hint=step.degraded))
 
-    def _set_state(self, index: int, state: PartState) -> None:
+    def _set_state(
+        self,
+        index: int,
+        state: PartState,
+        *,
+        failure: StartupFailure | None = None,
+        degraded: StartupFailure | None = None,
+    ) -> None:
+        """Part ``index`` is now in ``state``; ``failure`` stops the start-up, ``degraded`` is a
+        part it goes on without."""
         with self._lock:
-            parts = list(self._progress.parts)
-            parts[index] = replace(parts[index], state=state)
-            self._progress = replace(self._progress, parts=tuple(parts))
             progress = self._progress
+            parts = list(progress.parts)
+            parts[index] = replace(parts[index], state=state)
+            progress = replace(progress, parts=tuple(parts))
+            if failure is not None:
+                progress = replace(progress, failure=failure)
+            if degraded is not None:
+                progress = replace(progress, degraded=(*progress.degraded, degraded))
         self._publish(progress)
 
     def _fail(self, index: int, failure: StartupFailure) -> None:
         log.error("start-up stopped: %s: %s", failure.part, failure.what)
-        with self._lock:
-            parts = list(self._progress.parts)
-            parts[index] = replace(parts[index], state=PartState.FAILED)
-            self._progress = replace(self._progress, parts=tuple(parts), failure=failure)
-            progress = self._progress
-        self._publish(progress)
+        self._set_state(index, PartState.FAILED, failure=failure)
 
     def _degrade(self, index: int, failure: StartupFailure) -> None:
         log.error("%s did not start (going on without it): %s", failure.part, failure.what)
-        with self._lock:
-            parts = list(self._progress.parts)
-            parts[index] = replace(parts[index], state=PartState.FAILED)
-            degraded = (*self._progress.degraded, failure)
-            self._progress = replace(self._progress, parts=tuple(parts), degraded=degraded)
-            progress = self._progress
-        self._publish(progress)
+        self._set_state(index, PartState.FAILED, degraded=failure)
 
     def _publish(self, progress: StartupProgress) -> None:
         with self._lock:

@@ -37,4 +37,6 @@ def system_library_hint(exc: ImportError, default: str) -> str:
     """The hint for an import failure inside a component: the system library to install when
     the dynamic loader could not find one, else ``default``."""
     failure = missing_system_library_error(exc)
-    return failure.hint or default if failure is not None else default
+    if failure is None or failure.hint is None:
+        return default
+    return failure.hint

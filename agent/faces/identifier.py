@@ -40,6 +40,28 @@ class FrameAnalysis:
     landmarks: FaceLandmarks | None = None
     """The subject's facial landmarks, when the identification process measured them (liveness)."""
 
+    @classmethod
+    def followed(
+        cls, anchor: FrameAnalysis, box: FaceBox, seconds_since_match: float, **measured: Any
+    ) -> FrameAnalysis:
+        """A ``tracked`` frame: the face of ``anchor`` (the frame that really matched) followed to
+        ``box``, carrying its performer but no distance: it was not matched itself, so it is no
+        vote and never makes the identity fresher. ``measured``: what this frame did measure
+        (faces found, sharpness, timings, landmarks)."""
+        return cls(
+            decision=Decision.TRACKED,
+            reason=(
+                f"face followed from the frame that matched {seconds_since_match:.2f} s earlier"
+                " (not matched itself)"
+            ),
+            performer_id=anchor.performer_id,
+            display_name=anchor.display_name,
+            box=box,
+            template_id=anchor.template_id,
+            template_version=anchor.template_version,
+            **measured,
+        )
+
     @property
     def is_match(self) -> bool:
         """True when this frame matched a performer on the roster."""

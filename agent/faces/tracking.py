@@ -51,7 +51,6 @@ import numpy as np
 
 from agent.faces.analysis import FaceObservation
 from agent.faces.appearance import Look, look_of, resemblance
-from agent.faces.decision import Decision
 from agent.faces.engine import FaceBox
 from agent.faces.identifier import FrameAnalysis, Identifier, located
 from agent.faces.imaging import RGBImage
@@ -166,17 +165,10 @@ class SubjectTracker:
             self._vote(track, analysis, look, at_s)
             return analysis
         self.counts.followed += 1
-        return FrameAnalysis(
-            decision=Decision.TRACKED,
-            reason=(
-                f"face followed from the frame that matched {at_s - track.anchored_at:.2f} s earlier"
-                " (not matched itself)"
-            ),
-            performer_id=anchor.performer_id,
-            display_name=anchor.display_name,
-            box=box,
-            template_id=anchor.template_id,
-            template_version=anchor.template_version,
+        return FrameAnalysis.followed(
+            anchor,
+            box,
+            at_s - track.anchored_at,
             faces_found=observation.faces_found,
             sharpness=observation.sharpness,
             timings=observation.timings,

@@ -170,17 +170,10 @@ class ChallengeTracker:
         if track.following_since is None:
             track.following_since = at_s
         anchor = track.anchor
-        return FrameAnalysis(
-            decision=Decision.TRACKED,
-            reason=(
-                f"face followed from the frame that matched {at_s - track.anchored_at:.2f} s earlier"
-                " (not matched itself)"
-            ),
-            performer_id=anchor.performer_id,
-            display_name=anchor.display_name,
-            box=box,
-            template_id=anchor.template_id,
-            template_version=anchor.template_version,
+        return FrameAnalysis.followed(
+            anchor,
+            box,
+            at_s - track.anchored_at,
             faces_found=1,
             landmarks=replace(self._landmarker.challenge_frame(mesh, _NO_TIME, None), track=track.number),
         )

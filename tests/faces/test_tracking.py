@@ -29,6 +29,7 @@ from agent.faces.tracking import SubjectTracker
 from agent.faces.voting import IdentityVoter
 from registry.demo.environment import STAND_IN_ID, STAND_IN_NAME
 from registry.stand_in import stand_in_frame
+from tests.video_clip import rgb_frames
 
 FPS = 25.0
 
@@ -358,16 +359,7 @@ CLIP = Path("video") / "short_hamilton_clip.mp4"
 @pytest.fixture(scope="module")
 def clip(faces_dir: Path) -> list[RGBImage]:
     """Every frame of the Hamilton clip (640x360, 30 fps, cuts between shots and people), RGB."""
-    capture = cv2.VideoCapture(str(faces_dir / CLIP))
-    frames: list[RGBImage] = []
-    try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            frames.append(np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-    finally:
-        capture.release()
+    frames = rgb_frames(faces_dir / CLIP)
     assert len(frames) > 200
     return frames
 

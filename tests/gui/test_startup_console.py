@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from PyQt6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from agent.startup import PartProgress, PartState, StartupFailure, StartupProgress
-from gui.app import StartupFailedError, launch_screens, open_starting_screens
+from gui.app import RigScreens, StartupFailedError, launch_screens, open_starting_screens
 from gui.console import ConsoleContext
 from registry.demo.launch import LIVENESS, PRODUCTION_ID, RIG_ID, RIG_NAME, DemoLaunch
 from tests.gui.conftest import TECHNICIAN, WAIT_MS
@@ -30,13 +31,18 @@ def _progress(*states: PartState, failure: StartupFailure | None = None) -> Star
     )
 
 
-def test_while_starting_nothing_that_needs_the_engine_is_offered(
-    themed_app: QApplication, qtbot: QtBot
-) -> None:
-    screens = open_starting_screens(CONTEXT, None, technician=TECHNICIAN)
+@pytest.fixture
+def screens(themed_app: QApplication, qtbot: QtBot) -> Iterator[RigScreens]:
+    """Both windows, opened in their starting state (no rig yet), closed afterwards."""
+    opened = open_starting_screens(CONTEXT, None, technician=TECHNICIAN)
+    qtbot.addWidget(opened.console)
+    qtbot.addWidget(opened.performer)
+    yield opened
+    opened.close()
+
+
+def test_while_starting_nothing_that_needs_the_engine_is_offered(screens: RigScreens, qtbot: QtBot) -> None:
     console = screens.console
-    qtbot.addWidget(console)
-    qtbot.addWidget(screens.performer)
     console.show_startup(_progress(PartState.READY, PartState.STARTING, PartState.WAITING))
     screens.show()
     qtbot.waitExposed(console)
@@ -65,16 +71,10 @@ def test_while_starting_nothing_that_needs_the_engine_is_offered(
     # The keyboard shortcut and the performer's taps reach no engine: nothing to start or confirm.
     assert screens.commands.start_session(TECHNICIAN, frozenset({"face"})) == ""
     assert not screens.attached
-    screens.close()
 
 
-def test_a_failed_part_is_named_with_what_to_do_and_capture_stays_locked(
-    themed_app: QApplication, qtbot: QtBot
-) -> None:
-    screens = open_starting_screens(CONTEXT, None, technician=TECHNICIAN)
+def test_a_failed_part_is_named_with_what_to_do_and_capture_stays_locked(screens: RigScreens) -> None:
     console = screens.console
-    qtbot.addWidget(console)
-    qtbot.addWidget(screens.performer)
     failure = StartupFailure(
         "Demo consent registry (embedded)", "/x: the database is locked", "close the other demo"
     )
@@ -91,16 +91,10 @@ def test_a_failed_part_is_named_with_what_to_do_and_capture_stays_locked(
     assert console.windowTitle() == f"Technician console — {RIG_NAME} — start-up stopped — ScanGate"
     assert not console.start_button.isEnabled() and not console.capture_button.isEnabled()
     assert {pill.text.text() for pill in console.health.pills.values()} == {"not started"}
-    screens.close()
 
 
-def test_started_without_the_face_models_the_console_says_what_that_means(
-    themed_app: QApplication, qtbot: QtBot
-) -> None:
-    screens = open_starting_screens(CONTEXT, None, technician=TECHNICIAN)
+def test_started_without_the_face_models_the_console_says_what_that_means(screens: RigScreens) -> None:
     console = screens.console
-    qtbot.addWidget(console)
-    qtbot.addWidget(screens.performer)
     models = StartupFailure("Face models", "the identification process could not start", "badge + PIN only")
     console.show_startup(_progress(PartState.READY, PartState.READY, PartState.STARTING))
     assert console.startup.isVisibleTo(console)
@@ -114,7 +108,6 @@ def test_started_without_the_face_models_the_console_says_what_that_means(
         console.startup_notice.text.text() == "the identification process could not start.\nbadge + PIN only."
     )
     assert console.windowTitle() == f"Technician console — {RIG_NAME} — ScanGate"
-    screens.close()
 
 
 def test_a_registry_that_cannot_start_is_reported_on_the_real_console(

@@ -25,6 +25,7 @@ from agent.liveness.challenge import Challenge, Step, Thresholds, Verdict
 from agent.liveness.landmarks import FaceLandmarker
 from agent.liveness.tracking import ChallengeTracker, TrackingLimits
 from tests.liveness.test_landmarks import CLIP, landmarker, model_file
+from tests.video_clip import rgb_frames
 
 __all__ = ["landmarker", "model_file"]  # module fixtures shared with test_landmarks
 
@@ -41,16 +42,7 @@ CUTS = (116, 211)
 @pytest.fixture(scope="module")
 def clip(faces_dir: Path) -> list[RGBImage]:
     """Every frame of the clip, RGB."""
-    capture = cv2.VideoCapture(str(faces_dir / CLIP))
-    frames: list[RGBImage] = []
-    try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            frames.append(np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-    finally:
-        capture.release()
+    frames = rgb_frames(faces_dir / CLIP)
     assert len(frames) > max(CUTS) + 8
     return frames
 
