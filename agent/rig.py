@@ -46,7 +46,7 @@ from agent.registry_client.lookup import ConsentLookup
 from agent.registry_client.poller import PollerHealth, RevocationPoller
 from agent.registry_client.roster_source import RegistryRosterSource
 from agent.session.controller import ControllerSettings, SessionController
-from agent.session.liveness_checks import LivenessChecks
+from agent.session.liveness_checks import SYNTHETIC_STEP_S, LivenessChecks
 from agent.session.model import IdentificationMethod
 from agent.session.ports import ConsentAnswer
 from agent.session.recognition import RecognitionResult, RecognitionWorker
@@ -188,6 +188,7 @@ class Rig:
         camera: CameraWorker | None = None,
         clock: WallClock | None = None,
         synthetic_liveness: bool = False,
+        synthetic_step_s: float = SYNTHETIC_STEP_S,
         identifier: SubprocessIdentifier | None = None,
     ) -> Rig:
         """Assemble (but do not start) a rig; raises ScanGateError naming what is wrong.
@@ -204,6 +205,9 @@ class Rig:
             synthetic_liveness: the demo's stand-in camera cannot do a challenge: a synthetic
                 one "passes" each step, labelled ``synthetic`` on the screens and in the
                 record. Only code (the demo) can ask for it; no configuration can.
+            synthetic_step_s: how long each synthetic step holds the identified face (the
+                windowed demo's default lets a viewer read each prompt; headless rehearsals
+                hold it for less).
             identifier: an identification child already started (the demo's, which computed the
                 stand-in's template with it), so the face models load once. The rig owns it from
                 here; one with other settings than the configuration's is closed and replaced.
@@ -283,6 +287,7 @@ class Rig:
                     config.liveness.steps,
                     config.liveness.thresholds(),
                     MODEL_VERSION,
+                    synthetic_step_s=synthetic_step_s,
                 )
                 if liveness_on
                 else None

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from agent.config import ScanGateConfig
+    from agent.faces.subprocess_identifier import SubprocessIdentifier
     from agent.rig import Rig
 
 _CONFIG_OPTION = click.option(
@@ -212,9 +213,16 @@ def require_screen(command: str) -> None:
 
 
 def _run_headless(scenario: str, out_dir: Path) -> None:
+    identifier: SubprocessIdentifier | None = None
     try:
+        from registry.demo.launch import start_demo_identifier  # noqa: PLC0415 - light
+
+        # Loads the face models in its own process while this one imports the registry (~2 s).
+        identifier = start_demo_identifier()
         from registry.demo import SCENARIOS, run_headless  # noqa: PLC0415
     except ImportError as exc:
+        if identifier is not None:
+            identifier.close()
         missing = import_failure_error(exc, "demo")
         if missing is not None:  # installed without the 'demo' extra, or a system library missing
             raise missing from None
@@ -222,10 +230,12 @@ def _run_headless(scenario: str, out_dir: Path) -> None:
             f"the headless demo runner cannot be loaded ({type(exc).__name__}: {exc})",
             hint="reinstall ScanGate (python3 packaging/bootstrap.py, or the rig package)",
         ) from None
+    assert identifier is not None
     if scenario not in SCENARIOS:
+        identifier.close()
         raise click.BadParameter(
             f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}", param_hint="--scenario"
         )
-    status = run_headless(scenario, out_dir)
+    status = run_headless(scenario, out_dir, identifier=identifier)
     if status:
         raise click.exceptions.Exit(status)

@@ -166,6 +166,12 @@ class SubprocessIdentifier:
         """Rosters sent to the running child whose acknowledgement has not been read yet."""
 
     @property
+    def running(self) -> bool:
+        """Whether the child process is running (started and not closed)."""
+        process = self._process
+        return process is not None and bool(process.is_alive())
+
+    @property
     def landmarks(self) -> bool:
         """Whether the child measures landmarks (liveness challenges)."""
         return self._landmarks

@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # snapshots (and the screens) need ChallengeView, not the fac
 
 LivenessMethod = Literal["challenge", "synthetic"]
 SYNTHETIC_STEP_S = 1.5
+"""How long a synthetic step holds the identified face before it "passes": long enough for
+someone watching the demo's screens to read each prompt."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,20 @@ class ChallengeView:
 class LivenessChecks:
     """Runs at most one challenge at a time for the session engine."""
 
-    def __init__(self, method: LivenessMethod, steps: int, thresholds: Thresholds, model: str) -> None:
-        """Args: the method, how many steps to draw, the decision limits, the landmark model's name."""
+    def __init__(
+        self,
+        method: LivenessMethod,
+        steps: int,
+        thresholds: Thresholds,
+        model: str,
+        *,
+        synthetic_step_s: float = SYNTHETIC_STEP_S,
+    ) -> None:
+        """Args: the method, how many steps to draw, the decision limits, the landmark model's name,
+        and how long a synthetic step holds the face (headless rehearsals, watched by nobody,
+        hold it for less)."""
         self.method = method
+        self._synthetic_step = timedelta(seconds=synthetic_step_s)
         self._steps = steps
         self._thresholds = thresholds
         self._model = model
@@ -120,7 +133,7 @@ class LivenessChecks:
         since = self._synthetic_since or seen_at
         self._synthetic_since = since
         # Well inside the step's time limit, so a stand-in in view always gets through.
-        hold = min(timedelta(seconds=SYNTHETIC_STEP_S), self._thresholds.step_time_limit / 2)
+        hold = min(self._synthetic_step, self._thresholds.step_time_limit / 2)
         if seen_at - since >= hold:
             challenge.pass_step_synthetically(seen_at)
             self._synthetic_since = None

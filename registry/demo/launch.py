@@ -25,6 +25,22 @@ LIVENESS = "synthetic"
 """The stand-in camera cannot do a challenge: the demo's liveness is synthetic, and says so."""
 
 
+def start_demo_identifier() -> SubprocessIdentifier:
+    """Start the identification child a demo rig will use, with the demo's settings.
+
+    Started first, it loads the face models in its own process while this one imports and
+    seeds the registry; :meth:`agent.rig.Rig.from_config` then takes it (or, for a rig that
+    measures landmarks, replaces it). The caller closes it if no rig takes it.
+    """
+    from agent.faces.roster import Roster  # noqa: PLC0415 - after the first paint
+    from agent.faces.settings import IdentificationSettings  # noqa: PLC0415
+    from agent.faces.subprocess_identifier import SubprocessIdentifier  # noqa: PLC0415
+
+    identifier = SubprocessIdentifier(IdentificationSettings(), Roster(()), landmarks=False)
+    identifier.start()
+    return identifier
+
+
 class DemoLaunch:
     """The demo's embedded registry, then its rig: the steps for the console's start-up.
 
@@ -51,12 +67,7 @@ class DemoLaunch:
             self.environment.close()
 
     def _prepare(self) -> None:
-        from agent.faces.roster import Roster  # noqa: PLC0415 - after the first paint
-        from agent.faces.settings import IdentificationSettings  # noqa: PLC0415
-        from agent.faces.subprocess_identifier import SubprocessIdentifier  # noqa: PLC0415
-
-        identifier = SubprocessIdentifier(IdentificationSettings(), Roster(()), landmarks=False)
-        identifier.start()  # loads the models in its own process while this one imports the registry
+        identifier = start_demo_identifier()  # loads the models while this process imports the registry
         self._identifier = identifier
         from registry.demo.environment import prepare_demo  # noqa: PLC0415 - SQLAlchemy, FastAPI
         from registry.stand_in import stand_in_frame  # noqa: PLC0415

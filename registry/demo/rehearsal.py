@@ -21,6 +21,8 @@ from registry.demo.environment import DemoEnvironment, GateBackendKind
 
 TYPES = frozenset({"face", "facs_expressions"})
 STEP_TIMEOUT_S = 60.0
+HEADLESS_SYNTHETIC_STEP_S = 0.5
+"""A headless rehearsal's synthetic liveness step (the windowed demo holds each for 1.5 s)."""
 
 
 @dataclass
@@ -122,6 +124,8 @@ class Rehearsal:
     """``[liveness]`` values for the rig, e.g. a short ``step_time_limit_s`` so a timeout comes soon."""
     synthetic_liveness: bool = True
     """The stand-in camera cannot do a challenge: it gets a synthetic one, unless this is off."""
+    synthetic_step_s: float = HEADLESS_SYNTHETIC_STEP_S
+    """How long each synthetic step holds the face; nobody reads the prompts of a headless run."""
     rig_clock_offset: timedelta = timedelta(0)
     """Added to the real time for the rig's wall clock (negative: the rig clock is slow)."""
     before_rig: Callable[[DemoEnvironment, list[str], list[str]], None] | None = None

@@ -13,13 +13,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from agent.faces.subprocess_identifier import SubprocessIdentifier
 from agent.records.keys import load_public_key_file, trusted_keys
 from agent.records.verify import verify_log
 from agent.rig import Rig, WallClock
 from agent.session.model import Phase
 from registry.demo.environment import BADGE_CODE, BADGE_PIN, prepare_demo
 from registry.demo.fault_scenarios import FAULT_REHEARSALS
+from registry.demo.launch import start_demo_identifier
 from registry.demo.rehearsal import STEP_TIMEOUT_S, TYPES, Rehearsal, Run, capture_and_wait
+from registry.stand_in import stand_in_frame
 
 
 def scenario_confirm(run: Run) -> None:
@@ -185,17 +188,45 @@ def _rig_clock(rehearsal: Rehearsal) -> WallClock | None:
     return lambda: datetime.now(UTC) + offset
 
 
-def run_headless(scenario: str, out_dir: Path, *, echo: Callable[[str], None] = print) -> int:
-    """Play ``scenario`` against a fresh demo rig in ``out_dir``; 0 when it behaved as expected."""
+def run_headless(
+    scenario: str,
+    out_dir: Path,
+    *,
+    echo: Callable[[str], None] = print,
+    identifier: SubprocessIdentifier | None = None,
+) -> int:
+    """Play ``scenario`` against a fresh demo rig in ``out_dir``; 0 when it behaved as expected.
+
+    Args:
+        scenario: a name in :data:`REHEARSALS`.
+        out_dir: the demo's folder (see :func:`prepare_demo`).
+        echo: where the facts and problems are written.
+        identifier: an identification child the caller started early
+            (:func:`registry.demo.launch.start_demo_identifier`, before importing this module);
+            it computes the stand-in's template, and the rig takes it. Without one, one is
+            started here, so its models load while the demo's registry is prepared.
+    """
     rehearsal = REHEARSALS[scenario]
-    env = prepare_demo(
-        out_dir,
-        enrol_stand_in=rehearsal.enrol_stand_in,
-        biometric_consent=rehearsal.biometric_consent,
-        gate_backend=rehearsal.gate_backend,
-        session_settings=rehearsal.session_settings,
-        liveness_settings=rehearsal.liveness_settings,
-    )
+    template: tuple[float, ...] | None = None
+    given = identifier is not None
+    if identifier is None:
+        identifier = start_demo_identifier()
+    try:
+        if given and rehearsal.enrol_stand_in:
+            # The child has had the imports' time to load its models; the parent need not load them.
+            template = identifier.encode(stand_in_frame())
+        env = prepare_demo(
+            out_dir,
+            enrol_stand_in=rehearsal.enrol_stand_in,
+            biometric_consent=rehearsal.biometric_consent,
+            gate_backend=rehearsal.gate_backend,
+            session_settings=rehearsal.session_settings,
+            liveness_settings=rehearsal.liveness_settings,
+            stand_in_template=template,
+        )
+    except BaseException:
+        identifier.close()
+        raise
     run: Run | None = None
     facts: list[str] = []
     problems: list[str] = []
@@ -203,7 +234,11 @@ def run_headless(scenario: str, out_dir: Path, *, echo: Callable[[str], None] = 
         if rehearsal.before_rig is not None:
             rehearsal.before_rig(env, facts, problems)
         rig = Rig.from_config(
-            env.config, clock=_rig_clock(rehearsal), synthetic_liveness=rehearsal.synthetic_liveness
+            env.config,
+            clock=_rig_clock(rehearsal),
+            synthetic_liveness=rehearsal.synthetic_liveness,
+            synthetic_step_s=rehearsal.synthetic_step_s,
+            identifier=identifier,
         )
         run = Run(env, rig, problems=problems, facts=facts)
         rig.gate.add_status_listener(run.on_gate)
@@ -215,6 +250,7 @@ def run_headless(scenario: str, out_dir: Path, *, echo: Callable[[str], None] = 
         finally:
             rig.stop()
     finally:
+        identifier.close()  # the rig's, once it took it: closing twice is harmless
         env.close()
     assert run is not None
     log_path = env.config.records.log_path

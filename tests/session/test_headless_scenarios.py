@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.cli.main import main
+from agent.rig import Rig
 from registry.demo import SCENARIOS, run_headless
+from registry.demo import environment as environment_module
+from registry.demo.launch import start_demo_identifier
 from tests.biometric_scan import demo_leftovers
 
 NEVER_UNLOCKS = {
@@ -53,3 +57,28 @@ def _assert_nothing_biometric_left(out_dir: Path) -> None:
     """No face template and no frame at rest in the rehearsal's folder or the user's data folders."""
     found = demo_leftovers(out_dir)
     assert found == [], "\n".join(map(str, found))
+
+
+def test_an_identification_process_started_early_makes_the_template_and_serves_the_rig(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``scangate demo --headless`` starts the child before importing the registry: the face
+    models then load once, in the child, while the parent imports (issue 14, goal 5)."""
+
+    def parent_must_not_load_models() -> list[float]:
+        raise AssertionError("the parent computed the stand-in's template itself")
+
+    monkeypatch.setattr(environment_module, "stand_in_encoding", parent_must_not_load_models)
+    given: list[object] = []
+    build = Rig.from_config.__func__  # type: ignore[attr-defined]
+
+    def spy(cls: type[Rig], config: object, /, **options: Any) -> Rig:
+        given.append(options.get("identifier"))
+        return build(cls, config, **options)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Rig, "from_config", classmethod(spy))
+    identifier = start_demo_identifier()
+    lines: list[str] = []
+    assert run_headless("confirm", tmp_path, echo=lines.append, identifier=identifier) == 0, "\n".join(lines)
+    assert given == [identifier]
+    assert not identifier.running, "the child is closed with the rehearsal"
