@@ -39,6 +39,7 @@ from agent.session import events as ev
 from agent.session.badge_check import BadgeCheck
 from agent.session.board import SnapshotBoard, SnapshotListener
 from agent.session.consent_checks import ConsentChecks, ConsentCheckWiring
+from agent.session.corrections import RecordedSessions
 from agent.session.credentials import CREDENTIALS_WAIT, CaptureCredentials
 from agent.session.evidence import JournalKeeper
 from agent.session.frames import FrameEvents
@@ -55,14 +56,13 @@ from agent.session.model import (
     Timing,
 )
 from agent.session.ports import ConsentService, FallbackVerifier, RecordSink
-from agent.session.recording import build_correction_draft, build_record_draft, capture_from_event
+from agent.session.recording import build_record_draft, capture_from_event
 from agent.session.snapshot import SessionSnapshot, describe
 from agent.signing import Signer, object_hash_hex
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-MAX_REMEMBERED_SESSIONS = 20
 MAX_QUEUED_FRAMES = 64
 
 
@@ -138,8 +138,7 @@ class SessionController:
         self._lease = LeaseRenewal(gate, settings.renew_interval, self._put_at)
         self._last_record: dict[str, Any] | None = None
         self._last_record_hash: str | None = None  # hashed once here, not on every snapshot
-        # Recently recorded sessions (session id → draft, stored record), for corrections.
-        self._recorded: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._recorded = RecordedSessions(records, self._note)
         self._board = SnapshotBoard(clock, self._state)
         self._thread = threading.Thread(target=self._run, name="scangate-session", daemon=True)
         journal = SessionJournal(settings.journal_path) if settings.journal_path else None
@@ -399,7 +398,7 @@ class SessionController:
             except Exception as exc:
                 log.exception("effect %s failed", type(effect).__name__)
                 if depth < 2:
-                    self._dispatch(ev.Fault(at, _component(effect), str(exc)), at, depth + 1)
+                    self._dispatch(ev.Fault(at, ev.component_of(effect), str(exc)), at, depth + 1)
                 else:
                     self._emergency_lock(f"{type(effect).__name__} failed: {exc}")
         self._publish()
@@ -488,7 +487,7 @@ class SessionController:
         self._last_record, self._last_record_hash = stored, object_hash_hex(stored)
         self._keeper.clear()
         self._credentials.recorded(ctx)
-        self._remember_record(ctx.session_id, draft, stored)
+        self._recorded.remember(ctx.session_id, draft, stored)
         self._note(f"Session record #{stored.get('sequence')} written ({ctx.session_id[:8]})", at)
         self._consent_checks.record = None
         self._dispatch(ev.RecordWritten(at), at)
@@ -554,16 +553,7 @@ class SessionController:
             self._credentials.on_capture(capture, event, ctx, self._consent_checks.record)
         if owner is None or recording or owner not in self._recorded:
             return ev.CaptureRecorded(at, capture)
-        draft, stored = self._recorded[owner]
-        correction = build_correction_draft(draft, stored, capture)
-        try:
-            corrected = dict(self._records.append(correction))
-        except Exception as exc:
-            log.exception("writing a correction record failed")
-            self._note(f"A late capture could not be recorded ({exc}); it stays in the capture folder", at)
-            return None
-        self._remember_record(owner, correction, corrected)
-        self._note(f"Correction record #{corrected.get('sequence')}: a capture arrived after the record", at)
+        self._recorded.correct(owner, capture, at)
         return None
 
     def _credentials_arrived(self, at: datetime) -> None:
@@ -573,11 +563,6 @@ class SessionController:
             return None
         self._journal_transition(state, state, at)
         return None
-
-    def _remember_record(self, session_id: str, draft: dict[str, Any], stored: dict[str, Any]) -> None:
-        self._recorded[session_id] = (draft, stored)
-        while len(self._recorded) > MAX_REMEMBERED_SESSIONS:
-            del self._recorded[next(iter(self._recorded))]
 
     def _final_record_attempt(self) -> None:
         if self._record_pending:
@@ -619,11 +604,3 @@ class SessionController:
 
 def _sleep(seconds: float) -> None:
     threading.Event().wait(seconds)
-
-
-def _component(effect: ev.Effect) -> str:
-    if isinstance(effect, (ev.LockGate, ev.UnlockGate)):
-        return "gate"
-    if isinstance(effect, ev.WriteRecord):
-        return "records"
-    return "session"

@@ -255,3 +255,12 @@ class WriteRecord:
 
 
 Effect = LockGate | UnlockGate | StartChallenge | FetchConsent | RequestFallback | PresentTerms | WriteRecord
+
+
+def component_of(effect: Effect) -> str:
+    """Which part of the rig an effect that failed names in its ``Fault``: gate, records or session."""
+    if isinstance(effect, (LockGate, UnlockGate)):
+        return "gate"
+    if isinstance(effect, WriteRecord):
+        return "records"
+    return "session"
