@@ -22,6 +22,7 @@ descriptors agree to float32 rounding (``tests/faces/test_resnet_encoder.py`` me
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -40,6 +41,9 @@ threads gain little for one chip on a 2-core PC and lose when two processes enco
 (the identification child and the live loop do), so each call is pinned to one thread."""
 
 _blas = ThreadpoolController()
+_blas_lock = threading.Lock()
+"""threadpoolctl's limit is process-wide: one forward pass at a time sets and restores it, so a
+pass in one thread never runs with the thread count another thread restored."""
 
 
 def windows(x: Tensor, size: int, stride: int) -> npt.NDArray[np.float32]:
@@ -168,7 +172,7 @@ class NumpyFaceEncoder:
         x -= self._mean
         x /= np.float32(256.0)
         tags: dict[int, Tensor] = {}
-        with _blas.limit(limits=BLAS_THREADS, user_api="blas"):
+        with _blas_lock, _blas.limit(limits=BLAS_THREADS, user_api="blas"):
             for step in self._steps:
                 x = step(x, tags)
         return x.reshape(len(chips), DESCRIPTOR_SIZE).astype(np.float64)
