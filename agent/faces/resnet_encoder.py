@@ -164,18 +164,31 @@ class NumpyFaceEncoder:
             raise FaceEngineError("the converted face encoder weights do not give a 128-d descriptor")
 
     def descriptors(self, chips: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float64]:
-        """The descriptors (n x 128, float64 of the float32 results) of aligned 150x150 RGB chips."""
+        """The descriptors (n x 128, float64 of the float32 results) of aligned 150x150 RGB chips.
+
+        A batch's descriptors may differ from one-by-one ones in the last bits (OpenBLAS splits
+        larger products differently); :meth:`descriptor` is the reproducible form.
+        """
+        x = self._input(chips)
+        with _blas_lock, _blas.limit(limits=BLAS_THREADS, user_api="blas"):
+            return self._forward(x)
+
+    def _input(self, chips: Sequence[npt.NDArray[np.uint8]]) -> Tensor:
+        """dlib's input layer: per channel (value - mean) / 256, channels last."""
         batch = np.stack([np.asarray(chip, dtype=np.uint8) for chip in chips])
         if batch.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3):
             raise ValueError(f"face chips must be {CHIP_SIZE}x{CHIP_SIZE} RGB, not {batch.shape[1:]}")
         x: Tensor = batch.astype(np.float32)
         x -= self._mean
         x /= np.float32(256.0)
+        return x
+
+    def _forward(self, x: Tensor) -> npt.NDArray[np.float64]:
+        """The layers, on whatever BLAS threads are set."""
         tags: dict[int, Tensor] = {}
-        with _blas_lock, _blas.limit(limits=BLAS_THREADS, user_api="blas"):
-            for step in self._steps:
-                x = step(x, tags)
-        return x.reshape(len(chips), DESCRIPTOR_SIZE).astype(np.float64)
+        for step in self._steps:
+            x = step(x, tags)
+        return x.reshape(x.shape[0], DESCRIPTOR_SIZE).astype(np.float64)
 
     def descriptor(self, chip: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
         """The 128-d descriptor of one aligned 150x150 RGB chip (as dlib's ``get_face_chip`` makes)."""
