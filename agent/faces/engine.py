@@ -129,8 +129,13 @@ class FaceEngine:
             self._predictor: Any = dlib.shape_predictor(
                 face_recognition_models.pose_predictor_five_point_model_location()
             )
-            model = face_recognition_models.face_recognition_model_location()
-            self._encoder: Any = dlib.face_recognition_model_v1(model)
+            self._model = face_recognition_models.face_recognition_model_location()
+            self._numpy_encoder: NumpyFaceEncoder | None = load_installed_encoder(Path(self._model))
+            # dlib's encoder only when it is the one used, or at the first jittered encoding:
+            # reading it costs 0.1 s of start-up that the numpy encoder makes unnecessary.
+            self._encoder: Any = None
+            if self._numpy_encoder is None:
+                self._encoder = dlib.face_recognition_model_v1(self._model)
         except RuntimeError as exc:
             raise FaceEngineError(
                 f"cannot load the face models: {exc}",
@@ -138,7 +143,17 @@ class FaceEngine:
             ) from None
         self._dlib: Any = dlib
         self._lock = threading.Lock()
-        self._numpy_encoder: NumpyFaceEncoder | None = load_installed_encoder(Path(model))
+
+    def _dlib_encoder(self) -> Any:
+        """dlib's encoder, read at first use when the numpy encoder is the usual one."""
+        if self._encoder is None:
+            try:
+                self._encoder = self._dlib.face_recognition_model_v1(self._model)
+            except RuntimeError as exc:
+                raise FaceEngineError(
+                    f"cannot load the face models: {exc}", hint="reinstall face_recognition_models"
+                ) from None
+        return self._encoder
 
     @property
     def encoder_implementation(self) -> str:
@@ -178,7 +193,7 @@ class FaceEngine:
         with self._lock:
             shape = self._predictor(image, rect)
             if self._numpy_encoder is None or num_jitters > 1:
-                descriptor = self._encoder.compute_face_descriptor(image, shape, num_jitters)
+                descriptor = self._dlib_encoder().compute_face_descriptor(image, shape, num_jitters)
                 return np.asarray(descriptor, dtype=np.float64)
             chip = self._dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
         return self._numpy_encoder.descriptor(chip)
