@@ -36,9 +36,12 @@ Tensor = npt.NDArray[np.float32]
 """Activations, batch x rows x columns x channels (channels last, C order)."""
 
 BLAS_THREADS = 1
-"""OpenBLAS threads per descriptor. One: measured in tests/benchmarks/bench_encoder.py, two
-threads gain little for one chip on a 2-core PC and lose when two processes encode at once
-(the identification child and the live loop do), so each call is pinned to one thread."""
+"""OpenBLAS threads per forward pass, decided by measurement (tests/benchmarks/bench_encoder.py,
+2 cores shared with other work, 2026-12-06): one thread p50 16-26 ms / p95 22-27 ms per chip
+alone and 50-54 / 59-60 ms with two processes encoding at once; two threads p50 30-142 ms /
+p95 700-760 ms alone and about 1 s two at once (OpenBLAS's threads wait for a busy core).
+The identification child and the live loop encode at the same time, so every pass is pinned
+to one thread; one thread also makes a chip's descriptor repeat bit for bit."""
 
 _blas = ThreadpoolController()
 _blas_lock = threading.Lock()
