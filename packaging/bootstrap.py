@@ -105,6 +105,9 @@ def _run(*args: str | Path, env: dict[str, str] | None = None) -> None:
 INSTALLED_DETECTOR_NOTE = Path("share", "scangate", "models", "frontal_face_detector.json")
 """Written with the serialised face detector (agent/faces/frontal_detector.py), under the venv."""
 
+INSTALLED_ENCODER_NOTE = Path("share", "scangate", "models", "face_resnet_v1.json")
+"""Written with the face encoder's converted weights (agent/faces/resnet_weights.py), under the venv."""
+
 
 def _install_fingerprint() -> str:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
@@ -128,11 +131,16 @@ def ensure_environment() -> None:
         _run(python, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
         _run(python, "-m", "pip", "install", "--quiet", "--no-deps", *NO_DEPS_PACKAGES)
         (VENV / INSTALLED_DETECTOR_NOTE).unlink(missing_ok=True)  # dlib may have changed
+        (VENV / INSTALLED_ENCODER_NOTE).unlink(missing_ok=True)  # and face_recognition_models
         stamp.write_text(fingerprint)
     if not (VENV / INSTALLED_DETECTOR_NOTE).exists():
         # dlib's face detector, serialised once here instead of rebuilt by every process that
         # detects faces (agent/faces/frontal_detector.py); made from the installed dlib.
         _run(python, "-m", "agent.faces.frontal_detector")
+    if not (VENV / INSTALLED_ENCODER_NOTE).exists():
+        # The face encoder's weights as numpy arrays, converted from the installed model file, so
+        # that numpy's BLAS runs the ResNet instead of dlib-bin's slower code (agent/faces/resnet_weights.py).
+        _run(python, "-m", "agent.faces.resnet_weights")
 
 
 def run_tests(pytest_args: list[str]) -> int:

@@ -9,12 +9,23 @@ These are the models face_recognition uses (shipped by the
 instance rather than through face_recognition's module-level globals, so an
 identifier running in a worker thread shares no mutable state with anybody
 else. A lock serialises calls into one engine, so even a shared engine is safe.
+
+The 128-d encodings come from dlib's ResNet either way, evaluated by one of two
+implementations: :class:`~agent.faces.resnet_encoder.NumpyFaceEncoder` (numpy + OpenBLAS,
+4-5x faster) when the installer converted the installed model file's weights
+(:mod:`agent.faces.resnet_weights`), else dlib's own ``face_recognition_model_v1``. They are
+interchangeable: same weights, same layers, same aligned chip (``dlib.get_face_chip(image,
+shape, size=150, padding=0.25)`` is what ``compute_face_descriptor(image, shape)`` encodes);
+only the order of float32 additions inside matrix products differs, and the descriptors agree
+to about 1e-6 per component (tests/faces/test_resnet_encoder.py), far below any distance that
+decides a match. Templates therefore keep one :data:`MODEL_NAME`.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,10 +34,19 @@ import numpy.typing as npt
 from agent.errors import FaceEngineError
 from agent.faces.frontal_detector import load_frontal_detector
 from agent.faces.imaging import RGBImage
+from agent.faces.resnet_architecture import CHIP_SIZE
+from agent.faces.resnet_encoder import NumpyFaceEncoder
+from agent.faces.resnet_weights import load_installed_encoder
 from agent.system_libraries import system_library_hint
 
 MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
-"""Name of the encoder recorded with every template; vectors of other models never mix."""
+"""Name of the encoder recorded with every template; vectors of other models never mix.
+
+The same for both implementations of this network (dlib's and numpy's, see the module
+docstring): their descriptors are equivalent."""
+
+CHIP_PADDING = 0.25
+"""Margin of the aligned chip around the landmarks: dlib's ``compute_face_descriptor`` default."""
 
 ENCODING_SIZE = 128
 
@@ -109,9 +129,13 @@ class FaceEngine:
             self._predictor: Any = dlib.shape_predictor(
                 face_recognition_models.pose_predictor_five_point_model_location()
             )
-            self._encoder: Any = dlib.face_recognition_model_v1(
-                face_recognition_models.face_recognition_model_location()
-            )
+            self._model = face_recognition_models.face_recognition_model_location()
+            self._numpy_encoder: NumpyFaceEncoder | None = load_installed_encoder(Path(self._model))
+            # dlib's encoder only when it is the one used, or at the first jittered encoding:
+            # reading it costs 0.1 s of start-up that the numpy encoder makes unnecessary.
+            self._encoder: Any = None
+            if self._numpy_encoder is None:
+                self._encoder = dlib.face_recognition_model_v1(self._model)
         except RuntimeError as exc:
             raise FaceEngineError(
                 f"cannot load the face models: {exc}",
@@ -119,6 +143,22 @@ class FaceEngine:
             ) from None
         self._dlib: Any = dlib
         self._lock = threading.Lock()
+
+    def _dlib_encoder(self) -> Any:
+        """dlib's encoder, read at first use when the numpy encoder is the usual one."""
+        if self._encoder is None:
+            try:
+                self._encoder = self._dlib.face_recognition_model_v1(self._model)
+            except RuntimeError as exc:
+                raise FaceEngineError(
+                    f"cannot load the face models: {exc}", hint="reinstall face_recognition_models"
+                ) from None
+        return self._encoder
+
+    @property
+    def encoder_implementation(self) -> str:
+        """Which implementation computes encodings: ``"numpy"`` (installed weights) or ``"dlib"``."""
+        return "numpy" if self._numpy_encoder is not None else "dlib"
 
     def detect(self, image: RGBImage, *, upsample: int) -> list[Detection]:
         """Find frontal faces in ``image``; boxes are in ``image``'s own pixels."""
@@ -143,9 +183,17 @@ class FaceEngine:
         return detections
 
     def encode(self, image: RGBImage, box: FaceBox, *, num_jitters: int = 1) -> Encoding:
-        """The 128-d encoding of the face in ``box`` (landmarks, aligned chip, ResNet)."""
+        """The 128-d encoding of the face in ``box`` (landmarks, aligned chip, ResNet).
+
+        The numpy encoder runs when the installed weights were verified at start and
+        ``num_jitters`` is 1 or less (dlib encodes the plain chip then, too); jittered
+        encodings (random crops and flips, dlib's own random generator) stay with dlib.
+        """
         rect = self._dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
         with self._lock:
             shape = self._predictor(image, rect)
-            descriptor = self._encoder.compute_face_descriptor(image, shape, num_jitters)
-        return np.asarray(descriptor, dtype=np.float64)
+            if self._numpy_encoder is None or num_jitters > 1:
+                descriptor = self._dlib_encoder().compute_face_descriptor(image, shape, num_jitters)
+                return np.asarray(descriptor, dtype=np.float64)
+            chip = self._dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+        return self._numpy_encoder.descriptor(chip)

@@ -42,8 +42,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from agent.faces.analysis import FaceAnalyser, detection_scale  # noqa: E402
-from agent.faces.engine import Detection  # noqa: E402
+from agent.faces.engine import CHIP_PADDING, Detection  # noqa: E402
 from agent.faces.imaging import load_image  # noqa: E402
+from agent.faces.resnet_architecture import CHIP_SIZE  # noqa: E402
 from agent.faces.settings import IdentificationSettings  # noqa: E402
 from tests.benchmarks.bench_batch_identify import enrol_half, load  # noqa: E402
 
@@ -98,9 +99,19 @@ def profile_scangate(analyser: FaceAnalyser, path: Path, stages: Stages) -> dict
         box = observed.box
         rect = engine._dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
         shape = stages.time("landmarks", lambda: engine._predictor(frame, rect))
-        vector = stages.time(
-            "resnet", lambda: engine._encoder.compute_face_descriptor(frame, shape, settings.num_jitters)
-        )
+        numpy_encoder = engine._numpy_encoder
+        if numpy_encoder is not None and settings.num_jitters <= 1:  # as FaceEngine.encode chooses
+            vector = stages.time(
+                "resnet",
+                lambda: numpy_encoder.descriptor(
+                    engine._dlib.get_face_chip(frame, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+                ),
+            )
+        else:
+            vector = stages.time(
+                "resnet",
+                lambda: engine._dlib_encoder().compute_face_descriptor(frame, shape, settings.num_jitters),
+            )
         assert np.array_equal(np.asarray(vector), observed.encoding), f"{path}: encoding differs"
     return {
         "size": (width, height),
