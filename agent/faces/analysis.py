@@ -126,7 +126,11 @@ class FaceAnalyser:
 
     def __init__(self, settings: IdentificationSettings, *, engine: FaceEngine | None = None) -> None:
         self.settings = settings
-        self.engine = engine if engine is not None else FaceEngine(detection_model=settings.detection_model)
+        self.engine = (
+            engine
+            if engine is not None
+            else FaceEngine(detection_model=settings.detection_model, encoder=settings.encoder)
+        )
 
     def detection_copy(self, frame: RGBImage) -> tuple[RGBImage, float]:
         """The copy of ``frame`` that faces are detected on, and the scale it was taken at (≤ 1)."""

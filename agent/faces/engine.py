@@ -107,7 +107,9 @@ class FaceEngine:
         FaceEngineError: when dlib or the model files are missing or unreadable.
     """
 
-    def __init__(self, *, detection_model: str = "hog") -> None:
+    def __init__(self, *, detection_model: str = "hog", encoder: str = "auto") -> None:
+        """Args: the detector (``hog`` or ``cnn``) and the encoder implementation (``auto``: numpy
+        when the installed weights verify, else dlib; ``dlib``: always dlib's)."""
         # Imported here so a missing engine is a clear FaceEngineError, not an ImportError.
         try:
             import dlib  # noqa: PLC0415
@@ -130,7 +132,9 @@ class FaceEngine:
                 face_recognition_models.pose_predictor_five_point_model_location()
             )
             self._model = face_recognition_models.face_recognition_model_location()
-            self._numpy_encoder: NumpyFaceEncoder | None = load_installed_encoder(Path(self._model))
+            self._numpy_encoder: NumpyFaceEncoder | None = (
+                load_installed_encoder(Path(self._model)) if encoder == "auto" else None
+            )
             # dlib's encoder only when it is the one used, or at the first jittered encoding:
             # reading it costs 0.1 s of start-up that the numpy encoder makes unnecessary.
             self._encoder: Any = None

@@ -123,6 +123,15 @@ class IdentificationSettings(StrictModel):
         "hog",
         description="dlib detector: 'hog' (CPU, fast) or 'cnn' (needs a GPU to be usable; seconds per frame on CPU).",
     )
+    encoder: Literal["auto", "dlib"] = Field(
+        "auto",
+        description=(
+            "Which implementation evaluates dlib's face ResNet: 'auto' uses the numpy one when the"
+            " installer converted the model's weights (4-9x faster; descriptors within ~1e-6 of"
+            " dlib's, docs/performance.md), else dlib's; 'dlib' always uses dlib's own, e.g. to"
+            " re-check a decision with the reference implementation."
+        ),
+    )
     upsample: int = Field(
         1,
         ge=0,

@@ -158,3 +158,19 @@ def test_the_engine_encodes_with_numpy_and_jitters_with_dlib(engine: FaceEngine,
     assert np.abs(fast - slow).max() < MAX_COMPONENT_DEVIATION
     jittered = engine.encode(astronaut, box, num_jitters=3)
     assert 0 < np.linalg.norm(jittered - slow) < 0.3  # dlib's random jitter, not the plain chip
+
+
+def test_the_reference_implementation_can_be_chosen_in_the_settings(
+    engine: FaceEngine, astronaut: Chip
+) -> None:
+    """``[identification] encoder = "dlib"`` re-checks with dlib's own encoder: the same descriptors."""
+    from agent.faces.analysis import FaceAnalyser
+    from agent.faces.settings import IdentificationSettings
+
+    reference = FaceAnalyser(IdentificationSettings(encoder="dlib")).engine
+    assert reference.encoder_implementation == "dlib"
+    box = engine.detect(astronaut, upsample=1)[0].box
+    assert (
+        np.abs(reference.encode(astronaut, box) - engine.encode(astronaut, box)).max()
+        < MAX_COMPONENT_DEVIATION
+    )
