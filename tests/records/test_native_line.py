@@ -83,7 +83,7 @@ def _leaves(record: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any
 
 def _set(record: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
     copied: dict[str, Any] = json.loads(json.dumps(record))
-    target = copied
+    target: Any = copied
     for step in path[:-1]:
         target = target[step]
     target[path[-1]] = value
