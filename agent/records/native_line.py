@@ -43,9 +43,9 @@ Check = Callable[[Any], None]
 """Checks one value (raises ValueError to refuse it)."""
 
 _STR_KEYS = {"type", "min_length", "max_length", "pattern", "strict", "metadata"}
-_INT_KEYS = {"type", "ge", "gt", "le", "lt", "multiple_of", "strict", "metadata"}
-_FLOAT_KEYS = _INT_KEYS
-_BOUND_KEYS = ("ge", "gt", "le", "lt", "multiple_of")
+_INT_KEYS = {"type", "ge", "gt", "le", "lt", "strict", "metadata"}
+_FLOAT_KEYS = _INT_KEYS  # no multiple_of: msgspec's and pydantic's float remainders need not agree
+_BOUND_KEYS = ("ge", "gt", "le", "lt")
 
 
 def python_pattern(pattern: str) -> str:
@@ -55,8 +55,15 @@ def python_pattern(pattern: str) -> str:
     ``\\d`` becomes ``[0-9]`` (Python's and Rust's Unicode digit sets differ by
     Unicode version). Only fully anchored patterns are taken.
     """
-    if not pattern.startswith("^") or not pattern.endswith("$") or pattern.endswith("\\$"):
-        raise TypeError(f"pattern {pattern!r} is not anchored at both ends; the native reader cannot take it")
+    if (
+        not pattern.startswith("^")
+        or not pattern.endswith("$")
+        or "\\\\" in pattern
+        or pattern.endswith("\\$")
+    ):
+        raise TypeError(
+            f"pattern {pattern!r} is not plainly anchored at both ends; the native reader cannot take it"
+        )
     return pattern[:-1].replace("\\d", "[0-9]") + r"\Z"
 
 
