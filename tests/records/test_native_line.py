@@ -345,3 +345,32 @@ def test_msgspec_writes_every_character_as_rfc8785_does() -> None:
     assert msgspec.json.encode(bmp) == rfc8785.dumps(bmp)
     astral = "".join(chr(code) for code in range(0x10000, 0x110000, 97))
     assert msgspec.json.encode(astral) == rfc8785.dumps(astral)
+
+
+LENGTH_EDGES = sorted(
+    {edge + step for edge in (64, 80, 128, 200, 255, 256, 500, 512, 2000) for step in (-1, 0, 1)}
+)
+"""Around every maximum string length the models set (lengths count code points in both readers)."""
+
+
+def test_string_lengths_at_their_edges_in_astral_characters(
+    setting: tuple[dict[str, Any], list[bytes], list[bytes]],
+) -> None:
+    keys, _, _ = setting
+    signer = _signer()
+    keys = {**keys, signer.key_id: signer.public_key}
+    record = base_records(signer)[4]  # version 3 with a registry clock and content credentials
+    accepted = refused = 0
+    for path, value in _leaves(record):
+        if not isinstance(value, str):
+            continue
+        for length in (0, 1, *LENGTH_EDGES):
+            line = resigned(_set(record, path, "\U0001f600" * length), signer)
+            if line is None:
+                continue
+            assert disagreement(line, keys) is None, (path, length)
+            if read_native(line) is None:
+                refused += 1
+            else:
+                accepted += 1
+    assert accepted > 20 and refused > 20
