@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 from pydantic_core import to_json
 
+from agent.records.native_line import read_native
 from agent.records.stored_schema import FAST_STORED_RECORD
 from agent.signing import SIGNATURE_FIELD
 
@@ -51,7 +52,20 @@ class CanonicalLine(NamedTuple):
 
 
 def read_canonical_line(data: bytes) -> CanonicalLine | None:
-    """The record and signed payload of ``data``, or None when the line needs the general checks."""
+    """The record and signed payload of ``data``, or None when the line needs the general checks.
+
+    msgspec's reading (:mod:`agent.records.native_line`) is tried first; it only
+    ever accepts lines this reading accepts, with the same record and payload,
+    and leaves every other line to it.
+    """
+    native = read_native(data)
+    if native is not None:
+        return CanonicalLine(*native)
+    return read_strictly(data)
+
+
+def read_strictly(data: bytes) -> CanonicalLine | None:
+    """:func:`read_canonical_line` by pydantic-core alone (the reference the native reading is held to)."""
     try:
         record = FAST_STORED_RECORD.validate_json(data, strict=True)
     except ValidationError:
@@ -65,4 +79,4 @@ def read_canonical_line(data: bytes) -> CanonicalLine | None:
     return CanonicalLine(record, data[:at] + data[at + len(member) :])
 
 
-__all__ = ["CanonicalLine", "read_canonical_line"]
+__all__ = ["CanonicalLine", "read_canonical_line", "read_strictly"]

@@ -99,6 +99,7 @@ def _on_view(validator: Callable[[Any], Any]) -> Callable[[dict[str, Any]], dict
         return data
 
     run.__name__ = getattr(validator, "__name__", "model_validator")
+    run.__wrapped__ = validator  # type: ignore[attr-defined]  # what agent.records.native_line runs
     return run
 
 

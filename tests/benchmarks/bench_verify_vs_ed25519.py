@@ -203,7 +203,7 @@ def steps(path: Path, public_key: Ed25519PublicKey, sample: int = 3000) -> None:
         for data in lines:
             at = clock()
             read = read_canonical_line(data)
-            at = timed("one pass: parse + strict schema + to_json compare + payload", at)
+            at = timed("one pass: read_canonical_line (msgspec first, then pydantic-core)", at)
             assert read is not None
             record_hash = hashlib.sha256(data).hexdigest()
             digest = hashlib.sha256(read.payload).digest()
@@ -237,6 +237,45 @@ def steps(path: Path, public_key: Ed25519PublicKey, sample: int = 3000) -> None:
     print(
         f"  {'verify_log --jobs 1 (read, check, chain, verdict), per record':<62} {whole / lines_in_log * 1e6:7.1f} µs"
     )
+
+
+def ab(path: Path, public_key: Ed25519PublicKey, sample: int = 4000, rounds: int = 6) -> None:
+    """CPU per line of ``check_batch`` with and without the native (msgspec) pre-filter, and of bare
+    Ed25519, interleaved in chunks of 256 lines in one process (the load hits all three alike)."""
+    from unittest import mock
+
+    from agent.records import linecheck
+    from agent.records.canonical_line import read_strictly
+
+    keys = trusted_keys([public_key])
+    with open(path, "rb") as handle:
+        lines = [line.rstrip(b"\n") for _, line in zip(range(sample), handle, strict=False)]
+    pairs = prepare_pairs(path)[: len(lines)]
+    chunks = [range(i, min(i + 256, len(lines))) for i in range(0, len(lines), 256)]
+    totals = {"bare Ed25519": 0, "check_batch, native pre-filter": 0, "check_batch, pydantic-core only": 0}
+    clock = time.thread_time_ns
+    for round_ in range(rounds):
+        for chunk in chunks:
+            batches = [[(n, lines[n], True) for n in chunk[i : i + 64]] for i in range(0, len(chunk), 64)]
+            order = list(totals) if round_ % 2 == 0 else list(reversed(totals))
+            for label in order:
+                started = clock()
+                if label == "bare Ed25519":
+                    for n in chunk:
+                        public_key.verify(*pairs[n])
+                elif label == "check_batch, native pre-filter":
+                    for batch in batches:
+                        check_batch(batch, keys, True)
+                else:
+                    with mock.patch.object(linecheck, "read_canonical_line", read_strictly):  # main's reading
+                        for batch in batches:
+                            check_batch(batch, keys, True)
+                totals[label] += clock() - started
+    count = rounds * len(lines)
+    bare = totals["bare Ed25519"]
+    print(f"\nA/B (CPU per line, {len(lines):,} lines x {rounds}, chunks of 256 interleaved; {load()}):")
+    for label, total in totals.items():
+        print(f"  {label:<40} {total / count / 1000:7.1f} µs  {total / bare:5.2f}x Ed25519")
 
 
 _MEMORY_CHILD = """
@@ -285,6 +324,9 @@ def main() -> int:
     parser.add_argument("--log", type=Path, help="an existing log (with --key) instead of building one")
     parser.add_argument("--key", type=Path, help="the rig key (PEM) that signed --log")
     parser.add_argument("--steps", action="store_true", help="also time each step of the per-line check")
+    parser.add_argument(
+        "--ab", action="store_true", help="also compare check_batch with and without the native pre-filter"
+    )
     parser.add_argument("--memory", type=int, nargs="*", help="also measure memory for logs of these sizes")
     args = parser.parse_args()
     print(f"bench_verify_vs_ed25519: python {sys.version.split()[0]}, {load()}")
@@ -300,6 +342,8 @@ def main() -> int:
         compare(path, public_key, pairs)
         if args.steps:
             steps(path, public_key)
+        if args.ab:
+            ab(path, public_key)
         if args.memory:
             memory(Path(temp), args.memory)
         print(
