@@ -210,8 +210,9 @@ class IdentificationSettings(StrictModel):
         ge=1,
         le=10,
         description=(
-            "How many times each face is re-sampled when encoding; each jitter adds a full"
-            " encoding's time (~70 ms) for a slightly steadier vector."
+            "How many times each face is re-sampled when encoding, for a slightly steadier vector."
+            " Above 1, dlib's own encoder runs (its random jitter), each jitter a full dlib"
+            " encoding (100-190 ms on a 2-core rig PC, against ~20 ms for the default numpy one)."
         ),
     )
     tracking: TrackingSettings = Field(
