@@ -220,7 +220,7 @@ def test_the_identification_child_keeps_its_models_when_the_roster_changes(
 ) -> None:
     loads: list[str] = []
 
-    def load_engine(*, detection_model: str) -> FaceEngine:
+    def load_engine(*, detection_model: str, encoder: str) -> FaceEngine:
         loads.append(detection_model)
         return engine
 
