@@ -42,6 +42,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from collections.abc import Iterable
 from pathlib import Path
@@ -153,10 +154,12 @@ def run_tests(pytest_args: list[str]) -> int:
         [_venv_bin("lint-imports")],
     ]
     for step in steps:
+        started = time.monotonic()
         try:
             _run(*step, env=env)
         except subprocess.CalledProcessError as exc:
             return exc.returncode or 1
+        print(f"  ({Path(step[0]).name} took {time.monotonic() - started:.0f} s)", flush=True)
     # Every core: a worker per core, each test file on one worker (its module fixtures load once);
     # the slowest tests are listed so that a CI run that grows shows where.
     args = pytest_args or ["-m", "not slow", "-n", "auto", "--dist", "loadfile", "--durations=25"]
