@@ -332,9 +332,18 @@ def test_a_capture_the_journal_cannot_keep_locks_capture_and_the_record_says_so(
     acknowledged, the acknowledgement must say the capture was not kept, and the record must
     list the capture and name the journal as the fault."""
     session_id = harness.unlock()
+    write_all = journal_module.write_all
+    full = threading.Event()
 
-    def disk_full(_fd: int, _data: bytes) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def disk_full(fd: int, data: bytes) -> None:
+        # The disk fills as the capture is journaled, and stays full. Filling it earlier would
+        # let another journal write of the unlocked session (a consent re-check, say) fail first:
+        # a fault recorded before the capture is reported, which is another test's scenario.
+        if json.loads(data).get("kind") == "capture":
+            full.set()
+        if full.is_set():
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write_all(fd, data)
 
     monkeypatch.setattr(journal_module, "write_all", disk_full)  # the journal's own writes only
     photo = tmp_path / "IMG_0007.jpg"
