@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent import durable
 from agent.faces.decision import Decision
 from agent.faces.identifier import FrameAnalysis
 from agent.gate.models import CaptureEvent
@@ -332,7 +333,7 @@ def test_a_capture_the_journal_cannot_keep_locks_capture_and_the_record_says_so(
     acknowledged, the acknowledgement must say the capture was not kept, and the record must
     list the capture and name the journal as the fault."""
     session_id = harness.unlock()
-    write_all = journal_module.write_all
+    write_all = durable.write_all
     full = threading.Event()
 
     def disk_full(fd: int, data: bytes) -> None:
