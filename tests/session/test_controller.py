@@ -113,10 +113,20 @@ def liveness_method(request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, unlock_timebox_s: float, liveness_method: str | None) -> Iterator[Harness]:
+def consent_recheck_s(request: pytest.FixtureRequest) -> float | None:
+    """The harness's consent re-check interval (None: the configuration's)."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture
+def harness(
+    tmp_path: Path, unlock_timebox_s: float, liveness_method: str | None, consent_recheck_s: float | None
+) -> Iterator[Harness]:
     env = prepare_demo(tmp_path / "demo")
     config = env.config
     session = config.session.model_copy(update={"unlock_timebox_s": unlock_timebox_s})
+    if consent_recheck_s is not None:
+        session = session.model_copy(update={"consent_recheck_interval_s": consent_recheck_s})
     timing = replace(session.timing(), liveness_required=liveness_method is not None)
     liveness = (
         LivenessChecks(
@@ -323,6 +333,27 @@ def test_a_capture_reported_after_the_record_gets_a_correction_record(
     assert correction["corrects_record_id"] == original["record_id"]
     assert correction["outcome"] == "captured"
     assert [f["name"] for f in correction["captured_files"]] == [str(photo)]
+
+
+@pytest.mark.parametrize("consent_recheck_s", [0.3], indirect=True)
+def test_an_unlocked_session_whose_journal_cannot_be_written_locks_and_the_record_says_so(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk under the open-session journal fills while capture is unlocked, with no capture:
+    the session's next journal write (a consent re-check's) fails. A crash could then lose the
+    session's evidence, so capture must lock, and the record must name the journal."""
+    harness.unlock()
+
+    def disk_full(_fd: int, _data: bytes) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(journal_module, "write_all", disk_full)  # the journal's own writes only
+    harness.wait("the fault record", lambda s: s.phase is Phase.LOCKED_FAULT and s.last_record is not None)
+    assert harness.gate.status().locked
+    record: Any = harness.controller.snapshot().last_record
+    assert record["outcome"] == "fault"
+    assert "open-session journal cannot be written" in record["outcome_detail"]
+    assert "No space left on device" in record["outcome_detail"]
 
 
 def test_a_capture_the_journal_cannot_keep_locks_capture_and_the_record_says_so(
