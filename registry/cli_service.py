@@ -42,7 +42,12 @@ with their consent rechecks, so a graceful stop without a limit never ends by it
     type=click.IntRange(1024),
     help="Request size limit.",
 )
-@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log every request (method, path, status, client; never the query string, which names performers).",
+)
 @click.option(
     "--tls-cert",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -120,6 +125,7 @@ def serve(
     """
     import uvicorn  # noqa: PLC0415 - heavy: only `serve` needs the server stack
 
+    from registry.access_log import access_log_config  # noqa: PLC0415
     from registry.app import MAX_BODY_ENV_VAR, create_app  # noqa: PLC0415
 
     plan = plan_listening(host, port, tls_cert, tls_key, behind_tls_proxy=behind_tls_proxy)
@@ -158,6 +164,7 @@ def serve(
             host=plan.host,
             port=plan.port,
             access_log=access_log,
+            log_config=access_log_config(),
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             ssl_certfile=cert_file,
             ssl_keyfile=key_file,
@@ -178,6 +185,7 @@ def serve(
         port=plan.port,
         workers=workers,
         access_log=access_log,
+        log_config=access_log_config(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         ssl_certfile=cert_file,
         ssl_keyfile=key_file,

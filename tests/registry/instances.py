@@ -38,10 +38,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _launch(db_url: str, log: Path, workers: int) -> Instance:
+def _launch(db_url: str, log: Path, workers: int, access_log: bool) -> Instance:
     port = free_port()
     command = [sys.executable, "-m", "agent.cli.main", "registry", "serve", "--db", db_url]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command += ["--access-log" if access_log else "--no-access-log"]
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
     return Instance(url=f"http://127.0.0.1:{port}", process=process, log=log)
@@ -73,14 +74,16 @@ def stop(instance: Instance) -> None:
 
 @contextmanager
 def running_instances(
-    db_url: str, count: int, log_dir: Path, *, workers: int = 1
+    db_url: str, count: int, log_dir: Path, *, workers: int = 1, access_log: bool = False
 ) -> Iterator[list[Instance]]:
-    """``count`` registry processes serving ``db_url`` (initialised), started together; stopped after."""
+    """``count`` registry processes serving ``db_url`` (initialised), started together; stopped after.
+
+    Each process writes its output (and its access log, with ``access_log``) to a file in ``log_dir``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     instances: list[Instance] = []
     try:
         for index in range(count):
-            instances.append(_launch(db_url, log_dir / f"registry-{index + 1}.log", workers))
+            instances.append(_launch(db_url, log_dir / f"registry-{index + 1}.log", workers, access_log))
         deadline = time.monotonic() + START_TIMEOUT_S
         for instance in instances:
             _wait_healthy(instance, deadline)
