@@ -7,29 +7,22 @@ face, and the outcome says ``synthetic``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.faces.decision import Decision
 from agent.faces.identifier import FrameAnalysis
 from agent.liveness.challenge import Thresholds
 from agent.session import events as ev
 from agent.session.liveness_checks import SYNTHETIC_STEP_S, LivenessChecks
+from tests.session.test_controller import matching_frame
 
 START = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
 def _frame(performer_id: str) -> FrameAnalysis:
-    return FrameAnalysis(
-        decision=Decision.MATCH,
-        reason="matched",
-        performer_id=performer_id,
-        display_name=performer_id,
-        distance=0.1,
-        margin=0.3,
-        faces_found=1,
-    )
+    return replace(matching_frame(), performer_id=performer_id, display_name=performer_id)
 
 
 def _passed_after(checks: LivenessChecks, *, frame_every_s: float, performer: str = "P-1") -> float | None:
