@@ -110,10 +110,20 @@ INSTALLED_ENCODER_NOTE = Path("share", "scangate", "models", "face_resnet_v1.jso
 """Written with the face encoder's converted weights (agent/faces/resnet_weights.py), under the venv."""
 
 
+MODEL_CONVERTERS = (
+    Path("agent", "faces", "frontal_detector.py"),
+    Path("agent", "faces", "resnet_dat.py"),
+    Path("agent", "faces", "resnet_weights.py"),
+)
+"""The code that makes the installed model files: a change to it makes them again."""
+
+
 def _install_fingerprint() -> str:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
     for requirement in NO_DEPS_PACKAGES:
         digest.update(requirement.encode())
+    for converter in MODEL_CONVERTERS:
+        digest.update((ROOT / converter).read_bytes())
     return digest.hexdigest()
 
 
@@ -131,8 +141,9 @@ def ensure_environment() -> None:
         _run(python, "-m", "pip", "install", "--upgrade", "--quiet", "pip")
         _run(python, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
         _run(python, "-m", "pip", "install", "--quiet", "--no-deps", *NO_DEPS_PACKAGES)
-        (VENV / INSTALLED_DETECTOR_NOTE).unlink(missing_ok=True)  # dlib may have changed
-        (VENV / INSTALLED_ENCODER_NOTE).unlink(missing_ok=True)  # and face_recognition_models
+        # dlib, face_recognition_models or the converters may have changed: make the files again.
+        (VENV / INSTALLED_DETECTOR_NOTE).unlink(missing_ok=True)
+        (VENV / INSTALLED_ENCODER_NOTE).unlink(missing_ok=True)
         stamp.write_text(fingerprint)
     if not (VENV / INSTALLED_DETECTOR_NOTE).exists():
         # dlib's face detector, serialised once here instead of rebuilt by every process that

@@ -8,7 +8,9 @@ These are the models face_recognition uses (shipped by the
 ``face_recognition_models`` package). They are loaded per :class:`FaceEngine`
 instance rather than through face_recognition's module-level globals, so an
 identifier running in a worker thread shares no mutable state with anybody
-else. A lock serialises calls into one engine, so even a shared engine is safe.
+else. A lock serialises calls into one engine's dlib models, so even a shared engine is safe;
+the numpy encoder's passes are serialised across the whole process instead (its weights
+are read-only; :data:`agent.faces.resnet_encoder._blas_lock`).
 
 The 128-d encodings come from dlib's ResNet either way, evaluated by one of two
 implementations: :class:`~agent.faces.resnet_encoder.NumpyFaceEncoder` (numpy + OpenBLAS,
@@ -26,7 +28,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -107,9 +109,11 @@ class FaceEngine:
         FaceEngineError: when dlib or the model files are missing or unreadable.
     """
 
-    def __init__(self, *, detection_model: str = "hog", encoder: str = "auto") -> None:
+    def __init__(self, *, detection_model: str = "hog", encoder: Literal["auto", "dlib"] = "auto") -> None:
         """Args: the detector (``hog`` or ``cnn``) and the encoder implementation (``auto``: numpy
         when the installed weights verify, else dlib; ``dlib``: always dlib's)."""
+        if encoder not in ("auto", "dlib"):
+            raise ValueError(f"encoder must be 'auto' or 'dlib', not {encoder!r}")
         # Imported here so a missing engine is a clear FaceEngineError, not an ImportError.
         try:
             import dlib  # noqa: PLC0415

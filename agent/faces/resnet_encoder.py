@@ -46,7 +46,8 @@ to one thread; one thread also makes a chip's descriptor repeat bit for bit."""
 _blas = ThreadpoolController()
 _blas_lock = threading.Lock()
 """threadpoolctl's limit is process-wide: one forward pass at a time sets and restores it, so a
-pass in one thread never runs with the thread count another thread restored."""
+pass in one thread never runs with the thread count another thread restored. Any other code
+that limits BLAS threads in this process must take this lock too."""
 
 
 def windows(x: Tensor, size: int, stride: int) -> npt.NDArray[np.float32]:

@@ -96,7 +96,9 @@ def load_installed_encoder(dat: Path, folder: Path | None = None) -> NumpyFaceEn
         return None
     try:
         return NumpyFaceEncoder(weights)
-    except FaceEngineError as exc:
+    except (
+        Exception
+    ) as exc:  # any fault here is safe to fall back from: dlib's encoder gives the same vectors
         log.warning("installed face encoder weights in %s unusable (%s): using dlib's encoder", folder, exc)
         return None
 
