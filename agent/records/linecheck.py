@@ -243,7 +243,12 @@ class _Unverified(NamedTuple):
 def _before_signature(
     line: int, data: bytes, complete: bool, keys: dict[str, Ed25519PublicKey]
 ) -> LineResult | _Unverified:
-    """Every check of a line up to its signature: the result, or what the signature check needs."""
+    """Every check of a line up to its signature: the result, or what the signature check needs.
+
+    The record's facts (liveness flag, rotation, retained captures) are read here, before the
+    signature is checked, so that batches can check signatures in one phase: a fact helper
+    must take any schema-valid content, including a tampered line's, without failing.
+    """
     if not complete:
         detail = "line has no newline at end of file: an append was interrupted" if data else "line too long"
         return LineResult(line, LineStatus.TORN, detail)

@@ -60,11 +60,47 @@ def python_pattern(pattern: str) -> str:
         or not pattern.endswith("$")
         or "\\\\" in pattern
         or pattern.endswith("\\$")
+        or not _translates_exactly(pattern[1:-1])
     ):
         raise TypeError(
-            f"pattern {pattern!r} is not plainly anchored at both ends; the native reader cannot take it"
+            f"pattern {pattern!r} is not one the native reader can translate exactly; it cannot take it"
         )
     return pattern[:-1].replace("\\d", "[0-9]") + r"\Z"
+
+
+def _translates_exactly(body: str) -> bool:
+    """Whether the anchors and escapes of a pattern's ``body`` (between ``^`` and ``$``) mean the same
+    in Python and Rust once :func:`python_pattern` has translated them.
+
+    Refused: a ``|`` outside parentheses (the final ``$`` would anchor only the last branch), an
+    inner ``^`` or ``$`` outside a class, groups other than ``(?:``, escapes other than ``\\d`` and
+    ``\\.``, and ``\\d`` inside a class (``[[0-9]]`` would be another pattern).
+    """
+    depth, in_class, index = 0, False, 0
+    while index < len(body):
+        char = body[index]
+        if char == "\\":
+            escape = body[index + 1 : index + 2]
+            if escape not in ("d", ".") or (escape == "d" and in_class):
+                return False
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if body[index + 1 : index + 2] == "]":
+                return False  # a literal ] first in a class: parsed differently
+        elif char == "(":
+            if body[index + 1 : index + 2] == "?" and body[index + 1 : index + 3] != "?:":
+                return False
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char in "^$" or (char == "|" and depth == 0):
+            return False
+        index += 1
+    return depth == 0 and not in_class
 
 
 def _meta(schema: CoreSchema, allowed: set[str], names: tuple[str, ...]) -> msgspec.Meta | None:
@@ -330,16 +366,12 @@ def record_struct(version: str) -> type[msgspec.Struct]:
     return kind
 
 
-_DECODERS: Final = tuple(
-    msgspec.json.Decoder(record_struct(version), strict=True)
-    for version in sorted(READABLE_SCHEMA_VERSIONS, reverse=True)  # the newest, most common, first
-)
+_VERSIONS: Final = tuple(sorted(READABLE_SCHEMA_VERSIONS, reverse=True))  # the newest, most common, first
+_DECODERS: Final = tuple(msgspec.json.Decoder(record_struct(version), strict=True) for version in _VERSIONS)
 _ENCODER: Final = msgspec.json.Encoder()
-_MARKERS: Final = tuple(
-    b'"schema_version":"' + version.encode("ascii") + b'"'
-    for version in sorted(READABLE_SCHEMA_VERSIONS, reverse=True)
-)
-"""A version's member as canonical JSON writes it: which decoder to try (the others would refuse)."""
+_MARKERS: Final = tuple(b'"schema_version":"' + version.encode("ascii") + b'"' for version in _VERSIONS)
+"""A version's member as canonical JSON writes it: which decoder to try. The decoded record's
+own ``schema_version`` must then be that version (every struct's member accepts all of them)."""
 _SIGNATURE_MEMBER: Final = b',"' + SIGNATURE_FIELD.encode("ascii") + b'":'
 
 
@@ -349,12 +381,12 @@ def read_native(data: bytes) -> tuple[dict[str, Any], bytes] | None:
 
     The payload is cut out of the line as :mod:`agent.records.canonical_line` cuts it.
     """
-    for marker, decoder in zip(_MARKERS, _DECODERS, strict=True):
+    for version, marker, decoder in zip(_VERSIONS, _MARKERS, _DECODERS, strict=True):
         if marker not in data:
             continue
         try:
             record = decoder.decode(data)
-            if _ENCODER.encode(record) != data:
+            if getattr(record, "schema_version", None) != version or _ENCODER.encode(record) != data:
                 return None
             member = _SIGNATURE_MEMBER + _ENCODER.encode(getattr(record, SIGNATURE_FIELD))
         except (msgspec.ValidationError, msgspec.DecodeError, msgspec.EncodeError, UnicodeError):

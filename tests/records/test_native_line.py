@@ -36,7 +36,7 @@ from agent.records.linecheck import check_line
 from agent.records.log import RecordLog
 from agent.records.model import READABLE_SCHEMA_VERSIONS
 from agent.records.native_line import python_pattern, read_native
-from agent.records.stored_schema import FAST_FLOAT_MAX, FAST_FLOAT_MIN, SAFE_INTEGER
+from agent.records.stored_schema import FAST_FLOAT_MAX, FAST_FLOAT_MIN, SAFE_INTEGER, version_number
 from agent.signing import Signer, canonical_json
 from tests.records.factories import captured_draft, draft_for, refused_draft
 from tests.records.mutants import _paths, base_records, mutants, resigned
@@ -273,6 +273,19 @@ def test_records_of_every_schema_version_are_read_natively() -> None:
     assert len(versions) == 3
 
 
+def test_a_record_is_read_only_under_the_version_it_names() -> None:
+    """Every version's struct accepts every version's tag, so a decoder tried on a line (the line
+    holds its version's tag somewhere) must also find its own version in the record itself."""
+    newest = max(READABLE_SCHEMA_VERSIONS, key=version_number)
+    older = min(READABLE_SCHEMA_VERSIONS, key=version_number)
+    [record] = [r for r in base_records(_signer()) if r["schema_version"] == newest][:1]
+    relabelled = resigned({**record, "schema_version": older}, _signer())
+    assert relabelled is not None and read_strictly(relabelled) is None
+    every_marker_found = (b"",) * len(native_line._MARKERS)  # as if each version's tag stood in the line
+    with mock.patch.object(native_line, "_MARKERS", every_marker_found):
+        assert read_native(relabelled) is None
+
+
 def _with(decoders: tuple[msgspec.json.Decoder[Any], ...], data: bytes) -> Any:
     with mock.patch.object(native_line, "_DECODERS", decoders):
         return read_native(data)
@@ -312,7 +325,10 @@ class _NoFloatChecks(native_line._Number):
 def test_python_patterns_are_never_more_lenient_than_rust_ones() -> None:
     assert re.search(python_pattern(r"^[0-9a-f]{64}$"), "a" * 64 + "\n") is None
     assert re.search(python_pattern(r"^\d{4}$"), "٢٠٢٥") is None
-    for unusable in (r"[0-9]+", r"^[0-9]+", r"^a\$", r"^a\\d$"):
+    for unusable in (
+        r"[0-9]+", r"^[0-9]+", r"^a\$", r"^a\\d$",
+        r"^a$|^b$", r"^a|b$", r"^[\d-]$", r"^\w+$", r"^(?m)a$", r"^(?=a)b$", r"^a$b$",
+    ):  # fmt: skip
         with pytest.raises(TypeError):
             python_pattern(unusable)
 
