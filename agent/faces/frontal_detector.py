@@ -25,16 +25,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.faces.installed_models import installed_models_dir, write_with_note
+
 log = logging.getLogger(__name__)
 
 DETECTOR_FILE = "frontal_face_detector.svm"
 NOTE_FILE = "frontal_face_detector.json"
 
-
-def installed_models_dir() -> Path:
-    """Where the installer put model files derived from installed packages."""
-    prefix = Path(getattr(sys, "_MEIPASS", sys.prefix))  # a PyInstaller bundle's own folder
-    return prefix / "share" / "scangate" / "models"
+__all__ = [
+    "DETECTOR_FILE",
+    "NOTE_FILE",
+    "dlib_identity",
+    "installed_models_dir",
+    "load_frontal_detector",
+    "write_installed_detector",
+]
 
 
 def dlib_identity(dlib: Any) -> dict[str, object]:
@@ -47,19 +52,20 @@ def dlib_identity(dlib: Any) -> dict[str, object]:
 
 def write_installed_detector(dlib: Any, folder: Path | None = None) -> Path:
     """Serialise this dlib's frontal detector into ``folder`` (default :func:`installed_models_dir`),
-    with its note; written beside and renamed, so a reader never sees half a file."""
+    with its note (:func:`~agent.faces.installed_models.write_with_note`: never half a file, never
+    a note beside another file)."""
     folder = folder if folder is not None else installed_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".partial-{os.getpid()}-{DETECTOR_FILE}"
+    scratch = folder / f".serialising-{os.getpid()}-{DETECTOR_FILE}"
     try:
-        dlib.get_frontal_face_detector().save(str(partial))
-        digest = hashlib.sha256(partial.read_bytes()).hexdigest()
-        note = {**dlib_identity(dlib), "sha256": digest}
-        os.replace(partial, folder / DETECTOR_FILE)
+        dlib.get_frontal_face_detector().save(str(scratch))  # dlib writes to a path only
+        data = scratch.read_bytes()
     finally:
-        partial.unlink(missing_ok=True)
-    (folder / NOTE_FILE).write_text(json.dumps(note, sort_keys=True) + "\n", encoding="utf-8")
-    return folder / DETECTOR_FILE
+        scratch.unlink(missing_ok=True)
+    note = {**dlib_identity(dlib), "sha256": hashlib.sha256(data).hexdigest()}
+    return write_with_note(
+        folder, DETECTOR_FILE, data, NOTE_FILE, (json.dumps(note, sort_keys=True) + "\n").encode()
+    )
 
 
 def load_frontal_detector(dlib: Any, folder: Path | None = None) -> Any:

@@ -4,9 +4,9 @@
 arrays. Nothing is copied into this repository: the installer converts the ``.dat`` file of
 the installed ``face_recognition_models`` (``packaging/bootstrap.py`` into the virtual
 environment, the PyInstaller spec into the bundle) into ``share/scangate/models/`` under the
-installation's prefix (:func:`~agent.faces.frontal_detector.installed_models_dir`), as
+installation's prefix (:func:`~agent.faces.installed_models.installed_models_dir`), as
 ``face_resnet_v1.npz`` with a note recording the source file's size and SHA-256 and the
-``.npz``'s SHA-256. Files are written beside and renamed, so a reader never sees half a file.
+``.npz``'s SHA-256 (:func:`~agent.faces.installed_models.write_with_note`).
 
 At run time the weights are used only when the note names the very ``.dat`` the engine is
 given (size and digest) and the ``.npz`` has the noted digest; otherwise (a plain ``pip
@@ -20,14 +20,13 @@ import hashlib
 import io
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from agent.errors import FaceEngineError
-from agent.faces.frontal_detector import installed_models_dir
+from agent.faces.installed_models import installed_models_dir, write_with_note
 from agent.faces.resnet_dat import Weights, parse_resnet_dat
 from agent.faces.resnet_encoder import NumpyFaceEncoder
 
@@ -64,15 +63,6 @@ def convert(dat: Path) -> Weights:
     return parse_resnet_dat(data, where=str(dat))
 
 
-def _replace(folder: Path, name: str, data: bytes) -> None:
-    partial = folder / f".partial-{os.getpid()}-{name}"
-    try:
-        partial.write_bytes(data)
-        os.replace(partial, folder / name)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def write_installed_weights(dat: Path, folder: Path | None = None) -> Path:
     """Convert ``dat`` into ``folder`` (default :func:`installed_models_dir`) with its note."""
     folder = folder if folder is not None else installed_models_dir()
@@ -81,11 +71,9 @@ def write_installed_weights(dat: Path, folder: Path | None = None) -> Path:
     np.savez(buffer, allow_pickle=False, **weights)
     data = buffer.getvalue()
     note = {**source_identity(dat), "format": FORMAT, "sha256": hashlib.sha256(data).hexdigest()}
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / NOTE_FILE).unlink(missing_ok=True)  # never a new note beside an old file, or the reverse
-    _replace(folder, WEIGHTS_FILE, data)
-    _replace(folder, NOTE_FILE, (json.dumps(note, sort_keys=True) + "\n").encode())
-    return folder / WEIGHTS_FILE
+    return write_with_note(
+        folder, WEIGHTS_FILE, data, NOTE_FILE, (json.dumps(note, sort_keys=True) + "\n").encode()
+    )
 
 
 def load_installed_encoder(dat: Path, folder: Path | None = None) -> NumpyFaceEncoder | None:
