@@ -112,6 +112,7 @@ INSTALLED_ENCODER_NOTE = Path("share", "scangate", "models", "face_resnet_v1.jso
 
 MODEL_CONVERTERS = (
     Path("agent", "faces", "frontal_detector.py"),
+    Path("agent", "faces", "installed_models.py"),
     Path("agent", "faces", "resnet_dat.py"),
     Path("agent", "faces", "resnet_weights.py"),
 )
