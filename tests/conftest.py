@@ -100,6 +100,32 @@ def pyproject_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_main, "_command_entry_points", lambda: points)
 
 
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real file system of 256 KiB (tmpfs), for what happens when the disk fills up mid-write.
+
+    Mounting needs root (CI runs as root); elsewhere the test is skipped, saying so.
+    """
+    import subprocess
+
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    if os.name != "posix" or os.geteuid() != 0:
+        pytest.skip("a real full disk needs a tmpfs mount, which needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "--lazy", str(folder)], check=False)
+
+
 SLOW_TEST_TIMEOUT_S = 3600
 """pytest-timeout's limit for ``slow`` tests (a bundle build or a Debian install takes many
 minutes on 2 busy cores); every other test has the 900 s of ``[tool.pytest.ini_options]``."""

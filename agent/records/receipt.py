@@ -9,12 +9,14 @@ the text form is for printing or showing on the touchscreen.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.private_files import private_dir, private_file_opener
+from agent.durable import replace_file_atomically
+from agent.private_files import PRIVATE_FILE_MODE, private_dir
 from agent.records.credentials_view import credentials_summary
 from agent.records.errors import RecordError
 from agent.records.record_view import nested
@@ -147,9 +149,10 @@ def write_receipt_png(receipt: Receipt, path: Path) -> Path:
         draw = ImageDraw.Draw(image)
         for index, line in enumerate(caption):
             draw.text((12, code.height + 4 + index * line_height), line, fill="black")
+        encoded = io.BytesIO()
+        image.save(encoded, format="PNG")
         private_dir(path.parent)
-        with open(path, "wb", opener=private_file_opener) as handle:
-            image.save(handle, format="PNG")
+        replace_file_atomically(path, encoded.getvalue(), PRIVATE_FILE_MODE)  # never half an image
     except OSError as exc:
         raise RecordError(f"cannot write the receipt image: {exc}", where=str(path)) from None
     return path

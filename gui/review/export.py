@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from agent import __version__
+from agent.durable import replace_file_atomically
 from agent.errors import ScanGateError
-from agent.private_files import private_file_opener
+from agent.private_files import PRIVATE_FILE_MODE
 from agent.records.liveness_evidence import liveness_flag
 from agent.records.verify import Verdict
 from agent.session.snapshot import reason_text
@@ -60,40 +62,47 @@ class ExportError(ScanGateError):
 def write_csv(path: Path, rows: Sequence[SessionRow]) -> int:
     """Write ``rows`` as CSV (UTF-8, header line); returns the number of rows written."""
     try:
-        # Exports name performers and technicians: owner-only like the log they come from.
-        with open(path, "w", encoding="utf-8", newline="", opener=private_file_opener) as handle:
-            writer = csv.writer(handle)
-            writer.writerow(CSV_COLUMNS)
-            for row in rows:
-                writer.writerow(
-                    [
-                        row.started_at.isoformat() if row.started_at else "",
-                        row.ended_at.isoformat() if row.ended_at else "",
-                        row.performer,
-                        row.production,
-                        row.rig,
-                        row.outcome if row.readable else "unreadable",
-                        row.capture_types,
-                        row.files,
-                        row.flagged_files,
-                        row.liveness if row.readable else "",
-                        row.past_destroy_by.destroy_by.isoformat() if row.past_destroy_by else "",
-                        row.verification,
-                        " | ".join(row.problems),
-                        row.reasons,
-                        row.technician,
-                        "" if row.sequence is None else row.sequence,
-                        row.record_id,
-                        row.record_hash,
-                        str(row.log),
-                        row.line,
-                    ]
-                )
+        handle = io.StringIO(newline="")
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for row in rows:
+            writer.writerow(
+                [
+                    row.started_at.isoformat() if row.started_at else "",
+                    row.ended_at.isoformat() if row.ended_at else "",
+                    row.performer,
+                    row.production,
+                    row.rig,
+                    row.outcome if row.readable else "unreadable",
+                    row.capture_types,
+                    row.files,
+                    row.flagged_files,
+                    row.liveness if row.readable else "",
+                    row.past_destroy_by.destroy_by.isoformat() if row.past_destroy_by else "",
+                    row.verification,
+                    " | ".join(row.problems),
+                    row.reasons,
+                    row.technician,
+                    "" if row.sequence is None else row.sequence,
+                    row.record_id,
+                    row.record_hash,
+                    str(row.log),
+                    row.line,
+                ]
+            )
+        _replace(path, handle.getvalue().encode("utf-8"))
     except OSError as exc:
         raise ExportError(
             f"cannot write the CSV file: {exc.strerror or exc}", where=str(path), hint="choose another folder"
         ) from None
     return len(rows)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Put a finished export at ``path``: the earlier file stays whole until the new one is complete,
+    and a write that fails (a full disk) leaves no partial file that could pass for an export.
+    Exports name performers and technicians: owner-only, like the log they come from."""
+    replace_file_atomically(path, data, PRIVATE_FILE_MODE)
 
 
 @dataclass(frozen=True)
@@ -231,12 +240,7 @@ def write_pdf(path: Path, rows: Sequence[SessionRow], context: ReportContext) ->
         canvas.drawRightString(doc.pagesize[0] - 15 * mm, 8 * mm, f"page {doc.page}")
         canvas.restoreState()
 
-    try:
-        handle = open(path, "wb", opener=private_file_opener)  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise ExportError(
-            f"cannot write the PDF file: {exc.strerror or exc}", where=str(path), hint="choose another folder"
-        ) from None
+    handle = io.BytesIO()
     try:
         document = SimpleDocTemplate(
             handle,
@@ -249,12 +253,11 @@ def write_pdf(path: Path, rows: Sequence[SessionRow], context: ReportContext) ->
             author=f"ScanGate {__version__}",
         )
         document.build(story, onFirstPage=footer, onLaterPages=footer)
+        _replace(path, handle.getvalue())
     except OSError as exc:
         raise ExportError(
             f"cannot write the PDF file: {exc.strerror or exc}", where=str(path), hint="choose another folder"
         ) from None
-    finally:
-        handle.close()
     return len(rows)
 
 

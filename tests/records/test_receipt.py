@@ -61,3 +61,22 @@ def test_qr_code_decodes_to_the_record_hash(open_log: object, tmp_path: Path) ->
             "ended_at": record["ended_at"],
             "outcome": "captured",
         }
+
+
+def test_a_receipt_that_fills_the_disk_fails_and_leaves_the_earlier_one_as_it_was(
+    open_log: object, small_disk: Path
+) -> None:
+    import pytest
+
+    from agent.records.errors import RecordError
+    from tests.full_disk import fill_leaving
+
+    writer: RecordLog = open_log()  # type: ignore[operator]
+    path = small_disk / "receipt.png"
+    path.write_bytes(b"an earlier file the operator chose to replace")
+    earlier = path.read_bytes()
+    fill_leaving(small_disk, 0)
+    with pytest.raises(RecordError, match="No space left on device"):
+        write_receipt_png(make_receipt(writer.append(captured_draft(0))), path)
+    assert path.read_bytes() == earlier
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "receipt.png"]
