@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, ValidationError
 
+from agent.durable import write_new_file_atomically
 from agent.gate.base import CaptureGate
 from agent.gate.errors import CaptureNotKeptError, CaptureRefusedError, GateFaultError
 from agent.gate.models import CaptureEvent
@@ -337,14 +338,12 @@ def load_or_create_token(path: Path) -> str:
     """
     try:
         private_dir(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
+        if not path.exists():
+            # Complete or absent, never empty: a start that fails here (a full disk) or a second
+            # start at the same moment cannot leave a file that refuses every later start.
+            write_new_file_atomically(path, (secrets.token_urlsafe(32) + "\n").encode("ascii"), 0o600)
     except OSError as exc:
         raise GateFaultError(f"cannot create the gate API token file: {exc}", where=str(path)) from None
-    else:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="ascii").strip()

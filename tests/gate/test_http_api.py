@@ -306,3 +306,21 @@ def test_a_client_that_stalls_half_way_through_a_request_is_dropped(
     with socket.create_connection((host, int(port)), timeout=REQUEST_IDLE_LIMIT_S + 30) as conn:
         conn.sendall(request.encode())
         assert conn.recv(1024) == b"", "the server should close the connection, not answer"
+
+
+def test_a_token_file_the_full_disk_cannot_take_is_an_error_and_is_not_left_empty(small_disk: Path) -> None:
+    """An empty token file left by a failed first start would refuse every later start."""
+    from agent.gate.errors import GateFaultError
+    from agent.gate.http_api import load_or_create_token
+    from tests.full_disk import fill_leaving
+
+    path = small_disk / "gate" / "api-token"
+    path.parent.mkdir(mode=0o700)
+    fill_leaving(small_disk, 0)
+    with pytest.raises(GateFaultError, match="No space left on device"):
+        load_or_create_token(path)
+    assert not path.exists()
+    (small_disk / "filler").unlink()
+    token = load_or_create_token(path)
+    assert len(token) >= 16 and load_or_create_token(path) == token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
