@@ -55,13 +55,7 @@ def write_installed_detector(dlib: Any, folder: Path | None = None) -> Path:
     with its note (:func:`~agent.faces.installed_models.write_with_note`: never half a file, never
     a note beside another file)."""
     folder = folder if folder is not None else installed_models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    scratch = folder / f".serialising-{os.getpid()}-{DETECTOR_FILE}"
-    try:
-        dlib.get_frontal_face_detector().save(str(scratch))  # dlib writes to a path only
-        data = scratch.read_bytes()
-    finally:
-        scratch.unlink(missing_ok=True)
+    (data,) = dlib.get_frontal_face_detector().__getstate__()  # what pickling saves: the .svm bytes
     note = {**dlib_identity(dlib), "sha256": hashlib.sha256(data).hexdigest()}
     return write_with_note(
         folder, DETECTOR_FILE, data, NOTE_FILE, (json.dumps(note, sort_keys=True) + "\n").encode()

@@ -9,9 +9,13 @@ sure no reader can see half a file, or a new note beside an old file.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
+
+from agent.durable import replace_file_atomically
+
+MODEL_FILE_MODE = 0o644
+"""Installed model files are no secret: whoever runs ScanGate from the installation reads them."""
 
 
 def installed_models_dir() -> Path:
@@ -20,26 +24,16 @@ def installed_models_dir() -> Path:
     return prefix / "share" / "scangate" / "models"
 
 
-def replace_file(folder: Path, name: str, data: bytes) -> None:
-    """Make ``folder / name`` hold ``data``: written beside it and renamed over it, so that a reader
-    sees the old file or the new one, never part of one (a failed write leaves no partial file)."""
-    partial = folder / f".partial-{os.getpid()}-{name}"
-    try:
-        partial.write_bytes(data)
-        os.replace(partial, folder / name)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def write_with_note(folder: Path, name: str, data: bytes, note_name: str, note: bytes) -> Path:
     """Install ``data`` as ``folder / name`` with its note: the old note goes first and the new one
-    comes last, so a note is only ever beside the file it describes (an interrupted install
-    leaves a file with no note, which readers do not use)."""
+    comes last, each written whole beside its place and renamed, so a note is only ever beside
+    the file it describes and no file is ever half written (an interrupted install leaves a
+    file with no note, which readers do not use)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / note_name).unlink(missing_ok=True)
-    replace_file(folder, name, data)
-    replace_file(folder, note_name, note)
+    replace_file_atomically(folder / name, data, MODEL_FILE_MODE)
+    replace_file_atomically(folder / note_name, note, MODEL_FILE_MODE)
     return folder / name
 
 
-__all__ = ["installed_models_dir", "replace_file", "write_with_note"]
+__all__ = ["MODEL_FILE_MODE", "installed_models_dir", "write_with_note"]
