@@ -172,7 +172,8 @@ def run_tests(pytest_args: list[str]) -> int:
         except subprocess.CalledProcessError as exc:
             return exc.returncode or 1
         print(f"  ({Path(step[0]).name} took {time.monotonic() - started:.0f} s)", flush=True)
-    # Every core: a worker per core, each test file on one worker (its module fixtures load once);
+    # Every core: a worker per core plus one (tests/conftest.py), each test file on one worker
+    # (its module fixtures load once);
     # the slowest tests are listed so that a CI run that grows shows where.
     args = pytest_args or ["-m", "not slow", "-n", "auto", "--dist", "loadfile", "--durations=25"]
     return subprocess.run(
