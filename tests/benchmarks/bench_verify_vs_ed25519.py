@@ -3,7 +3,7 @@
 Not a test (pytest does not collect it). Run:
 
     python tests/benchmarks/bench_verify_vs_ed25519.py [--records 10000] [--log FILE --key PEM]
-        [--steps] [--memory 10000 100000]
+        [--steps] [--ab] [--parts] [--memory 10000 100000]
 
 Measured in one run on the same records, so machine load hits both alike:
 - **bare Ed25519**: ``Ed25519PublicKey.verify`` over each record's signature and payload
@@ -17,7 +17,8 @@ Prints per-record wall time and, for one process, CPU time, with the ratio to ba
 (goal: at most 1.5x) and the machine load. ``--steps`` adds the CPU time of each step of
 the per-line check, all measured line by line in one loop (so each sees the caches the
 others leave), and of ``check_batch`` as ``verify`` runs it (a batch of lines read, then
-their signatures checked). ``--memory`` verifies logs of the given sizes in fresh
+their signatures checked). ``--parts`` times each part of the per-line check on its own
+(the minimum of interleaved rounds, which stays put on a busy machine). ``--memory`` verifies logs of the given sizes in fresh
 processes and prints their peak resident memory and traced Python allocations.
 """
 
@@ -35,6 +36,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -278,6 +280,72 @@ def ab(path: Path, public_key: Ed25519PublicKey, sample: int = 4000, rounds: int
         print(f"  {label:<40} {total / count / 1000:7.1f} µs  {total / bare:5.2f}x Ed25519")
 
 
+def parts(path: Path, public_key: Ed25519PublicKey, sample: int = 1000, rounds: int = 16) -> None:
+    """CPU per line of each part of the per-line check, each timed alone over the same lines, the parts
+    interleaved round by round in one process; the minimum of the rounds is printed (on a busy machine
+    only the minimum is stable), beside bare Ed25519 and ``check_batch`` / ``verify_log`` timed the same way."""
+    import msgspec
+
+    from agent.records import linecheck, native_line
+    from agent.records.liveness_evidence import liveness_flag
+    from agent.records.record_view import flagged_capture_count
+    from agent.records.retention import retained_captures
+    from agent.records.rotation_record import rotation_facts
+
+    keys = trusted_keys([public_key])
+    with open(path, "rb") as handle:
+        lines = [line.rstrip(b"\n") for _, line in zip(range(sample), handle, strict=False)]
+    pairs = prepare_pairs(path)[: len(lines)]
+    decoder = next(
+        d for m, d in zip(native_line._MARKERS, native_line._DECODERS, strict=True) if m in lines[0]
+    )
+    structs = [decoder.decode(data) for data in lines]
+    records = [msgspec.to_builtins(struct) for struct in structs]
+
+    def each(function: Any, items: list[Any]) -> Any:
+        def run() -> None:
+            for item in items:
+                function(item)
+
+        return run
+
+    def batches() -> None:
+        for i in range(0, len(lines), 64):
+            check_batch([(n, lines[n], True) for n in range(i, min(i + 64, len(lines)))], keys, True)
+
+    measured: dict[str, Any] = {
+        "bare Ed25519": each(lambda pair: public_key.verify(*pair), pairs),
+        "msgspec typed decode (patterns and Python checks included)": each(decoder.decode, lines),
+        "re-encoding the record": each(native_line._ENCODER.encode, structs),
+        "msgspec.to_builtins": each(msgspec.to_builtins, structs),
+        "SHA-256 twice (the line's size, as for line and payload)": each(
+            lambda data: (hashlib.sha256(data).hexdigest(), hashlib.sha256(data).digest()), lines
+        ),
+        "signature decoding": each(lambda r: linecheck._decode_signature(r["signature"]["value"]), records),
+        "fact: liveness flag": each(liveness_flag, records),
+        "fact: retained captures": each(retained_captures, records),
+        "fact: flagged captures": each(lambda r: flagged_capture_count(r.get("captured_files")), records),
+        "fact: key rotation": each(rotation_facts, records),
+        "read_native (the whole native reading)": each(native_line.read_native, lines),
+        "everything before the signature": each(
+            lambda data: linecheck._before_signature(1, data, True, keys), lines
+        ),
+        "check_batch (with Ed25519)": batches,
+    }
+    totals: dict[str, list[float]] = {label: [] for label in measured}
+    clock = time.thread_time_ns
+    for round_ in range(rounds):
+        order = list(measured) if round_ % 2 == 0 else list(reversed(measured))
+        for label in order:
+            started = clock()
+            measured[label]()
+            totals[label].append((clock() - started) / len(lines) / 1000)
+    bare = min(totals["bare Ed25519"])
+    print(f"\nparts (CPU per line, {len(lines):,} lines, minimum of {rounds} interleaved rounds; {load()}):")
+    for label, values in totals.items():
+        print(f"  {label:<62} {min(values):7.1f} µs  {min(values) / bare:5.2f}x Ed25519")
+
+
 _MEMORY_CHILD = """
 import resource, sys, tracemalloc
 from pathlib import Path
@@ -327,6 +395,11 @@ def main() -> int:
     parser.add_argument(
         "--ab", action="store_true", help="also compare check_batch with and without the native pre-filter"
     )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="also time each part of the per-line check alone (minimum of rounds)",
+    )
     parser.add_argument("--memory", type=int, nargs="*", help="also measure memory for logs of these sizes")
     args = parser.parse_args()
     print(f"bench_verify_vs_ed25519: python {sys.version.split()[0]}, {load()}")
@@ -344,6 +417,8 @@ def main() -> int:
             steps(path, public_key)
         if args.ab:
             ab(path, public_key)
+        if args.parts:
+            parts(path, public_key)
         if args.memory:
             memory(Path(temp), args.memory)
         print(
