@@ -8,6 +8,7 @@ it is absent. Its images must never be copied into the repository.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,8 +107,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
     Mounting needs root (CI runs as root); elsewhere the test is skipped, saying so.
     """
-    import subprocess
-
     folder = tmp_path / "small-disk"
     folder.mkdir()
     if os.name != "posix" or os.geteuid() != 0:

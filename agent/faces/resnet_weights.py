@@ -82,11 +82,10 @@ def load_installed_encoder(dat: Path, folder: Path | None = None) -> NumpyFaceEn
     weights = _verified_weights(dat, folder)
     if weights is None:
         return None
+    # Any fault here is safe to fall back from: dlib's encoder gives the same vectors.
     try:
         return NumpyFaceEncoder(weights)
-    except (
-        Exception
-    ) as exc:  # any fault here is safe to fall back from: dlib's encoder gives the same vectors
+    except Exception as exc:
         log.warning("installed face encoder weights in %s unusable (%s): using dlib's encoder", folder, exc)
         return None
 
