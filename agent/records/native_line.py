@@ -10,10 +10,11 @@ so every refusal and every message stays what it was.
 The struct types are *generated* from :func:`agent.records.stored_schema.derive`
 (``fast=True``), the very schema of the pydantic one-pass reader, one set per
 readable record version: the same members (all required, none extra, sorted
-as RFC 8785 sorts them), the same length and numeric bounds, the same
-patterns (anchored at the true end of text, ASCII digits), the same model
-validators and value checks (run in ``__post_init__``). A schema construct the
-generator does not know raises at import.
+as RFC 8785 sorts them), the same length and numeric bounds, the same model
+validators and value checks (run in ``__post_init__``). The same patterns are
+then checked on the plain data by pydantic-core itself (:func:`pattern_schema`,
+one call per line). A schema construct the generator does not know raises at
+import.
 
 Why acceptance here implies acceptance there, with the same record:
 
@@ -33,7 +34,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Final, Literal, Optional, Union
 
 import msgspec
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, SchemaValidator, ValidationError, core_schema
 
 from agent.records.model import READABLE_SCHEMA_VERSIONS, SessionRecord
 from agent.records.stored_schema import derive, version_number
@@ -43,64 +44,10 @@ Check = Callable[[Any], None]
 """Checks one value (raises ValueError to refuse it)."""
 
 _STR_KEYS = {"type", "min_length", "max_length", "pattern", "strict", "metadata"}
+"""A string's constraints; its pattern is checked by :func:`pattern_schema`, the others by msgspec."""
 _INT_KEYS = {"type", "ge", "gt", "le", "lt", "strict", "metadata"}
 _FLOAT_KEYS = _INT_KEYS  # no multiple_of: msgspec's and pydantic's float remainders need not agree
 _BOUND_KEYS = ("ge", "gt", "le", "lt")
-
-
-def python_pattern(pattern: str) -> str:
-    """``pattern`` (written for pydantic-core's Rust regex) for Python's ``re.search``, never more lenient.
-
-    ``$`` in Python also matches before a final newline; ``\\Z`` does not.
-    ``\\d`` becomes ``[0-9]`` (Python's and Rust's Unicode digit sets differ by
-    Unicode version). Only fully anchored patterns are taken.
-    """
-    if (
-        not pattern.startswith("^")
-        or not pattern.endswith("$")
-        or "\\\\" in pattern
-        or pattern.endswith("\\$")
-        or not _translates_exactly(pattern[1:-1])
-    ):
-        raise TypeError(
-            f"pattern {pattern!r} is not one the native reader can translate exactly; it cannot take it"
-        )
-    return pattern[:-1].replace("\\d", "[0-9]") + r"\Z"
-
-
-def _translates_exactly(body: str) -> bool:
-    """Whether the anchors and escapes of a pattern's ``body`` (between ``^`` and ``$``) mean the same
-    in Python and Rust once :func:`python_pattern` has translated them.
-
-    Refused: a ``|`` outside parentheses (the final ``$`` would anchor only the last branch), an
-    inner ``^`` or ``$`` outside a class, groups other than ``(?:``, escapes other than ``\\d`` and
-    ``\\.``, and ``\\d`` inside a class (``[[0-9]]`` would be another pattern).
-    """
-    depth, in_class, index = 0, False, 0
-    while index < len(body):
-        char = body[index]
-        if char == "\\":
-            escape = body[index + 1 : index + 2]
-            if escape not in ("d", ".") or (escape == "d" and in_class):
-                return False
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            if body[index + 1 : index + 2] == "]":
-                return False  # a literal ] first in a class: parsed differently
-        elif char == "(":
-            if body[index + 1 : index + 2] == "?" and body[index + 1 : index + 3] != "?:":
-                return False
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char in "^$" or (char == "|" and depth == 0):
-            return False
-        index += 1
-    return depth == 0 and not in_class
 
 
 def _meta(schema: CoreSchema, allowed: set[str], names: tuple[str, ...]) -> msgspec.Meta | None:
@@ -110,8 +57,6 @@ def _meta(schema: CoreSchema, allowed: set[str], names: tuple[str, ...]) -> msgs
     if schema.get("strict") is False:
         raise TypeError("a lax member cannot be read natively")
     kwargs = {name: schema[name] for name in names if name in schema}
-    if "pattern" in kwargs:
-        kwargs["pattern"] = python_pattern(kwargs["pattern"])
     return msgspec.Meta(**kwargs) if kwargs else None
 
 
@@ -276,7 +221,7 @@ class _Generator:
         if kind == "union":
             return self._number_union(schema)
         if kind == "str":
-            return _annotated(str, _meta(schema, _STR_KEYS, ("min_length", "max_length", "pattern"))), None
+            return _annotated(str, _meta(schema, _STR_KEYS, ("min_length", "max_length"))), None
         if kind == "int":
             return _annotated(int, _meta(schema, _INT_KEYS, _BOUND_KEYS)), None
         if kind == "float":
@@ -356,10 +301,53 @@ class _Generator:
         )
 
 
+def pattern_schema(schema: CoreSchema) -> CoreSchema | None:
+    """The part of the derived ``schema`` that checks string patterns, or None when it has none.
+
+    Every pattern stays where it is (the same member, list item or dict value)
+    and is checked by pydantic-core's regular expressions, the strict reader's
+    own engine, so no pattern is translated. What the structs check (types,
+    lengths, bounds, Python checks) is left out: other members are ignored.
+    One call per line checks every pattern of the record; msgspec calls
+    Python's ``re`` once per string, which cost more than the rest of the
+    typed decode (docs/performance.md, goal 3, sixth pass).
+    """
+    kind = schema["type"]
+    if kind in ("function-after", "nullable", "list"):
+        inner = pattern_schema(schema["items_schema" if kind == "list" else "schema"])
+        if inner is None or kind == "function-after":
+            return inner
+        return core_schema.nullable_schema(inner) if kind == "nullable" else core_schema.list_schema(inner)
+    if kind == "dict":
+        if pattern_schema(schema["keys_schema"]) is not None:
+            raise TypeError("only dicts with plain string keys are read natively")
+        values = pattern_schema(schema["values_schema"])
+        return None if values is None else core_schema.dict_schema(core_schema.str_schema(), values)
+    if kind == "typed-dict":
+        fields = {
+            name: core_schema.typed_dict_field(checked, required=True)
+            for name, field in schema["fields"].items()
+            if (checked := pattern_schema(field["schema"])) is not None
+        }
+        return core_schema.typed_dict_schema(fields, extra_behavior="ignore") if fields else None
+    if kind == "union":
+        if any(pattern_schema(choice) is not None for choice in schema["choices"]):
+            raise TypeError("a union holding a pattern is not read natively")
+        return None
+    if kind == "str":
+        return core_schema.str_schema(pattern=schema["pattern"], strict=True) if "pattern" in schema else None
+    if kind in ("int", "float", "bool", "literal"):
+        return None
+    raise TypeError(f"the native reader cannot derive a {kind!r} schema; extend native_line")
+
+
+def _derived(version: str) -> CoreSchema:
+    return derive(SessionRecord.__pydantic_core_schema__, version_number(version), fast=True)
+
+
 def record_struct(version: str) -> type[msgspec.Struct]:
     """The struct type of a stored record of ``version`` (``scangate.session-record/3``)."""
-    schema = derive(SessionRecord.__pydantic_core_schema__, version_number(version), fast=True)
-    kind, pending = _Generator(version_number(version)).type_of(schema)
+    kind, pending = _Generator(version_number(version)).type_of(_derived(version))
     check = _built(pending)
     if check is not None or not isinstance(kind, type):
         raise TypeError("a record is an object")
@@ -368,6 +356,9 @@ def record_struct(version: str) -> type[msgspec.Struct]:
 
 _VERSIONS: Final = tuple(sorted(READABLE_SCHEMA_VERSIONS, reverse=True))  # the newest, most common, first
 _DECODERS: Final = tuple(msgspec.json.Decoder(record_struct(version), strict=True) for version in _VERSIONS)
+_PATTERNS: Final = tuple(
+    SchemaValidator(pattern_schema(_derived(version)) or core_schema.any_schema()) for version in _VERSIONS
+)
 _ENCODER: Final = msgspec.json.Encoder()
 _MARKERS: Final = tuple(b'"schema_version":"' + version.encode("ascii") + b'"' for version in _VERSIONS)
 """A version's member as canonical JSON writes it: which decoder to try. The decoded record's
@@ -381,7 +372,7 @@ def read_native(data: bytes) -> tuple[dict[str, Any], bytes] | None:
 
     The payload is cut out of the line as :mod:`agent.records.canonical_line` cuts it.
     """
-    for version, marker, decoder in zip(_VERSIONS, _MARKERS, _DECODERS, strict=True):
+    for version, marker, decoder, patterns in zip(_VERSIONS, _MARKERS, _DECODERS, _PATTERNS, strict=True):
         if marker not in data:
             continue
         try:
@@ -395,8 +386,12 @@ def read_native(data: bytes) -> tuple[dict[str, Any], bytes] | None:
             return None
         at = data.find(member)
         built: dict[str, Any] = msgspec.to_builtins(record)
+        try:
+            patterns.validate_python(built, strict=True)
+        except ValidationError:
+            return None
         return built, data[:at] + data[at + len(member) :]
     return None
 
 
-__all__ = ["python_pattern", "read_native", "record_struct"]
+__all__ = ["pattern_schema", "read_native", "record_struct"]

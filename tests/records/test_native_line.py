@@ -27,6 +27,7 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic_core import SchemaValidator, ValidationError, core_schema
 
 from agent.records import canonical_line, native_line
 from agent.records.canonical_line import read_strictly
@@ -35,7 +36,7 @@ from agent.records.keys import RigKey
 from agent.records.linecheck import check_line
 from agent.records.log import RecordLog
 from agent.records.model import READABLE_SCHEMA_VERSIONS
-from agent.records.native_line import python_pattern, read_native
+from agent.records.native_line import pattern_schema, read_native
 from agent.records.stored_schema import FAST_FLOAT_MAX, FAST_FLOAT_MIN, SAFE_INTEGER, version_number
 from agent.signing import Signer, canonical_json
 from tests.records.factories import captured_draft, draft_for, refused_draft
@@ -286,30 +287,37 @@ def test_a_record_is_read_only_under_the_version_it_names() -> None:
         assert read_native(relabelled) is None
 
 
-def _with(decoders: tuple[msgspec.json.Decoder[Any], ...], data: bytes) -> Any:
-    with mock.patch.object(native_line, "_DECODERS", decoders):
+def _with(weakened: tuple[tuple[Any, ...], tuple[Any, ...]], data: bytes) -> Any:
+    decoders, patterns = weakened
+    with (
+        mock.patch.object(native_line, "_DECODERS", decoders),
+        mock.patch.object(native_line, "_PATTERNS", patterns),
+    ):
         return read_native(data)
 
 
 @pytest.mark.parametrize(
     "weakening",
-    ["pattern end as `$`", "no float domain check", "no model validators"],
+    ["no pattern check", "no float domain check", "no model validators"],
 )
 def test_the_differential_test_catches_a_weakened_native_reader(
     weakening: str, setting: tuple[dict[str, Any], list[bytes], list[bytes]]
 ) -> None:
     keys, _, lines = setting
     patches: dict[str, Any] = {
-        "pattern end as `$`": mock.patch.object(native_line, "python_pattern", lambda pattern: pattern),
+        "no pattern check": mock.patch.object(native_line, "pattern_schema", lambda schema: None),
         "no float domain check": mock.patch.object(native_line, "_Number", _NoFloatChecks),
         "no model validators": mock.patch.object(native_line, "_original", lambda validator: _ignore),
     }
+    versions = sorted(READABLE_SCHEMA_VERSIONS, reverse=True)
     with patches[weakening]:
-        decoders = tuple(
-            msgspec.json.Decoder(native_line.record_struct(version), strict=True)
-            for version in sorted(READABLE_SCHEMA_VERSIONS, reverse=True)
+        decoders = tuple(msgspec.json.Decoder(native_line.record_struct(v), strict=True) for v in versions)
+        patterns = tuple(
+            SchemaValidator(native_line.pattern_schema(native_line._derived(v)) or core_schema.any_schema())
+            for v in versions
         )
-    found = next((p for data in lines if (p := disagreement(data, keys, lambda d: _with(decoders, d)))), None)
+    weakened = (decoders, patterns)
+    found = next((p for data in lines if (p := disagreement(data, keys, lambda d: _with(weakened, d)))), None)
     assert found is not None, f"{weakening}: no line shows the difference"
 
 
@@ -322,15 +330,48 @@ class _NoFloatChecks(native_line._Number):
         super().__init__((), ())
 
 
-def test_python_patterns_are_never_more_lenient_than_rust_ones() -> None:
-    assert re.search(python_pattern(r"^[0-9a-f]{64}$"), "a" * 64 + "\n") is None
-    assert re.search(python_pattern(r"^\d{4}$"), "٢٠٢٥") is None
-    for unusable in (
-        r"[0-9]+", r"^[0-9]+", r"^a\$", r"^a\\d$",
-        r"^a$|^b$", r"^a|b$", r"^[\d-]$", r"^\w+$", r"^(?m)a$", r"^(?=a)b$", r"^a$b$",
-    ):  # fmt: skip
-        with pytest.raises(TypeError):
-            python_pattern(unusable)
+def test_pattern_schema_keeps_every_pattern_where_it_is_and_nothing_else() -> None:
+    hex64 = core_schema.str_schema(pattern=r"^[0-9a-f]{64}$")
+    derived = core_schema.typed_dict_schema(
+        {
+            "name": core_schema.typed_dict_field(core_schema.str_schema(max_length=3)),
+            "count": core_schema.typed_dict_field(core_schema.int_schema(ge=0)),
+            "files": core_schema.typed_dict_field(
+                core_schema.list_schema(
+                    core_schema.typed_dict_schema(
+                        {"sha256": core_schema.typed_dict_field(core_schema.nullable_schema(hex64))},
+                        extra_behavior="forbid",
+                    )
+                )
+            ),
+            "notes": core_schema.typed_dict_field(core_schema.dict_schema(core_schema.str_schema(), hex64)),
+        },
+        extra_behavior="forbid",
+    )
+    checks = SchemaValidator(pattern_schema(derived))  # type: ignore[arg-type]
+    good = {"name": "too long, not a pattern", "count": -1, "files": [{"sha256": "a" * 64}, {"sha256": None}]}
+    checks.validate_python({**good, "notes": {"k": "b" * 64}}, strict=True)
+    for bad in (
+        {**good, "files": [{"sha256": "A" * 64}]},
+        {**good, "files": [{"sha256": "a" * 64 + "\n"}]},
+        {**good, "notes": {"k": "b" * 63}},
+    ):
+        with pytest.raises(ValidationError):
+            checks.validate_python({**good, **bad, "notes": bad.get("notes", {})}, strict=True)
+    assert pattern_schema(core_schema.list_schema(core_schema.str_schema(min_length=2))) is None
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        core_schema.union_schema([core_schema.str_schema(pattern="^a$"), core_schema.int_schema()]),
+        core_schema.dict_schema(core_schema.str_schema(pattern="^a$"), core_schema.int_schema()),
+        core_schema.tuple_schema([core_schema.str_schema()]),
+    ],
+)
+def test_pattern_schema_refuses_a_construct_it_does_not_know(schema: Any) -> None:
+    with pytest.raises(TypeError):
+        pattern_schema(schema)
 
 
 @settings(max_examples=1500, deadline=None)
