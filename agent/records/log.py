@@ -62,6 +62,9 @@ PENDING_SUFFIX = ".pending"
 RECOVERY_REASON = "log_torn_tail_recovered"
 MAX_LINE_BYTES = 1 << 20
 """Longest line the readers accept (a real record is a few kB)."""
+READ_BUFFER_BYTES = 1 << 18
+"""Read-ahead when streaming a log: Python's default 8 KiB holds two records, so every other line
+cost a system call (verify read lines 3.7x faster with this; docs/performance.md, goal 3, sixth pass)."""
 
 Clock = Callable[[], datetime]
 
@@ -128,7 +131,7 @@ def read_lines(path: Path) -> Iterator[LogLine]:
         LogUnreadableError: the file cannot be opened or read.
     """
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - generator keeps it open while iterating
+        handle = open(path, "rb", buffering=READ_BUFFER_BYTES)  # noqa: SIM115 - generator keeps it open while iterating
     except OSError as exc:
         raise LogUnreadableError(f"cannot open log: {exc.strerror}", where=str(path)) from None
     with handle:
