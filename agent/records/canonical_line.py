@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 from pydantic_core import to_json
 
-from agent.records.native_line import read_native
+from agent.records.native_line import payload_digest, read_native
 from agent.records.stored_schema import FAST_STORED_RECORD
 from agent.signing import SIGNATURE_FIELD
 
@@ -47,12 +47,12 @@ class CanonicalLine(NamedTuple):
 
     record: dict[str, Any]
     """The record as plain JSON data (validated strictly)."""
-    payload: bytes
-    """The canonical JSON of the record without its signature: what the signature covers."""
+    payload_digest: bytes
+    """SHA-256 of the canonical JSON of the record without its signature: what the signature covers."""
 
 
 def read_canonical_line(data: bytes) -> CanonicalLine | None:
-    """The record and signed payload of ``data``, or None when the line needs the general checks.
+    """The record and signed payload's digest of ``data``, or None when the line needs the general checks.
 
     msgspec's reading (:mod:`agent.records.native_line`) is tried first; it only
     ever accepts lines this reading accepts, with the same record and payload,
@@ -73,10 +73,10 @@ def read_strictly(data: bytes) -> CanonicalLine | None:
     if to_json(record) != data:
         return None
     member = _SIGNATURE_MEMBER + to_json(record[SIGNATURE_FIELD])
-    if data.count(member) != 1:
+    pieces = data.split(member)
+    if len(pieces) != 2:
         return None
-    at = data.find(member)
-    return CanonicalLine(record, data[:at] + data[at + len(member) :])
+    return CanonicalLine(record, payload_digest(*pieces))
 
 
 __all__ = ["CanonicalLine", "read_canonical_line", "read_strictly"]

@@ -30,6 +30,7 @@ Why acceptance here implies acceptance there, with the same record:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Annotated, Any, Final, Literal, Optional, Union
 
@@ -367,13 +368,14 @@ _SIGNATURE_MEMBER: Final = b',"' + SIGNATURE_FIELD.encode("ascii") + b'":'
 
 
 def read_native(data: bytes) -> tuple[dict[str, Any], bytes] | None:
-    """The record of ``data`` (plain JSON data) and its signed payload, when msgspec proves the line
-    canonical and schema-valid; else None, which decides nothing (the pydantic-core reading follows).
+    """The record of ``data`` (plain JSON data) and the SHA-256 of its signed payload, when msgspec
+    proves the line canonical and schema-valid; else None, which decides nothing (the pydantic-core
+    reading follows).
 
-    The payload is cut out of the line as :mod:`agent.records.canonical_line` cuts it.
+    The payload is the line without its signature member, as :mod:`agent.records.canonical_line` cuts it.
     """
     for version, marker, decoder, patterns in zip(_VERSIONS, _MARKERS, _DECODERS, _PATTERNS, strict=True):
-        if marker not in data:
+        if data.rfind(marker) < 0:  # from the end: a top-level "s..." member sits near it
             continue
         try:
             record = decoder.decode(data)
@@ -382,16 +384,23 @@ def read_native(data: bytes) -> tuple[dict[str, Any], bytes] | None:
             member = _SIGNATURE_MEMBER + _ENCODER.encode(getattr(record, SIGNATURE_FIELD))
         except (msgspec.ValidationError, msgspec.DecodeError, msgspec.EncodeError, UnicodeError):
             return None
-        if data.count(member) != 1:
+        pieces = data.split(member)
+        if len(pieces) != 2:
             return None
-        at = data.find(member)
         built: dict[str, Any] = msgspec.to_builtins(record)
         try:
             patterns.validate_python(built, strict=True)
         except ValidationError:
             return None
-        return built, data[:at] + data[at + len(member) :]
+        return built, payload_digest(*pieces)
     return None
 
 
-__all__ = ["pattern_schema", "read_native", "record_struct"]
+def payload_digest(before: bytes, after: bytes) -> bytes:
+    """SHA-256 of ``before + after`` (a line without its signature member), without joining them."""
+    digest = hashlib.sha256(before)
+    digest.update(after)
+    return digest.digest()
+
+
+__all__ = ["pattern_schema", "payload_digest", "read_native", "record_struct"]

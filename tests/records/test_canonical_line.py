@@ -91,6 +91,21 @@ def _respelled(line: bytes) -> list[bytes]:
     ]
 
 
+def _signature_values_changed(record: dict[str, Any]) -> list[bytes]:
+    """The record with signature values that fit the schema's pattern but are not a valid signature:
+    not the exact base64url spelling (bad signature), another signature's spelling (modified)."""
+    signature = record["signature"]
+    value = signature["value"]
+    other_exact_last = "Q" if value[-1] == "A" else "A"
+    changed = [value[:-1] + "B", value[:-1] + other_exact_last, value[1:] + value[0]]
+    lines = [canonical_json({**record, "signature": {**signature, "value": v}}) for v in changed]
+    for line in lines:
+        assert read_canonical_line(line) is not None, (
+            "the schema lets these through: the one pass must judge them"
+        )
+    return lines
+
+
 def _corpus(signer: Signer) -> list[bytes]:
     """Conforming lines, their other spellings, lines signed by an impostor and resigned mutants."""
     impostor = Signer(Ed25519PrivateKey.generate())
@@ -102,6 +117,7 @@ def _corpus(signer: Signer) -> list[bytes]:
         lines.append(
             canonical_json(impostor.sign_into({k: v for k, v in record.items() if k != "signature"}))
         )
+        lines += _signature_values_changed(record)
         for _, changed in mutants(record):
             signed = resigned(changed, signer)
             lines += [signed] if signed is not None else []

@@ -222,7 +222,7 @@ def disagreement(
         return "accepted natively, refused by the strict reader"
     if not same(native[0], strict.record):
         return "a different record"
-    if native[1] != strict.payload:
+    if native[1] != strict.payload_digest:
         return "a different signed payload"
     with mock.patch.object(canonical_line, "read_native", reader):
         fast = check_line(1, data, True, keys)
