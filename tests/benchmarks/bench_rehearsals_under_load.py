@@ -8,7 +8,7 @@ against a fresh demo rig in its own temporary folder, and prints per rehearsal:
 * the slowest session start → consent terms shown, and identification → terms
   (from the controller's snapshots; ``-`` when the rehearsal never shows terms);
 * the analysis lag of the recognition worker (camera frame time → result), p50/p95/max,
-  and how many frames were analysed;
+  which result (1 = the worker's first) had the maximum, and how many frames were analysed;
 * every record's outcome and reason codes, and whether its ``identified_at`` is
   before its ``started_at`` (an identity from before the session: must never happen).
 
@@ -150,9 +150,10 @@ def run_one(name: str) -> bool:
         records = _records(Path(folder) / "sessions.jsonl")
     start_to_terms, identified_to_terms = observed.terms_times()
     lags = sorted(observed.lags_ms)
+    slowest = observed.lags_ms.index(lags[-1]) + 1 if lags else 0
     lag_text = (
         f"lag p50 {statistics.median(lags):.0f} / p95 {lags[int(0.95 * (len(lags) - 1))]:.0f}"
-        f" / max {lags[-1]:.0f} ms over {len(lags)} frames"
+        f" / max {lags[-1]:.0f} ms (result {slowest}) over {len(lags)} frames"
         if lags
         else "no frames analysed"
     )
