@@ -172,6 +172,11 @@ class SubprocessIdentifier:
         return process is not None and bool(process.is_alive())
 
     @property
+    def ready(self) -> bool:
+        """Whether the running child has loaded its face models (it can analyse now)."""
+        return self._ready and self.running
+
+    @property
     def landmarks(self) -> bool:
         """Whether the child measures landmarks (liveness challenges)."""
         return self._landmarks

@@ -8,7 +8,7 @@ identification of people who have not presented themselves is what the rig must 
 Runs on its own thread and always takes the *newest* frame from the camera
 worker (frames that arrive while a frame is being analysed are dropped, never
 queued), so identification never lags behind the camera and the preview stays
-smooth. The roster can be swapped while running (e.g. after a registry refresh).
+smooth; while the face models load, it takes no frame at all. The roster can be swapped while running (e.g. after a registry refresh).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from agent.camera.frame import Frame
 from agent.camera.worker import CameraWorker
+from agent.errors import FaceEngineError
 from agent.faces.identifier import FrameAnalysis, withheld
 from agent.faces.imaging import RGBImage
 
@@ -70,6 +71,20 @@ class FollowingIdentifier(FrameIdentifier, Protocol):
 
     def track(self, frame: RGBImage, at_s: float) -> FrameAnalysis:
         """Analyse a challenge frame taken at camera time ``at_s`` (see :mod:`agent.liveness.tracking`)."""
+        ...
+
+
+@runtime_checkable
+class LoadsModels(Protocol):
+    """An identifier that must load its face models before it can analyse (a child process)."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether the models are loaded and it can analyse now."""
+        ...
+
+    def wait_ready(self) -> None:
+        """Load the models, or wait until they are loaded; raises FaceEngineError when they cannot be."""
         ...
 
 
@@ -141,6 +156,9 @@ class RecognitionWorker:
     def _run(self) -> None:
         last_sequence: int | None = None
         while not self._stop.is_set():
+            if not self._models_loaded():
+                self._stop.wait(self._wait_timeout)
+                continue
             frame = self._camera.latest(after_sequence=last_sequence, timeout=self._wait_timeout)
             if frame is None:
                 continue
@@ -160,6 +178,23 @@ class RecognitionWorker:
                     listener(result)
                 except Exception:
                     log.exception("recognition listener failed")
+
+    def _models_loaded(self) -> bool:
+        """Wait for the identifier's face models before taking a frame; False if they cannot load.
+
+        Loading takes seconds (3-5 s with both cores busy). A frame taken before that wait
+        would be analysed seconds late: the identity of whoever stood there then.
+        """
+        with self._lock:
+            identifier = self._identifier
+        if not isinstance(identifier, LoadsModels) or identifier.ready:
+            return True
+        try:
+            identifier.wait_ready()
+        except FaceEngineError as exc:
+            log.error("face identification is unavailable: %s; trying again", exc.message())
+            return False
+        return True
 
     def _analyse(self, frame: Frame) -> RecognitionResult:
         with self._lock:
