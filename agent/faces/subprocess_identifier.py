@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import signal
 import threading
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -162,6 +163,8 @@ class SubprocessIdentifier:
         self._connection: Connection | None = None
         self._ready = False
         """Whether the running child said it has loaded its models."""
+        self._ready_since: float | None = None
+        """When (monotonic seconds) the running child said so."""
         self._unacknowledged_rosters = 0
         """Rosters sent to the running child whose acknowledgement has not been read yet."""
 
@@ -175,6 +178,11 @@ class SubprocessIdentifier:
     def ready(self) -> bool:
         """Whether the running child has loaded its face models (it can analyse now)."""
         return self._ready and self.running
+
+    @property
+    def ready_since(self) -> float | None:
+        """When (``time.monotonic()``) the running child had loaded its models; None while it loads."""
+        return self._ready_since
 
     @property
     def landmarks(self) -> bool:
@@ -326,7 +334,7 @@ class SubprocessIdentifier:
         status, detail = self._connection.recv()
         if status != "ready":
             raise FaceEngineError(f"the identification process could not start: {detail}")
-        self._ready = True
+        self._ready, self._ready_since = True, time.monotonic()
 
     def _receive(self, kind: str) -> object:
         """The child's answer to the oldest request not yet answered."""
@@ -352,7 +360,7 @@ class SubprocessIdentifier:
         process.start()
         child.close()
         self._process, self._connection = process, parent
-        self._ready, self._unacknowledged_rosters = False, 0
+        self._ready, self._ready_since, self._unacknowledged_rosters = False, None, 0
         log.info("identification process started (pid %s)", process.pid)
 
     def _stop_child(self) -> None:

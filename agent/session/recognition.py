@@ -83,6 +83,11 @@ class LoadsModels(Protocol):
         """Whether the models are loaded and it can analyse now."""
         ...
 
+    @property
+    def ready_since(self) -> float | None:
+        """When (``time.monotonic()``, the camera's clock) the models were last loaded; None while loading."""
+        ...
+
     def wait_ready(self) -> None:
         """Load the models, or wait until they are loaded; raises FaceEngineError when they cannot be."""
         ...
@@ -172,6 +177,8 @@ class RecognitionWorker:
                 # it, so nothing unlocks, and presence times out if it keeps happening.
                 log.exception("identification failed on frame %d", frame.sequence)
                 continue
+            if self._loaded_after(frame):
+                continue  # the models were (re)loaded while this frame waited: its identity is stale
             self.frames_analysed += 1
             for listener in self._listeners:
                 try:
@@ -195,6 +202,16 @@ class RecognitionWorker:
             log.error("face identification is unavailable: %s; trying again", exc.message())
             return False
         return True
+
+    def _loaded_after(self, frame: Frame) -> bool:
+        """Whether the identifier's models were loaded after ``frame`` was taken (its child was
+        restarted while the frame waited): the analysis then describes a moment seconds ago."""
+        with self._lock:
+            identifier = self._identifier
+        if not isinstance(identifier, LoadsModels):
+            return False
+        ready_since = identifier.ready_since
+        return ready_since is None or ready_since > frame.captured_at
 
     def _analyse(self, frame: Frame) -> RecognitionResult:
         with self._lock:

@@ -113,12 +113,19 @@ class LiveCamera:
 class ReadyTimedIdentifier(SubprocessIdentifier):
     """The real identification child, noting when it had loaded the face models."""
 
-    ready_at: float | None = None
+    def __init__(self, settings: IdentificationSettings, roster: Roster) -> None:
+        super().__init__(settings, roster)
+        self.readied: list[float] = []
+        """When each child (the first, and any restarted one) had loaded the models."""
+        self.ready_at: float | None = None
+        """When the first child had."""
 
     def _await_ready(self) -> None:  # every way to the child waits here for its "ready"
+        was_ready = self._ready
         super()._await_ready()
-        if self.ready_at is None:
-            self.ready_at = time.monotonic()
+        if not was_ready:
+            self.readied.append(time.monotonic())
+            self.ready_at = self.ready_at or self.readied[0]
 
 
 def test_the_first_frame_analysed_is_taken_once_the_face_models_are_loaded() -> None:
@@ -160,6 +167,10 @@ class NeverReadyIdentifier:
     def ready(self) -> bool:
         return False
 
+    @property
+    def ready_since(self) -> float | None:
+        return None
+
     def wait_ready(self) -> None:
         self.attempts += 1
         raise FaceEngineError("the face models could not be loaded: test")
@@ -183,3 +194,49 @@ def test_models_that_cannot_load_leave_no_result_and_are_tried_again() -> None:
     worker.stop()
     assert identifier.attempts >= 3
     assert delivered == []
+
+
+class CrashingAfterFrameCamera(LiveCamera):
+    """A live camera; on the given calls the identification child dies (killed, as in a crash)
+    just after the frame is taken, before the worker sends it."""
+
+    def __init__(self, identifier: SubprocessIdentifier, crash_on: set[int]) -> None:
+        super().__init__()
+        self.identifier = identifier
+        self.crash_on = crash_on
+
+    def latest(self, after_sequence: int | None = None, timeout: float | None = None) -> Frame | None:
+        frame = super().latest(after_sequence, timeout)
+        if self.sequence in self.crash_on:
+            process = self.identifier._process
+            process.kill()
+            process.join(10.0)
+        return frame
+
+
+def test_no_frame_taken_before_a_restarted_child_was_ready_is_reported_after_it() -> None:
+    """The same fault when the child is restarted mid-session (it crashed): the frame taken
+    just before the crash is analysed by the new child once it has loaded the models, seconds
+    later; it must not be reported as what the camera sees."""
+    identifier = ReadyTimedIdentifier(IdentificationSettings(), Roster(()))
+    camera = CrashingAfterFrameCamera(identifier, crash_on={5, 12})
+    delivered: list[tuple[float, float]] = []  # (taken, reported)
+    worker = RecognitionWorker(camera, identifier, identifying=lambda: True)  # type: ignore[arg-type]
+    worker.add_listener(lambda result: delivered.append((result.frame_captured_at, time.monotonic())))
+    worker.start()
+    deadline = time.monotonic() + 180.0
+    try:
+        while (len(identifier.readied) < 3 or camera.sequence < 16) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        worker.stop()
+        identifier.close()
+    assert len(identifier.readied) >= 3, "the crashed children were not replaced"
+    assert len(delivered) >= 8
+    stale = [
+        round(ready - taken, 2)
+        for ready in identifier.readied[1:]
+        for taken, reported in delivered
+        if taken < ready <= reported
+    ]
+    assert stale == [], f"frames reported after a new child loaded, taken this many seconds before: {stale}"
