@@ -8,7 +8,8 @@ identification of people who have not presented themselves is what the rig must 
 Runs on its own thread and always takes the *newest* frame from the camera
 worker (frames that arrive while a frame is being analysed are dropped, never
 queued), so identification never lags behind the camera and the preview stays
-smooth; while the face models load, it takes no frame at all. The roster can be swapped while running (e.g. after a registry refresh).
+smooth; while the face models load, it takes no frame at all. The roster can be
+swapped while running (e.g. after a registry refresh).
 """
 
 from __future__ import annotations
