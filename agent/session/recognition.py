@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -86,7 +87,7 @@ class LoadsModels(Protocol):
 
     @property
     def ready_since(self) -> float | None:
-        """When (``time.monotonic()``, the camera's clock) the models were last loaded; None while loading."""
+        """When (``time.monotonic()``) the models were last loaded; None while loading."""
         ...
 
     def wait_ready(self) -> None:
@@ -171,14 +172,17 @@ class RecognitionWorker:
             last_sequence = frame.sequence
             if self._identifying() and not self._counted(frame.captured_at):
                 continue  # taken before the session started: the session would ignore its identity
+            with self._lock:
+                identifier = self._identifier
+            requested_at = time.monotonic()
             try:
-                result = self._analyse(frame)
+                result = self._analyse(frame, identifier)
             except Exception:
                 # A frame that breaks the face engine is skipped; the session sees no match for
                 # it, so nothing unlocks, and presence times out if it keeps happening.
                 log.exception("identification failed on frame %d", frame.sequence)
                 continue
-            if self._loaded_after(frame):
+            if _loaded_since(identifier, requested_at):
                 continue  # the models were (re)loaded while this frame waited: its identity is stale
             self.frames_analysed += 1
             for listener in self._listeners:
@@ -204,19 +208,7 @@ class RecognitionWorker:
             return False
         return True
 
-    def _loaded_after(self, frame: Frame) -> bool:
-        """Whether the identifier's models were loaded after ``frame`` was taken (its child was
-        restarted while the frame waited): the analysis then describes a moment seconds ago."""
-        with self._lock:
-            identifier = self._identifier
-        if not isinstance(identifier, LoadsModels):
-            return False
-        ready_since = identifier.ready_since
-        return ready_since is None or ready_since > frame.captured_at
-
-    def _analyse(self, frame: Frame) -> RecognitionResult:
-        with self._lock:
-            identifier = self._identifier
+    def _analyse(self, frame: Frame, identifier: FrameIdentifier) -> RecognitionResult:
         if not self._identifying():
             if isinstance(identifier, TrackingIdentifier):
                 analysis = identifier.follow(frame.image, frame.captured_at, identify=False)
@@ -236,3 +228,14 @@ class RecognitionWorker:
                 analysis = withheld(analysis)
         height, width = frame.image.shape[:2]
         return RecognitionResult(frame.sequence, frame.captured_at, (width, height), analysis)
+
+
+def _loaded_since(identifier: FrameIdentifier, requested_at: float) -> bool:
+    """Whether ``identifier`` (re)loaded its face models after a frame was sent to it at
+    ``requested_at`` (``time.monotonic()``): its child was restarted while the frame waited, so
+    the answer describes a moment seconds ago. A frame sent to a child already loaded is never
+    judged so, however shortly before the load the camera took it."""
+    if not isinstance(identifier, LoadsModels):
+        return False
+    ready_since = identifier.ready_since
+    return ready_since is None or ready_since > requested_at

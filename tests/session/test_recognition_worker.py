@@ -240,3 +240,74 @@ def test_no_frame_taken_before_a_restarted_child_was_ready_is_reported_after_it(
         if taken < ready <= reported
     ]
     assert stale == [], f"frames reported after a new child loaded, taken this many seconds before: {stale}"
+
+
+class SlotCamera:
+    """A camera like :class:`agent.camera.worker.CameraWorker`: a thread puts a new frame in one
+    slot every 33 ms, and ``latest`` hands out the frame in the slot."""
+
+    def __init__(self) -> None:
+        self._frame: Frame | None = None
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, daemon=True)
+        self._thread.start()
+
+    def _produce(self) -> None:
+        sequence = 0
+        while not self._stop.is_set():
+            sequence += 1
+            with self._changed:
+                self._frame = Frame(IMAGE, sequence, time.monotonic(), "test")
+                self._changed.notify_all()
+            time.sleep(0.033)
+
+    def latest(self, after_sequence: int | None = None, timeout: float | None = None) -> Frame | None:
+        def newer() -> bool:
+            return self._frame is not None and (
+                after_sequence is None or self._frame.sequence > after_sequence
+            )
+
+        with self._changed:
+            return self._frame if self._changed.wait_for(newer, timeout) else None
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+
+
+class RequestCountingIdentifier(ReadyTimedIdentifier):
+    """Also counts the frames sent to the child."""
+
+    def __init__(self, settings: IdentificationSettings, roster: Roster) -> None:
+        super().__init__(settings, roster)
+        self.frames_sent = 0
+
+    def _request(self, kind: str, payload: object) -> object:
+        if kind in ("analyse", "locate", "follow", "track"):
+            self.frames_sent += 1
+        return super()._request(kind, payload)
+
+
+def test_a_frame_sent_once_the_models_are_loaded_is_never_thrown_away() -> None:
+    """The frame in the camera's slot when the models finish loading was taken a few ms before;
+    it is current, and its answer must be reported (a review of the stale-frame check found it
+    analysed and then dropped, one wasted identification at every start)."""
+    camera = SlotCamera()
+    identifier = RequestCountingIdentifier(IdentificationSettings(), Roster(()))
+    delivered: list[float] = []
+    worker = RecognitionWorker(camera, identifier, identifying=lambda: True)  # type: ignore[arg-type]
+    worker.add_listener(lambda result: delivered.append(result.frame_captured_at))
+    worker.start()
+    deadline = time.monotonic() + 120.0
+    try:
+        while len(delivered) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        worker.stop()
+        identifier.close()
+        camera.stop()
+    assert len(delivered) >= 5
+    assert identifier.frames_sent == len(delivered), (
+        f"{identifier.frames_sent - len(delivered)} frame(s) analysed and not reported"
+    )
