@@ -36,7 +36,6 @@ __all__ = [
     "DETECTOR_FILE",
     "NOTE_FILE",
     "dlib_identity",
-    "installed_models_dir",
     "load_frontal_detector",
     "write_installed_detector",
 ]

@@ -185,8 +185,6 @@ class _Read(NamedTuple):
     previous_hash: str
     record_id: str | None
     rig_id: str | None
-    schema_valid: bool
-    """Known to follow the schema already (read in one pass); else checked after the signature."""
 
 
 def _read_generally(line: int, data: bytes) -> _Read | LineResult:
@@ -206,9 +204,7 @@ def _read_generally(line: int, data: bytes) -> _Read | LineResult:
         record_hash, canonical_line = _record_hash(data, payload, record, fast_domain)
     except CanonicalJsonError as exc:
         return LineResult(line, LineStatus.MALFORMED, exc.what, sequence=sequence, record_id=record_id)
-    return _Read(
-        record, payload, record_hash, canonical_line, sequence, previous_hash, record_id, rig_id, False
-    )
+    return _Read(record, payload, record_hash, canonical_line, sequence, previous_hash, record_id, rig_id)
 
 
 class _Unverified(NamedTuple):
@@ -262,28 +258,12 @@ def _before_signature(
     public_key = keys.get(key_id)
     if public_key is None:
         return _judged(line, read, LineStatus.UNKNOWN_KEY, f"signed by untrusted key {key_id}", key_id)
-    flag = liveness_flag(record)
-    facts = rotation_facts(record)
-    authentic = LineResult(
-        line,
-        LineStatus.OK,
-        "",
-        read.sequence,
-        read.previous_hash,
-        read.record_hash,
-        read.record_id,
-        read.rig_id,
-        key_id,
-        None,
-        not read.canonical_line,
-        _recovery_info(record.get("log_recovery")),
-        flagged_capture_count(record.get("captured_files")),
-        flag.code if flag is not None else None,
-        retained_captures(record),
-        (facts.retired_key_id, facts.new_key_id) if facts and facts.retired_key_id == key_id else None,
-    )
-    digest = hashlib.sha256(read.payload).digest()
-    return _Unverified(authentic, data, read.schema_valid, public_key, raw_signature, digest)
+    authentic = _authentic(
+        line, record, read.sequence, read.previous_hash, read.record_hash, read.record_id, read.rig_id, key_id,
+        not_canonical=not read.canonical_line,
+    )  # fmt: skip
+    digest = _sha256(read.payload).digest()
+    return _Unverified(authentic, data, False, public_key, raw_signature, digest)
 
 
 def _one_pass_before_signature(
@@ -295,8 +275,7 @@ def _one_pass_before_signature(
     is, and every member has its schema type: the chain fields are set, and the
     signature is ``{"alg": "Ed25519", "key_id": ..., "value": ...}`` with both
     patterns checked. Only what the schema cannot say is checked here: the exact
-    spelling of the signature value, and whether its key is trusted. (Members of later record
-    versions may be missing from an older record: those are read with ``get``.)
+    spelling of the signature value, and whether its key is trusted.
     tests/records/test_canonical_line.py holds the result equal to the general way's.
     """
     sequence, previous_hash = record["sequence"], record["previous_hash"]
@@ -315,9 +294,29 @@ def _one_pass_before_signature(
             line, _UNKNOWN_KEY, f"signed by untrusted key {key_id}", sequence, previous_hash, record_hash,
             record_id, rig_id, key_id,
         )  # fmt: skip
+    authentic = _authentic(
+        line, record, sequence, previous_hash, record_hash, record_id, rig_id, key_id, not_canonical=False
+    )
+    return _Unverified(authentic, data, True, public_key, raw_signature, payload_digest)
+
+
+def _authentic(
+    line: int,
+    record: dict[str, Any],
+    sequence: int,
+    previous_hash: str,
+    record_hash: str,
+    record_id: str | None,
+    rig_id: str | None,
+    key_id: str,
+    *,
+    not_canonical: bool,
+) -> LineResult:
+    """The line's result if its signature holds, with the facts the verdict reports read from ``record``
+    (one place for both ways of reading a line)."""
     flag = liveness_flag(record)
     facts = rotation_facts(record)
-    authentic = LineResult(
+    return LineResult(
         line,
         _OK,
         "",
@@ -328,14 +327,13 @@ def _one_pass_before_signature(
         rig_id,
         key_id,
         None,
-        False,
+        not_canonical,
         _recovery_info(record.get("log_recovery")),
         flagged_capture_count(record.get("captured_files")),
         None if flag is None else flag.code,
         retained_captures(record),
         (facts.retired_key_id, facts.new_key_id) if facts and facts.retired_key_id == key_id else None,
     )
-    return _Unverified(authentic, data, True, public_key, raw_signature, payload_digest)
 
 
 def _after_signature(unverified: _Unverified, check_schema: bool) -> LineResult:

@@ -314,11 +314,14 @@ def pattern_schema(schema: CoreSchema) -> CoreSchema | None:
     typed decode (docs/performance.md, goal 3, sixth pass).
     """
     kind = schema["type"]
-    if kind in ("function-after", "nullable", "list"):
-        inner = pattern_schema(schema["items_schema" if kind == "list" else "schema"])
-        if inner is None or kind == "function-after":
-            return inner
-        return core_schema.nullable_schema(inner) if kind == "nullable" else core_schema.list_schema(inner)
+    if kind == "function-after":  # the function runs in the struct's __post_init__
+        return pattern_schema(schema["schema"])
+    if kind == "nullable":
+        inner = pattern_schema(schema["schema"])
+        return None if inner is None else core_schema.nullable_schema(inner)
+    if kind == "list":
+        items = pattern_schema(schema["items_schema"])
+        return None if items is None else core_schema.list_schema(items)
     if kind == "dict":
         if pattern_schema(schema["keys_schema"]) is not None:
             raise TypeError("only dicts with plain string keys are read natively")

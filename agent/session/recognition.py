@@ -163,7 +163,10 @@ class RecognitionWorker:
     def _run(self) -> None:
         last_sequence: int | None = None
         while not self._stop.is_set():
-            if not self._models_loaded():
+            with self._lock:
+                identifier = self._identifier
+            loader = identifier if isinstance(identifier, LoadsModels) else None
+            if loader is not None and not loader.ready and not self._load_models(loader):
                 self._stop.wait(self._wait_timeout)
                 continue
             frame = self._camera.latest(after_sequence=last_sequence, timeout=self._wait_timeout)
@@ -172,9 +175,7 @@ class RecognitionWorker:
             last_sequence = frame.sequence
             if self._identifying() and not self._counted(frame.captured_at):
                 continue  # taken before the session started: the session would ignore its identity
-            with self._lock:
-                identifier = self._identifier
-            requested_at = time.monotonic()
+            sent_at = time.monotonic()
             try:
                 result = self._analyse(frame, identifier)
             except Exception:
@@ -182,7 +183,7 @@ class RecognitionWorker:
                 # it, so nothing unlocks, and presence times out if it keeps happening.
                 log.exception("identification failed on frame %d", frame.sequence)
                 continue
-            if _loaded_since(identifier, requested_at):
+            if loader is not None and _loaded_since(loader, sent_at):
                 continue  # the models were (re)loaded while this frame waited: its identity is stale
             self.frames_analysed += 1
             for listener in self._listeners:
@@ -191,18 +192,15 @@ class RecognitionWorker:
                 except Exception:
                     log.exception("recognition listener failed")
 
-    def _models_loaded(self) -> bool:
-        """Wait for the identifier's face models before taking a frame; False if they cannot load.
+    @staticmethod
+    def _load_models(loader: LoadsModels) -> bool:
+        """Wait for the face models before taking a frame; False if they cannot load.
 
         Loading takes seconds (3-5 s with both cores busy). A frame taken before that wait
         would be analysed seconds late: the identity of whoever stood there then.
         """
-        with self._lock:
-            identifier = self._identifier
-        if not isinstance(identifier, LoadsModels) or identifier.ready:
-            return True
         try:
-            identifier.wait_ready()
+            loader.wait_ready()
         except FaceEngineError as exc:
             log.error("face identification is unavailable: %s; trying again", exc.message())
             return False
@@ -230,12 +228,10 @@ class RecognitionWorker:
         return RecognitionResult(frame.sequence, frame.captured_at, (width, height), analysis)
 
 
-def _loaded_since(identifier: FrameIdentifier, requested_at: float) -> bool:
-    """Whether ``identifier`` (re)loaded its face models after a frame was sent to it at
-    ``requested_at`` (``time.monotonic()``): its child was restarted while the frame waited, so
-    the answer describes a moment seconds ago. A frame sent to a child already loaded is never
-    judged so, however shortly before the load the camera took it."""
-    if not isinstance(identifier, LoadsModels):
-        return False
-    ready_since = identifier.ready_since
-    return ready_since is None or ready_since > requested_at
+def _loaded_since(loader: LoadsModels, sent_at: float) -> bool:
+    """Whether ``loader`` (re)loaded its face models after a frame was sent to it at ``sent_at``
+    (``time.monotonic()``): its child was restarted while the frame waited, so the answer
+    describes a moment seconds ago. A frame sent to a child already loaded is never judged so,
+    however shortly before the load the camera took it."""
+    ready_since = loader.ready_since
+    return ready_since is None or ready_since > sent_at

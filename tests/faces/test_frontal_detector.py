@@ -16,6 +16,7 @@ from agent.faces import frontal_detector  # noqa: E402
 from agent.faces.analysis import FaceAnalyser  # noqa: E402
 from agent.faces.engine import FaceEngine  # noqa: E402
 from agent.faces.imaging import load_image  # noqa: E402
+from agent.faces.installed_models import installed_models_dir  # noqa: E402
 from agent.faces.settings import IdentificationSettings  # noqa: E402
 
 
@@ -95,7 +96,7 @@ def test_a_missing_altered_or_foreign_detector_falls_back_to_dlibs_own(
 
 def test_the_installer_puts_it_where_the_engine_reads_it() -> None:
     """bootstrap.py wrote it into this environment; the face engine reads it from there."""
-    folder = frontal_detector.installed_models_dir()
+    folder = installed_models_dir()
     if not (folder / frontal_detector.NOTE_FILE).exists():
         pytest.skip(f"not installed by packaging/bootstrap.py ({folder}): the engine builds the detector")
     assert frontal_detector.load_frontal_detector(_NoRebuild()) is not None
